@@ -1,0 +1,272 @@
+"""The CPU target: one self-contained C++17 header with a ``Session`` class and ``infer()``."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import __version__
+from ..errors import RModelError
+from ..model import RModel
+from ..naming import UniqueNames, identifier
+from ..operators.base import CpuContext
+from ..passes.memory import ALIGN_ELEMENTS, plan_memory
+from ..tensor import DTYPE_TAGS, cpp_type
+from .literals import array_definition
+
+WEIGHT_FILE_MAGIC = b"RMODELW1"
+_RESERVED = {"infer", "Session", "kBatchSize", "detail"}
+
+
+@dataclass
+class HeaderLayout:
+    """Names the header gives to the model's tensors (also used by the binding emitters)."""
+
+    namespace: str
+    input_params: list[str]
+    output_params: list[str]
+
+
+def _indent(code: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line if line.strip() else "" for line in code.strip("\n").splitlines())
+
+
+def weight_checksum(data: bytes) -> int:
+    """Position-weighted sum over the 32-bit words of ``data`` (mod 2**64); the header recomputes it."""
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint64)
+    weights = np.arange(words.size, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        return int(np.sum((words + np.uint64(1)) * weights, dtype=np.uint64))
+
+
+def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
+    names = UniqueNames(_RESERVED)
+    ns = identifier(namespace, "model") if namespace else model.default_namespace
+    return HeaderLayout(
+        namespace=ns,
+        input_params=[names(i.name, "in") for i in model.inputs],
+        output_params=[names(o.name, "out") for o in model.outputs],
+    )
+
+
+def generate_header(
+    model: RModel, namespace: str | None = None, weights: str = "embedded"
+) -> tuple[str, bytes | None]:
+    """Return (header text, weight file bytes or None)."""
+    if weights not in ("embedded", "file"):
+        raise RModelError(f"weights must be 'embedded' or 'file', got '{weights}'")
+    layout = header_layout(model, namespace)
+    plan = plan_memory(model)
+    weight_names = UniqueNames()
+
+    pointers: dict[str, str] = {}
+    for info, param in zip(model.inputs, layout.input_params):
+        pointers[info.name] = param
+    for info, param in zip(model.outputs, layout.output_params):
+        pointers.setdefault(info.name, param)
+    for name, (dtype, offset) in plan.offsets.items():
+        pointers[name] = f"(arena_{DTYPE_TAGS[dtype]}_ + {offset})"
+
+    weight_defs: list[str] = []
+    file_chunks: list[bytes] = []
+    file_offset = 0
+    derived: dict[bytes, str] = {}
+
+    def add_weight(cname: str, value: np.ndarray) -> str:
+        nonlocal file_offset
+        value = np.ascontiguousarray(value)
+        if weights == "file" and value.dtype == np.float32 and value.size >= ALIGN_ELEMENTS:
+            padded = np.zeros(-(-value.size // ALIGN_ELEMENTS) * ALIGN_ELEMENTS, dtype="<f4")
+            padded[: value.size] = value.ravel()
+            file_chunks.append(padded.tobytes())
+            file_offset += padded.size
+            return f"(weights_.data() + {file_offset - padded.size})"
+        ident = "w_" + weight_names(cname, "w")
+        weight_defs.append(f"// constant '{cname}'\n" + array_definition(ident, value))
+        return f"detail::{ident}"
+
+    def add_derived(hint: str, value: np.ndarray) -> str:
+        key = value.dtype.str.encode() + str(value.shape).encode() + value.tobytes()
+        if key not in derived:
+            derived[key] = add_weight(hint, value)
+        return derived[key]
+
+    def pointer(name: str) -> str:
+        """Pointer expression; constants are emitted on first use, so unread ones cost nothing."""
+        if name not in pointers:
+            if name not in model.constants:
+                raise RModelError(f"internal error: tensor '{name}' has no storage")
+            pointers[name] = add_weight(name, model.constants[name])
+        return pointers[name]
+
+    helpers: dict[str, str] = {}
+    body: list[str] = []
+    for index, op in enumerate(model.operators):
+        scratch = {
+            dtype: f"(arena_{DTYPE_TAGS[dtype]}_ + {offset})" for dtype, offset in plan.scratch.get(index, {}).items()
+        }
+        ctx = CpuContext(
+            pointer=pointer,
+            tensors=model.tensors,
+            constants=model.constants,
+            scratch=scratch,
+            add_helper=lambda key, code: helpers.setdefault(key, code),
+            add_constant=add_derived,
+        )
+        code = op.emit_cpu(ctx)
+        body.append(f"  // [{index}] {op.comment()}\n  {{\n{_indent(code, 4)}\n  }}")
+    # outputs that no operator writes (constants, inputs, repeated outputs) are copied
+    written = {o for op in model.operators for o in op.outputs if o}
+    for info, param in zip(model.outputs, layout.output_params):
+        source = pointer(info.name)
+        if info.name in written and source == param:
+            continue
+        body.append(
+            f"  // output '{info.name}' is a copy of {'a constant' if info.name in model.constants else 'another tensor'}\n"
+            f"  std::memcpy({param}, {source}, {info.size} * sizeof({cpp_type(info.dtype)}));"
+        )
+    used_inputs = {i for op in model.operators for i in op.inputs} | {o.name for o in model.outputs}
+    for info, param in zip(model.inputs, layout.input_params):
+        if info.name not in used_inputs:
+            body.insert(0, f"  (void){param};  // input '{info.name}' does not affect the outputs")
+
+    blob = None
+    if weights == "file":
+        data = b"".join(file_chunks)
+        blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", file_offset, weight_checksum(data)) + data
+    code = _assemble(model, layout, plan, helpers, weight_defs, body, weights, file_offset)
+    return code, blob
+
+
+def _signature(model: RModel, layout: HeaderLayout) -> str:
+    params = [f"const {cpp_type(i.dtype)}* {p}" for i, p in zip(model.inputs, layout.input_params)]
+    params += [f"{cpp_type(o.dtype)}* {p}" for o, p in zip(model.outputs, layout.output_params)]
+    return ", ".join(params)
+
+
+def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_count) -> str:
+    ins = "\n".join(f"//   {i}" for i in model.inputs)
+    outs = "\n".join(f"//   {o}" for o in model.outputs)
+    in_params = ", ".join(f"const {cpp_type(i.dtype)}* {p}" for i, p in zip(model.inputs, layout.input_params))
+    in_args = ", ".join(layout.input_params)
+    if len(model.outputs) == 1:
+        ret_type = f"std::vector<{cpp_type(model.outputs[0].dtype)}>"
+    else:
+        ret_type = "std::tuple<" + ", ".join(f"std::vector<{cpp_type(o.dtype)}>" for o in model.outputs) + ">"
+    out_vectors = "\n".join(
+        f"  std::vector<{cpp_type(o.dtype)}> r{k}({o.size});" for k, o in enumerate(model.outputs)
+    )
+    out_args = ", ".join(f"r{k}.data()" for k in range(len(model.outputs)))
+    ret_expr = "r0" if len(model.outputs) == 1 else "{" + ", ".join(f"std::move(r{k})" for k in range(len(model.outputs))) + "}"
+    arenas = "\n".join(
+        f"  alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
+        for dtype, size in sorted(plan.arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])
+        if size > 0
+    )
+    shapes = "\n".join(
+        f"inline constexpr std::size_t k{kind}Shape{k}[] = {{{', '.join(map(str, t.shape)) or '1'}}};  // '{t.name}'"
+        for kind, tensors in (("Input", model.inputs), ("Output", model.outputs))
+        for k, t in enumerate(tensors)
+    )
+    file_mode = weights == "file"
+    ctor = (
+        "  /// Loads the weights written next to the header by rmodel (throws std::runtime_error).\n"
+        "  explicit Session(const std::string& weights_path);\n"
+        if file_mode
+        else "  Session() = default;\n"
+    )
+    members = arenas
+    if file_mode:
+        members += "\n  std::vector<float> weights_;"
+    parts = [
+        f"// Generated by rmodel {__version__} from '{model.name}' -- do not edit.",
+        f"// batch size {model.batch_size}; {len(model.operators)} operators; "
+        f"{model.parameter_count()} parameters; {model.flops()} FLOPs per inference.",
+        "// Inputs:\n" + ins,
+        "// Outputs:\n" + outs,
+        "#pragma once\n",
+        "\n".join(
+            f"#include <{h}>"
+            for h in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "limits", "tuple", "utility", "vector"]
+            + (["fstream", "stdexcept", "string"] if file_mode else [])
+        ),
+        f"\nnamespace {layout.namespace} {{\n",
+        f"constexpr std::size_t kBatchSize = {model.batch_size};",
+        f"constexpr std::size_t kNumInputs = {len(model.inputs)};",
+        f"constexpr std::size_t kNumOutputs = {len(model.outputs)};",
+        "inline constexpr std::size_t kInputSizes[] = {" + ", ".join(str(i.size) for i in model.inputs) + "};",
+        "inline constexpr std::size_t kOutputSizes[] = {" + ", ".join(str(o.size) for o in model.outputs) + "};",
+        f"constexpr std::size_t kInputSize = {model.inputs[0].size if model.inputs else 0};",
+        f"constexpr std::size_t kOutputSize = {model.outputs[0].size};",
+        "inline constexpr const char* kInputNames[] = {" + ", ".join(f'"{i.name}"' for i in model.inputs) + "};"
+        if model.inputs
+        else "",
+        "inline constexpr const char* kOutputNames[] = {" + ", ".join(f'"{o.name}"' for o in model.outputs) + "};",
+        shapes,
+        "\nnamespace detail {\n",
+        "\n\n".join(helpers[k] for k in sorted(helpers)),
+        "\n\n".join(weight_defs),
+        "\n}  // namespace detail\n",
+        "/// One inference context. Not thread-safe: use one Session per thread (weights are shared).",
+        "class Session {",
+        " public:",
+        ctor.rstrip("\n"),
+        "  /// Computes the outputs; never allocates. Buffers must not overlap.",
+        f"  void infer({_signature(model, layout)});",
+        "  /// Convenience overload returning freshly allocated output vectors.",
+        f"  {ret_type} infer({in_params});",
+        "",
+        " private:",
+        members if members else "  // (no scratch memory needed)",
+        "};",
+        "",
+    ]
+    if file_mode:
+        parts.append(_weight_loader(weight_count))
+    parts += [
+        f"inline void Session::infer({_signature(model, layout)}) {{",
+        "\n".join(body),
+        "}",
+        "",
+        f"inline {ret_type} Session::infer({in_params}) {{",
+        out_vectors,
+        f"  infer({', '.join(a for a in (in_args, out_args) if a)});",
+        f"  return {ret_expr};",
+        "}",
+        "",
+        f"}}  // namespace {layout.namespace}",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def _weight_loader(count: int) -> str:
+    magic = WEIGHT_FILE_MAGIC.decode()
+    return f"""inline Session::Session(const std::string& weights_path) : weights_({count}) {{
+  std::ifstream file(weights_path, std::ios::binary);
+  if (!file) throw std::runtime_error("rmodel: cannot open weight file '" + weights_path + "'");
+  char magic[8];
+  std::uint64_t count = 0, checksum = 0;
+  file.read(magic, 8);
+  file.read(reinterpret_cast<char*>(&count), sizeof count);
+  file.read(reinterpret_cast<char*>(&checksum), sizeof checksum);
+  if (!file || std::memcmp(magic, "{magic}", 8) != 0)
+    throw std::runtime_error("rmodel: '" + weights_path + "' is not an rmodel weight file");
+  if (count != {count})
+    throw std::runtime_error("rmodel: weight file '" + weights_path + "' holds " + std::to_string(count) +
+                             " values, this header expects {count}: regenerate both together");
+  file.read(reinterpret_cast<char*>(weights_.data()), static_cast<std::streamsize>({count} * sizeof(float)));
+  if (!file) throw std::runtime_error("rmodel: weight file '" + weights_path + "' is truncated");
+  std::uint64_t h = 0;
+  for (std::size_t i = 0; i < {count}; ++i) {{
+    std::uint32_t word;
+    std::memcpy(&word, &weights_[i], sizeof word);
+    h += (static_cast<std::uint64_t>(word) + 1) * (2 * static_cast<std::uint64_t>(i) + 1);
+  }}
+  if (h != checksum)
+    throw std::runtime_error("rmodel: weight file '" + weights_path + "' is corrupt (checksum mismatch)");
+}}
+"""

@@ -1,0 +1,247 @@
+"""The Operator base class, the operator registry and the contexts operators work in.
+
+An operator is created from one ONNX node. It parses its attributes once (with ONNX defaults) into
+fields, infers its output tensors from its inputs (``infer``), and writes the C++ statements that
+compute it (``emit_cpu``). Emitters assemble those statements; they never look at attributes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+from onnx import NodeProto, helper
+
+from ..errors import RModelError, ShapeError
+from ..tensor import TensorInfo, cpp_type
+
+REQUIRED = object()
+
+#: ONNX op type -> Operator subclass
+REGISTRY: dict[str, type[Operator]] = {}
+
+
+def register(*op_types: str) -> Callable[[type[Operator]], type[Operator]]:
+    """Class decorator: make ``cls`` the implementation of the given ONNX op types."""
+
+    def wrap(cls: type[Operator]) -> type[Operator]:
+        for op_type in op_types:
+            if op_type in REGISTRY:
+                raise RuntimeError(f"operator {op_type} registered twice ({REGISTRY[op_type]} and {cls})")
+            REGISTRY[op_type] = cls
+        return cls
+
+    return wrap
+
+
+def _plain(value: Any) -> Any:
+    """Attribute value from onnx.helper as plain Python data (bytes -> str, lists -> tuples)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+class ShapeContext:
+    """What an operator may look at while inferring its outputs."""
+
+    def __init__(self, tensors: dict[str, TensorInfo], constants: dict[str, np.ndarray]):
+        self._tensors = tensors
+        self._constants = constants
+
+    def info(self, name: str) -> TensorInfo | None:
+        return self._tensors.get(name) if name else None
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self._constants.get(name) if name else None
+
+
+class CpuContext:
+    """What an operator may use while writing C++ for the CPU target (filled by the emitter)."""
+
+    def __init__(
+        self,
+        pointer: Callable[[str], str],
+        tensors: dict[str, TensorInfo],
+        constants: dict[str, np.ndarray],
+        scratch: dict[np.dtype, str],
+        add_helper: Callable[[str, str], None],
+        add_constant: Callable[[str, np.ndarray], str],
+    ):
+        self._pointer = pointer
+        self._tensors = tensors
+        self._constants = constants
+        self._scratch = scratch
+        self._add_helper = add_helper
+        self._add_constant = add_constant
+
+    def ptr(self, name: str) -> str:
+        """C++ expression for a pointer to the first element of tensor ``name``."""
+        return self._pointer(name)
+
+    def info(self, name: str) -> TensorInfo:
+        return self._tensors[name]
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self._constants.get(name) if name else None
+
+    def scratch(self, dtype: Any = np.float32) -> str:
+        """Pointer to this operator's workspace (sized by ``Operator.workspace``)."""
+        return self._scratch[np.dtype(dtype)]
+
+    def helper(self, key: str, code: str) -> None:
+        """Add a helper function (emitted once per header, in namespace ``detail``)."""
+        self._add_helper(key, code)
+
+    def constant(self, hint: str, value: np.ndarray) -> str:
+        """Pointer to a constant array derived at generation time (e.g. pre-transposed weights)."""
+        return self._add_constant(hint, np.ascontiguousarray(value))
+
+
+class Operator:
+    """One ONNX node that rmodel knows how to compute."""
+
+    #: attribute name -> default value (REQUIRED if the attribute must be present)
+    attributes: ClassVar[dict[str, Any]] = {}
+    #: indices of inputs that must be constant (known when code is generated)
+    constant_inputs: ClassVar[tuple[int, ...]] = ()
+
+    def __init__(
+        self,
+        op_type: str,
+        name: str,
+        inputs: list[str],
+        outputs: list[str],
+        attrs: dict[str, Any],
+        opset: int,
+    ):
+        self.op_type = op_type
+        self.name = name
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.opset = opset
+        self.attrs = {k: _plain(v) for k, v in attrs.items()}
+        defaults = self.attribute_defaults(op_type, opset)
+        unknown = sorted(set(self.attrs) - set(defaults))
+        if unknown:
+            raise RModelError(
+                f"node '{name}' ({op_type}) has attribute(s) {', '.join(unknown)} that rmodel does not "
+                f"support; known: {', '.join(sorted(defaults)) or 'none'}"
+            )
+        self.attr: dict[str, Any] = {}
+        for key, default in defaults.items():
+            value = self.attrs.get(key, default)
+            if value is REQUIRED:
+                raise RModelError(f"node '{name}' ({op_type}) lacks its required attribute '{key}'")
+            self.attr[key] = value
+        self.setup()
+
+    # ---- hooks for subclasses -------------------------------------------------------------
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        return cls.attributes
+
+    def setup(self) -> None:
+        """Turn ``self.attr`` into typed fields and validate them (called once)."""
+
+    def infer(self, ctx: ShapeContext) -> list[TensorInfo | None]:
+        """Output tensor infos (None for an output left unnamed)."""
+        raise NotImplementedError
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        """C++ statements computing the outputs from the inputs."""
+        raise NotImplementedError
+
+    def workspace(self) -> dict[np.dtype, int]:
+        """Scratch elements this operator needs while it runs, per dtype."""
+        return {}
+
+    def flops(self) -> int:
+        """Floating point operations per inference (multiply-add = 2)."""
+        return sum(i.size for i in self.output_infos if i is not None)
+
+    # ---- shared behaviour ----------------------------------------------------------------
+    output_infos: list[TensorInfo | None]
+    input_infos: list[TensorInfo | None]
+
+    def run_inference(self, ctx: ShapeContext) -> list[TensorInfo | None]:
+        self.input_infos = [ctx.info(n) for n in self.inputs]
+        for idx in self.constant_inputs:
+            if idx < len(self.inputs) and self.inputs[idx] and ctx.const(self.inputs[idx]) is None:
+                raise RModelError(
+                    f"node '{self.name}' ({self.op_type}): input {idx} ('{self.inputs[idx]}') must be a "
+                    "constant known at generation time, but it is computed at run time"
+                )
+        self.output_infos = self.infer(ctx)
+        return self.output_infos
+
+    def fail(self, message: str) -> ShapeError:
+        return ShapeError(f"node '{self.name}' ({self.op_type}): {message}")
+
+    def input_info(self, index: int) -> TensorInfo:
+        info = self.input_infos[index] if index < len(self.input_infos) else None
+        if info is None:
+            raise self.fail(f"input {index} is missing")
+        return info
+
+    def has_input(self, index: int) -> bool:
+        return index < len(self.inputs) and bool(self.inputs[index])
+
+    def out(self, index: int, dtype: Any, shape: Iterable[int]) -> TensorInfo:
+        return TensorInfo(self.outputs[index], np.dtype(dtype), tuple(int(d) for d in shape))
+
+    def to_onnx(self) -> list[NodeProto]:
+        """This operator as ONNX node(s) (used for verification and export)."""
+        return [helper.make_node(self.op_type, self.inputs, self.outputs, name=self.name, **self.attrs)]
+
+    def comment(self) -> str:
+        ins = ", ".join(str(i) for i in self.input_infos if i is not None)
+        outs = ", ".join(str(o) for o in self.output_infos if o is not None)
+        return f"{self.name} ({self.op_type}): {ins} -> {outs}"
+
+    def ctype(self, index: int = 0) -> str:
+        """C++ element type of output ``index``."""
+        info = self.output_infos[index]
+        assert info is not None
+        return cpp_type(info.dtype)
+
+
+# ---- small helpers shared by operator modules ---------------------------------------------
+
+
+def normalize_axis(axis: int, rank: int, op: Operator) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise op.fail(f"axis {axis} is out of range for a tensor of rank {rank}")
+    return axis % rank if rank else 0
+
+
+def strides_of(shape: Iterable[int]) -> list[int]:
+    """Row-major element strides."""
+    shape = list(shape)
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    return strides
+
+
+def broadcast_shapes(op: Operator, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*shapes))
+    except ValueError as exc:
+        raise op.fail(f"shapes {' and '.join(map(str, shapes))} do not broadcast") from exc
+
+
+def float_literal(value: float) -> str:
+    """A C++ float literal that round-trips ``value`` exactly."""
+    v = float(np.float32(value))
+    if math.isnan(v):
+        return "std::numeric_limits<float>::quiet_NaN()"
+    if math.isinf(v):
+        return ("-" if v < 0 else "") + "std::numeric_limits<float>::infinity()"
+    text = f"{v:.9g}"
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text + "f"

@@ -1,0 +1,254 @@
+"""Elementwise operators: activations and math functions of one tensor, and broadcasting
+arithmetic/comparison of several (Add, Mul, Max, Where, PRelu...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import cpp_type
+from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register, strides_of
+
+# op type -> (attribute defaults, C++ expression of `v` (float); attributes appear as {name})
+UNARY_FLOAT: dict[str, tuple[dict[str, Any], str]] = {
+    "Relu": ({}, "v > 0.0f ? v : 0.0f"),
+    "LeakyRelu": ({"alpha": 0.01}, "v >= 0.0f ? v : {alpha} * v"),
+    "Elu": ({"alpha": 1.0}, "v >= 0.0f ? v : {alpha} * (std::exp(v) - 1.0f)"),
+    "Celu": ({"alpha": 1.0}, "std::max(0.0f, v) + std::min(0.0f, {alpha} * (std::exp(v / {alpha}) - 1.0f))"),
+    "Selu": (
+        {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
+        "v > 0.0f ? {gamma} * v : {gamma} * ({alpha} * std::exp(v) - {alpha})",
+    ),
+    "ThresholdedRelu": ({"alpha": 1.0}, "v > {alpha} ? v : 0.0f"),
+    "Sigmoid": ({}, "1.0f / (1.0f + std::exp(-v))"),
+    "HardSigmoid": ({"alpha": 0.2, "beta": 0.5}, "std::max(0.0f, std::min(1.0f, {alpha} * v + {beta}))"),
+    "HardSwish": ({}, "v * std::max(0.0f, std::min(1.0f, v / 6.0f + 0.5f))"),
+    "Tanh": ({}, "std::tanh(v)"),
+    "Softplus": ({}, "v > 20.0f ? v : std::log1p(std::exp(v))"),
+    "Softsign": ({}, "v / (1.0f + std::fabs(v))"),
+    "Mish": ({}, "v * std::tanh(v > 20.0f ? v : std::log1p(std::exp(v)))"),
+    "Exp": ({}, "std::exp(v)"),
+    "Log": ({}, "std::log(v)"),
+    "Sqrt": ({}, "std::sqrt(v)"),
+    "Reciprocal": ({}, "1.0f / v"),
+    "Erf": ({}, "std::erf(v)"),
+    "Sin": ({}, "std::sin(v)"),
+    "Cos": ({}, "std::cos(v)"),
+    "Floor": ({}, "std::floor(v)"),
+    "Ceil": ({}, "std::ceil(v)"),
+    "Round": ({}, "std::nearbyint(v)"),
+}
+# ops also defined for integer types: expression for any T
+UNARY_ANY: dict[str, str] = {
+    "Neg": "-v",
+    "Abs": "v < T(0) ? T(-v) : v",
+    "Sign": "T((T(0) < v) - (v < T(0)))",
+    "Identity": "v",
+}
+
+
+class _Unary(Operator):
+    """y = f(x) element by element."""
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        if op_type == "Gelu":
+            return {"approximate": "none"}
+        return UNARY_FLOAT[op_type][0] if op_type in UNARY_FLOAT else {}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x = self.input_info(0)
+        if self.op_type not in UNARY_ANY and x.dtype != np.float32:
+            raise self.fail(f"input must be float32, got {x.dtype}")
+        return [self.out(0, x.dtype, x.shape)]
+
+    def expression(self) -> str:
+        if self.op_type == "Gelu":
+            if self.attr["approximate"] == "tanh":
+                return "0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))"
+            return "0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f))"
+        if self.op_type in UNARY_ANY:
+            return UNARY_ANY[self.op_type]
+        template = UNARY_FLOAT[self.op_type][1]
+        return template.format(**{k: float_literal(v) for k, v in self.attr.items()})
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        info = self.output_infos[0]
+        t = cpp_type(info.dtype)
+        return "\n".join([
+            f"using T = {t};",
+            f"const T* x = {ctx.ptr(self.inputs[0])};",
+            f"T* y = {ctx.ptr(self.outputs[0])};",
+            f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
+            "  const T v = x[i];",
+            f"  y[i] = {self.expression()};",
+            "}",
+        ])
+
+
+register(*UNARY_FLOAT, *UNARY_ANY, "Gelu")(_Unary)
+
+
+# ---- n-ary broadcasting ---------------------------------------------------------------------
+
+
+def broadcast_loops(out_shape: tuple[int, ...], in_shapes: list[tuple[int, ...]]) -> tuple[list[int], list[list[int]]]:
+    """Collapse dims into as few loops as possible: (loop extents, per-input element strides)."""
+    rank = len(out_shape)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in in_shapes]
+    full_strides = [strides_of(s) for s in padded]
+    dims: list[int] = []
+    strides: list[list[int]] = [[] for _ in in_shapes]
+    for axis, extent in enumerate(out_shape):
+        if extent == 1:
+            continue
+        per_input = [full_strides[i][axis] if padded[i][axis] != 1 else 0 for i in range(len(in_shapes))]
+        if dims and all(
+            (strides[i][-1] == 0 and per_input[i] == 0) or (strides[i][-1] == per_input[i] * extent and per_input[i] != 0)
+            for i in range(len(in_shapes))
+        ):
+            dims[-1] *= extent
+            for i in range(len(in_shapes)):
+                strides[i][-1] = per_input[i]
+        else:
+            dims.append(extent)
+            for i in range(len(in_shapes)):
+                strides[i].append(per_input[i])
+    return dims, strides
+
+
+def broadcast_code(out_ptr: str, out_type: str, out_shape: tuple[int, ...], inputs: list[tuple[str, str, tuple[int, ...]]],
+                   expression: str) -> str:
+    """Nested loops computing out[...] = expression(v0, v1, ...) with numpy broadcasting.
+
+    ``inputs`` are (pointer, C++ type, shape); the expression reads ``v0``, ``v1``...
+    """
+    dims, strides = broadcast_loops(out_shape, [s for _, _, s in inputs])
+    lines = [f"{out_type}* y = {out_ptr};"]
+    lines += [f"const {t}* x{i} = {p};" for i, (p, t, _) in enumerate(inputs)]
+    indent = ""
+    out_strides = strides_of(dims)
+    for d, extent in enumerate(dims):
+        lines.append(f"{indent}for (std::size_t i{d} = 0; i{d} < {extent}; ++i{d}) {{")
+        indent += "  "
+
+    def index(strides_: list[int]) -> str:
+        terms = [f"i{d} * {s}" if s != 1 else f"i{d}" for d, s in enumerate(strides_) if s]
+        return " + ".join(terms) or "0"
+
+    for i in range(len(inputs)):
+        lines.append(f"{indent}const auto v{i} = x{i}[{index(strides[i])}];")
+    lines.append(f"{indent}y[{index(out_strides)}] = {expression};")
+    for _ in dims:
+        indent = indent[:-2]
+        lines.append(f"{indent}}}")
+    return "\n".join(lines)
+
+
+# op type -> (C++ expression over v0, v1 (and v2); result dtype: None = same as inputs)
+BINARY: dict[str, tuple[str, Any]] = {
+    "Add": ("v0 + v1", None),
+    "Sub": ("v0 - v1", None),
+    "Mul": ("v0 * v1", None),
+    "Div": ("v0 / v1", None),
+    "Pow": ("std::pow(v0, v1)", None),
+    "Equal": ("v0 == v1", np.bool_),
+    "Less": ("v0 < v1", np.bool_),
+    "LessOrEqual": ("v0 <= v1", np.bool_),
+    "Greater": ("v0 > v1", np.bool_),
+    "GreaterOrEqual": ("v0 >= v1", np.bool_),
+    "And": ("v0 && v1", np.bool_),
+    "Or": ("v0 || v1", np.bool_),
+    "Xor": ("v0 != v1", np.bool_),
+    "PRelu": ("v0 < 0 ? v1 * v0 : v0", None),
+    "Where": ("v0 ? v1 : v2", None),
+}
+VARIADIC = {"Max": "std::max", "Min": "std::min", "Sum": "+", "Mean": "+"}
+
+
+class _Broadcasting(Operator):
+    """Elementwise op of several inputs with numpy broadcasting."""
+
+    def infer(self, ctx: ShapeContext) -> list:
+        infos = [self.input_info(i) for i in range(len(self.inputs))]
+        if not infos:
+            raise self.fail("needs at least one input")
+        value_infos = infos[1:] if self.op_type == "Where" else infos
+        dtypes = {i.dtype for i in value_infos}
+        if len(dtypes) != 1:
+            raise self.fail(f"inputs have different dtypes {sorted(str(d) for d in dtypes)}")
+        if self.op_type == "Where" and infos[0].dtype != np.bool_:
+            raise self.fail("condition must be bool")
+        shape = broadcast_shapes(self, *(i.shape for i in infos))
+        if self.op_type == "PRelu" and shape != infos[0].shape:
+            raise self.fail(f"slope of shape {infos[1].shape} must broadcast to X's shape {infos[0].shape}")
+        dtype = BINARY.get(self.op_type, (None, None))[1] or value_infos[0].dtype
+        if self.op_type == "Div" and np.issubdtype(value_infos[0].dtype, np.integer):
+            raise self.fail("integer Div is not supported")
+        return [self.out(0, dtype, shape)]
+
+    def expression(self, count: int, ctype: str) -> str:
+        if self.op_type in VARIADIC:
+            fn = VARIADIC[self.op_type]
+            expr = "v0"
+            for i in range(1, count):
+                expr = f"{expr} + v{i}" if fn == "+" else f"{fn}<{ctype}>({expr}, v{i})"
+            if self.op_type == "Mean":
+                expr = f"({expr}) / static_cast<{ctype}>({count})"
+            return expr
+        return BINARY[self.op_type][0]
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        out = self.output_infos[0]
+        inputs = [(ctx.ptr(n), cpp_type(ctx.info(n).dtype), ctx.info(n).shape) for n in self.inputs]
+        value_type = cpp_type(self.input_infos[-1].dtype)
+        return broadcast_code(ctx.ptr(self.outputs[0]), cpp_type(out.dtype), out.shape, inputs,
+                              self.expression(len(inputs), value_type))
+
+
+register(*BINARY, *VARIADIC)(_Broadcasting)
+
+
+@register("Clip")
+class Clip(Operator):
+    """y = min(max(x, lo), hi); bounds from attributes (opset < 11) or constant inputs."""
+
+    attributes = {"min": None, "max": None}
+    constant_inputs = (1, 2)
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        return cls.attributes if opset < 11 else {}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x = self.input_info(0)
+        if self.opset < 11:
+            self.low, self.high = self.attr["min"], self.attr["max"]
+        else:
+            lo = ctx.const(self.inputs[1]) if self.has_input(1) else None
+            hi = ctx.const(self.inputs[2]) if self.has_input(2) else None
+            self.low = None if lo is None else lo.item()
+            self.high = None if hi is None else hi.item()
+        return [self.out(0, x.dtype, x.shape)]
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        info = self.output_infos[0]
+        t = cpp_type(info.dtype)
+
+        def literal(v: float) -> str:
+            return float_literal(v) if info.dtype == np.float32 else f"static_cast<{t}>({v})"
+
+        expr = "v"
+        if self.low is not None:
+            expr = f"std::max<{t}>({expr}, {literal(self.low)})"
+        if self.high is not None:
+            expr = f"std::min<{t}>({expr}, {literal(self.high)})"
+        return "\n".join([
+            f"const {t}* x = {ctx.ptr(self.inputs[0])};",
+            f"{t}* y = {ctx.ptr(self.outputs[0])};",
+            f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
+            f"  const {t} v = x[i];",
+            f"  y[i] = {expr};",
+            "}",
+        ])

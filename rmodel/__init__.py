@@ -1,0 +1,50 @@
+"""rmodel: turn trained neural networks into fast, dependency-free C++ for CPUs and FPGAs.
+
+    import rmodel
+    m = rmodel.from_onnx("model.onnx", batch_size=1)
+    m.generate("model.hxx")          # self-contained C++17 header
+    net = m.compile()                # Python module built from that header (cached)
+    y = net.predict(x)
+    print(rmodel.verify(m))          # compare with onnxruntime
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    BuildError,
+    DTypeError,
+    ModelLoadError,
+    RModelError,
+    ShapeError,
+    UnsupportedOperatorError,
+)
+from .model import RModel  # noqa: E402
+from .onnx_loader import from_onnx  # noqa: E402
+from .tensor import TensorInfo  # noqa: E402
+from .verify import VerifyReport, verify  # noqa: E402
+
+
+def supported_operators() -> list[str]:
+    """ONNX op types rmodel generates code for."""
+    from .operators import supported_operators as _supported
+
+    return _supported()
+
+
+__all__ = [
+    "BuildError",
+    "DTypeError",
+    "ModelLoadError",
+    "RModel",
+    "RModelError",
+    "ShapeError",
+    "TensorInfo",
+    "UnsupportedOperatorError",
+    "VerifyReport",
+    "__version__",
+    "from_onnx",
+    "supported_operators",
+    "verify",
+]

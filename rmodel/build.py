@@ -1,0 +1,238 @@
+"""Compile generated C++ into something Python can call, with a content-addressed build cache."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BuildError, RModelError, ShapeError
+from .model import RModel
+
+DEFAULT_FLAGS = ("-O3", "-march=native", "-std=c++17", "-Wall", "-Wextra")
+
+
+def cache_dir() -> Path:
+    """Where compiled modules are kept: $RMODEL_CACHE_DIR, else ~/.cache/rmodel."""
+    env = os.environ.get("RMODEL_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "rmodel"
+
+
+def compiler() -> str:
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise BuildError(f"C++ compiler '{cxx}' not found; install g++ or set CXX")
+    return cxx
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_identity(cxx: str) -> str:
+    try:
+        return subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout
+    except OSError as exc:
+        raise BuildError(f"cannot run C++ compiler '{cxx}': {exc}") from exc
+
+
+def build_shared_library(
+    sources: Mapping[str, str],
+    main: str,
+    output_stem: str,
+    flags: Sequence[str],
+    include_dirs: Sequence[str] = (),
+    extra_files: Mapping[str, bytes] | None = None,
+    suffix: str = ".so",
+) -> Path:
+    """Compile ``sources[main]`` (other sources are headers next to it) into a cached shared library.
+
+    Returns the library path; a build with the same sources, flags and compiler is reused.
+    """
+    cxx = compiler()
+    cmd_flags = [*flags, "-shared", "-fPIC", "-fvisibility=hidden", *(f"-I{d}" for d in include_dirs)]
+    digest = hashlib.sha256()
+    for key in sorted(sources):
+        digest.update(key.encode() + b"\0" + sources[key].encode() + b"\0")
+    for key in sorted(extra_files or {}):
+        digest.update(key.encode() + b"\0" + hashlib.sha256((extra_files or {})[key]).digest())
+    digest.update("\0".join([cxx, *cmd_flags, _compiler_identity(cxx), sys.version]).encode())
+    key = digest.hexdigest()[:24]
+    target_dir = cache_dir() / "build" / key
+    library = target_dir / f"{output_stem}{suffix}"
+    if library.exists():
+        return library
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{key}."))
+    try:
+        for name, text in sources.items():
+            (work / name).write_text(text)
+        for name, data in (extra_files or {}).items():
+            (work / name).write_bytes(data)
+        out = work / library.name
+        cmd = [cxx, *cmd_flags, str(work / main), "-o", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            keep = Path(tempfile.mkdtemp(prefix="rmodel-failed-build-"))
+            for item in work.iterdir():
+                shutil.copy2(item, keep / item.name)
+            errors = "\n".join(proc.stderr.splitlines()[:60])
+            raise BuildError(
+                f"compiling generated code failed (sources kept in {keep}); this is a bug in rmodel, "
+                f"please report it.\ncommand: {' '.join(cmd)}\n{errors}"
+            )
+        try:
+            os.replace(work, target_dir)
+        except OSError:
+            if not library.exists():  # another process won the race with a complete build
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return library
+
+
+def _load_extension(name: str, path: Path) -> Any:
+    if name in sys.modules:
+        return sys.modules[name]
+    loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+class CompiledModel:
+    """A generated model built for this machine: ``predict`` takes and returns numpy arrays."""
+
+    def __init__(self, model: RModel, run: Any, library: Path, keepalive: Any = None):
+        self.model = model
+        self.library = library
+        self.input_names = model.input_names
+        self.output_names = model.output_names
+        self._run = run
+        self._keepalive = keepalive
+
+    def predict(self, *inputs: Any, **named: Any) -> Any:
+        """Run the model. Inputs positionally, as one list/tuple, or by name; outputs as an array
+        (one output) or a tuple of arrays in the model's output order."""
+        if named:
+            if inputs:
+                raise RModelError("give inputs either positionally or by name, not both")
+            missing = [n for n in self.input_names if n not in named]
+            extra = [n for n in named if n not in self.input_names]
+            if missing or extra:
+                raise RModelError(f"inputs by name: missing {missing}, unknown {extra}; inputs are {self.input_names}")
+            inputs = tuple(named[n] for n in self.input_names)
+        elif len(inputs) == 1 and len(self.input_names) > 1 and isinstance(inputs[0], (list, tuple)):
+            inputs = tuple(inputs[0])
+        elif len(inputs) == 1 and isinstance(inputs[0], Mapping):
+            return self.predict(**inputs[0])
+        if len(inputs) != len(self.input_names):
+            raise RModelError(f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}")
+        return self._run(*inputs)
+
+    def __call__(self, *inputs: Any, **named: Any) -> Any:
+        return self.predict(*inputs, **named)
+
+
+class _CtypesRunner:
+    """Calls the C ABI of a generated header through ctypes (checks shapes and dtypes in Python)."""
+
+    def __init__(self, model: RModel, library: Path, weights_path: str | None):
+        self._lib = ctypes.CDLL(str(library))
+        self._lib.rmodel_create.restype = ctypes.c_void_p
+        self._lib.rmodel_create.argtypes = [ctypes.c_char_p]
+        self._lib.rmodel_destroy.argtypes = [ctypes.c_void_p]
+        self._lib.rmodel_infer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._session = self._lib.rmodel_create(weights_path.encode() if weights_path else None)
+        if not self._session:
+            raise RModelError(f"the generated Session could not be created (weights file {weights_path!r})")
+        self._inputs = model.inputs
+        self._outputs = model.outputs
+        self._batch = model.batch_size
+
+    def __call__(self, *inputs: Any) -> Any:
+        arrays = []
+        for info, value in zip(self._inputs, inputs):
+            arr = np.ascontiguousarray(value, dtype=info.dtype)
+            if arr.shape != info.shape:
+                raise ShapeError(
+                    f"input '{info.name}' has shape {arr.shape} but the model was generated for shape "
+                    f"{info.shape} (batch size {self._batch}); pass an array of that shape or regenerate the model"
+                )
+            arrays.append(arr)
+        outs = [np.empty(o.shape, dtype=o.dtype) for o in self._outputs]
+        in_ptrs = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
+        out_ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+        self._lib.rmodel_infer(self._session, in_ptrs, out_ptrs)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if session:
+            self._lib.rmodel_destroy(session)
+            self._session = None
+
+
+def compile_cpu(
+    model: RModel,
+    *,
+    binding: str = "pybind11",
+    namespace: str | None = None,
+    weights: str = "embedded",
+    flags: Sequence[str] = DEFAULT_FLAGS,
+) -> CompiledModel:
+    """Generate the CPU header and build it into a callable model.
+
+    binding="pybind11" (default) gives the lowest call overhead; binding="ctypes" needs no
+    pybind11 and compiles several times faster (used by the test-suite for small models).
+    """
+    from .emitters.bindings import c_abi_source, pybind11_source
+    from .emitters.cpu_header import generate_header, header_layout
+
+    code, blob = generate_header(model, namespace=namespace, weights=weights)
+    layout = header_layout(model, namespace)
+    header_name = f"{layout.namespace}.hxx"
+    extra = {header_name + ".weights": blob} if blob is not None else None
+    file_weights = blob is not None
+    if binding == "pybind11":
+        import pybind11
+
+        stem = "rmodel_" + layout.namespace
+        probe = hashlib.sha256((code + "\0".join(flags) + str(blob is not None)).encode()).hexdigest()[:12]
+        module_name = f"{stem}_{probe}"
+        source = pybind11_source(model, layout, header_name, module_name, file_weights)
+        library = build_shared_library(
+            {header_name: code, "binding.cpp": source},
+            "binding.cpp",
+            module_name,
+            flags,
+            include_dirs=[pybind11.get_include(), sysconfig.get_paths()["include"]],
+            extra_files=extra,
+            suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so",
+        )
+        module = _load_extension(library.name.split(".")[0], library)
+        session = module.Session(str(library.parent / (header_name + ".weights"))) if file_weights else module.Session()
+        return CompiledModel(model, session.run, library, keepalive=session)
+    if binding == "ctypes":
+        source = c_abi_source(model, layout, header_name, file_weights)
+        library = build_shared_library(
+            {header_name: code, "c_abi.cpp": source}, "c_abi.cpp", "rmodel_c_" + layout.namespace, flags,
+            extra_files=extra,
+        )
+        weights_path = str(library.parent / (header_name + ".weights")) if file_weights else None
+        runner = _CtypesRunner(model, library, weights_path)
+        return CompiledModel(model, runner, library, keepalive=runner)
+    raise RModelError(f"unknown binding '{binding}'; choose 'pybind11' or 'ctypes'")

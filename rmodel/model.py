@@ -1,0 +1,168 @@
+"""RModel: the intermediate representation every front end produces and every emitter reads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+from onnx import ModelProto, helper, numpy_helper
+
+from .errors import RModelError
+from .naming import identifier
+from .tensor import TensorInfo, numpy_to_onnx_dtype
+
+if TYPE_CHECKING:
+    from .build import CompiledModel
+    from .operators.base import Operator
+
+
+@dataclass
+class RModel:
+    """A model with concrete shapes: inputs, constants (weights), operators in order, outputs."""
+
+    name: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    operators: list[Operator]
+    constants: dict[str, np.ndarray]
+    tensors: dict[str, TensorInfo]
+    batch_size: int = 1
+    opset: int = 17
+    #: options that affect generated code (recorded so a saved model regenerates identically)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    # ---- structure ------------------------------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    def used_constants(self) -> list[str]:
+        """Constants read by an operator or returned as an output, in first-use order."""
+        seen: dict[str, None] = {}
+        for op in self.operators:
+            for name in op.inputs:
+                if name in self.constants:
+                    seen.setdefault(name)
+        for out in self.outputs:
+            if out.name in self.constants:
+                seen.setdefault(out.name)
+        return list(seen)
+
+    def remove_dead_operators(self) -> None:
+        """Drop operators whose outputs no graph output depends on, and unused constants."""
+        needed = set(self.output_names)
+        kept = []
+        for op in reversed(self.operators):
+            if any(o in needed for o in op.outputs if o):
+                kept.append(op)
+                needed.update(i for i in op.inputs if i)
+        self.operators = kept[::-1]
+        used = set(self.used_constants())
+        self.constants = {k: v for k, v in self.constants.items() if k in used}
+        live = set(self.input_names) | used | {o for op in self.operators for o in op.outputs if o}
+        self.tensors = {k: v for k, v in self.tensors.items() if k in live}
+
+    def parameter_count(self) -> int:
+        return int(sum(v.size for v in self.constants.values()))
+
+    def flops(self) -> int:
+        return int(sum(op.flops() for op in self.operators))
+
+    @property
+    def default_namespace(self) -> str:
+        base = identifier(self.name, "model")
+        return base if self.batch_size == 1 else f"{base}_batch{self.batch_size}"
+
+    # ---- outputs of the tool --------------------------------------------------------------
+    def generate(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        target: str = "cpu",
+        namespace: str | None = None,
+        weights: str = "embedded",
+        **options: Any,
+    ) -> str:
+        """Write generated code to ``path`` and return it.
+
+        target="cpu": one self-contained C++17 header. ``weights="file"`` writes the weights to
+        ``<path>.weights`` next to it (the Session constructor then takes that file's path).
+        """
+        if target == "cpu":
+            if options:
+                raise RModelError(f"unknown option(s) for target 'cpu': {', '.join(sorted(options))}")
+            from .emitters.cpu_header import generate_header
+
+            code, weight_blob = generate_header(self, namespace=namespace, weights=weights)
+            if path is not None:
+                path = Path(path)
+                if weight_blob is not None:
+                    _write_atomic(path.with_name(path.name + ".weights"), weight_blob)
+                _write_atomic(path, code.encode())
+            return code
+        if target == "hls":
+            from .emitters.hls import generate_hls_project
+
+            if path is None:
+                raise RModelError("generate(target='hls') needs a directory path to write the project to")
+            return generate_hls_project(self, Path(path), namespace=namespace, **options)
+        raise RModelError(f"unknown target '{target}'; choose 'cpu' or 'hls'")
+
+    def compile(self, *, target: str = "cpu", **options: Any) -> CompiledModel:
+        """Build generated code into a Python-callable model (cached by content hash)."""
+        if target == "cpu":
+            from .build import compile_cpu
+
+            return compile_cpu(self, **options)
+        if target == "hls":
+            from .emitters.hls import compile_hls
+
+            return compile_hls(self, **options)
+        raise RModelError(f"unknown target '{target}'; choose 'cpu' or 'hls'")
+
+    def summary(self) -> str:
+        from .inspect import summary
+
+        return summary(self)
+
+    def to_onnx(self) -> ModelProto:
+        """This model as an ONNX model with concrete shapes (the reference for verification)."""
+        nodes = [n for op in self.operators for n in op.to_onnx()]
+        inputs = [helper.make_tensor_value_info(i.name, numpy_to_onnx_dtype(i.dtype), i.shape) for i in self.inputs]
+        outputs = [helper.make_tensor_value_info(o.name, numpy_to_onnx_dtype(o.dtype), o.shape) for o in self.outputs]
+        inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in self.constants.items()]
+        graph = helper.make_graph(nodes, identifier(self.name, "model"), inputs, outputs, inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        model.ir_version = min(model.ir_version, 10)
+        return model
+
+    def __repr__(self) -> str:
+        ins = ", ".join(map(str, self.inputs))
+        outs = ", ".join(map(str, self.outputs))
+        return f"RModel('{self.name}', inputs=[{ins}], outputs=[{outs}], {len(self.operators)} operators)"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers never see it half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_onnx(model: RModel, path: str | os.PathLike) -> None:
+    onnx.save(model.to_onnx(), str(path))

@@ -1,0 +1,164 @@
+"""Check generated code against onnxruntime on random (or given) inputs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import RModelError
+from .model import RModel
+
+#: float32 criterion: max|got - ref| <= RTOL * max(1, max|ref|)
+RTOL = 1e-6
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    max_abs_diff: float
+    max_abs_ref: float
+    tolerance: float
+    worst_index: tuple[int, ...]
+    got: float
+    ref: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_abs_diff <= self.tolerance)
+
+
+@dataclass
+class VerifyReport:
+    """Per-output comparison of the compiled model with onnxruntime."""
+
+    model_name: str
+    checks: list[OutputCheck]
+    divergence: str | None = None
+    inputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def raise_if_failed(self) -> VerifyReport:
+        if not self.ok:
+            raise RModelError(f"verification failed:\n{self}")
+        return self
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        lines = [f"verify '{self.model_name}' against onnxruntime (criterion max|d| <= {RTOL:g}*max(1, max|ref|))"]
+        lines.append(f"  {'output':24} {'max|d|':>12} {'tolerance':>12} {'max|ref|':>12}  result")
+        for c in self.checks:
+            status = "ok" if c.passed else f"FAIL at {c.worst_index}: got {c.got:.9g}, ref {c.ref:.9g}"
+            lines.append(f"  {c.name:24} {c.max_abs_diff:12.3e} {c.tolerance:12.3e} {c.max_abs_ref:12.3e}  {status}")
+        if self.divergence:
+            lines.append(f"  first diverging operator: {self.divergence}")
+        return "\n".join(lines)
+
+
+def random_inputs(model: RModel, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded inputs: floats uniform in [-1, 1), integers in [0, 2)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for info in model.inputs:
+        if np.issubdtype(info.dtype, np.floating):
+            feeds[info.name] = rng.uniform(-1, 1, info.shape).astype(info.dtype)
+        elif info.dtype == np.bool_:
+            feeds[info.name] = rng.integers(0, 2, info.shape).astype(bool)
+        else:
+            feeds[info.name] = rng.integers(0, 2, info.shape).astype(info.dtype)
+    return feeds
+
+
+def run_onnxruntime(model: RModel, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise RModelError("verification needs onnxruntime: pip install onnxruntime") from exc
+    proto = model.to_onnx()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(list(outputs) if outputs else None, dict(feeds))
+
+
+def compare(name: str, got: np.ndarray, ref: np.ndarray, rtol: float = RTOL) -> OutputCheck:
+    got = np.asarray(got)
+    ref = np.asarray(ref)
+    if got.shape != ref.shape:
+        raise RModelError(f"output '{name}': shape {got.shape} differs from onnxruntime's {ref.shape}")
+    if ref.size == 0:
+        return OutputCheck(name, 0.0, 0.0, 0.0, (), 0.0, 0.0)
+    g = got.astype(np.float64)
+    r = ref.astype(np.float64)
+    diff = np.abs(g - r)
+    # NaN in the same place counts as equal; NaN against a number as infinitely wrong
+    both_nan = np.isnan(g) & np.isnan(r)
+    diff = np.where(both_nan, 0.0, np.where(np.isnan(diff), np.inf, diff))
+    same_inf = np.isinf(g) & np.isinf(r) & (np.sign(g) == np.sign(r))
+    diff = np.where(same_inf, 0.0, diff)
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    finite_ref = np.abs(r[np.isfinite(r)])
+    max_ref = float(finite_ref.max()) if finite_ref.size else 0.0
+    exact = not np.issubdtype(ref.dtype, np.floating)
+    tolerance = 0.0 if exact else rtol * max(1.0, max_ref)
+    return OutputCheck(name, float(diff[worst]), max_ref, tolerance, tuple(int(i) for i in worst), float(g[worst]), float(r[worst]))
+
+
+def verify(
+    model: RModel,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    *,
+    seed: int = 0,
+    binding: str = "pybind11",
+    compiled: Any = None,
+    diagnose: bool = True,
+) -> VerifyReport:
+    """Run ``model`` compiled and through onnxruntime on the same inputs and compare every output.
+
+    On a mismatch (and with ``diagnose``) the report names the first operator whose output
+    differs, found by building a variant of the model that returns every intermediate tensor.
+    """
+    feeds = dict(inputs) if inputs is not None else random_inputs(model, seed)
+    missing = [i.name for i in model.inputs if i.name not in feeds]
+    if missing:
+        raise RModelError(f"verify: no value given for input(s) {missing}")
+    net = compiled if compiled is not None else model.compile(binding=binding)
+    got = net.predict(*[feeds[n] for n in model.input_names])
+    got = [got] if len(model.outputs) == 1 else list(got)
+    ref = run_onnxruntime(model, feeds)
+    checks = [compare(o.name, g, r) for o, g, r in zip(model.outputs, got, ref)]
+    report = VerifyReport(model.name, checks, inputs=feeds)
+    if not report.ok and diagnose:
+        report.divergence = first_divergence(model, feeds, binding)
+    return report
+
+
+def first_divergence(model: RModel, feeds: Mapping[str, np.ndarray], binding: str = "ctypes") -> str | None:
+    """Name the first operator whose output differs from onnxruntime's, or None."""
+    probe = copy.copy(model)
+    names = [o for op in model.operators for o in op.outputs if o and o in model.tensors]
+    probe.outputs = [model.tensors[n] for n in names]
+    probe.options = dict(model.options)
+    try:
+        got = probe.compile(binding=binding).predict(*[feeds[n] for n in model.input_names])
+        ref = run_onnxruntime(probe, feeds)
+    except Exception as exc:  # diagnosis must never hide the original report
+        return f"(diagnosis failed: {exc})"
+    got = [got] if len(names) == 1 else list(got)
+    by_name = dict(zip(names, zip(got, ref)))
+    for op in model.operators:
+        for out in op.outputs:
+            if out in by_name and not compare(out, *by_name[out]).passed:
+                check = compare(out, *by_name[out])
+                return f"{op.name} ({op.op_type}) output '{out}': max|d| {check.max_abs_diff:.3e} > {check.tolerance:.3e}"
+    return None

@@ -1,0 +1,123 @@
+"""Shared test helpers: build ONNX models in a line, and check rmodel against onnxruntime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+import rmodel
+from rmodel.tensor import numpy_to_onnx_dtype
+from rmodel.verify import compare, run_onnxruntime
+
+OPSET = 17
+
+
+def make_model(
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Mapping[str, tuple[Any, Sequence[Any]]],
+    outputs: Sequence[str] | Mapping[str, Any],
+    initializers: Mapping[str, np.ndarray] | None = None,
+    opset: int = OPSET,
+    name: str = "test_model",
+) -> onnx.ModelProto:
+    """A model from nodes; inputs as {name: (dtype, shape)}; outputs by name (types left to inference)
+    or {name: dtype}."""
+    graph_inputs = [
+        helper.make_tensor_value_info(n, numpy_to_onnx_dtype(np.dtype(dt)), list(shape)) for n, (dt, shape) in inputs.items()
+    ]
+    if isinstance(outputs, Mapping):
+        graph_outputs = [helper.make_tensor_value_info(n, numpy_to_onnx_dtype(np.dtype(dt)), None) for n, dt in outputs.items()]
+    else:
+        graph_outputs = [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in outputs]
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()]
+    graph = helper.make_graph(list(nodes), name, graph_inputs, graph_outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def weights(rng: np.random.Generator, *shape: int, fan_in: int | None = None) -> np.ndarray:
+    """Weights scaled like a trained layer (uniform, 1/sqrt(fan_in))."""
+    fan = fan_in or (shape[-1] if len(shape) else 1)
+    return (rng.uniform(-1, 1, shape) / np.sqrt(max(fan, 1))).astype(np.float32)
+
+
+def random_feeds(model: onnx.ModelProto, rng: np.random.Generator, batch_size: int = 1) -> dict[str, np.ndarray]:
+    inits = {i.name for i in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else batch_size for d in tt.shape.dim]
+        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            feeds[vi.name] = rng.uniform(-1, 1, shape).astype(dtype)
+        else:
+            feeds[vi.name] = rng.integers(0, 3, shape).astype(dtype)
+    return feeds
+
+
+def check_against_onnxruntime(
+    model: onnx.ModelProto | rmodel.RModel,
+    feeds: Mapping[str, np.ndarray] | None = None,
+    *,
+    batch_size: int = 1,
+    binding: str = "ctypes",
+    seed: int = 0,
+    rtol: float = 1e-6,
+    **load_options: Any,
+) -> rmodel.RModel:
+    """Load, compile and run ``model``; assert every output matches onnxruntime within the criterion.
+
+    The reference runs the *original* ONNX model (not rmodel's re-export), so loading, folding and
+    shape fixing are checked too. Returns the RModel.
+    """
+    rng = np.random.default_rng(seed)
+    if isinstance(model, rmodel.RModel):
+        m = model
+        proto = m.to_onnx()
+    else:
+        proto = model
+        m = rmodel.from_onnx(proto, batch_size=batch_size, **load_options)
+    if feeds is None:
+        feeds = random_feeds(proto, rng, batch_size)
+    net = m.compile(binding=binding)
+    got = net.predict(*[feeds[n] for n in m.input_names])
+    got = [got] if len(m.outputs) == 1 else list(got)
+    ref = _reference(proto, feeds, m.output_names)
+    failures = []
+    for name, g, r in zip(m.output_names, got, ref):
+        assert g.shape == r.shape, f"output '{name}': shape {g.shape} vs onnxruntime {r.shape}"
+        assert g.dtype == r.dtype, f"output '{name}': dtype {g.dtype} vs onnxruntime {r.dtype}"
+        check = compare(name, g, r, rtol)
+        if not check.passed:
+            failures.append(check)
+    if failures:
+        from rmodel.verify import first_divergence
+
+        where = first_divergence(m, feeds)
+        lines = [
+            f"'{c.name}': max|d| {c.max_abs_diff:.3e} > {c.tolerance:.3e} at {c.worst_index} "
+            f"(got {c.got:.9g}, ref {c.ref:.9g})"
+            for c in failures
+        ]
+        raise AssertionError("mismatch against onnxruntime: " + "; ".join(lines) + f"; first diverging op: {where}")
+    return m
+
+
+def _reference(proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(list(outputs), dict(feeds))
+
+
+__all__ = ["OPSET", "check_against_onnxruntime", "make_model", "random_feeds", "run_onnxruntime", "weights"]
