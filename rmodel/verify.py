@@ -122,6 +122,7 @@ def verify(
     binding: str = "pybind11",
     compiled: Any = None,
     diagnose: bool = True,
+    **compile_options: Any,
 ) -> VerifyReport:
     """Run ``model`` compiled and through onnxruntime on the same inputs and compare every output.
 
@@ -132,7 +133,7 @@ def verify(
     missing = [i.name for i in model.inputs if i.name not in feeds]
     if missing:
         raise RModelError(f"verify: no value given for input(s) {missing}")
-    net = compiled if compiled is not None else model.compile(binding=binding)
+    net = compiled if compiled is not None else model.compile(binding=binding, **compile_options)
     got = net.predict(*[feeds[n] for n in model.input_names])
     got = [got] if len(model.outputs) == 1 else list(got)
     ref = run_onnxruntime(model, feeds)
