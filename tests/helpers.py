@@ -10,10 +10,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 import rmodel
+from rmodel.build import DEFAULT_FLAGS
 from rmodel.tensor import numpy_to_onnx_dtype
 from rmodel.verify import compare, run_onnxruntime
 
 OPSET = 17
+#: tests build with the shipping flags and fail on any compiler warning
+TEST_FLAGS = (*DEFAULT_FLAGS, "-Werror")
 
 
 def make_model(
@@ -86,7 +89,7 @@ def check_against_onnxruntime(
         m = rmodel.from_onnx(proto, batch_size=batch_size, **load_options)
     if feeds is None:
         feeds = random_feeds(proto, rng, batch_size)
-    net = m.compile(binding=binding)
+    net = m.compile(binding=binding, flags=TEST_FLAGS)
     got = net.predict(*[feeds[n] for n in m.input_names])
     got = [got] if len(m.outputs) == 1 else list(got)
     ref = _reference(proto, feeds, m.output_names)
