@@ -8,10 +8,15 @@ from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_li
 
 # y (MxN) = a (MxK) . b (KxN); rows of b are contiguous, so the inner loop vectorizes.
 MATMUL_NN = """template <std::size_t M, std::size_t K, std::size_t N>
-inline void matmul_nn(const float* a, const float* b, float* y) {
+inline void matmul_nn(const float* __restrict a, const float* __restrict b, float* __restrict y,
+                      const float* __restrict bias = nullptr) {
   for (std::size_t m = 0; m < M; ++m) {
     float* yr = y + m * N;
-    for (std::size_t n = 0; n < N; ++n) yr[n] = 0.0f;
+    if (bias != nullptr) {
+      for (std::size_t n = 0; n < N; ++n) yr[n] = bias[n];
+    } else {
+      for (std::size_t n = 0; n < N; ++n) yr[n] = 0.0f;
+    }
     for (std::size_t k = 0; k < K; ++k) {
       const float av = a[m * K + k];
       const float* br = b + k * N;
@@ -35,17 +40,19 @@ inline void matmul_strided(const float* a, const float* b, float* y) {
 
 
 def matmul_call(ctx: CpuContext, a: str, b: str, y: str, m: int, k: int, n: int, trans_a: bool, trans_b: bool,
-                b_const: np.ndarray | None = None) -> str:
-    """C++ statement computing y = op(a) . op(b) (row-major, y overwritten).
+                b_const: np.ndarray | None = None, bias: str | None = None) -> str:
+    """C++ statement computing y = op(a) . op(b) (+ bias row vector, if given and supported).
 
-    A constant ``b`` stored transposed is transposed once at generation time.
+    A constant ``b`` stored transposed is transposed once at generation time. Returns "" for the
+    bias part when it cannot be fused: callers check ``fuses_bias``.
     """
     if trans_b and b_const is not None:
         b = ctx.constant("transposed", np.ascontiguousarray(b_const.reshape(n, k).T))
         trans_b = False
     if not trans_a and not trans_b:
         ctx.helper("matmul_nn", MATMUL_NN)
-        return f"detail::matmul_nn<{m}, {k}, {n}>({a}, {b}, {y});"
+        return f"detail::matmul_nn<{m}, {k}, {n}>({a}, {b}, {y}{', ' + bias if bias else ''});"
+    assert bias is None, "bias fusion needs the nn layout"
     ctx.helper("matmul_strided", MATMUL_STRIDED)
     sam, sak = (1, m) if trans_a else (k, 1)
     sbk, sbn = (1, k) if trans_b else (n, 1)
@@ -85,11 +92,20 @@ class Gemm(Operator):
 
     def emit_cpu(self, ctx: CpuContext) -> str:
         y = ctx.ptr(self.outputs[0])
+        has_c = self.has_input(2) and self.beta != 0.0
+        b_const = ctx.const(self.inputs[1])
+        row_bias = (
+            has_c and self.alpha == 1.0 and self.beta == 1.0 and not self.trans_a
+            and (not self.trans_b or b_const is not None)
+            and tuple(ctx.info(self.inputs[2]).shape) in ((self.n,), (1, self.n))
+        )
+        if row_bias:  # the common Dense layer: bias initialises the accumulators
+            return matmul_call(ctx, ctx.ptr(self.inputs[0]), ctx.ptr(self.inputs[1]), y, self.m, self.k, self.n,
+                               False, self.trans_b, b_const, bias=ctx.ptr(self.inputs[2]))
         lines = [
             matmul_call(ctx, ctx.ptr(self.inputs[0]), ctx.ptr(self.inputs[1]), y, self.m, self.k, self.n,
-                        self.trans_a, self.trans_b, ctx.const(self.inputs[1]))
+                        self.trans_a, self.trans_b, b_const)
         ]
-        has_c = self.has_input(2) and self.beta != 0.0
         if self.alpha == 1.0 and not has_c:
             return lines[0]
         scaled = "acc" if self.alpha == 1.0 else f"{float_literal(self.alpha)} * acc"

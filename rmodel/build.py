@@ -219,13 +219,18 @@ def compile_cpu(
             "binding.cpp",
             module_name,
             flags,
-            include_dirs=[pybind11.get_include(), sysconfig.get_paths()["include"]],
+            include_dirs=[pybind11.get_include(), np.get_include(), sysconfig.get_paths()["include"]],
             extra_files=extra,
             suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so",
         )
         module = _load_extension(library.name.split(".")[0], library)
-        session = module.Session(str(library.parent / (header_name + ".weights"))) if file_weights else module.Session()
-        return CompiledModel(model, session.run, library, keepalive=session)
+        try:
+            run = module.make_runner(str(library.parent / (header_name + ".weights")) if file_weights else None)
+        except RuntimeError as exc:
+            raise RModelError(str(exc)) from exc
+        compiled = CompiledModel(model, run, library)
+        compiled.predict = run  # the C function handles every calling convention itself (fast path)
+        return compiled
     if binding == "ctypes":
         source = c_abi_source(model, layout, header_name, file_weights)
         library = build_shared_library(
