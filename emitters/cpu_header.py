@@ -91,7 +91,8 @@ def generate_header(
     def add_derived(hint: str, value: np.ndarray) -> str:
         key = value.dtype.str.encode() + str(value.shape).encode() + value.tobytes()
         if key not in derived:
-            derived[key] = add_weight(hint, value)
+            # numbered: several operators may use the same hint, and weight_names memoizes by name
+            derived[key] = add_weight(f"{hint} #{len(derived) + 1}", value)
         return derived[key]
 
     def pointer(name: str) -> str:
