@@ -47,8 +47,9 @@ def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
     ns = identifier(namespace, "model") if namespace else model.default_namespace
     return HeaderLayout(
         namespace=ns,
-        input_params=[names(i.name, "in") for i in model.inputs],
-        output_params=[names(o.name, "out") for o in model.outputs],
+        # prefixed so that no local name in operator code can shadow a parameter
+        input_params=[names("in_" + identifier(i.name), "in") for i in model.inputs],
+        output_params=[names("out_" + identifier(o.name), "out") for o in model.outputs],
     )
 
 
@@ -65,8 +66,10 @@ def generate_header(
     pointers: dict[str, str] = {}
     for info, param in zip(model.inputs, layout.input_params):
         pointers[info.name] = param
+    produced = {o for op in model.operators for o in op.outputs if o}
     for info, param in zip(model.outputs, layout.output_params):
-        pointers.setdefault(info.name, param)
+        if info.name in produced:
+            pointers.setdefault(info.name, param)
     for name, (dtype, offset) in plan.offsets.items():
         pointers[name] = f"(arena_{DTYPE_TAGS[dtype]}_ + {offset})"
 
@@ -120,10 +123,9 @@ def generate_header(
         code = op.emit_cpu(ctx)
         body.append(f"  // [{index}] {op.comment()}\n  {{\n{_indent(code, 4)}\n  }}")
     # outputs that no operator writes (constants, inputs, repeated outputs) are copied
-    written = {o for op in model.operators for o in op.outputs if o}
     for info, param in zip(model.outputs, layout.output_params):
         source = pointer(info.name)
-        if info.name in written and source == param:
+        if source == param:
             continue
         body.append(
             f"  // output '{info.name}' is a copy of {'a constant' if info.name in model.constants else 'another tensor'}\n"

@@ -78,6 +78,10 @@ def _fix_input_shapes(
 ) -> list[TensorInfo]:
     """Concrete TensorInfos for the graph inputs; also writes them back into ``model``."""
     initializer_names = {t.name for t in model.graph.initializer}
+    graph_inputs = [vi.name for vi in model.graph.input if vi.name not in initializer_names]
+    missing = sorted(set(input_shapes) - set(graph_inputs))
+    if missing:
+        raise ShapeError(f"input_shapes names {missing}, which are not inputs of the model; inputs: {graph_inputs}")
     infos: list[TensorInfo] = []
     unresolved: list[str] = []
     for vi in model.graph.input:
@@ -119,10 +123,6 @@ def _fix_input_shapes(
             + ". Give their values with dim_values={'name': value} (or input_shapes=...); "
             "the first axis of every input is taken as the batch axis and set to batch_size."
         )
-    known = {i.name for i in infos}
-    missing = sorted(set(input_shapes) - known)
-    if missing:
-        raise ShapeError(f"input_shapes names {missing}, which are not inputs of the model; inputs: {sorted(known)}")
     return infos
 
 

@@ -49,19 +49,16 @@ def weights(rng: np.random.Generator, *shape: int, fan_in: int | None = None) ->
     return (rng.uniform(-1, 1, shape) / np.sqrt(max(fan, 1))).astype(np.float32)
 
 
-def random_feeds(model: onnx.ModelProto, rng: np.random.Generator, batch_size: int = 1) -> dict[str, np.ndarray]:
-    inits = {i.name for i in model.graph.initializer}
+def random_feeds(model: rmodel.RModel, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Floats uniform in [-1, 1), integers in [0, 3), booleans at random, for every model input."""
     feeds = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        tt = vi.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else batch_size for d in tt.shape.dim]
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.uniform(-1, 1, shape).astype(dtype)
+    for info in model.inputs:
+        if np.issubdtype(info.dtype, np.floating):
+            feeds[info.name] = rng.uniform(-1, 1, info.shape).astype(info.dtype)
+        elif info.dtype == np.bool_:
+            feeds[info.name] = rng.integers(0, 2, info.shape).astype(bool)
         else:
-            feeds[vi.name] = rng.integers(0, 3, shape).astype(dtype)
+            feeds[info.name] = rng.integers(0, 3, info.shape).astype(info.dtype)
     return feeds
 
 
@@ -88,7 +85,7 @@ def check_against_onnxruntime(
         proto = model
         m = rmodel.from_onnx(proto, batch_size=batch_size, **load_options)
     if feeds is None:
-        feeds = random_feeds(proto, rng, batch_size)
+        feeds = random_feeds(m, rng)
     net = m.compile(binding=binding, flags=TEST_FLAGS)
     got = net.predict(*[feeds[n] for n in m.input_names])
     got = [got] if len(m.outputs) == 1 else list(got)
