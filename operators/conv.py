@@ -1,0 +1,572 @@
+"""Convolutions: Conv and ConvTranspose over any number of spatial axes (1-D, 2-D, 3-D...).
+
+Conv is computed per image and group as im2col + a tiled matrix product: the input patches are
+copied into a [C/group * prod(kernel), prod(output)] workspace whose rows are contiguous runs of
+output positions (each row's valid range is computed once, so the copy loops carry no bounds
+checks), then Y = W . col + bias. Pointwise convolutions (1x1, stride 1, no padding) skip the copy.
+ConvTranspose is the adjoint: col = W' . X, then col2im scatters col into Y.
+
+The window geometry (``window_geometry``) is shared with the pooling operators.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import RModelError
+from .base import CpuContext, Operator, ShapeContext, register
+
+AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+
+# y[M, N] = bias[M] (or 0) + w[M, K] . col[K, N], all row-major. Four rows of y are computed at
+# once over a tile of NT columns kept in a local accumulator, so each col row is read once per
+# four output rows and the innermost loop runs over contiguous columns.
+CONV_GEMM = """template <std::size_t M, std::size_t K, std::size_t N>
+inline void conv_gemm(const float* w, const float* col, const float* bias, float* y) {
+  constexpr std::size_t NT = 128;
+  for (std::size_t n0 = 0; n0 < N; n0 += NT) {
+    const std::size_t nt = N - n0 < NT ? N - n0 : NT;
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+      float acc[4][NT];
+      for (std::size_t i = 0; i < 4; ++i) {
+        const float b = bias ? bias[m + i] : 0.0f;
+        for (std::size_t n = 0; n < NT; ++n) acc[i][n] = b;
+      }
+      for (std::size_t k = 0; k < K; ++k) {
+        const float* c = col + k * N + n0;
+        const float w0 = w[m * K + k], w1 = w[(m + 1) * K + k];
+        const float w2 = w[(m + 2) * K + k], w3 = w[(m + 3) * K + k];
+        for (std::size_t n = 0; n < nt; ++n) {
+          const float v = c[n];
+          acc[0][n] += w0 * v;
+          acc[1][n] += w1 * v;
+          acc[2][n] += w2 * v;
+          acc[3][n] += w3 * v;
+        }
+      }
+      for (std::size_t i = 0; i < 4; ++i) {
+        float* yr = y + (m + i) * N + n0;
+        for (std::size_t n = 0; n < nt; ++n) yr[n] = acc[i][n];
+      }
+    }
+    for (; m < M; ++m) {
+      float acc[NT];
+      const float b = bias ? bias[m] : 0.0f;
+      for (std::size_t n = 0; n < NT; ++n) acc[n] = b;
+      for (std::size_t k = 0; k < K; ++k) {
+        const float* c = col + k * N + n0;
+        const float wv = w[m * K + k];
+        for (std::size_t n = 0; n < nt; ++n) acc[n] += wv * c[n];
+      }
+      float* yr = y + m * N + n0;
+      for (std::size_t n = 0; n < nt; ++n) yr[n] = acc[n];
+    }
+  }
+}"""
+
+# [lo, hi): the output positions o in [0, count) whose input position o * stride + offset lies in
+# [0, size). Used where a window tap meets the padding.
+VALID_RANGE = """inline void valid_range(std::ptrdiff_t offset, std::ptrdiff_t stride, std::ptrdiff_t size,
+                        std::ptrdiff_t count, std::ptrdiff_t& lo, std::ptrdiff_t& hi) {
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
+  if (hi > count) hi = count;
+  if (lo > hi) lo = hi;
+}"""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Resolved geometry of a sliding window over the spatial axes."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    pads_begin: tuple[int, ...]
+    pads_end: tuple[int, ...]
+    out: tuple[int, ...]
+
+    @property
+    def spans(self) -> tuple[int, ...]:
+        """Extent of the dilated kernel along each axis."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations, strict=True))
+
+
+def int_tuple(op: Operator, name: str, value: Any, rank: int, default: int, minimum: int) -> tuple[int, ...]:
+    """Attribute ``name`` as a tuple of ``rank`` ints >= ``minimum`` (``default`` when absent)."""
+    if value is None or value == ():
+        return (default,) * rank
+    values = tuple(int(v) for v in value)
+    if len(values) != rank:
+        raise op.fail(f"attribute '{name}' has {len(values)} values, expected {rank} (one per spatial axis)")
+    if any(v < minimum for v in values):
+        raise op.fail(f"attribute '{name}' = {list(values)} must hold values >= {minimum}")
+    return values
+
+
+def check_auto_pad(op: Operator, auto_pad: str) -> str:
+    if auto_pad not in AUTO_PADS:
+        raise RModelError(
+            f"node '{op.name}' ({op.op_type}): auto_pad '{auto_pad}' is not one of {', '.join(AUTO_PADS)}"
+        )
+    return auto_pad
+
+
+def window_geometry(
+    op: Operator,
+    in_spatial: tuple[int, ...],
+    kernel: tuple[int, ...],
+    strides: Any,
+    dilations: Any,
+    pads: Any,
+    auto_pad: str,
+    ceil_mode: bool = False,
+) -> Window:
+    """Pads and output size of a window (Conv, pools), following ONNX and onnxruntime.
+
+    With ``ceil_mode`` the last window must start inside the input or its begin padding (a window
+    starting in the end padding is dropped), as onnxruntime and the ONNX reference do.
+    """
+    rank = len(in_spatial)
+    strides_ = int_tuple(op, "strides", strides, rank, 1, 1)
+    dilations_ = int_tuple(op, "dilations", dilations, rank, 1, 1)
+    if pads is None or pads == ():
+        pads_ = (0,) * (2 * rank)
+    else:
+        pads_ = tuple(int(p) for p in pads)
+        if len(pads_) != 2 * rank:
+            raise op.fail(f"attribute 'pads' has {len(pads_)} values, expected {2 * rank} (begin, end)")
+        if any(p < 0 for p in pads_):
+            raise op.fail(f"attribute 'pads' = {list(pads_)} must not be negative")
+    begin, end, out = [], [], []
+    for axis, size in enumerate(in_spatial):
+        k, s, d = kernel[axis], strides_[axis], dilations_[axis]
+        span = (k - 1) * d + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            n = -(-size // s)
+            total = max(0, (n - 1) * s + span - size)
+            small = total // 2
+            pb, pe = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
+        elif auto_pad == "VALID":
+            pb = pe = 0
+            n = (size - span) // s + 1 if size >= span else 0
+            if ceil_mode and size >= span:
+                n = -(-(size - span) // s) + 1
+                if (n - 1) * s >= size:
+                    n -= 1
+        else:
+            pb, pe = pads_[axis], pads_[axis + rank]
+            extent = size + pb + pe - span
+            if extent < 0:
+                n = 0
+            elif ceil_mode:
+                n = -(-extent // s) + 1
+                if (n - 1) * s >= size + pb:
+                    n -= 1
+            else:
+                n = extent // s + 1
+        if n < 1:
+            raise op.fail(
+                f"spatial axis {axis} of size {size} (padded by {pb}+{pe}) is smaller than the "
+                f"{'dilated ' if d > 1 else ''}kernel extent {span}: the output would be empty"
+            )
+        begin.append(pb)
+        end.append(pe)
+        out.append(n)
+    return Window(tuple(kernel), strides_, dilations_, tuple(begin), tuple(end), tuple(out))
+
+
+def loop(var: str, start: object, stop: object) -> str:
+    """Opening line of a C++ for loop over a signed index."""
+    return f"for (std::ptrdiff_t {var} = {start}; {var} < {stop}; ++{var}) {{"
+
+
+def gather_code(
+    src: str,
+    dst: str,
+    in_spatial: tuple[int, ...],
+    out_spatial: tuple[int, ...],
+    offsets: list[str],
+    strides: tuple[int, ...],
+    always_valid: list[bool],
+    indent: str,
+) -> list[str]:
+    """C++ filling ``dst`` (out_spatial, contiguous) with src[o * stride + offset] per axis, zero
+    where the input position falls outside ``in_spatial``. ``offsets`` are C++ expressions
+    (signed); ``always_valid[axis]`` says no check is needed on that axis."""
+    rank = len(in_spatial)
+    in_blocks = [math.prod(in_spatial[a + 1:]) for a in range(rank)]
+    out_blocks = [math.prod(out_spatial[a + 1:]) for a in range(rank)]
+    lines: list[str] = []
+    src_ptr, dst_ptr = src, dst
+    for axis in range(rank - 1):
+        o, i = f"o{axis}", f"i{axis}"
+        lines.append(f"{indent}for (std::ptrdiff_t {o} = 0; {o} < {out_spatial[axis]}; ++{o}) {{")
+        indent += "  "
+        lines.append(f"{indent}float* d{axis} = {dst_ptr} + {o} * {out_blocks[axis]};")
+        lines.append(f"{indent}const std::ptrdiff_t {i} = {o} * {strides[axis]} + {offsets[axis]};")
+        if not always_valid[axis]:
+            lines.append(f"{indent}if ({i} < 0 || {i} >= {in_spatial[axis]}) {{")
+            lines.append(f"{indent}  for (std::size_t j = 0; j < {out_blocks[axis]}; ++j) d{axis}[j] = 0.0f;")
+            lines.append(f"{indent}  continue;")
+            lines.append(f"{indent}}}")
+        lines.append(f"{indent}const float* s{axis} = {src_ptr} + {i} * {in_blocks[axis]};")
+        src_ptr, dst_ptr = f"s{axis}", f"d{axis}"
+    last = rank - 1
+    count, stride, off = out_spatial[last], strides[last], offsets[last]
+    step = "o" if stride == 1 else f"o * {stride}"
+    if always_valid[last]:
+        lines.append(f"{indent}const float* s = {src_ptr} + ({off});")
+        lines.append(f"{indent}for (std::size_t o = 0; o < {count}; ++o) {dst_ptr}[o] = s[{step}];")
+    else:
+        lines += [
+            f"{indent}const std::ptrdiff_t off = {off};",
+            f"{indent}std::ptrdiff_t lo, hi;",
+            f"{indent}detail::valid_range(off, {stride}, {in_spatial[last]}, {count}, lo, hi);",
+            f"{indent}for (std::ptrdiff_t o = 0; o < lo; ++o) {dst_ptr}[o] = 0.0f;",
+            f"{indent}for (std::ptrdiff_t o = lo; o < hi; ++o) {dst_ptr}[o] = {src_ptr}[{step} + off];",
+            f"{indent}for (std::ptrdiff_t o = hi; o < {count}; ++o) {dst_ptr}[o] = 0.0f;",
+        ]
+    for _ in range(rank - 1):
+        indent = indent[:-2]
+        lines.append(f"{indent}}}")
+    return lines
+
+
+def axis_always_valid(size: int, out: int, stride: int, kernel: int, dilation: int, pad_begin: int) -> bool:
+    """True when every tap of every window lies inside the input along this axis."""
+    return pad_begin == 0 and (out - 1) * stride + (kernel - 1) * dilation - pad_begin <= size - 1
+
+
+class _ConvBase(Operator):
+    """Attribute parsing shared by Conv and ConvTranspose."""
+
+    attributes = {
+        "auto_pad": "NOTSET",
+        "dilations": None,
+        "group": 1,
+        "kernel_shape": None,
+        "pads": None,
+        "strides": None,
+    }
+
+    def setup(self) -> None:
+        self.auto_pad = check_auto_pad(self, str(self.attr["auto_pad"]))
+        self.group = int(self.attr["group"])
+        if self.group < 1:
+            raise RModelError(f"node '{self.name}' ({self.op_type}): group must be >= 1, got {self.group}")
+
+    def common_inputs(self, ctx: ShapeContext) -> tuple[Any, Any, tuple[int, ...]]:
+        """X and W infos (validated) and the kernel shape."""
+        x, w = self.input_info(0), self.input_info(1)
+        if x.dtype != np.float32 or w.dtype != np.float32:
+            raise self.fail(f"only float32 is supported, got X {x.dtype} and W {w.dtype}")
+        if x.rank < 3:
+            raise self.fail(f"X must be (N, C, spatial...) with a spatial axis, got shape {x.shape}")
+        if w.rank != x.rank:
+            raise self.fail(f"W must have rank {x.rank} like X {x.shape}, got shape {w.shape}")
+        kernel = tuple(int(k) for k in w.shape[2:])
+        if self.attr["kernel_shape"] is not None:
+            given = tuple(int(k) for k in self.attr["kernel_shape"])
+            if given != kernel:
+                raise self.fail(f"kernel_shape {list(given)} does not match W's spatial shape {list(kernel)}")
+        if any(k < 1 for k in kernel):
+            raise self.fail(f"kernel shape {list(kernel)} must be positive")
+        return x, w, kernel
+
+    def check_bias(self, channels: int) -> None:
+        if self.has_input(2):
+            b = self.input_info(2)
+            if b.dtype != np.float32 or b.shape != (channels,):
+                raise self.fail(f"bias B must be float32 of shape ({channels},), got {b.dtype} {b.shape}")
+
+
+@register("Conv")
+class Conv(_ConvBase):
+    """ONNX Conv: grouped, strided, dilated, padded N-d convolution with optional bias."""
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x, w, kernel = self.common_inputs(ctx)
+        n, c = x.shape[:2]
+        m = w.shape[0]
+        if c % self.group:
+            raise self.fail(f"group {self.group} does not divide the {c} input channels")
+        if m % self.group:
+            raise self.fail(f"group {self.group} does not divide the {m} output channels (W.shape[0])")
+        if w.shape[1] * self.group != c:
+            raise self.fail(
+                f"W {w.shape} expects {w.shape[1]} channels per group x {self.group} group(s) = "
+                f"{w.shape[1] * self.group} input channels, but X {x.shape} has {c}"
+            )
+        self.check_bias(m)
+        self.win = window_geometry(self, x.shape[2:], kernel, self.attr["strides"], self.attr["dilations"],
+                                   self.attr["pads"], self.auto_pad)
+        self.n, self.c, self.m = n, c, m
+        self.in_spatial = tuple(x.shape[2:])
+        self.kdim = (c // self.group) * math.prod(kernel)
+        return [self.out(0, np.float32, (n, m, *self.win.out))]
+
+    @property
+    def pointwise(self) -> bool:
+        """1x1 kernel, stride 1, no padding: the input already is the im2col matrix."""
+        w = self.win
+        ones = all(k == 1 for k in w.kernel) and all(s == 1 for s in w.strides)
+        return ones and not any(w.pads_begin + w.pads_end)
+
+    def workspace(self) -> dict[np.dtype, int]:
+        if self.pointwise:
+            return {}
+        return {np.dtype(np.float32): self.kdim * math.prod(self.win.out)}
+
+    def flops(self) -> int:
+        out = self.n * self.m * math.prod(self.win.out)
+        return 2 * out * self.kdim + (out if self.has_input(2) else 0)
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        ctx.helper("conv_gemm", CONV_GEMM)
+        win, g = self.win, self.group
+        cg, mg = self.c // g, self.m // g
+        in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
+        bias = ctx.ptr(self.inputs[2]) if self.has_input(2) else "nullptr"
+        lines = [
+            f"const float* x = {ctx.ptr(self.inputs[0])};",
+            f"const float* w = {ctx.ptr(self.inputs[1])};",
+            f"const float* bias = {bias};",
+            f"float* y = {ctx.ptr(self.outputs[0])};",
+        ]
+        if not self.pointwise:
+            lines.append(f"float* col = {ctx.scratch(np.float32)};")
+        lines += [
+            f"for (std::size_t n = 0; n < {self.n}; ++n) {{",
+            f"  for (std::size_t g = 0; g < {g}; ++g) {{",
+            f"    const float* xg = x + (n * {self.c} + g * {cg}) * {in_size};",
+        ]
+        bias_g = "bias" if bias == "nullptr" else f"bias + g * {mg}"
+        if self.pointwise:
+            source = "xg"
+        else:
+            ctx.helper("valid_range", VALID_RANGE)
+            source = "col"
+            lines += self._im2col(cg, "    ")
+        lines += [
+            f"    detail::conv_gemm<{mg}, {self.kdim}, {out_size}>(w + g * {mg * self.kdim}, {source}, "
+            f"{bias_g}, y + (n * {self.m} + g * {mg}) * {out_size});",
+            "  }",
+            "}",
+        ]
+        return "\n".join(lines)
+
+    def _im2col(self, cg: int, indent: str) -> list[str]:
+        """Loops copying group input xg into col[(c, taps...), (outputs...)]."""
+        win = self.win
+        rank = len(win.kernel)
+        taps = math.prod(win.kernel)
+        out_size = math.prod(win.out)
+        lines = [f"{indent}// im2col: col[(c, k...), (o...)] = xg[c][o * stride + k * dilation - pad]"]
+        lines.append(f"{indent}for (std::size_t c = 0; c < {cg}; ++c) {{")
+        inner = indent + "  "
+        lines.append(f"{inner}const float* xc = xg + c * {math.prod(self.in_spatial)};")
+        for axis in range(rank):
+            lines.append(inner + loop(f"k{axis}", 0, win.kernel[axis]))
+            inner += "  "
+        tap_index = "k0"
+        for axis in range(1, rank):
+            tap_index = f"({tap_index}) * {win.kernel[axis]} + k{axis}"
+        lines.append(f"{inner}float* row = col + (c * {taps} + {tap_index}) * {out_size};")
+        offsets = []
+        for axis in range(rank):
+            term = f"k{axis}" if win.dilations[axis] == 1 else f"k{axis} * {win.dilations[axis]}"
+            offsets.append(term + (f" - {win.pads_begin[axis]}" if win.pads_begin[axis] else ""))
+        valid = [
+            axis_always_valid(self.in_spatial[a], win.out[a], win.strides[a], win.kernel[a], win.dilations[a],
+                              win.pads_begin[a])
+            for a in range(rank)
+        ]
+        lines += gather_code("xc", "row", self.in_spatial, win.out, offsets, win.strides, valid, inner)
+        for _ in range(rank):
+            inner = inner[:-2]
+            lines.append(f"{inner}}}")
+        lines.append(f"{indent}}}")
+        return lines
+
+
+@register("ConvTranspose")
+class ConvTranspose(_ConvBase):
+    """ONNX ConvTranspose (the gradient of Conv): grouped, strided, dilated, with output_padding
+    and output_shape, computed as col = W' . X followed by a scatter-add (col2im) into Y."""
+
+    attributes = {**_ConvBase.attributes, "output_padding": None, "output_shape": None}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x, w, kernel = self.common_inputs(ctx)
+        n, c = x.shape[:2]
+        if c % self.group:
+            raise self.fail(f"group {self.group} does not divide the {c} input channels")
+        if w.shape[0] != c:
+            raise self.fail(f"W {w.shape} must have X's {c} input channels as its first dimension")
+        m = w.shape[1] * self.group
+        self.check_bias(m)
+        rank = x.rank - 2
+        in_spatial = tuple(x.shape[2:])
+        strides = int_tuple(self, "strides", self.attr["strides"], rank, 1, 1)
+        dilations = int_tuple(self, "dilations", self.attr["dilations"], rank, 1, 1)
+        out_pad = int_tuple(self, "output_padding", self.attr["output_padding"], rank, 0, 0)
+        for axis in range(rank):
+            if out_pad[axis] >= max(strides[axis], dilations[axis]):
+                raise self.fail(
+                    f"output_padding {list(out_pad)} must be smaller than the stride or dilation on each axis"
+                )
+        pads = self.attr["pads"]
+        pads_ = (0,) * (2 * rank) if pads is None or pads == () else tuple(int(p) for p in pads)
+        if len(pads_) != 2 * rank or any(p < 0 for p in pads_):
+            raise self.fail(f"attribute 'pads' = {list(pads_)} must hold {2 * rank} non-negative values")
+        full = [
+            s * (i - 1) + op + (k - 1) * d + 1
+            for i, s, op, k, d in zip(in_spatial, strides, out_pad, kernel, dilations, strict=True)
+        ]
+        target = self.attr["output_shape"]
+        if target is not None and target != ():
+            target = tuple(int(v) for v in target)
+            if len(target) == rank + 2:
+                target = target[2:]
+            if len(target) != rank:
+                raise self.fail(f"output_shape {list(target)} must give the {rank} spatial output dims")
+        elif self.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            target = tuple(i * s for i, s in zip(in_spatial, strides, strict=True))
+        else:
+            target = None
+        begin, end = [], []
+        for axis in range(rank):
+            if target is None:
+                pb, pe = (0, 0) if self.auto_pad == "VALID" else (pads_[axis], pads_[axis + rank])
+            else:
+                total = full[axis] - target[axis]
+                if total < 0:
+                    raise self.fail(f"output_shape {list(target)} exceeds the full transposed output {full}")
+                # ONNX: SAME_UPPER puts the larger half of the padding at the end
+                small, large = total // 2, total - total // 2
+                pb, pe = (small, large) if self.auto_pad == "SAME_UPPER" else (large, small)
+            begin.append(pb)
+            end.append(pe)
+        out = tuple(f - b - e for f, b, e in zip(full, begin, end, strict=True))
+        if any(o < 1 for o in out):
+            raise self.fail(f"pads {begin + end} leave an empty output {list(out)}")
+        self.win = Window(kernel, strides, dilations, tuple(begin), tuple(end), out)
+        self.n, self.c, self.m = n, c, m
+        self.in_spatial = in_spatial
+        self.w_const = ctx.const(self.inputs[1]) is not None
+        return [self.out(0, np.float32, (n, m, *out))]
+
+    def workspace(self) -> dict[np.dtype, int]:
+        rows = self.m // self.group * math.prod(self.win.kernel)
+        transposed_w = 0 if self.w_const else self.c * rows
+        return {np.dtype(np.float32): rows * math.prod(self.in_spatial) + transposed_w}
+
+    def flops(self) -> int:
+        taps = math.prod(self.win.kernel)
+        macs = self.n * self.c * (self.m // self.group) * taps * math.prod(self.in_spatial)
+        return 2 * macs + (self.n * self.m * math.prod(self.win.out) if self.has_input(2) else 0)
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        ctx.helper("conv_gemm", CONV_GEMM)
+        ctx.helper("valid_range", VALID_RANGE)
+        win, g = self.win, self.group
+        cg, mg = self.c // g, self.m // g
+        rank = len(win.kernel)
+        taps = math.prod(win.kernel)
+        in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
+        rows = mg * taps  # rows of col per group
+        lines = [f"const float* x = {ctx.ptr(self.inputs[0])};", f"float* y = {ctx.ptr(self.outputs[0])};",
+                 f"float* col = {ctx.scratch(np.float32)};"]
+        w_const = ctx.const(self.inputs[1])
+        if w_const is not None:
+            # per group: W_g is [cg, mg * taps]; the product needs its transpose [mg * taps, cg]
+            wt = w_const.reshape(g, cg, rows).transpose(0, 2, 1)
+            lines.append(f"const float* wt = {ctx.constant('transposed', wt)};")
+        else:
+            lines += [
+                f"const float* w = {ctx.ptr(self.inputs[1])};",
+                f"float* wt = col + {rows * in_size};",
+                f"for (std::size_t g = 0; g < {g}; ++g)",
+                f"  for (std::size_t c = 0; c < {cg}; ++c)",
+                f"    for (std::size_t r = 0; r < {rows}; ++r)",
+                f"      wt[(g * {rows} + r) * {cg} + c] = w[(g * {cg} + c) * {rows} + r];",
+            ]
+        if self.has_input(2):
+            lines += [
+                f"const float* bias = {ctx.ptr(self.inputs[2])};",
+                f"for (std::size_t i = 0; i < {self.n * self.m}; ++i) {{",
+                f"  const float b = bias[i % {self.m}];",
+                f"  float* yi = y + i * {out_size};",
+                f"  for (std::size_t j = 0; j < {out_size}; ++j) yi[j] = b;",
+                "}",
+            ]
+        else:
+            lines.append(f"for (std::size_t j = 0; j < {self.n * self.m * out_size}; ++j) y[j] = 0.0f;")
+        lines += [
+            f"for (std::size_t n = 0; n < {self.n}; ++n) {{",
+            f"  for (std::size_t g = 0; g < {g}; ++g) {{",
+            f"    detail::conv_gemm<{rows}, {cg}, {in_size}>(wt + g * {rows * cg}, "
+            f"x + (n * {self.c} + g * {cg}) * {in_size}, nullptr, col);",
+            "    // col2im: y[m][i * stride + k * dilation - pad] += col[(m, k...), (i...)]",
+            f"    for (std::size_t m = 0; m < {mg}; ++m) {{",
+            f"      float* ym = y + (n * {self.m} + g * {mg} + m) * {out_size};",
+        ]
+        indent = "      "
+        for axis in range(rank):
+            lines.append(indent + loop(f"k{axis}", 0, win.kernel[axis]))
+            indent += "  "
+        tap_index = "k0"
+        for axis in range(1, rank):
+            tap_index = f"({tap_index}) * {win.kernel[axis]} + k{axis}"
+        lines.append(f"{indent}const float* row = col + (m * {taps} + {tap_index}) * {in_size};")
+        lines += self._scatter(indent)
+        for _ in range(rank):
+            indent = indent[:-2]
+            lines.append(f"{indent}}}")
+        lines += ["    }", "  }", "}"]
+        return "\n".join(lines)
+
+    def _scatter(self, indent: str) -> list[str]:
+        """Loops adding row[(i...)] into ym[i * stride + k * dilation - pad], skipping positions
+        that fall outside the output (the cropped padding)."""
+        win = self.win
+        rank = len(win.kernel)
+        ins, outs = self.in_spatial, win.out
+        out_blocks = [math.prod(outs[a + 1:]) for a in range(rank)]
+        in_blocks = [math.prod(ins[a + 1:]) for a in range(rank)]
+        lines: list[str] = []
+        src, dst = "row", "ym"
+        for axis in range(rank):
+            off = f"k{axis} * {win.dilations[axis]} - {win.pads_begin[axis]}"
+            lines += [
+                f"{indent}std::ptrdiff_t lo{axis}, hi{axis};",
+                f"{indent}detail::valid_range({off}, {win.strides[axis]}, {outs[axis]}, {ins[axis]}, "
+                f"lo{axis}, hi{axis});",
+            ]
+            if axis < rank - 1:
+                lines.append(indent + loop(f"i{axis}", f"lo{axis}", f"hi{axis}"))
+                indent += "  "
+                lines.append(f"{indent}const float* r{axis} = {src} + i{axis} * {in_blocks[axis]};")
+                lines.append(
+                    f"{indent}float* y{axis} = {dst} + (i{axis} * {win.strides[axis]} + {off}) * "
+                    f"{out_blocks[axis]};"
+                )
+                src, dst = f"r{axis}", f"y{axis}"
+        last = rank - 1
+        s = win.strides[last]
+        off = f"k{last} * {win.dilations[last]} - {win.pads_begin[last]}"
+        step = "i" if s == 1 else f"i * {s}"
+        lines.append(f"{indent}const std::ptrdiff_t off = {off};")
+        lines.append(
+            f"{indent}for (std::ptrdiff_t i = lo{last}; i < hi{last}; ++i) {dst}[{step} + off] += {src}[i];"
+        )
+        for _ in range(rank - 1):
+            indent = indent[:-2]
+            lines.append(f"{indent}}}")
+        return lines
