@@ -1,0 +1,94 @@
+"""Cast and CastLike: convert elements between float32/float64/int64/int32/int16/int8/uint8/bool.
+
+Conversions follow C++ ``static_cast`` like onnxruntime: floats to integers truncate toward zero,
+any non-zero value becomes ``true``, narrowing integer casts wrap around. Casting a float that is
+out of the target integer range is undefined (as in onnxruntime).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto
+
+from ..errors import DTypeError
+from ..tensor import cpp_type, onnx_to_numpy_dtype
+from .base import REQUIRED, CpuContext, Operator, ShapeContext, register
+
+
+def cast_expression(value: str, src: np.dtype, dst: np.dtype) -> str:
+    """C++ expression converting ``value`` of type ``src`` to ``dst``."""
+    if src == dst:
+        return value
+    if dst == np.bool_:
+        return f"{value} != {cpp_type(src)}(0)"
+    return f"static_cast<{cpp_type(dst)}>({value})"
+
+
+class _Convert(Operator):
+    """Elementwise conversion to ``self.target``."""
+
+    target: np.dtype
+
+    def flops(self) -> int:
+        return 0
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        x, out = self.input_infos[0], self.output_infos[0]
+        # CastLike reads only the type of its second input
+        unused = [f"(void){ctx.ptr(n)};" for n in self.inputs[1:] if n and ctx.const(n) is None]
+        if out.size == 0:
+            return "\n".join([*unused, "// (nothing to cast: empty tensor)"])
+        if x.dtype == out.dtype:
+            size = f"{out.size} * sizeof({cpp_type(x.dtype)})"
+            return "\n".join(
+                [*unused, f"std::memcpy({ctx.ptr(self.outputs[0])}, {ctx.ptr(self.inputs[0])}, {size});"]
+            )
+        expression = cast_expression("src_[i]", x.dtype, out.dtype)
+        return "\n".join(
+            [
+                *unused,
+                f"const {cpp_type(x.dtype)}* src_ = {ctx.ptr(self.inputs[0])};",
+                f"{cpp_type(out.dtype)}* dst_ = {ctx.ptr(self.outputs[0])};",
+                f"for (std::size_t i = 0; i < {out.size}; ++i) dst_[i] = {expression};",
+            ]
+        )
+
+
+@register("Cast")
+class Cast(_Convert):
+    """y = x converted to the element type ``to``."""
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        return {"to": REQUIRED, "saturate": 1} if opset >= 19 else {"to": REQUIRED}
+
+    def setup(self) -> None:
+        to = self.attr["to"]
+        if isinstance(to, str):  # opset 1 spelled the type as a string
+            to = TensorProto.DataType.Value(to.upper())
+        try:
+            self.target = onnx_to_numpy_dtype(int(to), f"node '{self.name}' (Cast) target type")
+        except DTypeError:
+            raise
+        except ValueError as exc:
+            raise DTypeError(f"node '{self.name}' (Cast): unknown target type {to!r}") from exc
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x = self.input_info(0)
+        return [self.out(0, self.target, x.shape)]
+
+
+@register("CastLike")
+class CastLike(_Convert):
+    """y = x converted to the element type of the second input."""
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        return {"saturate": 1} if opset >= 19 else {}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x, like = self.input_info(0), self.input_info(1)
+        self.target = like.dtype
+        return [self.out(0, self.target, x.shape)]

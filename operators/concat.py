@@ -1,0 +1,137 @@
+"""Concat (join tensors along an axis) and Split (cut one tensor into pieces along an axis)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..tensor import cpp_type
+from .base import REQUIRED, CpuContext, Operator, ShapeContext, normalize_axis, register
+from .transpose import as_int_list, strided_copy
+
+
+@register("Concat")
+class Concat(Operator):
+    """Join the inputs along ``axis``; every other dim must agree."""
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        return {"axis": 1} if opset < 4 else {"axis": REQUIRED}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        infos = [self.input_info(i) for i in range(len(self.inputs))]
+        if not infos:
+            raise self.fail("needs at least one input")
+        first = infos[0]
+        self.axis = normalize_axis(int(self.attr["axis"]), first.rank, self)
+        for info in infos[1:]:
+            if info.dtype != first.dtype:
+                raise self.fail(
+                    f"inputs have different dtypes: '{first.name}' {first.dtype}, '{info.name}' {info.dtype}"
+                )
+            if info.rank != first.rank or any(
+                a != b for k, (a, b) in enumerate(zip(info.shape, first.shape, strict=True)) if k != self.axis
+            ):
+                raise self.fail(
+                    f"input '{info.name}' of shape {info.shape} does not fit '{first.name}' of shape "
+                    f"{first.shape} outside axis {self.axis}"
+                )
+        shape = list(first.shape)
+        shape[self.axis] = sum(i.shape[self.axis] for i in infos)
+        return [self.out(0, first.dtype, shape)]
+
+    def flops(self) -> int:
+        return 0
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        out = self.output_infos[0]
+        t = cpp_type(out.dtype)
+        outer = math.prod(out.shape[: self.axis])
+        out_block = math.prod(out.shape[self.axis :])
+        lines = [f"{t}* dst_ = {ctx.ptr(self.outputs[0])};"]
+        offset = 0
+        for k, name in enumerate(self.inputs):
+            info = ctx.info(name)
+            block = math.prod(info.shape[self.axis :])
+            if block:
+                lines.append(f"const {t}* src{k}_ = {ctx.ptr(name)};")
+                lines.append(
+                    strided_copy(f"src{k}_", "dst_", (outer, block), (block, 1), (out_block, 1), 0, offset)
+                )
+            offset += block
+        return "\n".join(lines)
+
+
+@register("Split")
+class Split(Operator):
+    """Cut the input along ``axis`` into pieces of the given sizes (or equal pieces)."""
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        if opset < 13:
+            return {"axis": 0, "split": None}
+        if opset < 18:
+            return {"axis": 0}
+        return {"axis": 0, "num_outputs": None}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x = self.input_info(0)
+        self.axis = normalize_axis(int(self.attr["axis"]), x.rank, self)
+        extent = x.shape[self.axis]
+        count = len(self.outputs)
+        if self.opset < 13:
+            sizes = None if self.attr["split"] is None else [int(s) for s in self.attr["split"]]
+        elif self.has_input(1):
+            sizes = as_int_list(ctx.const(self.inputs[1]))
+            if sizes is None:
+                raise self.fail("the split sizes (input 1) must be a constant known at generation time")
+        else:
+            sizes = None
+        num_outputs = self.attr.get("num_outputs")
+        if sizes is not None and num_outputs is not None:
+            raise self.fail("give either the split input or the num_outputs attribute, not both")
+        if sizes is None:
+            if num_outputs is not None:
+                if int(num_outputs) != count:
+                    raise self.fail(f"num_outputs={num_outputs} but the node has {count} outputs")
+                chunk = -(-extent // count)
+                sizes = [min(chunk, max(extent - k * chunk, 0)) for k in range(count)]
+            else:
+                if extent % count:
+                    raise self.fail(
+                        f"axis {self.axis} of extent {extent} does not split into {count} equal parts"
+                    )
+                sizes = [extent // count] * count
+        if len(sizes) != count or any(s < 0 for s in sizes) or sum(sizes) != extent:
+            raise self.fail(
+                f"split sizes {sizes} must be {count} non-negative numbers summing to {extent} "
+                f"(axis {self.axis} of shape {x.shape})"
+            )
+        self.sizes = sizes
+        outs = []
+        for k, size in enumerate(sizes):
+            shape = list(x.shape)
+            shape[self.axis] = size
+            outs.append(self.out(k, x.dtype, shape) if self.outputs[k] else None)
+        return outs
+
+    def flops(self) -> int:
+        return 0
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        x = self.input_infos[0]
+        t = cpp_type(x.dtype)
+        outer = math.prod(x.shape[: self.axis])
+        inner = math.prod(x.shape[self.axis + 1 :])
+        in_block = x.shape[self.axis] * inner
+        lines = [f"const {t}* src_ = {ctx.ptr(self.inputs[0])};"]
+        offset = 0
+        for k, (name, size) in enumerate(zip(self.outputs, self.sizes, strict=True)):
+            block = size * inner
+            if name and block:
+                lines.append(f"{t}* dst{k}_ = {ctx.ptr(name)};")
+                lines.append(
+                    strided_copy("src_", f"dst{k}_", (outer, block), (in_block, 1), (block, 1), offset, 0)
+                )
+            offset += block
+        return "\n".join(lines)

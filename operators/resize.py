@@ -1,0 +1,235 @@
+"""Resize and Upsample with nearest or (multi)linear interpolation and constant scales or sizes.
+
+Everything that depends only on shapes - which input coordinate(s) and weights every output
+coordinate uses - is computed at generation time (in float32, like onnxruntime) and emitted as
+small per-axis tables; the generated loops only read, weight and store.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..tensor import cpp_type
+from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register, strides_of
+from .transpose import as_int_list, index_expr
+
+COORDINATE_MODES = (
+    "half_pixel",
+    "half_pixel_symmetric",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_half_pixel_for_nn",
+)
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple")
+f32 = np.float32
+
+
+def original_coordinate(o: int, scale: float, in_len: int, out_len: int, mode: str) -> np.float32:
+    """Input-space coordinate of output coordinate ``o`` (ONNX coordinate_transformation_mode)."""
+    s = f32(scale)
+    if mode == "asymmetric":
+        return f32(o) / s
+    if mode == "tf_half_pixel_for_nn":
+        return (f32(o) + f32(0.5)) / s
+    if mode == "align_corners":
+        return f32(0) if out_len == 1 else f32(o) * f32(in_len - 1) / f32(out_len - 1)
+    if mode == "pytorch_half_pixel":
+        return (f32(o) + f32(0.5)) / s - f32(0.5) if out_len > 1 else f32(0)
+    if mode == "half_pixel_symmetric":
+        adjustment = f32(out_len) / (s * f32(in_len))
+        center = f32(in_len) / f32(2)
+        offset = center * (f32(1) - adjustment)
+        return offset + (f32(o) + f32(0.5)) / s - f32(0.5)
+    return (f32(o) + f32(0.5)) / s - f32(0.5)  # half_pixel
+
+
+def nearest_index(x: np.float32, mode: str, downsampling: bool, in_len: int) -> int:
+    """Input index picked for coordinate ``x`` (ONNX nearest_mode; 'simple' is opset-10 Resize/Upsample)."""
+    value = float(x)
+    if mode == "round_prefer_floor":
+        index = math.ceil(value - 0.5) if value - math.floor(value) == 0.5 else round(value)
+    elif mode == "round_prefer_ceil":
+        index = math.floor(value + 0.5)
+    elif mode == "floor":
+        index = math.floor(value)
+    elif mode == "ceil":
+        index = math.ceil(value)
+    else:  # simple
+        index = math.ceil(value) if downsampling else int(value)
+    return min(max(index, 0), in_len - 1)
+
+
+def linear_taps(x: np.float32, in_len: int) -> tuple[int, int, np.float32, np.float32]:
+    """(low index, high index, low weight, high weight) for linear interpolation at ``x``."""
+    x = min(max(x, f32(0)), f32(in_len - 1))
+    low = min(int(x), in_len - 1)
+    high = min(low + 1, in_len - 1)
+    frac = f32(x - f32(low))
+    return low, high, f32(1) - frac, frac
+
+
+@register("Resize", "Upsample")
+class Resize(Operator):
+    """Scale the spatial (or any) axes of a tensor by nearest-neighbour or linear interpolation."""
+
+    @classmethod
+    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        if op_type == "Upsample":
+            return {"mode": "nearest", "scales": None} if opset < 9 else {"mode": "nearest"}
+        if opset < 11:
+            return {"mode": "nearest"}
+        attrs: dict[str, Any] = {
+            "mode": "nearest",
+            "coordinate_transformation_mode": "half_pixel",
+            "cubic_coeff_a": -0.75,
+            "exclude_outside": 0,
+            "extrapolation_value": 0.0,
+            "nearest_mode": "round_prefer_floor",
+        }
+        if opset >= 18:
+            attrs.update({"antialias": 0, "axes": None, "keep_aspect_ratio_policy": "stretch"})
+        return attrs
+
+    def setup(self) -> None:
+        self.mode = str(self.attr["mode"]).lower()
+        if self.mode == "bilinear":  # Upsample-7 spelling
+            self.mode = "linear"
+        if self.mode not in ("nearest", "linear"):
+            raise self.fail(f"mode '{self.mode}' is not supported; use 'nearest' or 'linear'")
+        legacy = self.op_type == "Upsample" or self.opset < 11
+        self.coordinates = "asymmetric" if legacy else str(self.attr["coordinate_transformation_mode"])
+        self.nearest_mode = "simple" if legacy else str(self.attr["nearest_mode"])
+        if self.coordinates not in COORDINATE_MODES:
+            raise self.fail(
+                f"coordinate_transformation_mode '{self.coordinates}' is not supported; "
+                f"use one of {', '.join(COORDINATE_MODES)}"
+            )
+        if self.nearest_mode not in NEAREST_MODES:
+            raise self.fail(f"nearest_mode '{self.nearest_mode}' is not supported")
+        if self.attr.get("antialias", 0):
+            raise self.fail("antialias=1 is not supported")
+        if self.attr.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise self.fail("only keep_aspect_ratio_policy='stretch' is supported")
+
+    def _constant(self, ctx: ShapeContext, index: int, what: str) -> np.ndarray | None:
+        if not self.has_input(index):
+            return None
+        value = ctx.const(self.inputs[index])
+        if value is None:
+            raise self.fail(f"the {what} (input {index}) must be a constant known at generation time")
+        return value if value.size else None
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x = self.input_info(0)
+        if self.op_type == "Upsample":
+            scales = self.attr.get("scales") if self.opset < 9 else self._constant(ctx, 1, "scales")
+            sizes = None
+        elif self.opset < 11:
+            scales, sizes = self._constant(ctx, 1, "scales"), None
+        else:
+            scales, sizes = self._constant(ctx, 2, "scales"), self._constant(ctx, 3, "sizes")
+        axes_attr = self.attr.get("axes")
+        axes = (
+            list(range(x.rank))
+            if axes_attr is None
+            else [normalize_axis(int(a), x.rank, self) for a in axes_attr]
+        )
+        if (scales is None) == (sizes is None):
+            raise self.fail("give exactly one of scales and sizes")
+        self.scales = [1.0] * x.rank
+        shape = list(x.shape)
+        if sizes is not None:
+            values = as_int_list(sizes) or []
+            if len(values) != len(axes) or any(v < 0 for v in values):
+                raise self.fail(f"sizes {values} must hold {len(axes)} non-negative numbers")
+            for axis, size in zip(axes, values, strict=True):
+                shape[axis] = size
+                self.scales[axis] = float(f32(size) / f32(x.shape[axis]))
+        else:
+            values = [float(v) for v in np.asarray(scales).reshape(-1)]
+            if len(values) != len(axes) or any(v <= 0 for v in values):
+                raise self.fail(f"scales {values} must hold {len(axes)} positive numbers")
+            for axis, scale in zip(axes, values, strict=True):
+                self.scales[axis] = float(f32(scale))
+                shape[axis] = int(math.floor(float(f32(x.shape[axis]) * f32(scale))))
+        if self.op_type == "Upsample" and any(s < 1 for s in self.scales):
+            raise self.fail(f"Upsample scales {self.scales} must be >= 1")
+        if self.mode == "linear" and x.dtype != np.float32:
+            raise self.fail(f"linear mode needs a float32 input, got {x.dtype}")
+        if any(d == 0 for d in x.shape) and any(d for d in shape):
+            raise self.fail(f"cannot resize the empty input {x.shape} to {tuple(shape)}")
+        self.resized = [k for k in range(x.rank) if shape[k] != x.shape[k] or self.scales[k] != 1.0]
+        if self.mode == "linear" and len(self.resized) > 3:
+            raise self.fail(f"linear resize of {len(self.resized)} axes is not supported (at most 3)")
+        return [self.out(0, x.dtype, shape)]
+
+    def flops(self) -> int:
+        return 0 if self.mode == "nearest" else self.output_infos[0].size * 3 * (2 ** len(self.resized))
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        x, out = self.input_infos[0], self.output_infos[0]
+        if out.size == 0:
+            return "// (nothing to resize: empty output)"
+        t = cpp_type(x.dtype)
+        in_strides, out_strides = strides_of(x.shape), strides_of(out.shape)
+        names = [f"i{k}" for k in range(out.rank)]
+        lines = [f"const {t}* src_ = {ctx.ptr(self.inputs[0])};", f"{t}* dst_ = {ctx.ptr(self.outputs[0])};"]
+        fixed_terms = [
+            index_expr(0, [in_strides[k]], [names[k]]) for k in range(out.rank) if k not in self.resized
+        ]
+        # per resized axis: list of (offset table name, weight table name or None)
+        taps: dict[int, list[tuple[str, str | None]]] = {}
+        for k in self.resized:
+            in_len, out_len = x.shape[k], out.shape[k]
+            coords = [
+                original_coordinate(o, self.scales[k], in_len, out_len, self.coordinates)
+                for o in range(out_len)
+            ]
+            if self.mode == "nearest":
+                table = [
+                    nearest_index(c, self.nearest_mode, self.scales[k] < 1, in_len) * in_strides[k]
+                    for c in coords
+                ]
+                lines.append(_table(f"axis{k}_", "std::size_t", table))
+                taps[k] = [(f"axis{k}_", None)]
+            else:
+                found = [linear_taps(c, in_len) for c in coords]
+                lines.append(_table(f"low{k}_", "std::size_t", [f[0] * in_strides[k] for f in found]))
+                lines.append(_table(f"high{k}_", "std::size_t", [f[1] * in_strides[k] for f in found]))
+                lines.append(_table(f"wlow{k}_", "float", [float_literal(f[2]) for f in found]))
+                lines.append(_table(f"whigh{k}_", "float", [float_literal(f[3]) for f in found]))
+                taps[k] = [(f"low{k}_", f"wlow{k}_"), (f"high{k}_", f"whigh{k}_")]
+        indent = ""
+        for name, extent in zip(names, out.shape, strict=True):
+            lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {extent}; ++{name}) {{")
+            indent += "  "
+        base = " + ".join(fixed_terms)
+        terms = []
+        for combo in _corners([taps[k] for k in self.resized]):
+            index = " + ".join(
+                [base] * bool(base)
+                + [f"{table}[{names[k]}]" for k, (table, _) in zip(self.resized, combo, strict=True)]
+            )
+            weights = [f"{w}[{names[k]}]" for k, (_, w) in zip(self.resized, combo, strict=True) if w]
+            terms.append(" * ".join([*weights, f"src_[{index or '0'}]"]))
+        lines.append(f"{indent}dst_[{index_expr(0, out_strides, names)}] = {' + '.join(terms)};")
+        for _ in names:
+            indent = indent[:-2]
+            lines.append(f"{indent}}}")
+        return "\n".join(lines)
+
+
+def _corners(per_axis: list[list[tuple[str, str | None]]]) -> list[tuple[tuple[str, str | None], ...]]:
+    """Every combination of one tap per axis."""
+    combos: list[tuple[tuple[str, str | None], ...]] = [()]
+    for options in per_axis:
+        combos = [c + (o,) for c in combos for o in options]
+    return combos
+
+
+def _table(name: str, ctype: str, values: list[Any]) -> str:
+    return f"static constexpr {ctype} {name}[{len(values)}] = {{{', '.join(map(str, values))}}};"
