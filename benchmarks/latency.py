@@ -18,8 +18,9 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).parent))
-import rmodel  # noqa: E402
 from models import mlp  # noqa: E402
+
+import rmodel  # noqa: E402
 
 
 def per_call_seconds(fn, x, calls: int, rounds: int = 7) -> float:

@@ -15,7 +15,9 @@ def mlp(sizes: tuple[int, ...] = (16, 64, 32, 32, 5), seed: int = 0, softmax: bo
         w = (rng.uniform(-1, 1, (fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         b = (rng.uniform(-1, 1, fan_out) * 0.1).astype(np.float32)
         inits += [numpy_helper.from_array(w, f"dense_{i}/kernel"), numpy_helper.from_array(b, f"dense_{i}/bias")]
-        nodes.append(helper.make_node("Gemm", [prev, f"dense_{i}/kernel", f"dense_{i}/bias"], [f"dense_{i}"], name=f"dense_{i}"))
+        nodes.append(
+            helper.make_node("Gemm", [prev, f"dense_{i}/kernel", f"dense_{i}/bias"], [f"dense_{i}"], name=f"dense_{i}")
+        )
         prev = f"dense_{i}"
         if i < len(sizes) - 2:
             nodes.append(helper.make_node("Relu", [prev], [f"relu_{i}"], name=f"relu_{i}"))

@@ -53,9 +53,7 @@ def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
     )
 
 
-def generate_header(
-    model: RModel, namespace: str | None = None, weights: str = "embedded"
-) -> tuple[str, bytes | None]:
+def generate_header(model: RModel, namespace: str | None = None, weights: str = "embedded") -> tuple[str, bytes | None]:
     """Return (header text, weight file bytes or None)."""
     if weights not in ("embedded", "file"):
         raise RModelError(f"weights must be 'embedded' or 'file', got '{weights}'")
@@ -159,11 +157,13 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         ret_type = f"std::vector<{cpp_type(model.outputs[0].dtype)}>"
     else:
         ret_type = "std::tuple<" + ", ".join(f"std::vector<{cpp_type(o.dtype)}>" for o in model.outputs) + ">"
-    out_vectors = "\n".join(
-        f"  std::vector<{cpp_type(o.dtype)}> r{k}({o.size});" for k, o in enumerate(model.outputs)
-    )
+    out_vectors = "\n".join(f"  std::vector<{cpp_type(o.dtype)}> r{k}({o.size});" for k, o in enumerate(model.outputs))
     out_args = ", ".join(f"r{k}.data()" for k in range(len(model.outputs)))
-    ret_expr = "r0" if len(model.outputs) == 1 else "{" + ", ".join(f"std::move(r{k})" for k in range(len(model.outputs))) + "}"
+    ret_expr = (
+        "r0"
+        if len(model.outputs) == 1
+        else "{" + ", ".join(f"std::move(r{k})" for k in range(len(model.outputs))) + "}"
+    )
     arenas = "\n".join(
         f"  alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
         for dtype, size in sorted(plan.arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])

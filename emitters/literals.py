@@ -33,7 +33,12 @@ def element_texts(values: np.ndarray) -> list[str]:
         return _float_texts(values)
     if dtype == np.float64:
         flat = np.asarray(values).ravel()
-        return [repr(float(v)) if np.isfinite(v) else f"std::numeric_limits<double>::{'quiet_NaN' if np.isnan(v) else 'infinity'}()" for v in flat]
+        return [
+            repr(float(v))
+            if np.isfinite(v)
+            else f"std::numeric_limits<double>::{'quiet_NaN' if np.isnan(v) else 'infinity'}()"
+            for v in flat
+        ]
     if dtype == np.bool_:
         return ["true" if v else "false" for v in np.asarray(values).ravel()]
     suffix = "LL" if dtype == np.int64 else ""
@@ -45,10 +50,7 @@ def array_definition(name: str, values: np.ndarray, qualifiers: str = "alignas(6
     """``qualifiers T name[N] = {...};`` spread over lines of VALUES_PER_LINE values."""
     values = np.asarray(values)
     texts = element_texts(values) if values.size else ["0"]
-    lines = [
-        "    " + ", ".join(texts[i : i + VALUES_PER_LINE]) + ","
-        for i in range(0, len(texts), VALUES_PER_LINE)
-    ]
+    lines = ["    " + ", ".join(texts[i : i + VALUES_PER_LINE]) + "," for i in range(0, len(texts), VALUES_PER_LINE)]
     shape = "x".join(map(str, values.shape)) or "scalar"
     return (
         f"// shape {shape}\n{qualifiers} {cpp_type(values.dtype)} {name}[{max(values.size, 1)}] = {{\n"

@@ -76,15 +76,17 @@ class _Unary(Operator):
     def emit_cpu(self, ctx: CpuContext) -> str:
         info = self.output_infos[0]
         t = cpp_type(info.dtype)
-        return "\n".join([
-            f"using T = {t};",
-            f"const T* x = {ctx.ptr(self.inputs[0])};",
-            f"T* y = {ctx.ptr(self.outputs[0])};",
-            f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
-            "  const T v = x[i];",
-            f"  y[i] = {self.expression()};",
-            "}",
-        ])
+        return "\n".join(
+            [
+                f"using T = {t};",
+                f"const T* x = {ctx.ptr(self.inputs[0])};",
+                f"T* y = {ctx.ptr(self.outputs[0])};",
+                f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
+                "  const T v = x[i];",
+                f"  y[i] = {self.expression()};",
+                "}",
+            ]
+        )
 
 
 register(*UNARY_FLOAT, *UNARY_ANY, "Gelu")(_Unary)
@@ -105,7 +107,8 @@ def broadcast_loops(out_shape: tuple[int, ...], in_shapes: list[tuple[int, ...]]
             continue
         per_input = [full_strides[i][axis] if padded[i][axis] != 1 else 0 for i in range(len(in_shapes))]
         if dims and all(
-            (strides[i][-1] == 0 and per_input[i] == 0) or (strides[i][-1] == per_input[i] * extent and per_input[i] != 0)
+            (strides[i][-1] == 0 and per_input[i] == 0)
+            or (strides[i][-1] == per_input[i] * extent and per_input[i] != 0)
             for i in range(len(in_shapes))
         ):
             dims[-1] *= extent
@@ -118,8 +121,13 @@ def broadcast_loops(out_shape: tuple[int, ...], in_shapes: list[tuple[int, ...]]
     return dims, strides
 
 
-def broadcast_code(out_ptr: str, out_type: str, out_shape: tuple[int, ...], inputs: list[tuple[str, str, tuple[int, ...]]],
-                   expression: str) -> str:
+def broadcast_code(
+    out_ptr: str,
+    out_type: str,
+    out_shape: tuple[int, ...],
+    inputs: list[tuple[str, str, tuple[int, ...]]],
+    expression: str,
+) -> str:
     """Nested loops computing out[...] = expression(v0, v1, ...) with numpy broadcasting.
 
     ``inputs`` are (pointer, C++ type, shape); the expression reads ``v0``, ``v1``...
@@ -203,8 +211,9 @@ class _Broadcasting(Operator):
         out = self.output_infos[0]
         inputs = [(ctx.ptr(n), cpp_type(ctx.info(n).dtype), ctx.info(n).shape) for n in self.inputs]
         value_type = cpp_type(self.input_infos[-1].dtype)
-        return broadcast_code(ctx.ptr(self.outputs[0]), cpp_type(out.dtype), out.shape, inputs,
-                              self.expression(len(inputs), value_type))
+        return broadcast_code(
+            ctx.ptr(self.outputs[0]), cpp_type(out.dtype), out.shape, inputs, self.expression(len(inputs), value_type)
+        )
 
 
 register(*BINARY, *VARIADIC)(_Broadcasting)
@@ -244,11 +253,13 @@ class Clip(Operator):
             expr = f"std::max<{t}>({expr}, {literal(self.low)})"
         if self.high is not None:
             expr = f"std::min<{t}>({expr}, {literal(self.high)})"
-        return "\n".join([
-            f"const {t}* x = {ctx.ptr(self.inputs[0])};",
-            f"{t}* y = {ctx.ptr(self.outputs[0])};",
-            f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
-            f"  const {t} v = x[i];",
-            f"  y[i] = {expr};",
-            "}",
-        ])
+        return "\n".join(
+            [
+                f"const {t}* x = {ctx.ptr(self.inputs[0])};",
+                f"{t}* y = {ctx.ptr(self.outputs[0])};",
+                f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
+                f"  const {t} v = x[i];",
+                f"  y[i] = {expr};",
+                "}",
+            ]
+        )

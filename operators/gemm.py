@@ -39,8 +39,19 @@ inline void matmul_strided(const float* a, const float* b, float* y) {
 }"""
 
 
-def matmul_call(ctx: CpuContext, a: str, b: str, y: str, m: int, k: int, n: int, trans_a: bool, trans_b: bool,
-                b_const: np.ndarray | None = None, bias: str | None = None) -> str:
+def matmul_call(
+    ctx: CpuContext,
+    a: str,
+    b: str,
+    y: str,
+    m: int,
+    k: int,
+    n: int,
+    trans_a: bool,
+    trans_b: bool,
+    b_const: np.ndarray | None = None,
+    bias: str | None = None,
+) -> str:
     """C++ statement computing y = op(a) . op(b) (+ bias row vector, if given and supported).
 
     A constant ``b`` stored transposed is transposed once at generation time. Returns "" for the
@@ -95,16 +106,40 @@ class Gemm(Operator):
         has_c = self.has_input(2) and self.beta != 0.0
         b_const = ctx.const(self.inputs[1])
         row_bias = (
-            has_c and self.alpha == 1.0 and self.beta == 1.0 and not self.trans_a
+            has_c
+            and self.alpha == 1.0
+            and self.beta == 1.0
+            and not self.trans_a
             and (not self.trans_b or b_const is not None)
             and tuple(ctx.info(self.inputs[2]).shape) in ((self.n,), (1, self.n))
         )
         if row_bias:  # the common Dense layer: bias initialises the accumulators
-            return matmul_call(ctx, ctx.ptr(self.inputs[0]), ctx.ptr(self.inputs[1]), y, self.m, self.k, self.n,
-                               False, self.trans_b, b_const, bias=ctx.ptr(self.inputs[2]))
+            return matmul_call(
+                ctx,
+                ctx.ptr(self.inputs[0]),
+                ctx.ptr(self.inputs[1]),
+                y,
+                self.m,
+                self.k,
+                self.n,
+                False,
+                self.trans_b,
+                b_const,
+                bias=ctx.ptr(self.inputs[2]),
+            )
         lines = [
-            matmul_call(ctx, ctx.ptr(self.inputs[0]), ctx.ptr(self.inputs[1]), y, self.m, self.k, self.n,
-                        self.trans_a, self.trans_b, b_const)
+            matmul_call(
+                ctx,
+                ctx.ptr(self.inputs[0]),
+                ctx.ptr(self.inputs[1]),
+                y,
+                self.m,
+                self.k,
+                self.n,
+                self.trans_a,
+                self.trans_b,
+                b_const,
+            )
         ]
         if self.alpha == 1.0 and not has_c:
             return lines[0]
@@ -112,9 +147,9 @@ class Gemm(Operator):
         if has_c:
             c_shape = ctx.info(self.inputs[2]).shape
             c_shape = (1,) * (2 - len(c_shape)) + tuple(c_shape)
-            c_index = " + ".join(
-                [t for t, d in (("m * " + str(c_shape[1]), c_shape[0]), ("n", c_shape[1])) if d != 1]
-            ) or "0"
+            c_index = (
+                " + ".join([t for t, d in (("m * " + str(c_shape[1]), c_shape[0]), ("n", c_shape[1])) if d != 1]) or "0"
+            )
             c_term = f"{ctx.ptr(self.inputs[2])}[{c_index}]"
             if self.beta != 1.0:
                 c_term = f"{float_literal(self.beta)} * {c_term}"
@@ -161,24 +196,28 @@ class MatMul(Operator):
         count = len(self.a_offsets)
         if count == 1:
             return matmul_call(ctx, a, b, y, m, k, n, False, False)
-        a_stride, b_stride = m * k, k * n
+        a_stride = m * k
         if self.a_offsets == [i * a_stride for i in range(count)] and self.b_offsets == [0] * count and k:
             # shared right operand: fold the batch into the rows of one product
             return matmul_call(ctx, a, b, y, count * m, k, n, False, False)
         call = matmul_call(ctx, "a_i", "b_i", "y_i", m, k, n, False, False)
-        return "\n".join([
-            f"static constexpr std::size_t a_offsets[{count}] = {{{', '.join(map(str, self.a_offsets))}}};",
-            f"static constexpr std::size_t b_offsets[{count}] = {{{', '.join(map(str, self.b_offsets))}}};",
-            f"for (std::size_t i = 0; i < {count}; ++i) {{",
-            f"  const float* a_i = {a} + a_offsets[i];",
-            f"  const float* b_i = {b} + b_offsets[i];",
-            f"  float* y_i = {y} + i * {m * n};",
-            f"  {call}",
-            "}",
-        ])
+        return "\n".join(
+            [
+                f"static constexpr std::size_t a_offsets[{count}] = {{{', '.join(map(str, self.a_offsets))}}};",
+                f"static constexpr std::size_t b_offsets[{count}] = {{{', '.join(map(str, self.b_offsets))}}};",
+                f"for (std::size_t i = 0; i < {count}; ++i) {{",
+                f"  const float* a_i = {a} + a_offsets[i];",
+                f"  const float* b_i = {b} + b_offsets[i];",
+                f"  float* y_i = {y} + i * {m * n};",
+                f"  {call}",
+                "}",
+            ]
+        )
 
 
-def _batch_offsets(batch: tuple[int, ...], a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
+def _batch_offsets(
+    batch: tuple[int, ...], a_shape: tuple[int, ...], b_shape: tuple[int, ...]
+) -> tuple[list[int], list[int]]:
     """Element offsets of each (broadcast) batch matrix of a and b, in output order."""
     a_batch = np.arange(int(np.prod(a_shape[:-2], dtype=np.int64))).reshape(a_shape[:-2] or ())
     b_batch = np.arange(int(np.prod(b_shape[:-2], dtype=np.int64))).reshape(b_shape[:-2] or ())

@@ -1,11 +1,11 @@
 """rmodel: turn trained neural networks into fast, dependency-free C++ for CPUs and FPGAs.
 
-    import rmodel
-    m = rmodel.from_onnx("model.onnx", batch_size=1)
-    m.generate("model.hxx")          # self-contained C++17 header
-    net = m.compile()                # Python module built from that header (cached)
-    y = net.predict(x)
-    print(rmodel.verify(m))          # compare with onnxruntime
+import rmodel
+m = rmodel.from_onnx("model.onnx", batch_size=1)
+m.generate("model.hxx")          # self-contained C++17 header
+net = m.compile()                # Python module built from that header (cached)
+y = net.predict(x)
+print(rmodel.verify(m))          # compare with onnxruntime
 """
 
 from __future__ import annotations

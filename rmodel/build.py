@@ -38,7 +38,7 @@ def compiler() -> str:
     return cxx
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiler_identity(cxx: str) -> str:
     try:
         return subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout
@@ -234,7 +234,10 @@ def compile_cpu(
     if binding == "ctypes":
         source = c_abi_source(model, layout, header_name, file_weights)
         library = build_shared_library(
-            {header_name: code, "c_abi.cpp": source}, "c_abi.cpp", "rmodel_c_" + layout.namespace, flags,
+            {header_name: code, "c_abi.cpp": source},
+            "c_abi.cpp",
+            "rmodel_c_" + layout.namespace,
+            flags,
             extra_files=extra,
         )
         weights_path = str(library.parent / (header_name + ".weights")) if file_weights else None

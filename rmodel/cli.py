@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--batch-size", type=int, default=1)
     conv.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="fix a named symbolic dim")
     conv.add_argument("--namespace", help="C++ namespace (default: the model's name)")
-    conv.add_argument("--weights", choices=["embedded", "file"], default="embedded",
-                      help="cpu: embed weights in the header or write them to <output>.weights")
+    conv.add_argument(
+        "--weights",
+        choices=["embedded", "file"],
+        default="embedded",
+        help="cpu: embed weights in the header or write them to <output>.weights",
+    )
     conv.add_argument("--converter", choices=["native", "tf2onnx"], help="Keras models: which converter")
     conv.add_argument("--precision", help="hls: default fixed-point type, e.g. 'ap_fixed<16,6>' or 'float'")
     conv.add_argument("--reuse-factor", type=int, help="hls: multiplier reuse factor")
@@ -89,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             model.generate(args.output, namespace=args.namespace, weights=args.weights)
         else:
             model.generate(args.output, target="hls", namespace=args.namespace, **_hls_options(args))
-        print(f"wrote {args.output}" + (f" (+ {args.output}.weights)" if args.weights == "file" and args.target == "cpu" else ""))
+        print(
+            f"wrote {args.output}"
+            + (f" (+ {args.output}.weights)" if args.weights == "file" and args.target == "cpu" else "")
+        )
         if args.verify:
             from .verify import verify
 

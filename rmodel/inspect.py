@@ -14,15 +14,21 @@ def summary(model: RModel) -> str:
 
     rows = [("#", "node", "op", "inputs", "outputs", "params", "FLOPs")]
     for index, op in enumerate(model.operators):
-        runtime = [_shape(i.shape) for n, i in zip(op.inputs, op.input_infos) if i is not None and n not in model.constants]
+        runtime = [
+            _shape(i.shape) for n, i in zip(op.inputs, op.input_infos) if i is not None and n not in model.constants
+        ]
         params = sum(model.constants[n].size for n in set(op.inputs) if n in model.constants)
         outs = [_shape(o.shape) for o in op.output_infos if o is not None]
-        rows.append((str(index), op.name, op.op_type, ", ".join(runtime), ", ".join(outs), f"{params:,}", f"{op.flops():,}"))
+        rows.append(
+            (str(index), op.name, op.op_type, ", ".join(runtime), ", ".join(outs), f"{params:,}", f"{op.flops():,}")
+        )
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     numeric = {0, 5, 6}
 
     def fmt(row: tuple[str, ...]) -> str:
-        return "  ".join(cell.rjust(w) if c in numeric else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            cell.rjust(w) if c in numeric else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     plan = plan_memory(model)

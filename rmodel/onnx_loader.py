@@ -23,8 +23,14 @@ from .model import RModel
 from .tensor import TensorInfo, numpy_to_onnx_dtype, onnx_to_numpy_dtype
 
 #: ops that must never be folded even when their inputs are constant
-_NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                     "Multinomial", "Bernoulli"}
+_NONDETERMINISTIC = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+}
 
 
 def read_onnx(source: str | os.PathLike | ModelProto | bytes) -> tuple[ModelProto, str]:
@@ -94,9 +100,7 @@ def _fix_input_shapes(
         if vi.name in input_shapes:
             dims = [int(d) for d in input_shapes[vi.name]]
         elif not tensor_type.HasField("shape"):
-            raise ShapeError(
-                f"input '{vi.name}' has no shape in the model; pass input_shapes={{'{vi.name}': (...)}}"
-            )
+            raise ShapeError(f"input '{vi.name}' has no shape in the model; pass input_shapes={{'{vi.name}': (...)}}")
         else:
             dims = []
             for axis, dim in enumerate(tensor_type.shape.dim):

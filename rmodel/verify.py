@@ -77,7 +77,9 @@ def random_inputs(model: RModel, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def run_onnxruntime(model: RModel, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+def run_onnxruntime(
+    model: RModel, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
+) -> list[np.ndarray]:
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -111,7 +113,9 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, rtol: float = RTOL) -> 
     max_ref = float(finite_ref.max()) if finite_ref.size else 0.0
     exact = not np.issubdtype(ref.dtype, np.floating)
     tolerance = 0.0 if exact else rtol * max(1.0, max_ref)
-    return OutputCheck(name, float(diff[worst]), max_ref, tolerance, tuple(int(i) for i in worst), float(g[worst]), float(r[worst]))
+    return OutputCheck(
+        name, float(diff[worst]), max_ref, tolerance, tuple(int(i) for i in worst), float(g[worst]), float(r[worst])
+    )
 
 
 def verify(
@@ -161,5 +165,7 @@ def first_divergence(model: RModel, feeds: Mapping[str, np.ndarray], binding: st
         for out in op.outputs:
             if out in by_name and not compare(out, *by_name[out]).passed:
                 check = compare(out, *by_name[out])
-                return f"{op.name} ({op.op_type}) output '{out}': max|d| {check.max_abs_diff:.3e} > {check.tolerance:.3e}"
+                return (
+                    f"{op.name} ({op.op_type}) output '{out}': max|d| {check.max_abs_diff:.3e} > {check.tolerance:.3e}"
+                )
     return None

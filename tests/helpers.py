@@ -30,10 +30,13 @@ def make_model(
     """A model from nodes; inputs as {name: (dtype, shape)}; outputs by name (types left to inference)
     or {name: dtype}."""
     graph_inputs = [
-        helper.make_tensor_value_info(n, numpy_to_onnx_dtype(np.dtype(dt)), list(shape)) for n, (dt, shape) in inputs.items()
+        helper.make_tensor_value_info(n, numpy_to_onnx_dtype(np.dtype(dt)), list(shape))
+        for n, (dt, shape) in inputs.items()
     ]
     if isinstance(outputs, Mapping):
-        graph_outputs = [helper.make_tensor_value_info(n, numpy_to_onnx_dtype(np.dtype(dt)), None) for n, dt in outputs.items()]
+        graph_outputs = [
+            helper.make_tensor_value_info(n, numpy_to_onnx_dtype(np.dtype(dt)), None) for n, dt in outputs.items()
+        ]
     else:
         graph_outputs = [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in outputs]
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()]

@@ -34,9 +34,7 @@ def test_any_symbolic_batch_dim_is_fixed(batch_dim, batch_size):
 
 
 def test_other_symbolic_dims_need_values():
-    model = make_model(
-        [helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, ["batch", "seq", 4])}, ["y"]
-    )
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, ["batch", "seq", 4])}, ["y"])
     with pytest.raises(ShapeError, match=r"'x' axis 1 \('seq'\).*dim_values"):
         rmodel.from_onnx(model)
     m = check_against_onnxruntime(model, batch_size=2, dim_values={"seq": 5})
@@ -60,7 +58,9 @@ def test_constant_subgraphs_of_any_op_are_folded():
     """Weights computed from constants (ConstantOfShape, Range, Tile, CumSum...) become plain constants."""
     nodes = [
         helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([4], np.int64))),
-        helper.make_node("ConstantOfShape", ["shape"], ["ones"], value=numpy_helper.from_array(np.array([0.5], np.float32))),
+        helper.make_node(
+            "ConstantOfShape", ["shape"], ["ones"], value=numpy_helper.from_array(np.array([0.5], np.float32))
+        ),
         helper.make_node("CumSum", ["ones", "axis"], ["ramp"]),
         helper.make_node("Tile", ["ramp", "reps"], ["tiled"]),
         helper.make_node("Mul", ["x", "tiled"], ["y"]),
@@ -107,8 +107,12 @@ def test_unsupported_ops_are_all_listed_at_once():
         helper.make_node("NonZero", ["r"], ["nz"], name="nonzero"),
         helper.make_node("Custom", ["r"], ["c"], name="custom", domain="com.example"),
     ]
-    model = make_model(nodes, {"x": (np.float32, [1, 6])}, {"w": np.float32, "nz": np.int64, "c": np.float32},
-                       {"k": np.array([2], np.int64)})
+    model = make_model(
+        nodes,
+        {"x": (np.float32, [1, 6])},
+        {"w": np.float32, "nz": np.int64, "c": np.float32},
+        {"k": np.array([2], np.int64)},
+    )
     with pytest.raises(UnsupportedOperatorError) as info:
         rmodel.from_onnx(model)
     message = str(info.value)
@@ -181,4 +185,6 @@ def test_shared_weights_and_repeated_use():
         helper.make_node("MatMul", ["t", "W"], ["h2"]),
         helper.make_node("Add", ["h2", "x"], ["y"]),
     ]
-    check_against_onnxruntime(make_model(nodes, {"x": (np.float32, ["N", 6])}, ["y"], {"W": weights(rng, 6, 6)}), batch_size=5)
+    check_against_onnxruntime(
+        make_model(nodes, {"x": (np.float32, ["N", 6])}, ["y"], {"W": weights(rng, 6, 6)}), batch_size=5
+    )

@@ -42,7 +42,9 @@ def plan_memory(model: RModel) -> MemoryPlan:
         for name, info in zip(op.outputs, op.output_infos):
             if not name or info is None or name in graph_outputs:
                 continue
-            items.append((("tensor", name), np.dtype(info.dtype), info.size, index, max(index, last_use.get(name, index))))
+            items.append(
+                (("tensor", name), np.dtype(info.dtype), info.size, index, max(index, last_use.get(name, index)))
+            )
         for dtype, size in sorted(op.workspace().items(), key=lambda kv: np.dtype(kv[0]).str):
             if size > 0:
                 items.append((("scratch", (index, np.dtype(dtype).str)), np.dtype(dtype), size, index, index))
@@ -52,9 +54,7 @@ def plan_memory(model: RModel) -> MemoryPlan:
     order = sorted(range(len(items)), key=lambda k: (-items[k][2], items[k][3], k))
     for k in order:
         key, dtype, size, first, last = items[k]
-        blocks = sorted(
-            (off, sz) for off, sz, f, l in placed.setdefault(dtype, []) if not (l < first or f > last)
-        )
+        blocks = sorted((off, sz) for off, sz, f, l in placed.setdefault(dtype, []) if not (l < first or f > last))
         offset = 0
         for off, sz in blocks:
             if offset + size <= off:
