@@ -200,8 +200,8 @@ def gather_code(
     where the input position falls outside ``in_spatial``. ``offsets`` are C++ expressions
     (signed); ``always_valid[axis]`` says no check is needed on that axis."""
     rank = len(in_spatial)
-    in_blocks = [math.prod(in_spatial[a + 1:]) for a in range(rank)]
-    out_blocks = [math.prod(out_spatial[a + 1:]) for a in range(rank)]
+    in_blocks = [math.prod(in_spatial[a + 1 :]) for a in range(rank)]
+    out_blocks = [math.prod(out_spatial[a + 1 :]) for a in range(rank)]
     lines: list[str] = []
     src_ptr, dst_ptr = src, dst
     for axis in range(rank - 1):
@@ -304,8 +304,9 @@ class Conv(_ConvBase):
                 f"{w.shape[1] * self.group} input channels, but X {x.shape} has {c}"
             )
         self.check_bias(m)
-        self.win = window_geometry(self, x.shape[2:], kernel, self.attr["strides"], self.attr["dilations"],
-                                   self.attr["pads"], self.auto_pad)
+        self.win = window_geometry(
+            self, x.shape[2:], kernel, self.attr["strides"], self.attr["dilations"], self.attr["pads"], self.auto_pad
+        )
         self.n, self.c, self.m = n, c, m
         self.in_spatial = tuple(x.shape[2:])
         self.kdim = (c // self.group) * math.prod(kernel)
@@ -383,8 +384,9 @@ class Conv(_ConvBase):
             term = f"k{axis}" if win.dilations[axis] == 1 else f"k{axis} * {win.dilations[axis]}"
             offsets.append(term + (f" - {win.pads_begin[axis]}" if win.pads_begin[axis] else ""))
         valid = [
-            axis_always_valid(self.in_spatial[a], win.out[a], win.strides[a], win.kernel[a], win.dilations[a],
-                              win.pads_begin[a])
+            axis_always_valid(
+                self.in_spatial[a], win.out[a], win.strides[a], win.kernel[a], win.dilations[a], win.pads_begin[a]
+            )
             for a in range(rank)
         ]
         lines += gather_code("xc", "row", self.in_spatial, win.out, offsets, win.strides, valid, inner)
@@ -481,8 +483,11 @@ class ConvTranspose(_ConvBase):
         taps = math.prod(win.kernel)
         in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
         rows = mg * taps  # rows of col per group
-        lines = [f"const float* x = {ctx.ptr(self.inputs[0])};", f"float* y = {ctx.ptr(self.outputs[0])};",
-                 f"float* col = {ctx.scratch(np.float32)};"]
+        lines = [
+            f"const float* x = {ctx.ptr(self.inputs[0])};",
+            f"float* y = {ctx.ptr(self.outputs[0])};",
+            f"float* col = {ctx.scratch(np.float32)};",
+        ]
         w_const = ctx.const(self.inputs[1])
         if w_const is not None:
             # per group: W_g is [cg, mg * taps]; the product needs its transpose [mg * taps, cg]
@@ -538,8 +543,8 @@ class ConvTranspose(_ConvBase):
         win = self.win
         rank = len(win.kernel)
         ins, outs = self.in_spatial, win.out
-        out_blocks = [math.prod(outs[a + 1:]) for a in range(rank)]
-        in_blocks = [math.prod(ins[a + 1:]) for a in range(rank)]
+        out_blocks = [math.prod(outs[a + 1 :]) for a in range(rank)]
+        in_blocks = [math.prod(ins[a + 1 :]) for a in range(rank)]
         lines: list[str] = []
         src, dst = "row", "ym"
         for axis in range(rank):
@@ -554,8 +559,7 @@ class ConvTranspose(_ConvBase):
                 indent += "  "
                 lines.append(f"{indent}const float* r{axis} = {src} + i{axis} * {in_blocks[axis]};")
                 lines.append(
-                    f"{indent}float* y{axis} = {dst} + (i{axis} * {win.strides[axis]} + {off}) * "
-                    f"{out_blocks[axis]};"
+                    f"{indent}float* y{axis} = {dst} + (i{axis} * {win.strides[axis]} + {off}) * {out_blocks[axis]};"
                 )
                 src, dst = f"r{axis}", f"y{axis}"
         last = rank - 1
@@ -563,9 +567,7 @@ class ConvTranspose(_ConvBase):
         off = f"k{last} * {win.dilations[last]} - {win.pads_begin[last]}"
         step = "i" if s == 1 else f"i * {s}"
         lines.append(f"{indent}const std::ptrdiff_t off = {off};")
-        lines.append(
-            f"{indent}for (std::ptrdiff_t i = lo{last}; i < hi{last}; ++i) {dst}[{step} + off] += {src}[i];"
-        )
+        lines.append(f"{indent}for (std::ptrdiff_t i = lo{last}; i < hi{last}; ++i) {dst}[{step} + off] += {src}[i];")
         for _ in range(rank - 1):
             indent = indent[:-2]
             lines.append(f"{indent}}}")

@@ -56,8 +56,9 @@ inline void global_pool(const float* x, float* y) {
 }"""
 
 
-def tap_counts(size: int, out: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
-               include_pad: bool) -> list[int]:
+def tap_counts(
+    size: int, out: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int, include_pad: bool
+) -> list[int]:
     """Number of taps of each window along one axis that an average divides by."""
     low, high = (-pad_begin, size + pad_end) if include_pad else (0, size)
     counts = []
@@ -115,9 +116,16 @@ class _Pool(Operator):
             )
         self.in_spatial = tuple(x.shape[2:])
         self.planes = x.shape[0] * x.shape[1]
-        self.win: Window = window_geometry(self, self.in_spatial, self.kernel, self.attr["strides"],
-                                           self.attr.get("dilations"), self.attr["pads"], self.auto_pad,
-                                           self.ceil_mode)
+        self.win: Window = window_geometry(
+            self,
+            self.in_spatial,
+            self.kernel,
+            self.attr["strides"],
+            self.attr.get("dilations"),
+            self.attr["pads"],
+            self.auto_pad,
+            self.ceil_mode,
+        )
         outs = [self.out(0, np.float32, (*x.shape[:2], *self.win.out))]
         return outs + [None] * (len(self.outputs) - 1)
 
@@ -141,8 +149,8 @@ class _Pool(Operator):
         indent = "  "
         src, dst = "xp", "yp"
         for axis in range(rank - 1):
-            in_block = math.prod(self.in_spatial[axis + 1:])
-            out_block = math.prod(win.out[axis + 1:])
+            in_block = math.prod(self.in_spatial[axis + 1 :])
+            out_block = math.prod(win.out[axis + 1 :])
             lines.append(indent + loop(f"o{axis}", 0, win.out[axis]))
             indent += "  "
             lines.append(f"{indent}float* y{axis} = {dst} + o{axis} * {out_block};")
@@ -183,8 +191,16 @@ class _Pool(Operator):
         win = self.win
         rank = len(win.kernel)
         counts = [
-            tap_counts(self.in_spatial[a], win.out[a], win.kernel[a], win.strides[a], win.dilations[a],
-                       win.pads_begin[a], win.pads_end[a], self.include_pad)
+            tap_counts(
+                self.in_spatial[a],
+                win.out[a],
+                win.kernel[a],
+                win.strides[a],
+                win.dilations[a],
+                win.pads_begin[a],
+                win.pads_end[a],
+                self.include_pad,
+            )
             for a in range(rank)
         ]
         if all(len(set(c)) == 1 for c in counts):
@@ -230,5 +246,7 @@ class GlobalPool(Operator):
     def emit_cpu(self, ctx: CpuContext) -> str:
         ctx.helper("global_pool", GLOBAL_POOL)
         is_max = "true" if self.op_type == "GlobalMaxPool" else "false"
-        return (f"detail::global_pool<{self.planes}, {self.size}, {is_max}>("
-                f"{ctx.ptr(self.inputs[0])}, {ctx.ptr(self.outputs[0])});")
+        return (
+            f"detail::global_pool<{self.planes}, {self.size}, {is_max}>("
+            f"{ctx.ptr(self.inputs[0])}, {ctx.ptr(self.outputs[0])});"
+        )
