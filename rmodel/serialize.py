@@ -126,7 +126,8 @@ def _info_json(info: TensorInfo) -> dict[str, Any]:
 
 
 def _little_endian(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would turn a 0-d array into 1-d)
     if array.dtype.byteorder not in ("<", "|") and not (array.dtype.byteorder == "=" and np.little_endian):
         array = array.astype(array.dtype.newbyteorder("<"))
     return array
@@ -532,7 +533,7 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
     for info in stored:
         if tensors[info.name] != info:
             raise reader.error(
-                f"tensor '{info.name}' is {_text(info)} in '{MANIFEST}' but its operator computes "
+                f"tensor '{info.name}' is {_text(info)} in '{MANIFEST}' but the rebuilt model has "
                 f"{_text(tensors[info.name])}; the file is inconsistent"
             )
     model = RModel(
