@@ -1,0 +1,27 @@
+# Version check for find_package(rmodel <version>): the version is read from the Python
+# package this file ships in. Any 0.x release is only compatible with the same 0.x.
+file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/../__init__.py" _rmodel_version_line
+  REGEX "^__version__ = \"[0-9]+\\.[0-9]+\\.[0-9]+")
+string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" PACKAGE_VERSION "${_rmodel_version_line}")
+unset(_rmodel_version_line)
+
+set(PACKAGE_VERSION_COMPATIBLE FALSE)
+set(PACKAGE_VERSION_EXACT FALSE)
+if(NOT PACKAGE_VERSION)
+  set(PACKAGE_VERSION_UNSUITABLE TRUE)
+elseif(NOT PACKAGE_FIND_VERSION OR PACKAGE_FIND_VERSION VERSION_EQUAL PACKAGE_VERSION)
+  set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  if(PACKAGE_FIND_VERSION)
+    set(PACKAGE_VERSION_EXACT TRUE)
+  endif()
+elseif(PACKAGE_VERSION VERSION_GREATER PACKAGE_FIND_VERSION)
+  string(REGEX MATCH "^[0-9]+\\.[0-9]+" _have "${PACKAGE_VERSION}")
+  string(REGEX MATCH "^[0-9]+\\.[0-9]+" _want "${PACKAGE_FIND_VERSION}")
+  string(REGEX MATCH "^[0-9]+" _have_major "${PACKAGE_VERSION}")
+  if(PACKAGE_FIND_VERSION_MAJOR EQUAL _have_major AND (_have_major GREATER 0 OR _have VERSION_EQUAL _want))
+    set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  endif()
+  unset(_have)
+  unset(_want)
+  unset(_have_major)
+endif()
