@@ -15,9 +15,7 @@ from onnx import helper
 
 import rmodel
 from rmodel.build import DEFAULT_FLAGS, compiler
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "benchmarks"))
-from models import mlp  # noqa: E402
+from rmodel.examples import mlp
 
 
 def two_output_model() -> onnx.ModelProto:
@@ -52,17 +50,14 @@ def compile_and_run(tmp_path, source: str, *headers: str, flags=("-Wall", "-Wext
 def test_generation_is_deterministic_across_processes(tmp_path):
     script = textwrap.dedent(
         """
-        import sys
-        sys.path.insert(0, sys.argv[1])
         import rmodel
-        from models import mlp
+        from rmodel.examples import mlp
         print(rmodel.from_onnx(mlp(), batch_size=2).generate(), end="")
         """
     )
-    bench = str(__import__("pathlib").Path(__file__).parents[1] / "benchmarks")
     outputs = [
         subprocess.run(
-            [sys.executable, "-c", script, bench],
+            [sys.executable, "-c", script],
             capture_output=True,
             text=True,
             check=True,
