@@ -466,7 +466,7 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
             attrs = {k: _decode(v) for k, v in _field(entry, "attrs", dict, where).items()}
             ops.append((op_type, op_name, op_inputs, op_outputs, _field(entry, "opset", int, where), attrs))
         options = _decode(_field(description, "options", dict, "model.json"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise invalid(exc) from exc
 
     unknown: dict[str, list[str]] = {}
@@ -578,22 +578,35 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_TOTAL_BYTES) -> RModel
         )
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, EOFError, NotImplementedError (bad version fields), ...
         raise ModelLoadError(
             f"{path}: cannot be read as an .rmodel archive ({type(exc).__name__}: {exc}); the file is "
             "truncated or damaged -- save the model again"
         ) from exc
-    with archive:
-        reader = _Reader(path, archive, max_bytes)
-        if MANIFEST not in reader.members:
-            raise reader.error(f"is a zip archive but not an .rmodel file: member '{MANIFEST}' is missing")
-        data = reader.read(MANIFEST, "the model description", MAX_MANIFEST_BYTES)
-        try:
-            description = json.loads(data.decode("utf-8"), parse_constant=_strict_constant)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise reader.error(f"'{MANIFEST}' is not valid JSON: {exc}") from exc
-        _check_version(description, reader)
-        constants = _read_weights(description, reader)
-        return _rebuild(description, constants, reader)
+    try:
+        with archive:
+            return _load_archive(path, archive, max_bytes)
+    except RModelError:
+        raise
+    except Exception as exc:  # a damaged file must never surface as a crash
+        raise ModelLoadError(
+            f"{path}: cannot be loaded ({type(exc).__name__}: {exc}); the file is damaged or was not "
+            "written by rmodel"
+        ) from exc
+
+
+def _load_archive(path: Path, archive: zipfile.ZipFile, max_bytes: int) -> RModel:
+    reader = _Reader(path, archive, max_bytes)
+    if MANIFEST not in reader.members:
+        raise reader.error(f"is a zip archive but not an .rmodel file: member '{MANIFEST}' is missing")
+    data = reader.read(MANIFEST, "the model description", MAX_MANIFEST_BYTES)
+    try:
+        description = json.loads(data.decode("utf-8"), parse_constant=_strict_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise reader.error(f"'{MANIFEST}' is not valid JSON: {exc}") from exc
+    _check_version(description, reader)
+    constants = _read_weights(description, reader)
+    return _rebuild(description, constants, reader)
+
 
 __all__ = ["FORMAT_VERSION", "MAX_TOTAL_BYTES", "UnsupportedSavedOperatorError", "describe", "load", "save"]

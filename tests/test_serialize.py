@@ -84,10 +84,62 @@ def broadcasting() -> tuple[onnx.ModelProto, int]:
     return make_model(nodes, inputs, outputs, inits, name="broadcast"), 1
 
 
+def conv_net() -> tuple[onnx.ModelProto, int]:
+    """Conv, BatchNormalization, pooling, Flatten, Gemm, Softmax: tuple attributes of every kind."""
+    rng = np.random.default_rng(4)
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], name="conv", pads=[1, 1, 1, 1], strides=[1, 1]),
+        helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"], epsilon=1e-3),
+        helper.make_node("Relu", ["n"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "dw", "db"], ["logits"], transB=1),
+        helper.make_node("Softmax", ["logits"], ["y"], axis=-1),
+    ]
+    inits = {
+        "cw": weights(rng, 4, 2, 3, 3, fan_in=18),
+        "cb": weights(rng, 4),
+        "scale": rng.uniform(0.5, 1.5, 4).astype(np.float32),
+        "shift": weights(rng, 4),
+        "mean": weights(rng, 4),
+        "var": rng.uniform(0.5, 1.5, 4).astype(np.float32),
+        "dw": weights(rng, 5, 36),
+        "db": weights(rng, 5),
+    }
+    return make_model(nodes, {"x": (np.float32, ["batch", 2, 6, 6])}, ["y"], inits, name="conv"), 2
+
+
+def recurrent() -> tuple[onnx.ModelProto, int]:
+    """A bidirectional LSTM and a GRU with explicit activations (string-list attributes)."""
+    rng = np.random.default_rng(5)
+    hidden, features = 5, 3
+    nodes = [
+        helper.make_node(
+            "LSTM", ["x", "lw", "lr", "lb"], ["y_lstm", "yh_lstm"], direction="bidirectional", hidden_size=hidden
+        ),
+        helper.make_node(
+            "GRU", ["x", "gw", "gr", "gb"], ["", "yh_gru"], hidden_size=hidden, linear_before_reset=1,
+            activations=["Sigmoid", "Tanh"],
+        ),
+    ]
+    inits = {
+        "lw": weights(rng, 2, 4 * hidden, features),
+        "lr": weights(rng, 2, 4 * hidden, hidden),
+        "lb": weights(rng, 2, 8 * hidden),
+        "gw": weights(rng, 1, 3 * hidden, features),
+        "gr": weights(rng, 1, 3 * hidden, hidden),
+        "gb": weights(rng, 1, 6 * hidden),
+    }
+    inputs = {"x": (np.float32, [4, 2, features])}
+    return make_model(nodes, inputs, ["y_lstm", "yh_gru"], inits, name="recurrent"), 1
+
+
 MODELS: dict[str, Callable[[], tuple[onnx.ModelProto, int]]] = {
     "mlp": mlp,
     "skip_multi_io": skip_multi_io,
     "broadcasting": broadcasting,
+    "conv": conv_net,
+    "recurrent": recurrent,
 }
 
 OPTIONS = {
@@ -574,3 +626,43 @@ def test_load_and_generate_without_tensorflow(tmp_path: Path) -> None:
     expected = m.generate()
     assert (tmp_path / "api.hxx").read_text() == expected
     assert (tmp_path / "cli.hxx").read_text() == expected
+
+
+def test_every_model_field_is_saved() -> None:
+    """Tripwire: a new RModel field must be added to the .rmodel format (and to this list)."""
+    import dataclasses
+
+    saved = {"name", "inputs", "outputs", "operators", "constants", "tensors", "batch_size", "opset", "options"}
+    assert {f.name for f in dataclasses.fields(rmodel.RModel)} == saved
+
+
+def test_random_damage_is_always_a_load_error(good_file: bytes, tmp_path: Path) -> None:
+    """Flipped bytes and truncation anywhere: the model loads unchanged or a ModelLoadError says why."""
+    rng = np.random.default_rng(7)
+    good = load_model_bytes(good_file, tmp_path / "good.rmodel")
+    reference = ([_operator_record(op) for op in good.operators], good.tensors, good.constants)
+    path = tmp_path / "bad.rmodel"
+    outcomes = {"error": 0, "loaded": 0}
+    for trial in range(300):
+        data = bytearray(good_file)
+        if trial % 3 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+        else:
+            for position in rng.integers(0, len(data), int(rng.integers(1, 4))):
+                data[position] ^= int(rng.integers(1, 256))
+        try:
+            model = load_model_bytes(bytes(data), path)
+        except ModelLoadError:
+            outcomes["error"] += 1
+        else:  # bytes nobody reads (zip timestamps, comments) may change; the model must not
+            operators, tensors, constants = reference
+            assert [_operator_record(op) for op in model.operators] == operators and model.tensors == tensors
+            assert constants.keys() == model.constants.keys()
+            assert all(np.array_equal(constants[k], model.constants[k]) for k in constants)
+            outcomes["loaded"] += 1
+    assert outcomes["error"] > 200
+
+
+def load_model_bytes(data: bytes, path: Path) -> rmodel.RModel:
+    path.write_bytes(data)
+    return load(path)
