@@ -299,13 +299,11 @@ class _Reader:
         try:
             with self.archive.open(info) as handle:
                 data = handle.read(info.file_size + 1)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # BadZipFile (bad CRC, header), EOFError, zlib.error, ...
             raise self.error(
                 f"member '{name}' ({what}) cannot be read ({type(exc).__name__}: {exc}); the file is "
                 "truncated or damaged"
             ) from exc
-        except Exception as exc:  # zlib.error and other decompression failures
-            raise self.error(f"member '{name}' ({what}) is damaged ({type(exc).__name__}: {exc})") from exc
         if len(data) != info.file_size:
             raise self.error(
                 f"member '{name}' ({what}) holds {len(data)} bytes but declares {info.file_size}; the file "
