@@ -157,13 +157,20 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         ret_type = f"std::vector<{cpp_type(model.outputs[0].dtype)}>"
     else:
         ret_type = "std::tuple<" + ", ".join(f"std::vector<{cpp_type(o.dtype)}>" for o in model.outputs) + ">"
-    out_vectors = "\n".join(f"  std::vector<{cpp_type(o.dtype)}> r{k}({o.size});" for k, o in enumerate(model.outputs))
-    out_args = ", ".join(f"r{k}.data()" for k in range(len(model.outputs)))
-    ret_expr = (
-        "r0"
-        if len(model.outputs) == 1
-        else "{" + ", ".join(f"std::move(r{k})" for k in range(len(model.outputs))) + "}"
+    # std::vector<bool> has no data(): bool outputs go through a plain buffer
+    is_bool = [o.dtype == np.bool_ for o in model.outputs]
+    out_vectors = "\n".join(
+        f"  std::unique_ptr<bool[]> r{k}(new bool[{o.size}]);"
+        if flag
+        else f"  std::vector<{cpp_type(o.dtype)}> r{k}({o.size});"
+        for k, (o, flag) in enumerate(zip(model.outputs, is_bool))
     )
+    out_args = ", ".join(f"r{k}.get()" if flag else f"r{k}.data()" for k, flag in enumerate(is_bool))
+    results = [
+        f"std::vector<bool>(r{k}.get(), r{k}.get() + {o.size})" if flag else f"std::move(r{k})"
+        for k, (o, flag) in enumerate(zip(model.outputs, is_bool))
+    ]
+    ret_expr = ("r0" if not is_bool[0] else results[0]) if len(model.outputs) == 1 else "{" + ", ".join(results) + "}"
     arenas = "\n".join(
         f"  alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
         for dtype, size in sorted(plan.arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])
@@ -194,6 +201,7 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         "\n".join(
             f"#include <{h}>"
             for h in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "limits", "tuple", "utility", "vector"]
+            + (["memory"] if any(is_bool) else [])
             + (["fstream", "stdexcept", "string"] if file_mode else [])
         ),
         f"\nnamespace {layout.namespace} {{\n",
