@@ -22,6 +22,7 @@ from .errors import (  # noqa: E402
 )
 from .model import RModel  # noqa: E402
 from .onnx_loader import from_onnx  # noqa: E402
+from .serialize import load  # noqa: E402
 from .tensor import TensorInfo  # noqa: E402
 from .verify import VerifyReport, verify  # noqa: E402
 
@@ -45,6 +46,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "from_onnx",
+    "load",
     "supported_operators",
     "verify",
 ]

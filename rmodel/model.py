@@ -129,6 +129,12 @@ class RModel:
             return compile_hls(self, **options)
         raise RModelError(f"unknown target '{target}'; choose 'cpu' or 'hls'")
 
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this model to one .rmodel file; ``rmodel.load`` reads it back (no TensorFlow needed)."""
+        from .serialize import save
+
+        save(self, path)
+
     def summary(self) -> str:
         from .inspect import summary
 
