@@ -166,7 +166,7 @@ class _CtypesRunner:
     def __call__(self, *inputs: Any) -> Any:
         arrays = []
         for info, value in zip(self._inputs, inputs):
-            arr = np.ascontiguousarray(value, dtype=info.dtype)
+            arr = np.require(np.asarray(value, dtype=info.dtype), requirements="C")  # keeps 0-d arrays 0-d
             if arr.shape != info.shape:
                 raise ShapeError(
                     f"input '{info.name}' has shape {arr.shape} but the model was generated for shape "
