@@ -1,0 +1,380 @@
+"""Walk a Keras model config (Sequential or Functional, nested) and build ONNX layer by layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..errors import ModelLoadError, UnsupportedOperatorError
+from .graph import GraphBuilder, KTensor
+from .reader import KerasSource, LayerWeights, WeightScope, WeightSpec, to_snake_case
+
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+#: what a converter may return: one tensor, several, or ONNX names (Keras layout)
+ConverterResult = KTensor | str | Sequence[KTensor | str]
+Converter = Callable[["KerasLayer", GraphBuilder], ConverterResult]
+
+#: Keras class name -> converter
+CONVERTERS: dict[str, Converter] = {}
+
+
+def converter(*class_names: str) -> Callable[[Converter], Converter]:
+    """Decorator registering a built-in converter for the given Keras layer classes."""
+
+    def wrap(fn: Converter) -> Converter:
+        for name in class_names:
+            CONVERTERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def register_layer_converter(class_name: str, fn: Converter, *, replace: bool = False) -> None:
+    """Let rmodel convert Keras layers of class ``class_name`` with ``fn(layer, graph)``.
+
+    ``layer`` is a :class:`KerasLayer` (config, inputs, weights); ``graph`` is the
+    :class:`GraphBuilder` to add ONNX nodes to. ``fn`` returns the output tensor(s): a
+    :class:`KTensor` or the name of an ONNX tensor in Keras (channels-last) layout.
+    """
+    if not callable(fn):
+        raise TypeError("register_layer_converter needs a callable fn(layer, graph)")
+    if class_name in CONVERTERS and not replace:
+        raise ValueError(f"a converter for Keras layer class '{class_name}' exists already; pass replace=True")
+    CONVERTERS[class_name] = fn
+
+
+def supported_layers() -> list[str]:
+    """Keras layer classes the native converter handles (built-in and registered)."""
+    from . import layers  # noqa: F401  (fills CONVERTERS)
+
+    return sorted(CONVERTERS)
+
+
+class KerasLayer:
+    """A Keras layer call as a converter sees it."""
+
+    def __init__(self, cfg: dict[str, Any], inputs: list[KTensor], weights: LayerWeights, position: str,
+                 keras_major: int, call_kwargs: dict[str, Any] | None = None):
+        self.class_name: str = cfg.get("class_name", "?")
+        self.config: dict[str, Any] = cfg.get("config", {})
+        self.name: str = self.config.get("name") or cfg.get("name") or self.class_name.lower()
+        self.inputs = inputs
+        self._weights = weights
+        self.position = position
+        self.keras_major = keras_major
+        self.call_kwargs = call_kwargs or {}
+
+    @property
+    def input(self) -> KTensor:
+        if len(self.inputs) != 1:
+            raise self.fail(f"expects one input, got {len(self.inputs)}")
+        return self.inputs[0]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.config.get(key, default)
+
+    def weights(self, specs: Sequence[WeightSpec]) -> dict[str, np.ndarray]:
+        """The layer's variables, checked against ``specs`` (names, places and shapes)."""
+        return self._weights.fetch(specs, self.name)
+
+    def weight_list(self) -> list[np.ndarray]:
+        """Every stored variable of the layer in file order (for custom converters)."""
+        return self._weights.all()
+
+    def fail(self, message: str) -> ModelLoadError:
+        return ModelLoadError(f"Keras layer '{self.name}' ({self.class_name}, {self.position}): {message}")
+
+    def unsupported(self, option: str) -> UnsupportedOperatorError:
+        return UnsupportedOperatorError(
+            f"Keras layer '{self.name}' ({self.class_name}, {self.position}): {option} is not supported by rmodel's "
+            "Keras converter; try converter='tf2onnx' or register your own converter with "
+            "rmodel.keras.register_layer_converter",
+            {self.class_name: [self.name]},
+        )
+
+
+# ---- model walk --------------------------------------------------------------------------------
+
+
+def _layers_of(model_cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    layers = model_cfg.get("config", {}).get("layers")
+    if layers is None:
+        # Keras 1-era Sequential configs are a bare list
+        layers = model_cfg.get("config") if isinstance(model_cfg.get("config"), list) else []
+    return list(layers)
+
+
+def find_unsupported(model_cfg: dict[str, Any], path: str = "model") -> dict[str, list[str]]:
+    """Layers without a converter: class -> ['name (position)', ...], nested models included."""
+    found: dict[str, list[str]] = {}
+    for index, layer in enumerate(_layers_of(model_cfg)):
+        cls = layer.get("class_name", "?")
+        name = layer.get("config", {}).get("name") or layer.get("name") or "?"
+        where = f"{path}.layers[{index}]"
+        if cls in MODEL_CLASSES:
+            for k, v in find_unsupported(layer, f"{where} '{name}'").items():
+                found.setdefault(k, []).extend(v)
+            continue
+        if cls == "InputLayer":
+            continue
+        if cls not in CONVERTERS:
+            found.setdefault(cls, []).append(f"'{name}' ({where})")
+        for key in ("layer", "backward_layer"):
+            inner = layer.get("config", {}).get(key)
+            if isinstance(inner, dict) and inner.get("class_name") and cls in ("Bidirectional", "TimeDistributed"):
+                inner_cls = inner["class_name"]
+                if inner_cls not in CONVERTERS and inner_cls not in MODEL_CLASSES:
+                    found.setdefault(inner_cls, []).append(f"'{inner.get('config', {}).get('name', '?')}' (inside {where})")
+    return found
+
+
+def _input_spec(layer: dict[str, Any]) -> tuple[tuple[int | None, ...], np.dtype]:
+    cfg = layer.get("config", {})
+    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+    if shape is None and cfg.get("shape") is not None:
+        shape = [None, *cfg["shape"]]
+    if shape is None:
+        raise ModelLoadError(f"input layer '{cfg.get('name')}' has no shape in the model config")
+    dtype = cfg.get("dtype") or "float32"
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name", "float32")
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise ModelLoadError(f"input layer '{cfg.get('name')}' has dtype {dtype!r}, which rmodel cannot handle") from exc
+    if np_dtype == np.float64:
+        np_dtype = np.dtype(np.float32)
+    return tuple(shape), np_dtype
+
+
+def _history(item: Any) -> tuple[str, int, int] | None:
+    """(layer, node, tensor) of a serialized Keras tensor reference, else None."""
+    if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
+        h = item["config"]["keras_history"]
+        return str(h[0]), int(h[1]), int(h[2])
+    return None
+
+
+def _flat_refs(value: Any) -> list[tuple[str, int, int]]:
+    ref = _history(value)
+    if ref is not None:
+        return [ref]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in _flat_refs(v)]
+    if isinstance(value, dict) and value.get("class_name") != "__keras_tensor__":
+        return [r for v in value.values() for r in _flat_refs(v)]
+    return []
+
+
+def _parse_node(node: Any) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
+    """Inputs (flattened first argument) and keyword arguments of one inbound node."""
+    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        args = node.get("args", [])
+        kwargs = dict(node.get("kwargs", {}))
+        refs = _flat_refs(args[0]) if args else []
+        for extra in args[1:]:
+            if _flat_refs(extra):
+                raise ModelLoadError("a layer call passes tensors as extra positional arguments; not supported")
+        return refs, kwargs
+    # Keras 2: [[layer, node, tensor, kwargs], ...]
+    refs = []
+    kwargs: dict[str, Any] = {}
+    for entry in node:
+        refs.append((str(entry[0]), int(entry[1]), int(entry[2])))
+        if len(entry) > 3 and isinstance(entry[3], dict):
+            kwargs.update(entry[3])
+    return refs, kwargs
+
+
+def _io_refs(value: Any) -> list[tuple[str, int, int]]:
+    """input_layers / output_layers: [name, node, tensor] or a list of those (or a dict)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[1], int):
+        return [(value[0], value[1], value[2])]
+    return [(str(v[0]), int(v[1]), int(v[2])) for v in value]
+
+
+class ModelConverter:
+    """Converts one KerasSource into an ONNX ModelProto."""
+
+    def __init__(self, source: KerasSource, batch_size: int | None = None):
+        from . import layers  # noqa: F401  (register built-in converters)
+
+        self.source = source
+        self.batch_size = batch_size
+        self.graph = GraphBuilder(source.name)
+
+    def convert(self) -> onnx.ModelProto:
+        cfg = self.source.config
+        if cfg.get("class_name") not in MODEL_CLASSES:
+            raise ModelLoadError(
+                f"{self.source.origin}: the top-level object is a '{cfg.get('class_name')}', not a Sequential or "
+                "Functional model; subclassed models cannot be read from their config (use converter='tf2onnx')"
+            )
+        unsupported = find_unsupported(cfg)
+        if unsupported:
+            lines = [f"  - {cls}: {', '.join(where)}" for cls, where in sorted(unsupported.items())]
+            raise UnsupportedOperatorError(
+                f"{self.source.origin}: the model uses {len(unsupported)} Keras layer class(es) rmodel cannot convert:\n"
+                + "\n".join(lines)
+                + "\nRegister a converter with rmodel.keras.register_layer_converter(class_name, fn) "
+                "(see rmodel.keras.supported_layers()), or convert with converter='tf2onnx'.",
+                {cls: [w.split(" ")[0].strip("'") for w in where] for cls, where in unsupported.items()},
+            )
+        inputs = self._model_inputs(cfg)
+        outputs, names = self.run_model(cfg, self.source.weights, inputs, "model")
+        used: set[str] = set()
+        for tensor, name in zip(outputs, names):
+            self.graph.add_output(tensor, name if name not in used else f"{name}_out")
+            used.add(name)
+        model = self.graph.model()
+        onnx.checker.check_model(model)
+        return model
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def _model_inputs(self, cfg: dict[str, Any]) -> list[KTensor]:
+        layers = _layers_of(cfg)
+        if cfg["class_name"] == "Sequential":
+            first = layers[0] if layers else None
+            if first is None:
+                raise ModelLoadError(f"{self.source.origin}: the Sequential model has no layers")
+            if first.get("class_name") == "InputLayer":
+                shape, dtype = _input_spec(first)
+                name = first["config"].get("name", "input")
+            else:
+                shape = (first.get("config", {}).get("batch_input_shape") or cfg["config"].get("build_input_shape"))
+                if shape is None and first.get("build_config"):
+                    shape = first["build_config"].get("input_shape")
+                if shape is None:
+                    raise ModelLoadError(
+                        f"{self.source.origin}: the Sequential model was never built (no input shape in its config); "
+                        "build it with an Input layer before saving"
+                    )
+                dtype = np.dtype(np.float32)
+                name = "input"
+            return [self.graph.add_input(name, tuple(shape), dtype, self.batch_size)]
+        by_name = {layer_name(layer): layer for layer in layers}
+        tensors = []
+        for ref in _io_refs(cfg["config"]["input_layers"]):
+            layer = by_name.get(ref[0])
+            if layer is None or layer.get("class_name") != "InputLayer":
+                raise ModelLoadError(f"{self.source.origin}: model input '{ref[0]}' is not an InputLayer of the model")
+            shape, dtype = _input_spec(layer)
+            tensors.append(self.graph.add_input(ref[0], shape, dtype, self.batch_size))
+        return tensors
+
+    # ---- models ---------------------------------------------------------------------------
+    def run_model(self, cfg: dict[str, Any], scope: WeightScope, inputs: list[KTensor],
+                  path: str) -> tuple[list[KTensor], list[str]]:
+        """Convert the layers of a (nested) model applied to ``inputs``; return its outputs and names."""
+        layers = _layers_of(cfg)
+        snakes = _snake_names(layers)
+        if cfg["class_name"] == "Sequential":
+            if len(inputs) != 1:
+                raise ModelLoadError(f"{path}: a Sequential model takes one input, got {len(inputs)}")
+            x = inputs[0]
+            last = "output"
+            for index, layer in enumerate(layers):
+                if layer.get("class_name") == "InputLayer":
+                    continue
+                outs = self.call_layer(layer, snakes[index], scope, [x], {}, f"{path}.layers[{index}]")
+                if len(outs) != 1:
+                    raise ModelLoadError(f"{path}.layers[{index}]: a layer in a Sequential model must have one output")
+                x, last = outs[0], layer_name(layer)
+            return [x], [last]
+
+        config = cfg["config"]
+        available: dict[tuple[str, int, int], KTensor] = {}
+        for ref, tensor in zip(_io_refs(config["input_layers"]), inputs):
+            available[ref] = tensor
+        # Nested models built on an Input own a first node that configs leave out, so references
+        # to their calls count from 1 (Keras 3 for Functional, Keras 2 for both model classes).
+        highest: dict[str, int] = {}
+        all_refs = [r for layer in layers for n in layer.get("inbound_nodes") or [] for r in _parse_node(n)[0]]
+        for ref in all_refs + _io_refs(config["output_layers"]):
+            highest[ref[0]] = max(highest.get(ref[0], -1), ref[1])
+        pending: list[tuple[int, int, Any]] = []
+        for index, layer in enumerate(layers):
+            if layer.get("class_name") == "InputLayer":
+                continue
+            nodes = layer.get("inbound_nodes") or []
+            offset = int(layer.get("class_name") in MODEL_CLASSES and highest.get(layer_name(layer), -1) >= len(nodes))
+            for node_index, node in enumerate(nodes):
+                pending.append((index, node_index + offset, node))
+        while pending:
+            progress = False
+            remaining = []
+            for index, node_index, node in pending:
+                refs, kwargs = _parse_node(node)
+                if not all(r in available for r in refs):
+                    remaining.append((index, node_index, node))
+                    continue
+                layer = layers[index]
+                outs = self.call_layer(layer, snakes[index], scope, [available[r] for r in refs], kwargs,
+                                       f"{path}.layers[{index}]")
+                for tensor_index, tensor in enumerate(outs):
+                    available[(layer_name(layer), node_index, tensor_index)] = tensor
+                progress = True
+            if not progress:
+                missing = sorted({r[0] for _, _, n in remaining for r in _parse_node(n)[0] if r not in available})
+                raise ModelLoadError(f"{path}: the model graph cannot be resolved; layers {missing} produce no tensors")
+            pending = remaining
+        outputs, names = [], []
+        for ref in _io_refs(config["output_layers"]):
+            if ref not in available:
+                raise ModelLoadError(f"{path}: model output {list(ref)} is produced by no layer")
+            outputs.append(available[ref])
+            names.append(ref[0])
+        return outputs, names
+
+    def call_layer(self, layer: dict[str, Any], snake: str, scope: WeightScope, inputs: list[KTensor],
+                   kwargs: dict[str, Any], position: str) -> list[KTensor]:
+        cls = layer.get("class_name", "?")
+        name = layer_name(layer)
+        if cls in MODEL_CLASSES:
+            outs, _ = self.run_model(layer, scope.submodel(name, snake), inputs, f"{position} '{name}'")
+            return outs
+        for key in ("mask", "initial_state", "constants"):
+            if kwargs.get(key) is not None:
+                raise KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major).unsupported(
+                    f"calling the layer with '{key}'")
+        ctx = KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major, kwargs)
+        fn = CONVERTERS[cls]
+        previous = self.graph.scope
+        self.graph.scope = f"{name}/"
+        try:
+            result = fn(ctx, self.graph)
+        finally:
+            self.graph.scope = previous
+        items = list(result) if isinstance(result, (list, tuple)) else [result]
+        outs = []
+        for item in items:
+            if isinstance(item, str):
+                item = self.graph.tensor(item, (None, *self.graph.onnx_shape(item)[1:]),
+                                         self.graph.onnx_dtype(item))
+            outs.append(item)
+        return outs
+
+
+def layer_name(layer: dict[str, Any]) -> str:
+    return str(layer.get("config", {}).get("name") or layer.get("name") or "?")
+
+
+def _snake_names(layers: list[dict[str, Any]]) -> list[str]:
+    """The group names Keras gives a container's layers in ``.keras`` weight files."""
+    used: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        base = to_snake_case(layer.get("class_name", "layer"))
+        if base in used:
+            used[base] += 1
+            names.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            names.append(base)
+    return names
