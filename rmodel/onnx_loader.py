@@ -245,7 +245,7 @@ def from_onnx(
                     f"evaluated at load time: {exc}"
                 ) from exc
             for out_name, value in zip([o for o in node.output if o], results):
-                value = np.ascontiguousarray(value)
+                value = np.require(value, requirements="C")  # (ascontiguousarray would make 0-d arrays 1-d)
                 constants[out_name] = value
                 tensors[out_name] = TensorInfo(out_name, value.dtype, value.shape)
             continue
