@@ -434,8 +434,6 @@ class ConvTranspose(_ConvBase):
         target = self.attr["output_shape"]
         if target is not None and target != ():
             target = tuple(int(v) for v in target)
-            if len(target) == rank + 2:
-                target = target[2:]
             if len(target) != rank:
                 raise self.fail(f"output_shape {list(target)} must give the {rank} spatial output dims")
         elif self.auto_pad in ("SAME_UPPER", "SAME_LOWER"):

@@ -1,0 +1,427 @@
+"""Conv, ConvTranspose, MaxPool, AveragePool and the global pools against onnxruntime, over their
+attribute spaces, plus the errors for bad attributes and shapes."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import onnx
+import pytest
+from helpers import check_against_onnxruntime, make_model, weights
+from onnx import helper
+
+import rmodel
+from rmodel.errors import RModelError, ShapeError
+
+RNG_SEED = 7
+
+
+def conv_model(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    op: str = "Conv",
+    bias: bool = True,
+    runtime_weights: bool = False,
+    opset: int = 17,
+    **attrs,
+) -> onnx.ModelProto:
+    """One Conv/ConvTranspose node; W (and B) as initializers or as graph inputs."""
+    rng = np.random.default_rng(RNG_SEED)
+    group = attrs.get("group", 1)
+    out_channels = w_shape[0] if op == "Conv" else w_shape[1] * group
+    params = {"W": weights(rng, *w_shape, fan_in=math.prod(w_shape[1:]))}
+    if bias:
+        params["B"] = weights(rng, out_channels)
+    inputs = {"X": (np.float32, x_shape)}
+    if runtime_weights:
+        inputs.update({k: (np.float32, v.shape) for k, v in params.items()})
+        params = {}
+    node = helper.make_node(op, ["X", "W", "B"] if bias else ["X", "W"], ["Y"], **attrs)
+    return make_model([node], inputs, ["Y"], params, opset=opset)
+
+
+def pool_model(op: str, x_shape: tuple[int, ...], opset: int = 17, **attrs) -> onnx.ModelProto:
+    return make_model([helper.make_node(op, ["X"], ["Y"], **attrs)], {"X": (np.float32, x_shape)}, ["Y"], opset=opset)
+
+
+def pads_for(kind: str, rank: int) -> dict:
+    """No pads attribute, symmetric pads, or asymmetric pads (different on every side)."""
+    if kind == "none":
+        return {}
+    if kind == "symmetric":
+        return {"pads": [1] * (2 * rank)}
+    return {"pads": [(0, 2, 1)[a % 3] for a in range(rank)] + [(1, 0, 2)[a % 3] for a in range(rank)]}
+
+
+# ---- Conv ------------------------------------------------------------------------------------
+
+
+CONV_GEOMETRY = [
+    # 2-D, 3x2 kernel: every stride x dilation x pads combination
+    *((2, 3, s, d, p) for s, d, p in itertools.product((1, 2), (1, 2), ("none", "symmetric", "asymmetric"))),
+    # 1-D: a spread of the same space
+    (1, 3, 1, 1, "none"),
+    (1, 3, 2, 1, "symmetric"),
+    (1, 3, 1, 2, "asymmetric"),
+    (1, 3, 2, 2, "none"),
+    (1, 3, 3, 1, "asymmetric"),
+    (1, 3, 2, 2, "symmetric"),
+    # 1x1 kernels (strided or padded, so im2col is used)
+    (2, 1, 2, 1, "none"),
+    (2, 1, 1, 1, "asymmetric"),
+    (1, 1, 2, 1, "symmetric"),
+]
+
+
+@pytest.mark.parametrize("rank,kernel,stride,dilation,pads", CONV_GEOMETRY)
+def test_conv_geometry(rank, kernel, stride, dilation, pads):
+    spatial = (11, 8)[:rank]  # non-square
+    kernel_shape = (kernel, kernel - 1 if kernel > 1 else 1)[:rank]
+    attrs = {"strides": [stride] * rank, "dilations": [dilation] * rank, **pads_for(pads, rank)}
+    model = conv_model((2, 3, *spatial), (4, 3, *kernel_shape), **attrs)
+    m = check_against_onnxruntime(model, batch_size=2)
+    padded = [s + sum(attrs.get("pads", [0] * 2 * rank)[a::rank]) for a, s in enumerate(spatial)]
+    expected = [(p - (k - 1) * dilation - 1) // stride + 1 for p, k in zip(padded, kernel_shape)]
+    assert m.outputs[0].shape == (2, 4, *expected)
+
+
+def test_conv_without_pads_is_a_valid_convolution():
+    """No pads attribute means no padding at all (not 'same' padding)."""
+    model = conv_model((1, 2, 7, 6), (3, 2, 3, 3), bias=False)
+    m = check_against_onnxruntime(model)
+    assert m.outputs[0].shape == (1, 3, 5, 4)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 2, 7, 6)).astype(np.float32)
+    w = onnx.numpy_helper.to_array(model.graph.initializer[0])
+    ref = np.zeros((1, 3, 5, 4), np.float32)
+    for i, j in itertools.product(range(5), range(4)):
+        ref[0, :, i, j] = np.tensordot(w, x[0, :, i : i + 3, j : j + 3], axes=3)
+    got = m.compile(binding="ctypes").predict(x)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("auto_pad", ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize("rank,stride", [(1, 2), (2, 1), (2, 3)])
+def test_conv_auto_pad(auto_pad, rank, stride):
+    """(onnxruntime rejects SAME with dilations, so they cannot be checked against it.)"""
+    spatial = (10, 7)[:rank]
+    model = conv_model(
+        (1, 3, *spatial),
+        (5, 3, *(4, 3)[:rank]),  # even kernel: odd total padding tells UPPER from LOWER
+        auto_pad=auto_pad,
+        strides=[stride] * rank,
+    )
+    m = check_against_onnxruntime(model)
+    if auto_pad.startswith("SAME"):
+        assert m.outputs[0].shape[2:] == tuple(-(-s // stride) for s in spatial)
+
+
+@pytest.mark.parametrize(
+    "channels,out_channels,group,bias",
+    [(4, 6, 2, True), (4, 6, 2, False), (6, 6, 3, True), (4, 4, 4, True), (4, 4, 4, False), (4, 8, 4, True)],
+    ids=["grouped", "grouped_nobias", "grouped3", "depthwise", "depthwise_nobias", "depthwise_x2"],
+)
+def test_conv_groups(channels, out_channels, group, bias):
+    model = conv_model(
+        (2, channels, 9, 6), (out_channels, channels // group, 3, 3), bias=bias, group=group, pads=[1, 0, 1, 2]
+    )
+    check_against_onnxruntime(model, batch_size=2)
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_conv_pointwise_and_depthwise_1d_2d(rank):
+    """1x1 convolutions skip im2col; check them with groups and a batch."""
+    spatial = (6, 5)[:rank]
+    model = conv_model((3, 4, *spatial), (6, 2, *(1,) * rank), group=2)
+    check_against_onnxruntime(model, batch_size=3)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_runtime_weights(bias):
+    model = conv_model((1, 4, 7, 5), (6, 2, 3, 2), bias=bias, runtime_weights=True, group=2, pads=[0, 1, 1, 0])
+    check_against_onnxruntime(model)
+
+
+def test_conv_3d_with_kernel_shape_attribute():
+    model = conv_model(
+        (1, 2, 5, 6, 4), (3, 2, 2, 3, 2), kernel_shape=[2, 3, 2], pads=[1, 0, 1, 0, 1, 1], strides=[1, 2, 1]
+    )
+    check_against_onnxruntime(model)
+
+
+def test_conv_larger_layer():
+    """A CNN-sized layer: more rows and columns than one GEMM tile."""
+    model = conv_model((1, 16, 20, 18), (24, 16, 3, 3), pads=[1, 1, 1, 1])
+    check_against_onnxruntime(model)
+
+
+def test_conv_into_relu_and_pool():
+    """Conv -> Relu -> MaxPool -> Conv: workspace and arena sharing between operators."""
+    rng = np.random.default_rng(3)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2"], ["y"], strides=[2, 2]),
+    ]
+    params = {
+        "w1": weights(rng, 8, 3, 3, 3, fan_in=27),
+        "b1": weights(rng, 8),
+        "w2": weights(rng, 4, 8, 2, 2, fan_in=32),
+    }
+    model = make_model(nodes, {"x": (np.float32, ["N", 3, 12, 10])}, ["y"], params)
+    m = check_against_onnxruntime(model, batch_size=2)
+    assert m.outputs[0].shape == (2, 4, 3, 2)
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,attrs,message",
+    [
+        ((1, 3, 8, 8), (4, 2, 3, 3), {}, "input channels"),
+        ((1, 6, 8, 8), (4, 2, 3, 3), {"group": 4}, "does not divide the 6 input channels"),
+        ((1, 6, 8, 8), (4, 2, 3, 3), {"group": 2}, "input channels"),
+        ((1, 6, 8, 8), (5, 3, 3, 3), {"group": 2}, "does not divide the 5 output channels"),
+        ((1, 3, 8, 8), (4, 3, 3, 3), {"kernel_shape": [2, 2]}, "kernel_shape"),
+        ((1, 3, 2, 8), (4, 3, 3, 3), {}, "smaller than the kernel"),
+        ((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [1, 1]}, "'pads' has 2 values"),
+        ((1, 3, 8, 8), (4, 3, 3, 3), {"strides": [0, 1]}, "'strides'"),
+        ((1, 3, 8, 8), (4, 3, 3), {}, "rank"),
+    ],
+)
+def test_conv_shape_errors(x_shape, w_shape, attrs, message):
+    model = conv_model(x_shape, w_shape, bias=False, **attrs)
+    with pytest.raises(ShapeError, match=message):
+        rmodel.from_onnx(model)
+
+
+def test_conv_bad_bias_and_attributes():
+    model = conv_model((1, 3, 8, 8), (4, 3, 3, 3))
+    model.graph.initializer[1].CopyFrom(onnx.numpy_helper.from_array(np.zeros(3, np.float32), "B"))
+    with pytest.raises(ShapeError, match=r"bias B must be float32 of shape \(4,\)"):
+        rmodel.from_onnx(model)
+    with pytest.raises(RModelError, match="auto_pad 'SAME'"):
+        rmodel.from_onnx(conv_model((1, 3, 8, 8), (4, 3, 3, 3), auto_pad="SAME"))
+    with pytest.raises(RModelError, match="group must be >= 1"):
+        rmodel.from_onnx(conv_model((1, 3, 8, 8), (4, 3, 3, 3), group=0))
+
+
+# ---- ConvTranspose ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rank,stride,pads,output_padding,dilation,bias",
+    [
+        (1, 1, "none", 0, 1, True),
+        (1, 2, "asymmetric", 1, 1, False),
+        (1, 3, "symmetric", 2, 2, True),
+        (2, 1, "none", 0, 2, False),
+        (2, 2, "none", 1, 1, True),
+        (2, 2, "symmetric", 0, 1, False),
+        (2, 3, "asymmetric", 1, 2, True),
+    ],
+)
+def test_conv_transpose_geometry(rank, stride, pads, output_padding, dilation, bias):
+    spatial = (5, 4)[:rank]
+    attrs = {
+        "strides": [stride] * rank,
+        "dilations": [dilation] * rank,
+        "output_padding": [output_padding] * rank,
+        **pads_for(pads, rank),
+    }
+    model = conv_model((2, 4, *spatial), (4, 3, *(3, 2)[:rank]), op="ConvTranspose", bias=bias, **attrs)
+    check_against_onnxruntime(model, batch_size=2)
+
+
+@pytest.mark.parametrize("auto_pad", ["VALID", "SAME_UPPER", "SAME_LOWER"])
+def test_conv_transpose_auto_pad(auto_pad):
+    model = conv_model((1, 3, 5, 4), (3, 2, 3, 4), op="ConvTranspose", auto_pad=auto_pad, strides=[2, 3])
+    m = check_against_onnxruntime(model)
+    if auto_pad != "VALID":
+        assert m.outputs[0].shape == (1, 2, 10, 12)
+
+
+@pytest.mark.parametrize("output_shape", [[10, 8], [9, 7]])
+def test_conv_transpose_output_shape(output_shape):
+    model = conv_model((1, 3, 5, 4), (3, 2, 3, 3), op="ConvTranspose", strides=[2, 2], output_shape=output_shape)
+    m = check_against_onnxruntime(model)
+    assert m.outputs[0].shape[2:] == tuple(output_shape[-2:])
+
+
+@pytest.mark.parametrize("group,w_shape", [(2, (4, 3, 3, 3)), (4, (4, 1, 3, 3))], ids=["grouped", "depthwise"])
+@pytest.mark.parametrize("runtime_weights", [False, True])
+def test_conv_transpose_groups(group, w_shape, runtime_weights):
+    model = conv_model(
+        (2, 4, 5, 6),
+        w_shape,
+        op="ConvTranspose",
+        group=group,
+        strides=[2, 1],
+        pads=[1, 0, 0, 1],
+        runtime_weights=runtime_weights,
+    )
+    check_against_onnxruntime(model, batch_size=2)
+
+
+@pytest.mark.parametrize(
+    "w_shape,attrs,message",
+    [
+        ((3, 2, 3, 3), {"strides": [2, 2], "output_padding": [2, 0]}, "output_padding"),
+        ((4, 2, 3, 3), {}, "input channels as its first dimension"),
+        ((3, 2, 3, 3), {"output_shape": [30, 30]}, "exceeds the full transposed output"),
+        ((3, 2, 3, 3), {"pads": [3, 3, 3, 3]}, "empty output"),
+        ((3, 2, 3, 3), {"output_shape": [1, 2, 9, 9]}, "must give the 2 spatial output dims"),
+    ],
+)
+def test_conv_transpose_errors(w_shape, attrs, message):
+    model = conv_model((1, 3, 4, 4), w_shape, op="ConvTranspose", bias=False, **attrs)
+    with pytest.raises(ShapeError, match=message):
+        rmodel.from_onnx(model)
+
+
+# ---- MaxPool / AveragePool -------------------------------------------------------------------
+
+
+def pool_pads(kind: str) -> dict:
+    """Pads for a 3x2 pool kernel (onnxruntime wants every pad smaller than the kernel)."""
+    return {"none": {}, "symmetric": {"pads": [1, 1, 1, 1]}, "asymmetric": {"pads": [2, 0, 0, 1]}}[kind]
+
+
+def onnx_shape_inference_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ceil_mode, onnxruntime (and the ONNX reference evaluator) drop a last window that would
+    start in the end padding, but onnx's shape inference still counts it, and the loader would
+    reject rmodel's shape. The output shape is still checked against onnxruntime's result."""
+    monkeypatch.setattr("rmodel.onnx_loader._onnx_inferred", lambda _model: {})
+
+
+@pytest.mark.parametrize("count_include_pad", [0, 1])
+@pytest.mark.parametrize("ceil_mode", [0, 1])
+@pytest.mark.parametrize("pads", ["none", "symmetric", "asymmetric"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_average_pool(count_include_pad, ceil_mode, pads, stride, monkeypatch):
+    if ceil_mode:
+        onnx_shape_inference_off(monkeypatch)
+    model = pool_model(
+        "AveragePool",
+        (2, 3, 10, 7),
+        kernel_shape=[3, 2],
+        strides=[stride, stride + 1],
+        count_include_pad=count_include_pad,
+        ceil_mode=ceil_mode,
+        **pool_pads(pads),
+    )
+    check_against_onnxruntime(model, batch_size=2)
+
+
+@pytest.mark.parametrize("ceil_mode", [0, 1])
+@pytest.mark.parametrize("pads", ["none", "symmetric", "asymmetric"])
+@pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 2), (3, 1)])
+def test_max_pool(ceil_mode, pads, stride, dilation, monkeypatch):
+    if ceil_mode:
+        onnx_shape_inference_off(monkeypatch)
+    model = pool_model(
+        "MaxPool",
+        (2, 3, 11, 8),
+        kernel_shape=[3, 2],
+        strides=[stride, stride],
+        dilations=[dilation, 1],
+        ceil_mode=ceil_mode,
+        **pool_pads(pads),
+    )
+    check_against_onnxruntime(model, batch_size=2)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("auto_pad", ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"])
+def test_pool_auto_pad(op, auto_pad):
+    extra = {"count_include_pad": 1} if op == "AveragePool" else {}
+    model = pool_model(op, (1, 3, 9, 8), kernel_shape=[3, 2], strides=[2, 3], auto_pad=auto_pad, **extra)
+    check_against_onnxruntime(model)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("ceil_mode,pads", [(0, [0, 1]), (1, [1, 1])])
+def test_pool_1d(op, ceil_mode, pads, monkeypatch):
+    onnx_shape_inference_off(monkeypatch)
+    extra = {"count_include_pad": 1} if op == "AveragePool" else {}
+    model = pool_model(op, (2, 4, 13), kernel_shape=[3], strides=[2], pads=pads, ceil_mode=ceil_mode, **extra)
+    check_against_onnxruntime(model, batch_size=2)
+
+
+@pytest.mark.parametrize("count_include_pad", [0, 1])
+def test_average_pool_dilations_opset19(count_include_pad):
+    model = pool_model(
+        "AveragePool",
+        (1, 2, 10, 9),
+        opset=19,
+        kernel_shape=[2, 3],
+        dilations=[2, 2],
+        strides=[2, 1],
+        pads=[1, 2, 1, 0],
+        ceil_mode=1,
+        count_include_pad=count_include_pad,
+    )
+    check_against_onnxruntime(model)
+
+
+def test_pool_3d():
+    model = pool_model(
+        "AveragePool", (1, 2, 5, 4, 6), kernel_shape=[2, 2, 3], pads=[1, 0, 0, 0, 1, 1], strides=[2, 1, 2]
+    )
+    check_against_onnxruntime(model)
+    model = pool_model("MaxPool", (1, 2, 5, 4, 6), kernel_shape=[2, 2, 3], pads=[1, 0, 0, 0, 1, 1], strides=[2, 1, 2])
+    check_against_onnxruntime(model)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_ceil_mode_window_starting_in_end_padding_is_dropped(op, monkeypatch):
+    extra = {"count_include_pad": 1} if op == "AveragePool" else {}
+    model = pool_model(op, (1, 2, 5, 6), kernel_shape=[2, 3], strides=[2, 2], pads=[1, 0, 1, 2], ceil_mode=1, **extra)
+    onnx_shape_inference_off(monkeypatch)
+    m = check_against_onnxruntime(model)
+    assert m.outputs[0].shape == (1, 2, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "op,attrs,message",
+    [
+        ("MaxPool", {"kernel_shape": [3]}, "has 1 axes"),
+        ("MaxPool", {"kernel_shape": [9, 2]}, "smaller than the kernel"),
+        ("AveragePool", {"kernel_shape": [2, 2], "pads": [1, 1, 1]}, "'pads' has 3 values"),
+        ("AveragePool", {"kernel_shape": [2, 2], "strides": [1, 0]}, "'strides'"),
+    ],
+)
+def test_pool_shape_errors(op, attrs, message):
+    with pytest.raises(ShapeError, match=message):
+        rmodel.from_onnx(pool_model(op, (1, 3, 8, 6), **attrs))
+
+
+def test_pool_attribute_errors():
+    with pytest.raises(RModelError, match="required attribute 'kernel_shape'"):
+        rmodel.from_onnx(pool_model("MaxPool", (1, 3, 8, 6)))
+    with pytest.raises(RModelError, match="kernel_shape"):
+        rmodel.from_onnx(pool_model("AveragePool", (1, 3, 8, 6), kernel_shape=[0, 2]))
+    with pytest.raises(RModelError, match="auto_pad 'FULL'"):
+        rmodel.from_onnx(pool_model("MaxPool", (1, 3, 8, 6), kernel_shape=[2, 2], auto_pad="FULL"))
+    with pytest.raises(RModelError, match="dilations"):  # AveragePool has no dilations before opset 19
+        rmodel.from_onnx(pool_model("AveragePool", (1, 3, 8, 6), kernel_shape=[2, 2], dilations=[2, 2]))
+    node = helper.make_node("MaxPool", ["X"], ["Y", "I"], kernel_shape=[2, 2])
+    model = make_model([node], {"X": (np.float32, (1, 3, 8, 6))}, {"Y": np.float32, "I": np.int64})
+    with pytest.raises(RModelError, match="Indices output"):
+        rmodel.from_onnx(model)
+
+
+# ---- global pools ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 4, 9, 7), (1, 2, 3, 4, 5)], ids=["1d", "2d", "3d"])
+def test_global_pool(op, shape):
+    m = check_against_onnxruntime(pool_model(op, shape), batch_size=shape[0])
+    assert m.outputs[0].shape == shape[:2] + (1,) * (len(shape) - 2)
+
+
+def test_global_pool_errors():
+    model = make_model([helper.make_node("GlobalMaxPool", ["X"], ["Y"])], {"X": (np.int64, (1, 3, 4))}, {"Y": np.int64})
+    with pytest.raises(ShapeError, match="only float32"):
+        rmodel.from_onnx(model)
