@@ -12,6 +12,9 @@
 #
 # Read-only results, as target properties of <name>: RMODEL_HEADER, RMODEL_WEIGHTS_FILE.
 #
+# Headers are also regenerated when a .py file of the rmodel generator changes (a pip upgrade, or
+# an edit in an editable checkout); -DRMODEL_TRACK_GENERATOR=OFF makes them depend on the model only.
+#
 # The Python interpreter that runs the generator is the first that can `import rmodel` among:
 # RMODEL_PYTHON (cache variable), Python3_EXECUTABLE, python3 and python on the PATH, and the
 # one find_package(Python3) finds. Set -DRMODEL_PYTHON=/path/to/python to choose one.
@@ -19,9 +22,14 @@
 include_guard(GLOBAL)
 cmake_minimum_required(VERSION 3.16)
 
+option(RMODEL_TRACK_GENERATOR "Regenerate rmodel headers when the rmodel generator's Python files change" ON)
+# the probe runs here: a directory with no Python package named rmodel in it
+set(_RMODEL_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
 function(_rmodel_probe_python candidate out_ok out_report)
   execute_process(
     COMMAND "${candidate}" -m rmodel.cmake_dir --probe
+    WORKING_DIRECTORY "${_RMODEL_CMAKE_DIR}"
     RESULT_VARIABLE _result
     OUTPUT_VARIABLE _output
     ERROR_VARIABLE _error
@@ -75,10 +83,12 @@ function(_rmodel_find_python)
       list(POP_FRONT _lines _package_dirs)
       string(REPLACE "|" ";" _package_dirs "${_package_dirs}")
       set(_sources "")
-      foreach(_dir IN LISTS _package_dirs)
-        file(GLOB_RECURSE _py CONFIGURE_DEPENDS "${_dir}/*.py")
-        list(APPEND _sources ${_py})
-      endforeach()
+      if(RMODEL_TRACK_GENERATOR)
+        foreach(_dir IN LISTS _package_dirs)
+          file(GLOB_RECURSE _py CONFIGURE_DEPENDS "${_dir}/*.py")
+          list(APPEND _sources ${_py})
+        endforeach()
+      endif()
       if(NOT RMODEL_PYTHON AND EXISTS "${_executable}")
         set(_candidate "${_executable}")  # the interpreter itself rather than a launcher or shim
       endif()
@@ -116,13 +126,13 @@ function(rmodel_generate)
   if(TARGET ${ARG_TARGET})
     message(FATAL_ERROR "rmodel_generate: a target named '${ARG_TARGET}' already exists")
   endif()
-  if(NOT ARG_BATCH_SIZE)
+  if("${ARG_BATCH_SIZE}" STREQUAL "")
     set(ARG_BATCH_SIZE 1)
   endif()
   if(NOT ARG_BATCH_SIZE MATCHES "^[1-9][0-9]*$")
     message(FATAL_ERROR "rmodel_generate(${ARG_TARGET}): BATCH_SIZE must be a positive integer, got '${ARG_BATCH_SIZE}'")
   endif()
-  if(NOT ARG_WEIGHTS)
+  if("${ARG_WEIGHTS}" STREQUAL "")
     set(ARG_WEIGHTS embedded)
   endif()
   if(NOT ARG_WEIGHTS MATCHES "^(embedded|file)$")
@@ -171,6 +181,8 @@ function(rmodel_generate)
   add_custom_command(
     OUTPUT ${_outputs}
     COMMAND ${_command}
+    # not the build directory: a subdirectory named rmodel there would shadow the package
+    WORKING_DIRECTORY "${_dir}"
     DEPENDS ${_model_files} ${_generator_sources}
     COMMENT "rmodel: generating ${ARG_HEADER} from ${ARG_MODEL}"
     VERBATIM)
