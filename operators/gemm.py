@@ -141,8 +141,11 @@ class Gemm(Operator):
                 b_const,
             )
         ]
+        if self.has_input(2) and not has_c and ctx.const(self.inputs[2]) is None:
+            # beta = 0: C is never read; a runtime C would otherwise be an unused parameter
+            lines.append(f"(void){ctx.ptr(self.inputs[2])};")
         if self.alpha == 1.0 and not has_c:
-            return lines[0]
+            return "\n".join(lines)
         scaled = "acc" if self.alpha == 1.0 else f"{float_literal(self.alpha)} * acc"
         if has_c:
             c_shape = ctx.info(self.inputs[2]).shape
