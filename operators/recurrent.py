@@ -29,13 +29,13 @@ _ACTIVATIONS: dict[str, tuple[str, bool, bool, float, float, str]] = {
     "tanh": ("Tanh", False, False, 0.0, 0.0, "std::tanh({v})"),
     "relu": ("Relu", False, False, 0.0, 0.0, "std::max({v}, 0.0f)"),
     "affine": ("Affine", True, True, 0.0, 0.0, "{alpha} * {v} + {beta}"),
-    "leakyrelu": ("LeakyRelu", True, False, 0.01, 0.0, "({v} >= 0.0f ? {v} : {alpha} * {v})"),
-    "thresholdedrelu": ("ThresholdedRelu", True, False, 0.0, 0.0, "({v} > {alpha} ? {v} : 0.0f)"),
+    "leakyrelu": ("LeakyRelu", True, False, 0.01, 0.0, "{v} >= 0.0f ? {v} : {alpha} * {v}"),
+    "thresholdedrelu": ("ThresholdedRelu", True, False, 0.0, 0.0, "{v} > {alpha} ? {v} : 0.0f"),
     "scaledtanh": ("ScaledTanh", True, True, 0.0, 0.0, "{alpha} * std::tanh({beta} * {v})"),
     "hardsigmoid": ("HardSigmoid", True, True, 0.2, 0.5, "std::min(std::max({alpha} * {v} + {beta}, 0.0f), 1.0f)"),
-    "elu": ("Elu", True, False, 1.0, 0.0, "({v} >= 0.0f ? {v} : {alpha} * (std::exp({v}) - 1.0f))"),
+    "elu": ("Elu", True, False, 1.0, 0.0, "{v} >= 0.0f ? {v} : {alpha} * (std::exp({v}) - 1.0f)"),
     "softsign": ("Softsign", False, False, 0.0, 0.0, "{v} / (1.0f + std::fabs({v}))"),
-    "softplus": ("Softplus", False, False, 0.0, 0.0, "({v} > 20.0f ? {v} : std::log1p(std::exp({v})))"),
+    "softplus": ("Softplus", False, False, 0.0, 0.0, "{v} > 20.0f ? {v} : std::log1p(std::exp({v}))"),
 }
 
 # y (M x N) = bias (N, every row) + x (M x K) . w (K x N); the inner loop runs over contiguous n.
@@ -84,9 +84,10 @@ class Activation:
     beta: float
 
     def apply(self, value: str) -> str:
-        """C++ expression of this function of the C++ variable ``value``."""
+        """C++ expression (parenthesized) of this function of the C++ variable ``value``."""
         template = _ACTIVATIONS[self.name.lower()][5]
-        return template.format(v=value, alpha=float_literal(self.alpha), beta=float_literal(self.beta))
+        expr = template.format(v=value, alpha=float_literal(self.alpha), beta=float_literal(self.beta))
+        return f"({expr})"
 
 
 class _Recurrent(Operator):
@@ -136,6 +137,11 @@ class _Recurrent(Operator):
         if hidden is not None and int(hidden) < 1:
             raise self._error(f"hidden_size must be positive, got {hidden}")
         self.hidden_attr = None if hidden is None else int(hidden)
+        if len(self.inputs) > len(self.input_names):
+            raise self._error(
+                f"has {len(self.inputs)} inputs but {self.op_type} takes at most {len(self.input_names)} "
+                f"({', '.join(self.input_names)})"
+            )
         if len(self.outputs) > len(self.output_names):
             raise self._error(
                 f"has {len(self.outputs)} outputs but {self.op_type} has at most {len(self.output_names)} "
@@ -471,10 +477,12 @@ class _Recurrent(Operator):
 
     # ---- export ----------------------------------------------------------------------------
     def to_onnx(self) -> list[NodeProto]:
-        """The node itself; layout 1 as transposes around a layout-0 node (runs in onnxruntime)."""
+        """The node (with hidden_size spelled out); layout 1 as transposes around a layout-0 node,
+        which onnxruntime can run."""
+        attrs = {k: v for k, v in self.attrs.items() if k != "layout" or self.layout == 0}
+        attrs["hidden_size"] = self.hidden
         if self.layout == 0:
-            return super().to_onnx()
-        attrs = {k: v for k, v in self.attrs.items() if k != "layout"}
+            return [helper.make_node(self.op_type, self.inputs, self.outputs, name=self.name, **attrs)]
         inputs, outputs = list(self.inputs), list(self.outputs)
         nodes = []
         for index in (0,) + self._state_inputs():
