@@ -201,14 +201,18 @@ def test_tile_repeats():
 # ---- Concat, Split ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("axis", [0, 1, 2, -1, -3])
-def test_concat_any_axis(axis):
-    shapes = [[2, 3, 4], [2, 3, 4], [2, 3, 4]]
-    for k in range(3):
-        shapes[k][axis] = k + 1
-    inputs = {"a": (F32, shapes[0]), "b": (F32, shapes[1])}
-    const = np.arange(np.prod(shapes[2]), dtype=F32).reshape(shapes[2])
-    check([node("Concat", ["a", "b", "c"], ["y"], axis=axis)], inputs, ["y"], {"c": const})
+def test_concat_any_axis():
+    # for each axis: a, b (run time) and c (constant) differ only along that axis
+    nodes, inputs, inits = [], {}, {}
+    for axis in (0, 1, 2, -1, -3):
+        shapes = [[2, 3, 4], [2, 3, 4], [2, 3, 4]]
+        for k in range(3):
+            shapes[k][axis] = k + 1
+        tag = f"{axis}".replace("-", "m")
+        inputs[f"a{tag}"], inputs[f"b{tag}"] = (F32, shapes[0]), (F32, shapes[1])
+        inits[f"c{tag}"] = np.arange(np.prod(shapes[2]), dtype=F32).reshape(shapes[2])
+        nodes.append(node("Concat", [f"a{tag}", f"b{tag}", f"c{tag}"], [f"y{tag}"], axis=axis))
+    check(nodes, inputs, [n.output[0] for n in nodes], inits)
 
 
 def test_concat_integers_and_errors():
@@ -328,19 +332,18 @@ def test_gather_constant_indices(axis):
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
-@pytest.mark.parametrize("index_type", [np.int64, np.int32])
-def test_gather_runtime_indices(axis, index_type):
+def test_gather_runtime_indices(axis):
     shape = (3, 4, 5)
     extent = shape[axis]
     rng = np.random.default_rng(3)
-    idx = rng.integers(-extent, extent, (2, 3)).astype(index_type)
-    feeds = {"x": rng.uniform(-1, 1, shape).astype(F32), "i": idx}
-    check(
-        [node("Gather", ["x", "i"], ["y"], axis=axis)],
-        {"x": (F32, shape), "i": (index_type, (2, 3))},
-        ["y"],
-        feeds=feeds,
-    )
+    feeds = {
+        "x": rng.uniform(-1, 1, shape).astype(F32),
+        "i64": rng.integers(-extent, extent, (2, 3)).astype(I64),
+        "i32": rng.integers(-extent, extent, (4,)).astype(np.int32),
+    }
+    nodes = [node("Gather", ["x", "i64"], ["y"], axis=axis), node("Gather", ["x", "i32"], ["z"], axis=axis)]
+    inputs = {"x": (F32, shape), "i64": (I64, (2, 3)), "i32": (np.int32, (4,))}
+    check(nodes, inputs, ["y", "z"], feeds=feeds)
 
 
 def test_gather_integer_data_scalar_runtime_index():
@@ -534,6 +537,24 @@ def test_keras_upsampling2d_pattern_and_integers():
     resize = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     check([node("Resize", ["x", "", "s"], ["y"], **resize)], {"x": (F32, (2, 3, 4, 5))}, ["y"], inits, opset=13)
     check([node("Resize", ["x", "", "s"], ["y"], **resize)], {"x": (np.uint8, (1, 3, 2, 2))}, {"y": np.uint8}, inits)
+
+
+def test_tf2onnx_upsampling1d_pattern():
+    """tf2onnx writes Keras UpSampling1D/2D (nearest) as Unsqueeze -> Tile -> Reshape, the target shape
+    computed from Shape; the shape arithmetic folds and the three copies run."""
+    nodes = [
+        node("Unsqueeze", ["x", "axes"], ["x4"]),
+        node("Tile", ["x4", "reps"], ["tiled"]),
+        node("Shape", ["x"], ["shape"]),
+        node("Cast", ["shape"], ["shape_f"], to=TensorProto.FLOAT),
+        node("Mul", ["shape_f", "factor"], ["scaled"]),
+        node("Cast", ["scaled"], ["target"], to=TensorProto.INT64),
+        node("Reshape", ["tiled", "target"], ["y"]),
+    ]
+    inits = {"axes": np.array([2], I64), "reps": np.array([1, 1, 2, 1], I64), "factor": np.array([1, 2, 1], F32)}
+    model = make_model(nodes, {"x": (F32, ["N", 6, 3])}, ["y"], initializers=inits, opset=13)
+    m = check_against_onnxruntime(model, batch_size=2)
+    assert [op.op_type for op in m.operators] == ["Unsqueeze", "Tile", "Reshape"]
 
 
 @pytest.mark.parametrize("op, opset", [("Upsample", 9), ("Resize", 10)])
