@@ -102,7 +102,7 @@ def test_conv_without_pads_is_a_valid_convolution():
 
 
 @pytest.mark.parametrize("auto_pad", ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"])
-@pytest.mark.parametrize("rank,stride", [(1, 2), (2, 1), (2, 3)])
+@pytest.mark.parametrize("rank,stride", [(1, 1), (2, 3)])
 def test_conv_auto_pad(auto_pad, rank, stride):
     """(onnxruntime rejects SAME with dilations, so they cannot be checked against it.)"""
     spatial = (10, 7)[:rank]
