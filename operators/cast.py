@@ -42,9 +42,7 @@ class _Convert(Operator):
             return "\n".join([*unused, "// (nothing to cast: empty tensor)"])
         if x.dtype == out.dtype:
             size = f"{out.size} * sizeof({cpp_type(x.dtype)})"
-            return "\n".join(
-                [*unused, f"std::memcpy({ctx.ptr(self.outputs[0])}, {ctx.ptr(self.inputs[0])}, {size});"]
-            )
+            return "\n".join([*unused, f"std::memcpy({ctx.ptr(self.outputs[0])}, {ctx.ptr(self.inputs[0])}, {size});"])
         expression = cast_expression("src_[i]", x.dtype, out.dtype)
         return "\n".join(
             [

@@ -45,6 +45,8 @@ class Concat(Operator):
 
     def emit_cpu(self, ctx: CpuContext) -> str:
         out = self.output_infos[0]
+        if out.size == 0:
+            return "// (nothing to concatenate: empty output)"
         t = cpp_type(out.dtype)
         outer = math.prod(out.shape[: self.axis])
         out_block = math.prod(out.shape[self.axis :])
@@ -55,9 +57,7 @@ class Concat(Operator):
             block = math.prod(info.shape[self.axis :])
             if block:
                 lines.append(f"const {t}* src{k}_ = {ctx.ptr(name)};")
-                lines.append(
-                    strided_copy(f"src{k}_", "dst_", (outer, block), (block, 1), (out_block, 1), 0, offset)
-                )
+                lines.append(strided_copy(f"src{k}_", "dst_", (outer, block), (block, 1), (out_block, 1), 0, offset))
             offset += block
         return "\n".join(lines)
 
@@ -98,9 +98,7 @@ class Split(Operator):
                 sizes = [min(chunk, max(extent - k * chunk, 0)) for k in range(count)]
             else:
                 if extent % count:
-                    raise self.fail(
-                        f"axis {self.axis} of extent {extent} does not split into {count} equal parts"
-                    )
+                    raise self.fail(f"axis {self.axis} of extent {extent} does not split into {count} equal parts")
                 sizes = [extent // count] * count
         if len(sizes) != count or any(s < 0 for s in sizes) or sum(sizes) != extent:
             raise self.fail(
@@ -120,6 +118,8 @@ class Split(Operator):
 
     def emit_cpu(self, ctx: CpuContext) -> str:
         x = self.input_infos[0]
+        if x.size == 0:
+            return "// (nothing to split: empty input)"
         t = cpp_type(x.dtype)
         outer = math.prod(x.shape[: self.axis])
         inner = math.prod(x.shape[self.axis + 1 :])
@@ -130,8 +130,6 @@ class Split(Operator):
             block = size * inner
             if name and block:
                 lines.append(f"{t}* dst{k}_ = {ctx.ptr(name)};")
-                lines.append(
-                    strided_copy("src_", f"dst{k}_", (outer, block), (in_block, 1), (block, 1), offset, 0)
-                )
+                lines.append(strided_copy("src_", f"dst{k}_", (outer, block), (in_block, 1), (block, 1), offset, 0))
             offset += block
         return "\n".join(lines)

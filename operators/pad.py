@@ -92,9 +92,7 @@ class Pad(Operator):
                 if (b or e) and d == 0:
                     raise self.fail(f"cannot pad the empty axis {axis} in {self.mode} mode")
                 if self.mode == "reflect" and max(b, e) > d - 1:
-                    raise self.fail(
-                        f"reflect pads of axis {axis} must be below its extent {d}, got {b} and {e}"
-                    )
+                    raise self.fail(f"reflect pads of axis {axis} must be below its extent {d}, got {b} and {e}")
         self.value: float | None = float(self.attr.get("value", 0.0))
         self.value_input: str | None = None
         if self.opset >= 11 and self.has_input(2):
@@ -130,9 +128,7 @@ class Pad(Operator):
         # constant: fill what the input does not cover, then copy the (possibly cropped) input block
         src_begin = [max(0, -b) for b in self.begin]
         dst_begin = [max(0, b) for b in self.begin]
-        count = [
-            max(0, d - max(0, -b) - max(0, -e)) for d, b, e in zip(x.shape, self.begin, self.end, strict=True)
-        ]
+        count = [max(0, d - max(0, -b) - max(0, -e)) for d, b, e in zip(x.shape, self.begin, self.end, strict=True)]
         value = self._literal(x.dtype) if self.value_input is None else "value_"
         if self.value_input is not None:
             lines.append(f"const {t} value_ = *{ctx.ptr(self.value_input)};")
@@ -160,17 +156,13 @@ class Pad(Operator):
                 src_terms.append(index_expr(0, [in_strides[k]], [names[k]]))
                 continue
             table = [source_index(o, b, d, self.mode) * in_strides[k] for o in range(extent)]
-            lines.append(
-                f"static constexpr std::size_t axis{k}_[{extent}] = {{{', '.join(map(str, table))}}};"
-            )
+            lines.append(f"static constexpr std::size_t axis{k}_[{extent}] = {{{', '.join(map(str, table))}}};")
             src_terms.append(f"axis{k}_[{names[k]}]")
         indent = ""
         for name, extent in zip(names, out_shape, strict=True):
             lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {extent}; ++{name}) {{")
             indent += "  "
-        lines.append(
-            f"{indent}dst_[{index_expr(0, out_strides, names)}] = src_[{' + '.join(src_terms) or '0'}];"
-        )
+        lines.append(f"{indent}dst_[{index_expr(0, out_strides, names)}] = src_[{' + '.join(src_terms) or '0'}];")
         for _ in names:
             indent = indent[:-2]
             lines.append(f"{indent}}}")

@@ -133,11 +133,7 @@ class Resize(Operator):
         else:
             scales, sizes = self._constant(ctx, 2, "scales"), self._constant(ctx, 3, "sizes")
         axes_attr = self.attr.get("axes")
-        axes = (
-            list(range(x.rank))
-            if axes_attr is None
-            else [normalize_axis(int(a), x.rank, self) for a in axes_attr]
-        )
+        axes = list(range(x.rank)) if axes_attr is None else [normalize_axis(int(a), x.rank, self) for a in axes_attr]
         if (scales is None) == (sizes is None):
             raise self.fail("give exactly one of scales and sizes")
         self.scales = [1.0] * x.rank
@@ -178,21 +174,15 @@ class Resize(Operator):
         in_strides, out_strides = strides_of(x.shape), strides_of(out.shape)
         names = [f"i{k}" for k in range(out.rank)]
         lines = [f"const {t}* src_ = {ctx.ptr(self.inputs[0])};", f"{t}* dst_ = {ctx.ptr(self.outputs[0])};"]
-        fixed_terms = [
-            index_expr(0, [in_strides[k]], [names[k]]) for k in range(out.rank) if k not in self.resized
-        ]
+        fixed_terms = [index_expr(0, [in_strides[k]], [names[k]]) for k in range(out.rank) if k not in self.resized]
         # per resized axis: list of (offset table name, weight table name or None)
         taps: dict[int, list[tuple[str, str | None]]] = {}
         for k in self.resized:
             in_len, out_len = x.shape[k], out.shape[k]
-            coords = [
-                original_coordinate(o, self.scales[k], in_len, out_len, self.coordinates)
-                for o in range(out_len)
-            ]
+            coords = [original_coordinate(o, self.scales[k], in_len, out_len, self.coordinates) for o in range(out_len)]
             if self.mode == "nearest":
                 table = [
-                    nearest_index(c, self.nearest_mode, self.scales[k] < 1, in_len) * in_strides[k]
-                    for c in coords
+                    nearest_index(c, self.nearest_mode, self.scales[k] < 1, in_len) * in_strides[k] for c in coords
                 ]
                 lines.append(_table(f"axis{k}_", "std::size_t", table))
                 taps[k] = [(f"axis{k}_", None)]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..tensor import cpp_type
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, normalize_axis, register, strides_of
-from .transpose import as_int_list, copy_statement, pointers, strided_copy
+from .transpose import as_int_list, copy_op, copy_statement
 
 
 class _Copy(Operator):
@@ -65,9 +65,7 @@ class Reshape(_Copy):
         for axis, dim in enumerate(requested):
             if dim == 0 and not allowzero:
                 if axis >= x.rank:
-                    raise self.fail(
-                        f"shape {requested}: 0 at axis {axis} copies a dim the input {x.shape} lacks"
-                    )
+                    raise self.fail(f"shape {requested}: 0 at axis {axis} copies a dim the input {x.shape} lacks")
                 shape.append(x.shape[axis])
             elif dim < -1:
                 raise self.fail(f"shape {requested} has the invalid dim {dim}")
@@ -83,9 +81,7 @@ class Reshape(_Copy):
                 raise self.fail(f"cannot reshape {x.shape} ({x.size} elements) to {requested}")
             shape[shape.index(-1)] = x.size // known
         if math.prod(shape) != x.size:
-            raise self.fail(
-                f"cannot reshape {x.shape} ({x.size} elements) to {requested} ({math.prod(shape)})"
-            )
+            raise self.fail(f"cannot reshape {x.shape} ({x.size} elements) to {requested} ({math.prod(shape)})")
         return [self.out(0, x.dtype, shape)]
 
 
@@ -99,9 +95,7 @@ class Flatten(_Copy):
         x = self.input_info(0)
         axis = int(self.attr["axis"])
         if not -x.rank <= axis <= x.rank:
-            raise self.fail(
-                f"axis {axis} is out of range for an input of rank {x.rank} (allowed {-x.rank}..{x.rank})"
-            )
+            raise self.fail(f"axis {axis} is out of range for an input of rank {x.rank} (allowed {-x.rank}..{x.rank})")
         if axis < 0:
             axis += x.rank
         return [self.out(0, x.dtype, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))]
@@ -170,9 +164,7 @@ class Dropout(_Copy):
             if training is None:
                 raise self.fail("training_mode (input 2) is computed at run time; rmodel only does inference")
             if bool(np.asarray(training).reshape(-1)[0]):
-                raise self.fail(
-                    "training_mode is true; rmodel generates inference code only (set it to false)"
-                )
+                raise self.fail("training_mode is true; rmodel generates inference code only (set it to false)")
         outs = [self.out(0, x.dtype, x.shape)]
         if len(self.outputs) > 1 and self.outputs[1]:
             outs.append(self.out(1, np.bool_ if self.opset >= 10 else x.dtype, x.shape))
@@ -183,7 +175,7 @@ class Dropout(_Copy):
         # ratio (input 1) does not matter at inference
         if self.has_input(1) and ctx.const(self.inputs[1]) is None:
             code = f"(void){ctx.ptr(self.inputs[1])};\n" + code
-        if len(self.output_infos) > 1 and self.output_infos[1] is not None:
+        if len(self.output_infos) > 1 and self.output_infos[1] is not None and self.output_infos[1].size:
             mask = self.output_infos[1]
             one = "true" if mask.dtype == np.bool_ else f"{cpp_type(mask.dtype)}(1)"
             code += f"\nstd::fill_n({ctx.ptr(self.outputs[1])}, {mask.size}, {one});"
@@ -211,12 +203,7 @@ class Expand(Operator):
         x, out = self.input_infos[0], self.output_infos[0]
         padded = (1,) * (out.rank - x.rank) + x.shape
         src = [s if d != 1 else 0 for s, d in zip(strides_of(padded), padded, strict=True)]
-        return "\n".join(
-            [
-                *pointers(ctx, self.inputs[0], self.outputs[0], x.dtype),
-                strided_copy("src_", "dst_", out.shape, src),
-            ]
-        )
+        return copy_op(ctx, self, out.shape, src)
 
 
 @register("Tile")
@@ -230,9 +217,7 @@ class Tile(Operator):
         repeats = as_int_list(ctx.const(self.inputs[1]))
         assert repeats is not None
         if len(repeats) != x.rank or any(r < 0 for r in repeats):
-            raise self.fail(
-                f"repeats {repeats} must be {x.rank} non-negative numbers for an input of shape {x.shape}"
-            )
+            raise self.fail(f"repeats {repeats} must be {x.rank} non-negative numbers for an input of shape {x.shape}")
         self.repeats = repeats
         return [self.out(0, x.dtype, [d * r for d, r in zip(x.shape, repeats, strict=True)])]
 
@@ -247,9 +232,4 @@ class Tile(Operator):
         for r, d, s in zip(self.repeats, x.shape, strides_of(x.shape), strict=True):
             shape += [r, d]
             src += [0, s]
-        return "\n".join(
-            [
-                *pointers(ctx, self.inputs[0], self.outputs[0], x.dtype),
-                strided_copy("src_", "dst_", shape, src),
-            ]
-        )
+        return copy_op(ctx, self, shape, src)

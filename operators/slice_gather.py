@@ -14,7 +14,7 @@ import numpy as np
 
 from ..tensor import cpp_type
 from .base import CpuContext, Operator, ShapeContext, normalize_axis, register, strides_of
-from .transpose import as_int_list, pointers, strided_copy
+from .transpose import as_int_list, copy_op, pointers, strided_copy
 
 _INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
@@ -30,8 +30,7 @@ class Slice(Operator):
     def _parameters(self, ctx: ShapeContext) -> list[list[int] | None]:
         if self.opset < 10:
             return [
-                None if self.attr[k] is None else [int(v) for v in self.attr[k]]
-                for k in ("starts", "ends", "axes")
+                None if self.attr[k] is None else [int(v) for v in self.attr[k]] for k in ("starts", "ends", "axes")
             ] + [None]
         values = []
         for index, what in enumerate(("starts", "ends", "axes", "steps")):
@@ -77,12 +76,7 @@ class Slice(Operator):
         strides = strides_of(x.shape)
         offset = sum(b * s for b, s in zip(self.begin, strides, strict=True))
         src = [st * s for st, s in zip(self.step, strides, strict=True)]
-        return "\n".join(
-            [
-                *pointers(ctx, self.inputs[0], self.outputs[0], x.dtype),
-                strided_copy("src_", "dst_", out.shape, src, None, offset),
-            ]
-        )
+        return copy_op(ctx, self, out.shape, src, offset)
 
 
 def _check_indices(op: Operator, indices: np.ndarray, extent: int) -> np.ndarray:
@@ -186,9 +180,7 @@ class GatherElements(Operator):
             raise self.fail(f"indices of shape {idx.shape} must have the rank of data {x.shape} (at least 1)")
         self.axis = normalize_axis(int(self.attr["axis"]), x.rank, self)
         if any(i > d for k, (i, d) in enumerate(zip(idx.shape, x.shape, strict=True)) if k != self.axis):
-            raise self.fail(
-                f"indices of shape {idx.shape} exceed data of shape {x.shape} outside axis {self.axis}"
-            )
+            raise self.fail(f"indices of shape {idx.shape} exceed data of shape {x.shape} outside axis {self.axis}")
         const = ctx.const(self.inputs[1])
         if const is not None:
             _check_indices(self, const, x.shape[self.axis])
@@ -209,9 +201,7 @@ class GatherElements(Operator):
         for name, extent in zip(names, idx.shape, strict=True):
             lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {extent}; ++{name}) {{")
             indent += "  "
-        flat = " + ".join(
-            f"{n} * {s}" if s != 1 else n for n, s in zip(names, strides_of(idx.shape), strict=True)
-        )
+        flat = " + ".join(f"{n} * {s}" if s != 1 else n for n, s in zip(names, strides_of(idx.shape), strict=True))
         lines.append(f"{indent}const std::size_t at = {flat};")
         lines += [indent + s for s in _runtime_index("index", "indices_[at]", x.shape[self.axis])]
         terms = [

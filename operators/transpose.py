@@ -9,6 +9,7 @@ innermost loop is the last (contiguous on the output side) dim, so g++ vectorize
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,6 +102,18 @@ def pointers(ctx: CpuContext, src_name: str, dst_name: str, dtype: Any) -> list[
     return [f"const {t}* src_ = {ctx.ptr(src_name)};", f"{t}* dst_ = {ctx.ptr(dst_name)};"]
 
 
+def copy_op(
+    ctx: CpuContext, op: Operator, shape: Sequence[int], src_strides: Sequence[int], src_offset: int = 0
+) -> str:
+    """A whole operator that is one strided copy of input 0 into output 0 (nothing for empty outputs)."""
+    if math.prod(shape) == 0:
+        return "// (nothing to copy: empty tensor)"
+    info = op.input_infos[0]
+    assert info is not None
+    lines = pointers(ctx, op.inputs[0], op.outputs[0], info.dtype)
+    return "\n".join([*lines, strided_copy("src_", "dst_", shape, src_strides, None, src_offset)])
+
+
 @register("Transpose")
 class Transpose(Operator):
     """Permute axes: output dim k is input dim perm[k] (default: reversed)."""
@@ -112,9 +125,7 @@ class Transpose(Operator):
         perm = self.attr["perm"]
         self.perm = tuple(range(x.rank))[::-1] if perm is None else tuple(int(p) for p in perm)
         if sorted(self.perm) != list(range(x.rank)):
-            raise self.fail(
-                f"perm {list(self.perm)} is not a permutation of 0..{x.rank - 1} (input shape {x.shape})"
-            )
+            raise self.fail(f"perm {list(self.perm)} is not a permutation of 0..{x.rank - 1} (input shape {x.shape})")
         return [self.out(0, x.dtype, [x.shape[p] for p in self.perm])]
 
     def flops(self) -> int:
@@ -123,10 +134,7 @@ class Transpose(Operator):
     def emit_cpu(self, ctx: CpuContext) -> str:
         x = self.input_infos[0]
         in_strides = strides_of(x.shape)
-        out = self.output_infos[0]
-        lines = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)
-        lines.append(strided_copy("src_", "dst_", out.shape, [in_strides[p] for p in self.perm]))
-        return "\n".join(lines)
+        return copy_op(ctx, self, self.output_infos[0].shape, [in_strides[p] for p in self.perm])
 
 
 def as_int_list(value: np.ndarray | None) -> list[int] | None:

@@ -215,6 +215,13 @@ def test_concat_any_axis():
     check(nodes, inputs, [n.output[0] for n in nodes], inits)
 
 
+def test_empty_slice_into_concat():
+    # an empty intermediate tensor (start past end) is legal and costs nothing
+    nodes = [node("Slice", ["x", "s", "e"], ["t"]), node("Concat", ["x", "t"], ["y"], axis=0)]
+    m = check(nodes, {"x": (F32, (3, 4))}, ["y"], {"s": np.array([2]), "e": np.array([1])})
+    assert m.tensors["t"].shape == (0, 4)
+
+
 def test_concat_integers_and_errors():
     check([node("Concat", ["a", "b"], ["y"], axis=0)], {"a": (I64, (2,)), "b": (I64, (3,))}, {"y": I64})
     with pytest.raises(ShapeError, match="does not fit"):
