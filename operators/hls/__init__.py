@@ -1,0 +1,200 @@
+"""HLS implementations of operators: one module per operator family, registered by ONNX op type.
+
+The HLS target turns every operator into one *stage*: a C++ function that reads its streamed
+inputs element by element from ``hls::stream`` channels and writes its outputs to others. Stages
+are chained inside one ``#pragma HLS DATAFLOW`` top function by ``rmodel.emitters.hls``.
+
+Each streamed tensor carries an *order*: stream position ``i`` holds the element whose row-major
+(ONNX) flat index is ``order[i]`` (``None`` = row-major itself). A stage states which order it
+needs on each input (``ANY`` = whatever arrives) and which order its outputs come out in; the
+emitter inserts reorder stages where they differ. Transpose, Reshape and Flatten therefore cost
+nothing: they only relabel the order of a stream (``alias = True``).
+
+These classes read the typed fields and tensor infos that the CPU operators set in ``setup()`` and
+``infer()``; they never change the operators.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..base import Operator
+
+#: ONNX op type -> HLS implementation class
+HLS_REGISTRY: dict[str, type[HlsImpl]] = {}
+
+#: order of a stream: None (row-major) or an int array of flat row-major indices
+Order = Any
+#: required order meaning "accept the order the stream arrives in"
+ANY = "any"
+
+
+def register_hls(*op_types: str) -> Callable[[type[HlsImpl]], type[HlsImpl]]:
+    """Class decorator: make ``cls`` the HLS implementation of the given ONNX op types."""
+
+    def wrap(cls: type[HlsImpl]) -> type[HlsImpl]:
+        for op_type in op_types:
+            if op_type in HLS_REGISTRY:
+                raise RuntimeError(f"HLS implementation of {op_type} registered twice")
+            HLS_REGISTRY[op_type] = cls
+        return cls
+
+    return wrap
+
+
+def normalize_order(order: Order) -> Order:
+    """None for the row-major order, else the order as an int64 array."""
+    if order is None:
+        return None
+    arr = np.asarray(order, dtype=np.int64).ravel()
+    return None if np.array_equal(arr, np.arange(arr.size)) else arr
+
+
+def same_order(a: Order, b: Order) -> bool:
+    a, b = normalize_order(a), normalize_order(b)
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.array_equal(a, b))
+
+
+def transpose_order(shape: tuple[int, ...], perm: tuple[int, ...]) -> Order:
+    """The order that streams a tensor of ``shape`` as if it were transposed by ``perm``."""
+    return normalize_order(np.arange(math.prod(shape)).reshape(shape).transpose(perm))
+
+
+def channels_last_order(shape: tuple[int, ...]) -> Order:
+    """(N, C, spatial...) streamed pixel by pixel, all channels of a pixel together."""
+    rank = len(shape)
+    return transpose_order(shape, (0, *range(2, rank), 1))
+
+
+def as_array(order: Order, size: int) -> np.ndarray:
+    return np.arange(size) if order is None else np.asarray(order)
+
+
+class HlsContext:
+    """What an HLS implementation may use while writing its stage (filled by the emitter)."""
+
+    def __init__(self, emitter: Any, op: Operator, stage: str, config: Any,
+                 in_types: list[str], in_orders: list[Order], streamed: list[int]):
+        self._emitter = emitter
+        self.op = op
+        #: C++ name of this stage (prefix of its types and weights)
+        self.stage = stage
+        #: the resolved per-layer configuration (precision per role, reuse factor, tables)
+        self.config = config
+        #: C++ types of the streamed inputs, by position among ``streamed``
+        self.in_types = in_types
+        #: order in which each streamed input arrives
+        self.in_orders = in_orders
+        #: operator input indices that are streams (the others are constants)
+        self.streamed = streamed
+
+    @property
+    def reuse(self) -> int:
+        return int(self.config.reuse_factor)
+
+    def type(self, role: str) -> str:
+        """C++ type name of ``role`` (weight, bias, accum, result, table) for this stage."""
+        return self._emitter.layer_type(self.stage, role, self.config)
+
+    def is_float(self, role: str = "result") -> bool:
+        return self.config.precision(role).is_float
+
+    def weight(self, hint: str, values: np.ndarray, role: str = "weight") -> str:
+        """Name of a constant array of ``values`` stored in ``role``'s type (firmware/weights/)."""
+        return self._emitter.add_weight(self.stage, hint, np.asarray(values), self.type(role))
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self._emitter.model.constants.get(name) if name else None
+
+    def helper(self, key: str, code: str) -> None:
+        """A helper function shared by stages (emitted once, before the stages)."""
+        self._emitter.helpers.setdefault(key, code)
+
+
+class HlsImpl:
+    """HLS stage of one operator. Subclasses override what differs from an elementwise stage."""
+
+    #: True: no stage; the outputs are the (relabelled) input stream
+    alias: ClassVar[bool] = False
+
+    def __init__(self, op: Operator):
+        self.op = op
+
+    # ---- structure --------------------------------------------------------------------
+    def streamed_inputs(self, constants: dict[str, np.ndarray]) -> list[int]:
+        """Indices of the inputs that arrive as streams (default: every non-constant input)."""
+        return [i for i, n in enumerate(self.op.inputs) if n and n not in constants]
+
+    def required_orders(self, orders: list[Order]) -> list[Order]:
+        """Order needed on each streamed input (``ANY`` keeps the arriving one)."""
+        return [None] * len(orders)
+
+    def output_orders(self, orders: list[Order]) -> list[Order]:
+        """Order of each output, given the orders the inputs are read in."""
+        return [None] * len(self.op.outputs)
+
+    def check(self, ctx_constants: dict[str, np.ndarray]) -> None:
+        """Raise a clear error when this operator's configuration cannot be built for HLS."""
+
+    # ---- code ---------------------------------------------------------------------------
+    def emit(self, ctx: HlsContext) -> str:
+        """Body of the stage function (streams are ``in0``... and ``out0``...)."""
+        raise NotImplementedError
+
+    # ---- estimates for the report ---------------------------------------------------------
+    def macs(self) -> int:
+        """Multiplications per inference."""
+        return 0
+
+    def multipliers(self, reuse: int) -> int:
+        """Hardware multipliers at reuse factor ``reuse``."""
+        macs = self.macs()
+        return math.ceil(macs / max(reuse, 1)) if macs else 0
+
+    def latency(self, reuse: int) -> int:
+        """Rough clock cycles from first input to last output."""
+        sizes = [i.size for i in self.op.input_infos if i is not None] or [0]
+        outs = [o.size for o in self.op.output_infos if o is not None] or [0]
+        return max(sizes) + max(outs)
+
+    def interval(self, reuse: int) -> int:
+        """Rough cycles between successive inferences (the slowest loop of the stage)."""
+        sizes = [i.size for i in self.op.input_infos if i is not None] or [0]
+        outs = [o.size for o in self.op.output_infos if o is not None] or [0]
+        return max(max(sizes), max(outs), 1)
+
+
+def pipelined_loop(label: str, count: int, body: str, ii: int = 1, var: str = "i") -> str:
+    """A labelled ``for`` loop with ``#pragma HLS PIPELINE II=ii``."""
+    inner = "\n".join("  " + line if line else "" for line in body.splitlines())
+    return (f"{label}:\n"
+            f"for (int {var} = 0; {var} < {count}; ++{var}) {{\n"
+            f"#pragma HLS PIPELINE II={ii}\n{inner}\n}}")
+
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
+
+
+__all__ = [
+    "ANY",
+    "HLS_REGISTRY",
+    "HlsContext",
+    "HlsImpl",
+    "Order",
+    "as_array",
+    "channels_last_order",
+    "normalize_order",
+    "pipelined_loop",
+    "register_hls",
+    "same_order",
+    "transpose_order",
+]

@@ -1,0 +1,49 @@
+"""HLS shape operators: they move no data, they only relabel the order of a stream.
+
+Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout keep row-major flat indices, so the stream is
+passed on as it is; Transpose changes which logical element each stream position holds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import ANY, HlsImpl, as_array, normalize_order, register_hls
+
+
+@register_hls("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+class RelabelHls(HlsImpl):
+    """Same elements, same row-major flat indices: no stage at all."""
+
+    alias = True
+
+    def streamed_inputs(self, constants: dict) -> list[int]:
+        return [0]
+
+    def required_orders(self, orders: list) -> list:
+        return [ANY]
+
+    def output_orders(self, orders: list) -> list:
+        return [orders[0]] + [None] * (len(self.op.outputs) - 1)
+
+    def latency(self, reuse: int) -> int:
+        return 0
+
+    def interval(self, reuse: int) -> int:
+        return 0
+
+
+@register_hls("Transpose")
+class TransposeHls(RelabelHls):
+    """A transpose is a new order of the same stream (a reorder is inserted only if a reader needs one)."""
+
+    def output_orders(self, orders: list) -> list:
+        shape = self.op.input_info(0).shape
+        perm = self.op.attr.get("perm") or tuple(reversed(range(len(shape))))
+        size = math.prod(shape)
+        t = np.arange(size).reshape(shape).transpose(tuple(perm)).ravel()  # output flat j <- input flat t[j]
+        inverse = np.empty(size, dtype=np.int64)
+        inverse[t] = np.arange(size)
+        return [normalize_order(inverse[as_array(orders[0], size)])]
