@@ -68,6 +68,9 @@ class _Unary(Operator):
             if self.attr["approximate"] == "tanh":
                 return "0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))"
             return "0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f))"
+        if self.op_type in ("Abs", "Sign") and np.issubdtype(self.output_infos[0].dtype, np.unsignedinteger):
+            # no `v < 0` for unsigned types: it is always false and -Wextra warns (-Wtype-limits)
+            return "v" if self.op_type == "Abs" else "T(v != T(0))"
         if self.op_type in UNARY_ANY:
             return UNARY_ANY[self.op_type]
         template = UNARY_FLOAT[self.op_type][1]
