@@ -319,8 +319,13 @@ class Conv(_ConvBase):
         ones = all(k == 1 for k in w.kernel) and all(s == 1 for s in w.strides)
         return ones and not any(w.pads_begin + w.pads_end)
 
+    @property
+    def depthwise(self) -> bool:
+        """One input channel per group: computed directly, without im2col."""
+        return self.c == self.group and not self.pointwise
+
     def workspace(self) -> dict[np.dtype, int]:
-        if self.pointwise:
+        if self.pointwise or self.depthwise:
             return {}
         return {np.dtype(np.float32): self.kdim * math.prod(self.win.out)}
 
@@ -329,6 +334,8 @@ class Conv(_ConvBase):
         return 2 * out * self.kdim + (out if self.has_input(2) else 0)
 
     def emit_cpu(self, ctx: CpuContext) -> str:
+        if self.depthwise:
+            return self._emit_depthwise(ctx)
         ctx.helper("conv_gemm", CONV_GEMM)
         win, g = self.win, self.group
         cg, mg = self.c // g, self.m // g
@@ -360,6 +367,63 @@ class Conv(_ConvBase):
             "  }",
             "}",
         ]
+        return "\n".join(lines)
+
+    def _emit_depthwise(self, ctx: CpuContext) -> str:
+        """Per output channel: y = bias, then for every kernel tap y[o] += w * x[o * stride + offset]
+        over the contiguous run of output positions whose input is valid."""
+        ctx.helper("valid_range", VALID_RANGE)
+        win = self.win
+        rank = len(win.kernel)
+        mg, taps = self.m // self.group, math.prod(win.kernel)
+        in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
+        init = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
+        lines = [
+            f"const float* x = {ctx.ptr(self.inputs[0])};",
+            f"const float* w = {ctx.ptr(self.inputs[1])};",
+            f"float* y = {ctx.ptr(self.outputs[0])};",
+        ]
+        if self.has_input(2):
+            lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
+        lines += [
+            f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",
+            f"  const float* xp = x + oc / {mg} * {in_size};  // input channel of this output channel",
+            f"  const float* wp = w + oc % {self.m} * {taps};",
+            f"  float* yp = y + oc * {out_size};",
+            f"  for (std::size_t j = 0; j < {out_size}; ++j) yp[j] = {init};",
+        ]
+        indent, src, dst, tap = "  ", "xp", "yp", ""
+        for axis in range(rank - 1):
+            lines.append(indent + loop(f"o{axis}", 0, win.out[axis]))
+            indent += "  "
+            lines.append(f"{indent}float* y{axis} = {dst} + o{axis} * {math.prod(win.out[axis + 1 :])};")
+            lines.append(indent + loop(f"k{axis}", 0, win.kernel[axis]))
+            indent += "  "
+            lines += [
+                f"{indent}const std::ptrdiff_t i{axis} = o{axis} * {win.strides[axis]} + k{axis} * "
+                f"{win.dilations[axis]} - {win.pads_begin[axis]};",
+                f"{indent}if (i{axis} < 0 || i{axis} >= {self.in_spatial[axis]}) continue;",
+                f"{indent}const float* x{axis} = {src} + i{axis} * {math.prod(self.in_spatial[axis + 1 :])};",
+            ]
+            src, dst = f"x{axis}", f"y{axis}"
+            tap = f"k{axis}" if not tap else f"({tap}) * {win.kernel[axis]} + k{axis}"
+        last = rank - 1
+        stride = win.strides[last]
+        tap = "k" if not tap else f"({tap}) * {win.kernel[last]} + k"
+        step = "o" if stride == 1 else f"o * {stride}"
+        lines += [
+            indent + loop("k", 0, win.kernel[last]),
+            f"{indent}  const float wv = wp[{tap}];",
+            f"{indent}  const std::ptrdiff_t off = k * {win.dilations[last]} - {win.pads_begin[last]};",
+            f"{indent}  std::ptrdiff_t lo, hi;",
+            f"{indent}  detail::valid_range(off, {stride}, {self.in_spatial[last]}, {win.out[last]}, lo, hi);",
+            f"{indent}  for (std::ptrdiff_t o = lo; o < hi; ++o) {dst}[o] += wv * {src}[{step} + off];",
+            f"{indent}}}",
+        ]
+        for _ in range(2 * (rank - 1)):
+            indent = indent[:-2]
+            lines.append(f"{indent}}}")
+        lines.append("}")
         return "\n".join(lines)
 
     def _im2col(self, cg: int, indent: str) -> list[str]:

@@ -129,6 +129,22 @@ def test_conv_groups(channels, out_channels, group, bias):
     check_against_onnxruntime(model, batch_size=2)
 
 
+@pytest.mark.parametrize(
+    "x_shape,multiplier,attrs",
+    [
+        ((2, 3, 12), 1, {"strides": [2], "dilations": [2], "pads": [2, 1]}),
+        ((1, 3, 9, 8), 2, {"strides": [2, 1], "auto_pad": "SAME_UPPER"}),
+        ((1, 3, 9, 8), 1, {"dilations": [1, 2], "pads": [0, 2, 1, 0]}),
+        ((1, 2, 4, 5, 6), 1, {"strides": [1, 2, 2], "pads": [1, 0, 1, 0, 1, 1]}),
+    ],
+)
+def test_conv_depthwise_geometry(x_shape, multiplier, attrs):
+    """Depthwise convolutions (one input channel per group) take a direct path without im2col."""
+    channels = x_shape[1]
+    model = conv_model(x_shape, (channels * multiplier, 1, *(3,) * (len(x_shape) - 2)), group=channels, **attrs)
+    check_against_onnxruntime(model, batch_size=x_shape[0])
+
+
 @pytest.mark.parametrize("rank", [1, 2])
 def test_conv_pointwise_and_depthwise_1d_2d(rank):
     """1x1 convolutions skip im2col; check them with groups and a batch."""
