@@ -130,7 +130,7 @@ class GraphBuilder:
         array = np.asarray(value, dtype=dtype) if dtype is not None else np.asarray(value)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        array = np.ascontiguousarray(array)
+        array = np.array(array, order="C")  # (ascontiguousarray would turn 0-d into 1-d)
         key = (array.dtype.str, array.tobytes(), array.shape)
         if key in self._const_cache:
             return self._const_cache[key]

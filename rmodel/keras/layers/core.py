@@ -55,6 +55,29 @@ def _einsum_parts(equation: str) -> tuple[str, str, str]:
     return a, b, out
 
 
+def _einsum_as_matmul(layer: KerasLayer, g: GraphBuilder, src: str, kernel: np.ndarray, a: str, b: str, out: str,
+                      dims: dict[str, int | None]) -> str:
+    """x[free..., k...] . W[k..., n...] -> out as one MatMul between two Transpose/Reshapes."""
+    contracted = [c for c in a if c in b and c not in out]
+    free = [c for c in a if c not in contracted]
+    new = [c for c in b if c not in contracted]
+    if a[0] not in free or sorted(free + new) != sorted(out) or any(c not in a + b for c in out):
+        return g.op("Einsum", [src, g.const(kernel, "kernel")], equation=f"{a},{b}->{out}")
+    k = int(np.prod(known(layer, [dims[c] for c in contracted], "the contracted dims")))
+    n = int(np.prod(known(layer, [dims[c] for c in new], "the kernel's output dims")))
+    order = [a.index(c) for c in free + contracted]
+    x = g.op("Transpose", [src], perm=order) if order != list(range(len(a))) else src
+    x = g.op("Reshape", [x, g.const(np.array([-1, k], np.int64), "shape")])
+    w2 = np.transpose(kernel, [b.index(c) for c in contracted + new]).reshape(k, n)
+    y = g.op("MatMul", [x, g.const(w2, "kernel")], name="matmul")
+    free_dims = known(layer, [dims[c] for c in free[1:]], "the input dims")
+    new_dims = known(layer, [dims[c] for c in new], "the kernel's output dims")
+    y = g.op("Reshape", [y, g.const(np.array([-1, *free_dims, *new_dims], np.int64), "shape")])
+    have = free + new
+    perm = [have.index(c) for c in out]
+    return g.op("Transpose", [y], perm=perm) if perm != list(range(len(out))) else y
+
+
 @converter("EinsumDense")
 def einsum_dense(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     x = layer.input
@@ -79,12 +102,13 @@ def einsum_dense(layer: KerasLayer, g: GraphBuilder) -> KTensor:
         specs.append(spec("bias", 1, known(layer, bias_shape, "the bias dimensions")))
     w = layer.weights(specs)
     src = g.as_layout(x, None)
-    kernel = g.const(w["kernel"], "kernel")
-    # x[..., k] @ kernel[k, n] is a MatMul; anything else stays an Einsum
+    # x[..., k] @ kernel[k, n] is a MatMul; other contractions become Transpose/Reshape + MatMul
     if len(b) == 2 and a.endswith(b[0]) and out == a[:-1] + b[1] and b[0] not in a[:-1] and b[1] not in a:
-        y = g.op("MatMul", [src, kernel], name="matmul")
+        y = g.op("MatMul", [src, g.const(w["kernel"], "kernel")], name="matmul")
+    elif "..." not in a and "..." not in out and not (set(a) & set(b) & set(out)):
+        y = _einsum_as_matmul(layer, g, src, w["kernel"], a, b, out, dims)
     else:
-        y = g.op("Einsum", [src, kernel], equation=equation)
+        y = g.op("Einsum", [src, g.const(w["kernel"], "kernel")], equation=equation)
     if "bias" in w:
         y = g.op("Add", [y, g.const(w["bias"], "bias")], name="bias_add")
     result = g.tensor(y, (None, *g.onnx_shape(y)[1:]))

@@ -1,0 +1,216 @@
+"""Tiny Keras models for the Keras front-end tests: one builder per layer and option set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import numpy as np  # noqa: E402
+
+
+def _keras() -> Any:
+    import keras
+
+    return keras
+
+
+def seq(shape: tuple[int, ...], *layers: Any) -> Any:
+    """A Functional model: Input(shape) -> layers in a chain."""
+    keras = _keras()
+    inp = keras.Input(shape)
+    x = inp
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inp, x)
+
+
+def randomize(model: Any, seed: int = 0) -> Any:
+    """Give every weight random values (so zero biases and unit BN statistics test nothing away)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = []
+        for w in layer.get_weights():
+            v = rng.uniform(-0.6, 0.6, w.shape).astype(np.float32)
+            if "variance" in str(w.dtype) or (w.ndim == 1 and w.size and layer.__class__.__name__ == "BatchNormalization"):
+                v = np.abs(v) + 0.3
+            values.append(v)
+        if values:
+            layer.set_weights(values)
+    return model
+
+
+
+
+def _cases() -> dict[str, Callable[[], Any]]:
+    k = _keras()
+    lay = k.layers
+    c: dict[str, Callable[[], Any]] = {}
+    # dense and activations
+    c["dense"] = lambda: seq((5,), lay.Dense(4), lay.Dense(3, activation="relu", use_bias=False))
+    c["dense_rank3"] = lambda: seq((3, 5), lay.Dense(4, activation="tanh"))
+    for act in ["relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
+                "swish", "silu", "gelu", "exponential", "linear", "leaky_relu"]:
+        c[f"activation_{act}"] = (lambda a=act: seq((6,), lay.Dense(6), lay.Activation(a)))
+    c["relu_layer_options"] = lambda: seq((6,), lay.Dense(6), lay.ReLU(max_value=0.4, negative_slope=0.1, threshold=0.05))
+    c["relu_layer_max"] = lambda: seq((6,), lay.ReLU(max_value=0.5))
+    c["leaky_relu_layer"] = lambda: seq((6,), lay.LeakyReLU(negative_slope=0.25))
+    c["prelu_conv_shared"] = lambda: seq((5, 5, 3), lay.Conv2D(4, 3), lay.PReLU(shared_axes=[1, 2]), lay.Flatten())
+    c["prelu"] = lambda: seq((3, 4), lay.PReLU())
+    c["elu_layer"] = lambda: seq((6,), lay.ELU(alpha=0.7))
+    c["softmax_layer_axis1"] = lambda: seq((3, 4), lay.Softmax(axis=1))
+    # convolutions
+    c["conv2d_valid"] = lambda: seq((7, 6, 3), lay.Conv2D(4, 3, activation="relu"), lay.Flatten(), lay.Dense(2))
+    c["conv2d_same_strides"] = lambda: seq((7, 6, 3), lay.Conv2D(4, (3, 2), strides=2, padding="same"))
+    c["conv2d_dilation_groups"] = lambda: seq((8, 8, 4), lay.Conv2D(6, 3, dilation_rate=2, groups=2, padding="same"))
+    c["conv2d_channels_first"] = lambda: seq((3, 6, 5), lay.Conv2D(4, 3, data_format="channels_first"),
+                                            lay.MaxPooling2D(data_format="channels_first"))
+    c["conv1d"] = lambda: seq((9, 3), lay.Conv1D(4, 3, strides=2, padding="same"), lay.Conv1D(2, 2, padding="causal"))
+    c["depthwise2d"] = lambda: seq((6, 6, 3), lay.DepthwiseConv2D(3, depth_multiplier=2, padding="same"))
+    c["separable2d"] = lambda: seq((7, 7, 3), lay.SeparableConv2D(5, 3, strides=2, depth_multiplier=2))
+    c["separable1d"] = lambda: seq((8, 3), lay.SeparableConv1D(4, 3, padding="same"))
+    c["conv2d_transpose_valid"] = lambda: seq((4, 5, 3), lay.Conv2DTranspose(2, 3, strides=2))
+    c["conv2d_transpose_same"] = lambda: seq((4, 5, 3), lay.Conv2DTranspose(2, 3, strides=2, padding="same"))
+    c["conv2d_transpose_small_kernel"] = lambda: seq((4, 4, 2), lay.Conv2DTranspose(3, 1, strides=2))
+    c["maxpool2d_same"] = lambda: seq((7, 6, 2), lay.MaxPooling2D(3, strides=2, padding="same"))
+    c["avgpool2d"] = lambda: seq((7, 6, 2), lay.AveragePooling2D(2), lay.AveragePooling2D(2, padding="same"))
+    c["pool1d"] = lambda: seq((9, 2), lay.MaxPooling1D(2), lay.AveragePooling1D(3, strides=1, padding="same"))
+    c["global_pool2d"] = lambda: seq((5, 4, 3), lay.Conv2D(3, 1), lay.GlobalAveragePooling2D())
+    c["global_max2d_keepdims"] = lambda: seq((5, 4, 3), lay.GlobalMaxPooling2D(keepdims=True))
+    c["global_pool1d"] = lambda: seq((6, 3), lay.GlobalMaxPooling1D())
+    c["global_avg1d"] = lambda: seq((6, 3), lay.GlobalAveragePooling1D())
+    # normalization
+    c["batchnorm_conv"] = lambda: seq((5, 5, 3), lay.Conv2D(4, 3), lay.BatchNormalization(), lay.Flatten())
+    c["batchnorm_dense_noscale"] = lambda: seq((4,), lay.Dense(5), lay.BatchNormalization(scale=False, epsilon=0.01))
+    c["batchnorm_seq"] = lambda: seq((3, 4), lay.BatchNormalization(center=False))
+    c["layernorm"] = lambda: seq((3, 4), lay.LayerNormalization())
+    c["layernorm_2axes"] = lambda: seq((3, 4), lay.LayerNormalization(axis=[1, 2], center=False))
+    # shapes
+    c["reshape_permute"] = lambda: seq((6, 4), lay.Reshape((3, 8)), lay.Permute((2, 1)), lay.Dense(2))
+    c["permute_conv"] = lambda: seq((3, 5, 4), lay.Permute((2, 3, 1)), lay.Conv2D(2, 2))
+    c["repeat_vector"] = lambda: seq((4,), lay.RepeatVector(3), lay.Dense(2))
+    c["dropout_noise"] = lambda: seq((4,), lay.Dropout(0.5), lay.GaussianNoise(1.0), lay.Dense(2))
+    c["zero_padding2d"] = lambda: seq((4, 5, 2), lay.ZeroPadding2D(((1, 2), (0, 1))), lay.Conv2D(2, 2))
+    c["zero_padding1d"] = lambda: seq((4, 2), lay.ZeroPadding1D((2, 1)))
+    c["cropping2d"] = lambda: seq((6, 7, 2), lay.Conv2D(2, 1), lay.Cropping2D(((1, 2), (2, 1))))
+    c["cropping1d"] = lambda: seq((6, 2), lay.Cropping1D((1, 2)))
+    c["upsampling2d"] = lambda: seq((3, 4, 2), lay.Conv2D(2, 1), lay.UpSampling2D((2, 3)))
+    c["upsampling2d_bilinear"] = lambda: seq((3, 4, 2), lay.UpSampling2D(2, interpolation="bilinear"))
+    c["upsampling1d"] = lambda: seq((3, 2), lay.UpSampling1D(2))
+    c["embedding"] = lambda: seq((5,), lay.Embedding(10, 3), lay.Flatten())
+    c["einsum_dense"] = lambda: seq((3, 4), lay.EinsumDense("abc,cd->abd", output_shape=(3, 5), bias_axes="d"))
+    c["einsum_dense_2"] = lambda: seq((3, 4), lay.EinsumDense("abc,cde->abde", output_shape=(3, 2, 5), bias_axes="de"))
+    c["einsum_dense_transposed"] = lambda: seq((3, 4), lay.EinsumDense("abc,bd->adc", output_shape=(2, 4), bias_axes="d"))
+    c["time_distributed_dense"] = lambda: seq((3, 4), lay.TimeDistributed(lay.Dense(2, activation="relu")))
+    c["time_distributed_conv"] = lambda: seq((2, 5, 5, 1), lay.TimeDistributed(lay.Conv2D(2, 3)))
+    # recurrent
+    c["lstm"] = lambda: seq((5, 3), lay.LSTM(4))
+    c["lstm_seq_stacked"] = lambda: seq((5, 3), lay.LSTM(4, return_sequences=True), lay.LSTM(3, return_sequences=True),
+                                       lay.Dense(2))
+    c["lstm_backwards_seq"] = lambda: seq((5, 3), lay.LSTM(4, return_sequences=True, go_backwards=True))
+    c["gru_reset_after"] = lambda: seq((5, 3), lay.GRU(4, return_sequences=True))
+    c["gru_reset_before"] = lambda: seq((5, 3), lay.GRU(4, reset_after=False, go_backwards=True))
+    c["gru_relu_nobias"] = lambda: seq((5, 3), lay.GRU(3, activation="relu", use_bias=False))
+    c["simple_rnn"] = lambda: seq((5, 3), lay.SimpleRNN(4, return_sequences=True), lay.SimpleRNN(2))
+    for mode in ["concat", "sum", "mul", "ave"]:
+        c[f"bidirectional_lstm_{mode}"] = (lambda m=mode: seq((4, 3), lay.Bidirectional(lay.LSTM(3), merge_mode=m)))
+    c["bidirectional_gru_seq"] = lambda: seq((4, 3), lay.Bidirectional(lay.GRU(3, return_sequences=True)))
+    return c
+
+
+def _functional_cases() -> dict[str, Callable[[], Any]]:
+    k = _keras()
+    lay = k.layers
+    c: dict[str, Callable[[], Any]] = {}
+
+    def merges() -> Any:
+        a, b = k.Input((4,)), k.Input((4,))
+        da, db = lay.Dense(4)(a), lay.Dense(4)(b)
+        outs = [lay.Add()([da, db]), lay.Subtract()([da, db]), lay.Multiply()([da, db, a]), lay.Average()([da, db]),
+                lay.Maximum()([da, db]), lay.Minimum()([da, db]), lay.Concatenate()([da, db]),
+                lay.Dot(axes=1)([da, db]), lay.Dot(axes=1, normalize=True)([da, db])]
+        return k.Model([a, b], outs)
+
+    def conv_skip() -> Any:
+        inp = k.Input((6, 6, 3))
+        x = lay.Conv2D(4, 3, padding="same")(inp)
+        y = lay.Conv2D(4, 3, padding="same", activation="relu")(x)
+        z = lay.Add()([x, y])
+        z = lay.Concatenate()([z, x])
+        z = lay.BatchNormalization()(z)
+        return k.Model(inp, [lay.Flatten()(z), lay.GlobalAveragePooling2D()(z)])
+
+    def shared_and_nested() -> Any:
+        shared = lay.Dense(3, activation="tanh")
+        inner_in = k.Input((3,))
+        inner = k.Model(inner_in, lay.Dense(2)(lay.Dense(3)(inner_in)), name="inner")
+        seq_inner = k.Sequential([k.Input((3,)), lay.Dense(3), lay.Dense(2)])
+        a, b = k.Input((4,)), k.Input((4,))
+        sa, sb = shared(a), shared(b)
+        return k.Model([a, b], [inner(sa), inner(sb), seq_inner(sa)])
+
+    def dot3d() -> Any:
+        a, b = k.Input((3, 4)), k.Input((5, 4))
+        return k.Model([a, b], [lay.Dot(axes=(2, 2))([a, b]), lay.Dot(axes=(1, 1))([a, k.layers.Dense(3)(a)])])
+
+    def lstm_states() -> Any:
+        inp = k.Input((4, 3))
+        seq_out, h, cstate = lay.LSTM(3, return_sequences=True, return_state=True)(inp)
+        out2, h2 = lay.GRU(2, return_state=True)(seq_out)
+        bi = lay.Bidirectional(lay.LSTM(2, return_state=True))(inp)
+        return k.Model(inp, [seq_out, h, cstate, out2, h2, *bi])
+
+    def bidirectional_none() -> Any:
+        inp = k.Input((4, 3))
+        return k.Model(inp, lay.Bidirectional(lay.SimpleRNN(2, return_sequences=True), merge_mode=None)(inp))
+
+    c["merges"] = merges
+    c["conv_skip"] = conv_skip
+    c["shared_and_nested"] = shared_and_nested
+    c["dot3d"] = dot3d
+    c["rnn_states"] = lstm_states
+    c["bidirectional_none"] = bidirectional_none
+    return c
+
+
+def all_cases() -> dict[str, Callable[[], Any]]:
+    return {**_cases(), **_functional_cases()}
+
+
+CASE_NAMES = [
+    "dense", "dense_rank3",
+    *[f"activation_{a}" for a in ["relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
+                                  "softsign", "swish", "silu", "gelu", "exponential", "linear", "leaky_relu"]],
+    "relu_layer_options", "relu_layer_max", "leaky_relu_layer", "prelu_conv_shared", "prelu", "elu_layer",
+    "softmax_layer_axis1", "conv2d_valid", "conv2d_same_strides", "conv2d_dilation_groups", "conv2d_channels_first",
+    "conv1d", "depthwise2d", "separable2d", "separable1d", "conv2d_transpose_valid", "conv2d_transpose_same",
+    "conv2d_transpose_small_kernel", "maxpool2d_same", "avgpool2d", "pool1d", "global_pool2d", "global_max2d_keepdims",
+    "global_pool1d", "global_avg1d", "batchnorm_conv", "batchnorm_dense_noscale", "batchnorm_seq", "layernorm",
+    "layernorm_2axes", "reshape_permute", "permute_conv", "repeat_vector", "dropout_noise", "zero_padding2d",
+    "zero_padding1d", "cropping2d", "cropping1d", "upsampling2d", "upsampling2d_bilinear", "upsampling1d", "embedding",
+    "einsum_dense", "einsum_dense_2", "einsum_dense_transposed", "time_distributed_dense", "time_distributed_conv", "lstm", "lstm_seq_stacked",
+    "lstm_backwards_seq", "gru_reset_after", "gru_reset_before", "gru_relu_nobias", "simple_rnn",
+    *[f"bidirectional_lstm_{m}" for m in ["concat", "sum", "mul", "ave"]], "bidirectional_gru_seq",
+    "merges", "conv_skip", "shared_and_nested", "dot3d", "rnn_states", "bidirectional_none",
+]
+
+
+def inputs_for(model: Any, rng: np.random.Generator, batch: int = 2) -> list[np.ndarray]:
+    """Random inputs; integer-valued ones for embeddings."""
+    xs = []
+    for t in model.inputs:
+        shape = (batch, *t.shape[1:])
+        if any(layer.__class__.__name__ == "Embedding" for layer in model.layers):
+            xs.append(rng.integers(0, 10, shape).astype(np.float32))
+        else:
+            xs.append(rng.uniform(-1, 1, shape).astype(np.float32))
+    return xs
+
+
+def keras_outputs(model: Any, xs: list[np.ndarray]) -> list[np.ndarray]:
+    out = model(xs if len(xs) > 1 else xs[0], training=False)
+    out = out if isinstance(out, (list, tuple)) else [out]
+    return [np.asarray(o) for o in out]
