@@ -172,9 +172,7 @@ class Resize(Operator):
             return "// (nothing to resize: empty output)"
         t = cpp_type(x.dtype)
         in_strides, out_strides = strides_of(x.shape), strides_of(out.shape)
-        names = [f"i{k}" for k in range(out.rank)]
         lines = [f"const {t}* src_ = {ctx.ptr(self.inputs[0])};", f"{t}* dst_ = {ctx.ptr(self.outputs[0])};"]
-        fixed_terms = [index_expr(0, [in_strides[k]], [names[k]]) for k in range(out.rank) if k not in self.resized]
         # per resized axis: list of (offset table name, weight table name or None)
         taps: dict[int, list[tuple[str, str | None]]] = {}
         for k in self.resized:
@@ -193,32 +191,57 @@ class Resize(Operator):
                 lines.append(_table(f"wlow{k}_", "float", [float_literal(f[2]) for f in found]))
                 lines.append(_table(f"whigh{k}_", "float", [float_literal(f[3]) for f in found]))
                 taps[k] = [(f"low{k}_", f"wlow{k}_"), (f"high{k}_", f"whigh{k}_")]
+        # loops: resized axes index their tables; runs of untouched axes merge into one loop
+        loops: list[list[Any]] = []  # [axis or None, extent, input stride, output stride]
+        for k in range(out.rank):
+            if k in self.resized:
+                loops.append([k, out.shape[k], 0, out_strides[k]])
+            elif out.shape[k] == 1:
+                continue
+            elif loops and loops[-1][0] is None and loops[-1][2] == in_strides[k] * out.shape[k]:
+                loops[-1][1:] = [loops[-1][1] * out.shape[k], in_strides[k], out_strides[k]]
+            else:
+                loops.append([None, out.shape[k], in_strides[k], out_strides[k]])
+        names = [f"i{d}" for d in range(len(loops))]
+        var = {loop[0]: name for loop, name in zip(loops, names, strict=True) if loop[0] is not None}
         indent = ""
-        for name, extent in zip(names, out.shape, strict=True):
-            lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {extent}; ++{name}) {{")
+        for name, loop in zip(names, loops, strict=True):
+            lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {loop[1]}; ++{name}) {{")
             indent += "  "
-        base = " + ".join(fixed_terms)
-        terms = []
-        for combo in _corners([taps[k] for k in self.resized]):
-            index = " + ".join(
-                [base] * bool(base)
-                + [f"{table}[{names[k]}]" for k, (table, _) in zip(self.resized, combo, strict=True)]
-            )
-            weights = [f"{w}[{names[k]}]" for k, (_, w) in zip(self.resized, combo, strict=True) if w]
-            terms.append(" * ".join([*weights, f"src_[{index or '0'}]"]))
-        lines.append(f"{indent}dst_[{index_expr(0, out_strides, names)}] = {' + '.join(terms)};")
+        fixed = index_expr(0, [loop[2] for loop in loops], names)
+        if fixed != "0":
+            lines.append(f"{indent}const {t}* base_ = src_ + {fixed};")
+        else:
+            lines.append(f"{indent}const {t}* base_ = src_;")
+        target = f"dst_[{index_expr(0, [loop[3] for loop in loops], names)}]"
+
+        def value(axes: list[int], index: list[str]) -> str:
+            """Interpolate over ``axes`` (nested: w_low * (...) + w_high * (...))."""
+            if not axes:
+                return f"base_[{' + '.join(index) or '0'}]"
+            k, rest = axes[0], axes[1:]
+            parts = []
+            for table, weight in taps[k]:
+                inner = value(rest, [*index, f"{table}[{var[k]}]"])
+                parts.append(
+                    inner if weight is None else f"{weight}[{var[k]}] * {'(' + inner + ')' if rest else inner}"
+                )
+            return " + ".join(parts)
+
+        if self.mode == "nearest" or not self.resized:
+            lines.append(f"{indent}{target} = {value(self.resized, [])};")
+        else:
+            k, rest = self.resized[0], self.resized[1:]
+            lines.append(f"{indent}{target} =")
+            terms = []
+            for table, weight in taps[k]:
+                inner = value(rest, [f"{table}[{var[k]}]"])
+                terms.append(f"{indent}    {weight}[{var[k]}] * {'(' + inner + ')' if rest else inner}")
+            lines.append(" +\n".join(terms) + ";")
         for _ in names:
             indent = indent[:-2]
             lines.append(f"{indent}}}")
         return "\n".join(lines)
-
-
-def _corners(per_axis: list[list[tuple[str, str | None]]]) -> list[tuple[tuple[str, str | None], ...]]:
-    """Every combination of one tap per axis."""
-    combos: list[tuple[tuple[str, str | None], ...]] = [()]
-    for options in per_axis:
-        combos = [c + (o,) for c in combos for o in options]
-    return combos
 
 
 def _table(name: str, ctype: str, values: list[Any]) -> str:
