@@ -4,6 +4,7 @@ relative) vs the generated C++ (the 1e-6 criterion against onnxruntime)."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from helpers import check_against_onnxruntime
 from keras_models import CASE_NAMES, all_cases, inputs_for, keras_outputs, randomize
@@ -11,8 +12,7 @@ from keras_models import CASE_NAMES, all_cases, inputs_for, keras_outputs, rando
 from rmodel.keras import keras_to_onnx
 
 
-
-def _ort(proto, feeds):
+def _ort(proto: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
