@@ -297,6 +297,19 @@ class _Recurrent(Operator):
 
     # ---- C++ -------------------------------------------------------------------------------
     def emit_cpu(self, ctx: CpuContext) -> str:
+        if self.lengths is not None and max(self.lengths) == 0:
+            # every row is empty: all outputs are zeros and no input is read
+            lines = [
+                f"(void){ctx.ptr(name)};"
+                for index, name in enumerate(self.inputs)
+                if name and self._const_inputs.get(index) is None
+            ]
+            lines += [
+                f"std::fill({ctx.ptr(name)}, {ctx.ptr(name)} + {info.size}, 0.0f);"
+                for name, info in zip(self.outputs, self.output_infos)
+                if name and info is not None
+            ]
+            return "\n".join(lines)
         ctx.helper("rnn_input_projection", RNN_INPUT_PROJECTION)
         ctx.helper("rnn_accumulate", RNN_ACCUMULATE)
         d_count, g, h = self.num_directions, self.gates, self.hidden

@@ -404,3 +404,10 @@ def test_wrong_rank_and_dtype() -> None:
                        {"W": weights(rng, 1, 2, 4).astype(np.float64), "R": weights(rng, 1, 2, 2).astype(np.float64)})
     with pytest.raises(RModelError, match="only float32"):
         rmodel.from_onnx(proto)
+
+
+@pytest.mark.parametrize("op", sorted(GATES))
+def test_every_row_empty(op: str) -> None:
+    """sequence_lens all 0: Y and the final states are zeros (no time loop is generated)."""
+    m = check(Case(op, "bidirectional", seq=2, batch=2, bias=True, initial="input", lengths=[0, 0]))
+    assert "for (std::size_t s = 0;" not in m.generate()
