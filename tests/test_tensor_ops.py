@@ -353,9 +353,14 @@ def test_gather_runtime_indices(axis):
     check(nodes, inputs, ["y", "z"], feeds=feeds)
 
 
-def test_gather_integer_data_scalar_runtime_index():
-    feeds = {"x": np.arange(12, dtype=I64).reshape(3, 4), "i": np.array(-2, dtype=I64)}
-    check([node("Gather", ["x", "i"], ["y"], axis=1)], {"x": (I64, (3, 4)), "i": (I64, ())}, {"y": I64}, feeds=feeds)
+def test_gather_integer_data_scalar_index_and_embedding():
+    # integer data with a 0-d run-time index; an embedding lookup (constant table, run-time ids)
+    rng = np.random.default_rng(6)
+    feeds = {"x": np.arange(12, dtype=I64).reshape(3, 4), "i": np.array(-2, dtype=I64), "ids": np.array([[7, 0, -1]])}
+    nodes = [node("Gather", ["x", "i"], ["y"], axis=1), node("Gather", ["table", "ids"], ["emb"])]
+    inputs = {"x": (I64, (3, 4)), "i": (I64, ()), "ids": (I64, (1, 3))}
+    table = {"table": rng.uniform(-1, 1, (10, 6)).astype(F32)}
+    check(nodes, inputs, {"y": I64, "emb": F32}, table, feeds=feeds)
 
 
 def test_gather_errors():
