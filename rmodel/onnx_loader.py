@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, helper, numpy_helper
 
-from .errors import ModelLoadError, RModelError, ShapeError, UnsupportedOperatorError
+from .errors import ModelLoadError, ShapeError, UnsupportedOperatorError
 from .model import RModel
 from .tensor import TensorInfo, numpy_to_onnx_dtype, onnx_to_numpy_dtype
 
@@ -130,28 +130,6 @@ def _fix_input_shapes(
     return infos
 
 
-def _onnx_inferred(model: ModelProto) -> dict[str, tuple[np.dtype | None, tuple[int, ...] | None]]:
-    """Shapes and dtypes found by onnx's own shape inference (may be partial)."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception:
-        return {}
-    result: dict[str, tuple[np.dtype | None, tuple[int, ...] | None]] = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
-        if not vi.type.HasField("tensor_type"):
-            continue
-        tt = vi.type.tensor_type
-        try:
-            dtype = onnx_to_numpy_dtype(tt.elem_type) if tt.elem_type else None
-        except RModelError:
-            dtype = None
-        shape = None
-        if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
-            shape = tuple(d.dim_value for d in tt.shape.dim)
-        result[vi.name] = (dtype, shape)
-    return result
-
-
 def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], model: ModelProto) -> list[np.ndarray]:
     """Run one node with onnx's reference evaluator."""
     from onnx.reference import ReferenceEvaluator
@@ -194,7 +172,6 @@ def from_onnx(
     opset = _default_opset(model)
     graph = model.graph
     inputs = _fix_input_shapes(model, int(batch_size), dict(dim_values or {}), dict(input_shapes or {}))
-    onnx_info = _onnx_inferred(model)
 
     constants: dict[str, np.ndarray] = {}
     for init in graph.initializer:
@@ -260,12 +237,6 @@ def from_onnx(
         for out_name, info in zip(op.outputs, outs):
             if not out_name or info is None:
                 continue
-            expected = onnx_info.get(out_name)
-            if expected and expected[1] is not None and tuple(expected[1]) != info.shape:
-                raise ShapeError(
-                    f"node '{node_name}' ({node.op_type}): rmodel infers shape {info.shape} for "
-                    f"'{out_name}' but ONNX shape inference says {tuple(expected[1])}; please report this"
-                )
             tensors[out_name] = info
         operators.append(op)
 
