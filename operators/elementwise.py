@@ -57,6 +57,10 @@ class _Unary(Operator):
             return {"approximate": "none"}
         return UNARY_FLOAT[op_type][0] if op_type in UNARY_FLOAT else {}
 
+    def setup(self) -> None:
+        if self.op_type == "Gelu" and self.attr["approximate"] not in ("none", "tanh"):
+            raise self.fail(f"approximate must be 'none' or 'tanh', got '{self.attr['approximate']}'")
+
     def infer(self, ctx: ShapeContext) -> list:
         x = self.input_info(0)
         if self.op_type not in UNARY_ANY and x.dtype != np.float32:
