@@ -322,3 +322,43 @@ def test_argmax_errors() -> None:
     node = helper.make_node("ArgMax", ["X"], ["Y"], select_last_index=1)
     with pytest.raises(RModelError, match="select_last_index"):
         rmodel.from_onnx(make_model([node], {"X": (np.float32, (2, 3))}, {"Y": np.int64}, opset=11))
+
+
+# ---- Einsum --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("equation", "shapes"),
+    [
+        ("abc,cd->abd", [(2, 3, 5), (5, 4)]),  # Keras EinsumDense
+        ("abc,cde->abde", [(2, 3, 4), (4, 2, 3)]),  # EinsumDense into heads
+        ("ij,kj->ik", [(3, 5), (4, 5)]),  # transposed right operand
+        ("bij,bjk->bik", [(2, 3, 5), (2, 5, 4)]),  # batched matmul
+        ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),  # attention scores
+        ("ij,jk", [(3, 5), (5, 4)]),  # implicit output "ik"
+        ("ij->ji", [(3, 5)]),
+        ("ii->i", [(4, 4)]),  # diagonal
+        ("i,i->", [(6,), (6,)]),  # dot product -> scalar
+        ("abc->b", [(2, 3, 4)]),
+    ],
+)
+def test_einsum(equation: str, shapes: list[tuple[int, ...]]) -> None:
+    names = [f"X{i}" for i in range(len(shapes))]
+    node = helper.make_node("Einsum", names, ["Y"], equation=equation)
+    model = make_model([node], {n: (np.float32, s) for n, s in zip(names, shapes, strict=True)}, ["Y"], opset=13)
+    check_against_onnxruntime(model)
+
+
+def test_einsum_errors() -> None:
+    def load(equation: str, *shapes: tuple[int, ...]) -> None:
+        names = [f"X{i}" for i in range(len(shapes))]
+        node = helper.make_node("Einsum", names, ["Y"], equation=equation)
+        rmodel.from_onnx(make_model([node], {n: (np.float32, s) for n, s in zip(names, shapes, strict=True)}, ["Y"],
+                                    opset=13))
+
+    with pytest.raises(RModelError, match="ellipsis"):
+        load("...c,cd->...d", (2, 3), (3, 4))
+    with pytest.raises(ShapeError, match="label 'c' has size 3 and 4"):
+        load("ac,cd->ad", (2, 3), (4, 4))
+    with pytest.raises(ShapeError, match="has 2 labels but input 1 has shape"):
+        load("ac,cd->ad", (2, 3), (3, 4, 1))
+    with pytest.raises(RModelError, match="repeats a label or uses one that no operand has"):
+        load("ac,cd->az", (2, 3), (3, 4))
