@@ -296,10 +296,9 @@ class FirmwareEmitter:
             *(f"typedef {t} {n};" for n, t in sorted(self.typedefs.items())),
             "#ifdef RMODEL_FAST_CSIM",
             "// C simulation: constant tables are stored as float and converted to their type once",
-            "template <typename T, int N>",
-            "const T* rmodel_converted(const float* values) {",
-            "  static T table[N];",
-            "  for (int i = 0; i < N; ++i) table[i] = T(values[i]);",
+            "template <typename T>",
+            "const T* rmodel_converted(T* table, const float* values, int count) {",
+            "  for (int i = 0; i < count; ++i) table[i] = T(values[i]);",
             "  return table;",
             "}",
             "#endif",
@@ -350,7 +349,8 @@ class FirmwareEmitter:
                 f"static const {t} {name}[{size}] = {{{macro}}};\n"
                 "#else  // C simulation only: converted once at start-up (compiles much faster)\n"
                 f"static const float {name}_init[{size}] = {{{macro}}};\n"
-                f"static const {t}* const {name} = rmodel_converted<{t}, {size}>({name}_init);\n"
+                f"static {t} {name}_table[{size}];\n"
+                f"static const {t}* const {name} = rmodel_converted({name}_table, {name}_init, {size});\n"
                 f"#endif\n#undef {macro}\n#endif\n"
             )
             includes.append(f"#include \"{weights_dir}{name}.h\"")

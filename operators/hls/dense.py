@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ...errors import RModelError
-from . import HlsContext, HlsImpl, register_hls, transpose_order
+from . import ANY, HlsContext, HlsImpl, register_hls, transpose_order
 
 
 def dense_body(ctx: HlsContext, rows: int, k: int, n: int, weight: np.ndarray, bias: np.ndarray | None) -> str:
@@ -63,6 +63,20 @@ write:
 }}"""
 
 
+def row_permutation(order, rows: int, k: int) -> np.ndarray | None:
+    """The within-row permutation of ``order`` if every row of a (rows, k) stream arrives as a
+    permutation of itself, the same for all rows (else None). Identity -> arange(k)."""
+    if order is None:
+        return np.arange(k)
+    arr = np.asarray(order).reshape(rows, k)
+    first = arr[0]
+    if not np.array_equal(np.sort(first), np.arange(k)):
+        return None
+    if not np.array_equal(arr, first[None, :] + (np.arange(rows) * k)[:, None]):
+        return None
+    return first
+
+
 class _Dense(HlsImpl):
     rows: int
     k: int
@@ -100,13 +114,18 @@ class GemmHls(_Dense):
 
     def required_orders(self, orders: list) -> list:
         op = self.op
-        return [transpose_order((op.k, op.m), (1, 0)) if op.trans_a else None]
+        if op.trans_a:
+            return [transpose_order((op.k, op.m), (1, 0))]
+        return [ANY if row_permutation(orders[0], op.m, op.k) is not None else None]
 
     def emit(self, ctx: HlsContext) -> str:
         op = self.op
         b = ctx.const(op.inputs[1]).astype(np.float64)
         b = b.T if op.trans_b else b
         weight = (op.alpha * b).astype(np.float32)
+        perm = None if op.trans_a else row_permutation(ctx.in_orders[0], op.m, op.k)
+        if perm is not None:  # the row arrives permuted (e.g. flattened channels-last): permute W's rows
+            weight = weight[perm]
         bias = None
         if op.has_input(2) and op.beta != 0.0:
             c = ctx.const(op.inputs[2]).astype(np.float64) * op.beta

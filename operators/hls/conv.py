@@ -1,0 +1,327 @@
+"""HLS convolution and pooling over a streaming line buffer, global pools and batch normalization.
+
+Images stream pixel by pixel with all channels of a pixel together (channels-last order). A
+stage keeps only the last (kernel height - 1) * dilation + 1 input rows in a line buffer, gathers
+the window of each output pixel from it and writes the output pixel's channels. 1-D convolutions
+are 2-D ones of height 1. Conv covers groups, hence depthwise convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import RModelError
+from ..pool import tap_counts
+from . import ANY, HlsContext, HlsImpl, channels_last_order, register_hls, same_order
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A 1-D or 2-D sliding window as 2-D numbers."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    oh: int
+    ow: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    pt: int
+    pl: int
+
+    @property
+    def span(self) -> int:
+        return (self.kh - 1) * self.dh + 1
+
+    @property
+    def taps(self) -> int:
+        return self.kh * self.kw
+
+
+def geometry(op, channels: int) -> Geometry:
+    x = op.input_info(0)
+    win = op.win
+    rank = len(win.kernel)
+    if rank not in (1, 2):
+        raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target supports 1-D and 2-D windows, "
+                          f"not {rank}-D")
+    if rank == 1:
+        return Geometry(x.shape[0], channels, 1, x.shape[2], 1, win.out[0], 1, win.kernel[0], 1, win.strides[0],
+                        1, win.dilations[0], 0, win.pads_begin[0])
+    return Geometry(x.shape[0], channels, x.shape[2], x.shape[3], win.out[0], win.out[1], win.kernel[0],
+                    win.kernel[1], win.strides[0], win.strides[1], win.dilations[0], win.dilations[1],
+                    win.pads_begin[0], win.pads_begin[1])
+
+
+def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0") -> str:
+    """Line-buffer skeleton: read rows as needed, gather ``win[taps][C]`` (+ ``valid[taps]``) for
+    every output pixel, run ``per_pixel``; drain unused rows at the end."""
+    per_pixel = "\n".join("      " + line if line and not line.startswith("#pragma") else line
+                          for line in per_pixel.splitlines())
+    return f"""// line buffer: the last {g.span} input row(s) of {g.w} pixels x {g.c} channels
+{in_t} line[{g.span}][{g.w}][{g.c}];
+images:
+for (int n = 0; n < {g.n}; ++n) {{
+  int next_row = 0;
+out_rows:
+  for (int oh = 0; oh < {g.oh}; ++oh) {{
+    int last = oh * {g.sh} - {g.pt} + {g.span - 1};
+    if (last > {g.h - 1}) last = {g.h - 1};
+  read_rows:
+    for (; next_row <= last; ++next_row) {{
+      for (int iw = 0; iw < {g.w}; ++iw) {{
+        for (int c = 0; c < {g.c}; ++c) {{
+#pragma HLS PIPELINE II=1
+          line[next_row % {g.span}][iw][c] = in0.read();
+        }}
+      }}
+    }}
+  out_cols:
+    for (int ow = 0; ow < {g.ow}; ++ow) {{
+      {in_t} win[{g.taps * g.c}];
+#pragma HLS ARRAY_PARTITION variable=win complete
+      bool valid[{g.taps}];
+#pragma HLS ARRAY_PARTITION variable=valid complete
+    gather:
+      for (int t = 0; t < {g.taps}; ++t) {{
+#pragma HLS PIPELINE II=1
+        const int ih = oh * {g.sh} - {g.pt} + (t / {g.kw}) * {g.dh};
+        const int iw = ow * {g.sw} - {g.pl} + (t % {g.kw}) * {g.dw};
+        const bool ok = ih >= 0 && ih < {g.h} && iw >= 0 && iw < {g.w};
+        const int row = ok ? ih % {g.span} : 0, col = ok ? iw : 0;
+        valid[t] = ok;
+        for (int c = 0; c < {g.c}; ++c) win[t * {g.c} + c] = ok ? line[row][col][c] : {in_t}({fill});
+      }}
+{per_pixel}
+    }}
+  }}
+drain_rows:
+  for (; next_row < {g.h}; ++next_row) {{
+    for (int i = 0; i < {g.w * g.c}; ++i) {{
+#pragma HLS PIPELINE II=1
+      in0.read();
+    }}
+  }}
+}}"""
+
+
+class _Windowed(HlsImpl):
+    def required_orders(self, orders: list) -> list:
+        return [channels_last_order(self.op.input_info(0).shape)]
+
+    def output_orders(self, orders: list) -> list:
+        return [channels_last_order(self.op.output_infos[0].shape)]
+
+
+@register_hls("Conv")
+class ConvHls(_Windowed):
+    """Conv with constant weights: per output pixel, M x (taps x C/group) products over a reuse loop."""
+
+    def check(self, constants: dict) -> None:
+        op = self.op
+        if op.inputs[1] not in constants or (op.has_input(2) and op.inputs[2] not in constants):
+            raise RModelError(f"node '{op.name}' (Conv): the HLS target needs constant weights and bias")
+        self.g = geometry(op, op.c)
+        self.cg, self.mg = op.c // op.group, op.m // op.group
+
+    def streamed_inputs(self, constants: dict) -> list[int]:
+        return [0]
+
+    def macs(self) -> int:
+        g = self.g
+        return g.n * g.oh * g.ow * self.op.m * g.taps * self.cg
+
+    def multipliers(self, reuse: int) -> int:
+        per = self.op.m * self.g.taps * self.cg
+        return math.ceil(per / max(1, min(reuse, per)))
+
+    def latency(self, reuse: int) -> int:
+        g = self.g
+        return g.n * (g.span * g.w * g.c + g.oh * g.ow * (g.taps + min(reuse, self.op.m * g.taps * self.cg)))
+
+    def interval(self, reuse: int) -> int:
+        g = self.g
+        per_pixel = g.taps + min(reuse, self.op.m * g.taps * self.cg) + self.op.m
+        return g.n * max(g.h * g.w * g.c, g.oh * g.ow * per_pixel)
+
+    def emit(self, ctx: HlsContext) -> str:
+        op, g = self.op, self.g
+        m, cg, mg = op.m, self.cg, self.mg
+        t_per = g.taps * cg
+        total = m * t_per
+        r = max(1, min(ctx.reuse, total))
+        mults = math.ceil(total / r)
+        weight = ctx.const(op.inputs[1]).astype(np.float32).reshape(m, cg, g.kh, g.kw).transpose(0, 2, 3, 1)
+        w = ctx.weight("w", weight)
+        acc_t, res_t = ctx.type("accum"), ctx.type("result")
+        if op.has_input(2):
+            b = ctx.weight("b", ctx.const(op.inputs[2]).astype(np.float32), "bias")
+            init = f"acc[j] = {acc_t}({b}[j]);"
+        else:
+            init = f"acc[j] = {acc_t}(0);"
+        guard = f"if (idx < {total}) " if mults * r != total else ""
+        part = "complete" if mults == total else f"block factor={mults}"
+        group_term = f" + (m / {mg}) * {cg}" if op.group > 1 else ""
+        per_pixel = f"""{acc_t} acc[{m}];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+init:
+for (int j = 0; j < {m}; ++j) {{
+#pragma HLS UNROLL
+  {init}
+}}
+mac:
+for (int r = 0; r < {r}; ++r) {{
+#pragma HLS PIPELINE II=1
+  for (int j = 0; j < {mults}; ++j) {{
+#pragma HLS UNROLL
+    const int idx = r + j * {r};
+    const int m = idx / {t_per}, t = idx % {t_per};
+    {guard}acc[m] += win[(t / {cg}) * {g.c}{group_term} + t % {cg}] * {w}[idx];
+  }}
+}}
+write:
+for (int j = 0; j < {m}; ++j) {{
+#pragma HLS PIPELINE II=1
+  out0.write({res_t}(acc[j]));
+}}"""
+        head = (f"// reuse factor {r}: {mults} multipliers, each used {r} times per output pixel\n"
+                f"#pragma HLS ARRAY_PARTITION variable={w} {part}\n")
+        return head + window_loops(g, ctx.in_types[0], per_pixel)
+
+
+@register_hls("MaxPool", "AveragePool")
+class PoolHls(_Windowed):
+    def check(self, constants: dict) -> None:
+        op = self.op
+        self.g = geometry(op, op.input_info(0).shape[1])
+
+    def emit(self, ctx: HlsContext) -> str:
+        op, g = self.op, self.g
+        in_t, acc_t, res_t = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
+        if op.is_max:
+            per_pixel = f"""channels:
+for (int c = 0; c < {g.c}; ++c) {{
+#pragma HLS PIPELINE II=1
+  {in_t} best = win[c];
+  bool any = false;
+  for (int t = 0; t < {g.taps}; ++t) {{
+    if (valid[t] && (!any || win[t * {g.c} + c] > best)) best = win[t * {g.c} + c];
+    any = any || valid[t];
+  }}
+  out0.write({res_t}(best));
+}}"""
+            return window_loops(g, in_t, per_pixel)
+        win = op.win
+        rank = len(win.kernel)
+        counts = [tap_counts(op.in_spatial[a], win.out[a], win.kernel[a], win.strides[a], win.dilations[a],
+                             win.pads_begin[a], win.pads_end[a], op.include_pad) for a in range(rank)]
+        if rank == 1:
+            counts = [[1], counts[0]]
+        table = np.outer(np.asarray(counts[0], np.float64), np.asarray(counts[1], np.float64)).ravel()
+        if ctx.is_float("weight"):
+            divisor = ctx.weight("count", table.astype(np.float32))
+            scale = f"sum / {divisor}[oh * {g.ow} + ow]"
+        else:
+            inverse = ctx.weight("inv_count", (1.0 / table).astype(np.float32))
+            scale = f"sum * {inverse}[oh * {g.ow} + ow]"
+        per_pixel = f"""channels:
+for (int c = 0; c < {g.c}; ++c) {{
+#pragma HLS PIPELINE II=1
+  {acc_t} sum = 0;
+  for (int t = 0; t < {g.taps}; ++t) sum += win[t * {g.c} + c];
+  out0.write({res_t}({scale}));
+}}"""
+        return window_loops(g, in_t, per_pixel)
+
+
+@register_hls("GlobalAveragePool", "GlobalMaxPool")
+class GlobalPoolHls(HlsImpl):
+    """Per-channel sum (or max) over all pixels; only C accumulators, no image buffer."""
+
+    def required_orders(self, orders: list) -> list:
+        return [channels_last_order(self.op.input_info(0).shape)]
+
+    def emit(self, ctx: HlsContext) -> str:
+        op = self.op
+        x = op.input_info(0)
+        n, c, size = x.shape[0], x.shape[1], math.prod(x.shape[2:])
+        in_t, acc_t, res_t = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
+        is_max = op.op_type == "GlobalMaxPool"
+        if is_max:
+            update, final = "if (p == 0 || v > acc[c]) acc[c] = v;", "acc[c]"
+        elif ctx.is_float("weight"):
+            update, final = "acc[c] += v;", f"acc[c] / {float(size)!r}f"
+        else:
+            inv = ctx.weight("inv_size", np.array([1.0 / size], np.float32))
+            update, final = "acc[c] += v;", f"acc[c] * {inv}[0]"
+        acc_type = in_t if is_max else acc_t
+        return f"""images:
+for (int n = 0; n < {n}; ++n) {{
+  {acc_type} acc[{c}];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+  for (int c = 0; c < {c}; ++c) acc[c] = 0;
+pixels:
+  for (int p = 0; p < {size}; ++p) {{
+    for (int c = 0; c < {c}; ++c) {{
+#pragma HLS PIPELINE II=1
+      const {in_t} v = in0.read();
+      {update}
+    }}
+  }}
+write:
+  for (int c = 0; c < {c}; ++c) {{
+#pragma HLS PIPELINE II=1
+    out0.write({res_t}({final}));
+  }}
+}}"""
+
+
+@register_hls("BatchNormalization")
+class BatchNormHls(HlsImpl):
+    """y = x * scale[c] + shift[c] (inference mode, folded at generation time), in channels-last or
+    row-major order."""
+
+    def check(self, constants: dict) -> None:
+        op = self.op
+        if op.folded is None:
+            raise RModelError(f"node '{op.name}' (BatchNormalization): the HLS target needs constant scale, "
+                              "bias, mean and variance")
+
+    def streamed_inputs(self, constants: dict) -> list[int]:
+        return [0]
+
+    def _channels_last(self, order) -> bool:
+        shape = self.op.input_info(0).shape
+        return len(shape) > 2 and same_order(order, channels_last_order(shape))
+
+    def required_orders(self, orders: list) -> list:
+        return [ANY if orders[0] is None or self._channels_last(orders[0]) else None]
+
+    def output_orders(self, orders: list) -> list:
+        return [orders[0]]
+
+    def macs(self) -> int:
+        return self.op.output_infos[0].size
+
+    def multipliers(self, reuse: int) -> int:
+        return 1
+
+    def emit(self, ctx: HlsContext) -> str:
+        op = self.op
+        scale, shift = op.folded
+        a = ctx.weight("scale", scale)
+        b = ctx.weight("shift", shift, "bias")
+        size = op.output_infos[0].size
+        channel = "i % {c}" if self._channels_last(ctx.in_orders[0]) else "(i / {s}) % {c}"
+        channel = channel.format(c=op.c, s=op.s)
+        return (f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+                f"  const int c = {channel};\n"
+                f"  out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));\n}}")
