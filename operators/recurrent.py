@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 from onnx import NodeProto, helper
 
+from ..errors import RModelError
 from .base import CpuContext, Operator, ShapeContext, float_literal, register
 
 # lower-case name -> (ONNX name, takes alpha, takes beta, default alpha, default beta, C++ template of {v})
@@ -149,9 +150,8 @@ class _Recurrent(Operator):
             )
         self.activations = self._parse_activations()
 
-    def _error(self, message: str) -> Exception:
-        from ..errors import RModelError
-
+    def _error(self, message: str) -> RModelError:
+        """An attribute error (raised before shapes are known)."""
         return RModelError(f"node '{self.name}' ({self.op_type}): {message}")
 
     def _parse_activations(self) -> list[list[Activation]]:
@@ -183,7 +183,7 @@ class _Recurrent(Operator):
             alpha = alphas.pop(0) if takes_alpha and alphas else default_alpha
             beta = betas.pop(0) if takes_beta and betas else default_beta
             resolved.append(Activation(canonical, alpha, beta))
-        return [resolved[d * per_direction:(d + 1) * per_direction] for d in range(self.num_directions)]
+        return [resolved[d * per_direction : (d + 1) * per_direction] for d in range(self.num_directions)]
 
     # ---- shapes ----------------------------------------------------------------------------
     def infer(self, ctx: ShapeContext) -> list:
@@ -214,9 +214,7 @@ class _Recurrent(Operator):
                 self._expect_shape(index, state_shape)
         self.lengths = self._sequence_lengths(ctx)
         self._infer_extra()
-        y_shape = (
-            (self.seq_length, d, self.batch, h) if self.layout == 0 else (self.batch, self.seq_length, d, h)
-        )
+        y_shape = (self.seq_length, d, self.batch, h) if self.layout == 0 else (self.batch, self.seq_length, d, h)
         infos: list = []
         for index, out in enumerate(self.outputs):
             infos.append(self.out(index, np.float32, y_shape if index == 0 else state_shape) if out else None)
@@ -599,7 +597,7 @@ class GRU(_Recurrent):
     def _combined_bias_mask(self) -> np.ndarray:
         mask = np.ones(3 * self.hidden, np.float32)
         if self.linear_before_reset:
-            mask[2 * self.hidden:] = 0.0  # Rbh is added before the reset gate multiplies
+            mask[2 * self.hidden :] = 0.0  # Rbh is added before the reset gate multiplies
         return mask
 
     def _prologue(self, ctx: CpuContext, d: int) -> list[str]:
@@ -610,7 +608,7 @@ class GRU(_Recurrent):
             return []
         if self._runtime(3):
             return [f"const float* rbh = {ctx.ptr(self.inputs[3])} + {d * 6 * h + 5 * h};"]
-        value = self._const_inputs[3][d, 5 * h:6 * h]
+        value = self._const_inputs[3][d, 5 * h : 6 * h]
         return [f"const float* rbh = {ctx.constant(self.name + '_rbh', value.astype(np.float32))};"]
 
     def _step_code(self, d: int, has_y: bool) -> list[str]:

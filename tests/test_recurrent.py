@@ -66,8 +66,9 @@ class Case:
             consts["seq_lens"] = np.array(self.lengths, np.int32)
             names[4] = "seq_lens"
         state_shape = [d, b, h] if self.layout == 0 else [b, d, h]
-        inputs: dict[str, tuple[Any, list[int]]] = {"X": (np.float32, [s, b, self.input_size] if self.layout == 0
-                                                          else [b, s, self.input_size])}
+        inputs: dict[str, tuple[Any, list[int]]] = {
+            "X": (np.float32, [s, b, self.input_size] if self.layout == 0 else [b, s, self.input_size])
+        }
         state_names = ["initial_h"] + (["initial_c"] if self.op == "LSTM" else [])
         for k, name in enumerate(state_names):
             if self.initial == "input":
@@ -125,8 +126,9 @@ def check_layout1(case: Case) -> rmodel.RModel:
     got = [got] if len(m.outputs) == 1 else list(got)
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(case.model(layout=0).SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        case.model(layout=0).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     ref = session.run(m.output_names, feeds)
     for name, g, r in zip(m.output_names, got, ref):
         result = compare(name, g, r, 1e-6)
@@ -171,8 +173,16 @@ def test_gru_linear_before_reset_without_bias() -> None:
 
 @pytest.mark.parametrize(("direction", "input_forget"), [("forward", 1), ("bidirectional", 1), ("reverse", 0)])
 def test_lstm_input_forget_and_clip(direction: str, input_forget: int) -> None:
-    case = Case("LSTM", direction, seq=4, batch=2, bias=True, initial="input", peepholes=True,
-                attrs={"input_forget": input_forget, "clip": 0.7})
+    case = Case(
+        "LSTM",
+        direction,
+        seq=4,
+        batch=2,
+        bias=True,
+        initial="input",
+        peepholes=True,
+        attrs={"input_forget": input_forget, "clip": 0.7},
+    )
     check(case)
 
 
@@ -184,10 +194,27 @@ def test_clip(op: str) -> None:
 
 # ---- activations -------------------------------------------------------------------------------
 
-ACTIVATIONS = ["Sigmoid", "Tanh", "Relu", "HardSigmoid", "LeakyRelu", "Affine", "ThresholdedRelu",
-               "ScaledTanh", "Elu", "Softsign", "Softplus"]
-TAKES = {"HardSigmoid": (True, True), "LeakyRelu": (True, False), "Affine": (True, True),
-         "ThresholdedRelu": (True, False), "ScaledTanh": (True, True), "Elu": (True, False)}
+ACTIVATIONS = [
+    "Sigmoid",
+    "Tanh",
+    "Relu",
+    "HardSigmoid",
+    "LeakyRelu",
+    "Affine",
+    "ThresholdedRelu",
+    "ScaledTanh",
+    "Elu",
+    "Softsign",
+    "Softplus",
+]
+TAKES = {
+    "HardSigmoid": (True, True),
+    "LeakyRelu": (True, False),
+    "Affine": (True, True),
+    "ThresholdedRelu": (True, False),
+    "ScaledTanh": (True, True),
+    "Elu": (True, False),
+}
 
 
 def _alpha_beta(names: list[str], rng: np.random.Generator) -> dict[str, list[float]]:
@@ -237,14 +264,25 @@ def test_activation_names_are_case_insensitive() -> None:
 def test_layout_batch_major(op: str, direction: str) -> None:
     lengths = [3, 1, 0] if direction == "bidirectional" else None
     attrs = {"linear_before_reset": 1} if op == "GRU" else {}
-    check(Case(op, direction, seq=3, batch=3, bias=True, initial="input", peepholes=op == "LSTM",
-               lengths=lengths, layout=1, attrs=attrs))
+    check(
+        Case(
+            op,
+            direction,
+            seq=3,
+            batch=3,
+            bias=True,
+            initial="input",
+            peepholes=op == "LSTM",
+            lengths=lengths,
+            layout=1,
+            attrs=attrs,
+        )
+    )
 
 
 def test_layout_batch_major_exports_runnable_onnx() -> None:
     """to_onnx() of a layout-1 node is transposes around a layout-0 node, which onnxruntime runs."""
-    m = rmodel.from_onnx(Case("LSTM", "bidirectional", seq=3, batch=2, bias=True, initial="input",
-                              layout=1).model())
+    m = rmodel.from_onnx(Case("LSTM", "bidirectional", seq=3, batch=2, bias=True, initial="input", layout=1).model())
     exported = m.to_onnx()
     assert [n.op_type for n in exported.graph.node].count("Transpose") == 6
     check_against_onnxruntime(m)
@@ -266,8 +304,7 @@ OMITTED = [
 
 @pytest.mark.parametrize(("op", "outputs"), OMITTED)
 def test_outputs_omitted(op: str, outputs: tuple[str, ...]) -> None:
-    case = Case(op, "bidirectional", seq=3, batch=2, bias=True, initial="input", lengths=[3, 2],
-                outputs=outputs)
+    case = Case(op, "bidirectional", seq=3, batch=2, bias=True, initial="input", lengths=[3, 2], outputs=outputs)
     m = check(case)
     assert m.output_names == [o for o in outputs if o]
 
@@ -282,8 +319,19 @@ def test_outputs_omitted_layout1() -> None:
 @pytest.mark.parametrize("op", sorted(GATES))
 def test_weights_at_run_time(op: str) -> None:
     attrs = {"linear_before_reset": 1} if op == "GRU" else {}
-    check(Case(op, "bidirectional", seq=3, batch=2, bias=True, peepholes=op == "LSTM", runtime_weights=True,
-               lengths=[1, 3], attrs=attrs))
+    check(
+        Case(
+            op,
+            "bidirectional",
+            seq=3,
+            batch=2,
+            bias=True,
+            peepholes=op == "LSTM",
+            runtime_weights=True,
+            lengths=[1, 3],
+            attrs=attrs,
+        )
+    )
 
 
 def test_gru_weights_at_run_time_reset_before_linear() -> None:
@@ -321,8 +369,13 @@ def test_generated_code_transposes_constant_weights_once() -> None:
 # ---- errors ------------------------------------------------------------------------------------
 
 
-def _with(case: Case, *, replace: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None,
-          drop_attr: str | None = None) -> onnx.ModelProto:
+def _with(
+    case: Case,
+    *,
+    replace: dict[str, np.ndarray] | None = None,
+    attrs: dict[str, Any] | None = None,
+    drop_attr: str | None = None,
+) -> onnx.ModelProto:
     proto = case.model()
     for init in proto.graph.initializer:
         if replace and init.name in replace:
@@ -358,8 +411,12 @@ def test_wrong_weight_shapes(op: str, name: str, shape: tuple[int, ...], message
 def test_sequence_lens_at_run_time_is_rejected() -> None:
     node = helper.make_node("LSTM", ["X", "W", "R", "", "lens"], ["Y"], hidden_size=2)
     rng = np.random.default_rng(0)
-    proto = make_model([node], {"X": (np.float32, [3, 2, 4]), "lens": (np.int32, [2])}, ["Y"],
-                       {"W": weights(rng, 1, 8, 4), "R": weights(rng, 1, 8, 2)})
+    proto = make_model(
+        [node],
+        {"X": (np.float32, [3, 2, 4]), "lens": (np.int32, [2])},
+        ["Y"],
+        {"W": weights(rng, 1, 8, 4), "R": weights(rng, 1, 8, 2)},
+    )
     with pytest.raises(ShapeError, match="sequence_lens .* computed at run time"):
         rmodel.from_onnx(proto)
 
@@ -397,11 +454,17 @@ def test_bidirectional_needs_activations_for_both_directions() -> None:
 def test_wrong_rank_and_dtype() -> None:
     node = helper.make_node("RNN", ["X", "W", "R"], ["Y"], hidden_size=2)
     rng = np.random.default_rng(0)
-    proto = make_model([node], {"X": (np.float32, [3, 4])}, ["Y"], {"W": weights(rng, 1, 2, 4), "R": weights(rng, 1, 2, 2)})
+    proto = make_model(
+        [node], {"X": (np.float32, [3, 4])}, ["Y"], {"W": weights(rng, 1, 2, 4), "R": weights(rng, 1, 2, 2)}
+    )
     with pytest.raises(RModelError, match="X must have rank 3"):
         rmodel.from_onnx(proto)
-    proto = make_model([node], {"X": (np.float64, [3, 1, 4])}, ["Y"],
-                       {"W": weights(rng, 1, 2, 4).astype(np.float64), "R": weights(rng, 1, 2, 2).astype(np.float64)})
+    proto = make_model(
+        [node],
+        {"X": (np.float64, [3, 1, 4])},
+        ["Y"],
+        {"W": weights(rng, 1, 2, 4).astype(np.float64), "R": weights(rng, 1, 2, 2).astype(np.float64)},
+    )
     with pytest.raises(RModelError, match="only float32"):
         rmodel.from_onnx(proto)
 
@@ -411,3 +474,69 @@ def test_every_row_empty(op: str) -> None:
     """sequence_lens all 0: Y and the final states are zeros (no time loop is generated)."""
     m = check(Case(op, "bidirectional", seq=2, batch=2, bias=True, initial="input", lengths=[0, 0]))
     assert "for (std::size_t s = 0;" not in m.generate()
+
+
+# ---- Keras layers ------------------------------------------------------------------------------
+
+
+def test_tf2onnx_keras_lstm_and_bidirectional_lstm() -> None:
+    """tf2onnx turns Keras LSTM (and Bidirectional LSTM) into ONNX LSTM nodes around Shape/Expand
+    initial states, which fold away once the batch size is fixed."""
+    import tensorflow as tf
+    import tf2onnx
+
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((4, 3))
+    hidden = tf.keras.layers.Bidirectional(tf.keras.layers.LSTM(5, return_sequences=True))(inp)
+    out = tf.keras.layers.LSTM(6)(hidden)
+    model = tf.keras.Model(inp, out)
+    spec = (tf.TensorSpec((None, 4, 3), tf.float32, name="x"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
+    assert [n.op_type for n in proto.graph.node].count("LSTM") == 2
+    check_against_onnxruntime(proto, batch_size=2)
+
+
+def _keras_as_onnx(layer: Any, op: str, attrs: dict[str, Any], seq: int, features: int) -> onnx.ModelProto:
+    """A single-direction ONNX node with the Keras layer's weights (gate orders agree for GRU)."""
+    kernel, recurrent, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+    hidden = recurrent.shape[0]
+    if bias.ndim == 1:  # one bias: all of it on the input side
+        bias = np.stack([bias, np.zeros_like(bias)])
+    consts = {"W": kernel.T[None].copy(), "R": recurrent.T[None].copy(), "B": bias.reshape(1, -1)}
+    node = helper.make_node(op, ["X", "W", "R", "B"], ["Y", "Y_h"], hidden_size=hidden, layout=1, **attrs)
+    return make_model([node], {"X": (np.float32, [2, seq, features])}, ["Y", "Y_h"], consts)
+
+
+@pytest.mark.parametrize(
+    ("kind", "op", "attrs"),
+    [
+        ("gru_reset_after", "GRU", {"linear_before_reset": 1}),
+        ("gru_reset_before", "GRU", {}),
+        ("simple_rnn", "RNN", {}),
+    ],
+)
+def test_keras_layer_semantics(kind: str, op: str, attrs: dict[str, Any]) -> None:
+    """Keras GRU(reset_after=True) is GRU linear_before_reset=1, reset_after=False is 0, SimpleRNN is
+    RNN: the same weights give Keras' own outputs (batch-major, layout 1)."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    seq, features = 4, 3
+    layer = {
+        "gru_reset_after": lambda: tf.keras.layers.GRU(5, reset_after=True, return_sequences=True),
+        "gru_reset_before": lambda: tf.keras.layers.GRU(5, reset_after=False, return_sequences=True),
+        "simple_rnn": lambda: tf.keras.layers.SimpleRNN(5, return_sequences=True),
+    }[kind]()
+    inp = tf.keras.Input((seq, features))
+    model = tf.keras.Model(inp, layer(inp))
+    rng = np.random.default_rng(1)
+    # non-zero biases so that where each bias goes matters
+    layer.set_weights(
+        [w if k < 2 else rng.uniform(-0.5, 0.5, w.shape).astype(np.float32) for k, w in enumerate(layer.get_weights())]
+    )
+    x = rng.uniform(-1, 1, (2, seq, features)).astype(np.float32)
+    expected = model.predict(x, verbose=0)
+    m = rmodel.from_onnx(_keras_as_onnx(layer, op, attrs, seq, features))
+    y, y_h = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(x)
+    np.testing.assert_allclose(y[:, :, 0, :], expected, atol=1e-5)
+    np.testing.assert_allclose(y_h[:, 0, :], expected[:, -1, :], atol=1e-5)
