@@ -15,6 +15,7 @@ return a keras.Model (written as .keras); the others return an onnx.ModelProto.
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
 import zlib
@@ -146,6 +147,7 @@ def gru() -> onnx.ModelProto:
 
 def keras_mlp() -> Any:
     """A Keras functional model: Dense 16-32 (relu) - 8 (tanh) - 4."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no TensorFlow start-up chatter in the build log
     import keras
 
     keras.utils.set_random_seed(5)
