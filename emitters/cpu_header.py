@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -129,10 +130,12 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
             f"  // output '{info.name}' is a copy of {'a constant' if info.name in model.constants else 'another tensor'}\n"
             f"  std::memcpy({param}, {source}, {info.size} * sizeof({cpp_type(info.dtype)}));"
         )
-    used_inputs = {i for op in model.operators for i in op.inputs} | {o.name for o in model.outputs}
-    for info, param in zip(model.inputs, layout.input_params):
-        if info.name not in used_inputs:
-            body.insert(0, f"  (void){param};  // input '{info.name}' does not affect the outputs")
+    # parameters the code never reads or writes (inputs that do not affect the outputs, empty
+    # outputs) are marked used, so the header stays warning-free
+    text = "\n".join(body)
+    for info, param in [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]:
+        if not re.search(rf"\b{re.escape(param)}\b", text):
+            body.insert(0, f"  (void){param};  // '{info.name}' is not read or written by any operator")
 
     blob = None
     if weights == "file":

@@ -220,3 +220,16 @@ def test_compile_cache_reuses_builds():
     assert first == second
     other = m.compile(binding="ctypes", flags=(*DEFAULT_FLAGS, "-DRMODEL_PROBE")).library
     assert other != first
+
+
+def test_unused_inputs_and_empty_outputs_stay_warning_free():
+    from helpers import check_against_onnxruntime
+
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Slice", ["x", "start", "end"], ["empty"])],
+        {"x": (np.float32, [2, 3]), "unused": (np.float32, [4])},
+        ["y", "empty"],
+        {"start": np.array([1], np.int64), "end": np.array([1], np.int64)},
+    )
+    m = check_against_onnxruntime(model)
+    assert m.outputs[1].shape == (0, 3)
