@@ -68,6 +68,15 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["conv2d_dilation_groups"] = lambda: seq((8, 8, 4), lay.Conv2D(6, 3, dilation_rate=2, groups=2, padding="same"))
     c["conv2d_channels_first"] = lambda: seq((3, 6, 5), lay.Conv2D(4, 3, data_format="channels_first"),
                                             lay.MaxPooling2D(data_format="channels_first"))
+    c["channels_first_misc"] = lambda: seq((2, 5, 4), lay.ZeroPadding2D(1, data_format="channels_first"),
+                                          lay.UpSampling2D(2, data_format="channels_first"),
+                                          lay.Cropping2D((1, 2), data_format="channels_first"),
+                                          lay.AveragePooling2D(2, data_format="channels_first"),
+                                          lay.GlobalMaxPooling2D(data_format="channels_first"))
+    c["conv3d_pool3d"] = lambda: seq((4, 5, 4, 2), lay.Conv3D(3, 2, padding="same"), lay.MaxPooling3D(2),
+                                    lay.GlobalAveragePooling3D())
+    c["conv1d_transpose_depthwise1d"] = lambda: seq((5, 3), lay.Conv1DTranspose(2, 3, strides=2, padding="same"),
+                                                   lay.DepthwiseConv1D(3, depth_multiplier=2))
     c["conv1d"] = lambda: seq((9, 3), lay.Conv1D(4, 3, strides=2, padding="same"), lay.Conv1D(2, 2, padding="causal"))
     c["depthwise2d"] = lambda: seq((6, 6, 3), lay.DepthwiseConv2D(3, depth_multiplier=2, padding="same"))
     c["separable2d"] = lambda: seq((7, 7, 3), lay.SeparableConv2D(5, 3, strides=2, depth_multiplier=2))
@@ -186,7 +195,7 @@ CASE_NAMES = [
                                   "softsign", "swish", "silu", "gelu", "exponential", "linear", "leaky_relu"]],
     "relu_layer_options", "relu_layer_max", "leaky_relu_layer", "prelu_conv_shared", "prelu", "elu_layer",
     "softmax_layer_axis1", "conv2d_valid", "conv2d_same_strides", "conv2d_dilation_groups", "conv2d_channels_first",
-    "conv1d", "depthwise2d", "separable2d", "separable1d", "conv2d_transpose_valid", "conv2d_transpose_same",
+    "channels_first_misc", "conv3d_pool3d", "conv1d_transpose_depthwise1d", "conv1d", "depthwise2d", "separable2d", "separable1d", "conv2d_transpose_valid", "conv2d_transpose_same",
     "conv2d_transpose_small_kernel", "maxpool2d_same", "avgpool2d", "pool1d", "global_pool2d", "global_max2d_keepdims",
     "global_pool1d", "global_avg1d", "batchnorm_conv", "batchnorm_dense_noscale", "batchnorm_seq", "layernorm",
     "layernorm_2axes", "reshape_permute", "permute_conv", "repeat_vector", "dropout_noise", "zero_padding2d",
