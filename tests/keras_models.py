@@ -53,7 +53,7 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["dense"] = lambda: seq((5,), lay.Dense(4), lay.Dense(3, activation="relu", use_bias=False))
     c["dense_rank3"] = lambda: seq((3, 5), lay.Dense(4, activation="tanh"))
     for act in ["relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
-                "swish", "silu", "gelu", "exponential", "linear", "leaky_relu"]:
+                "swish", "silu", "gelu", "exponential", "linear", "leaky_relu", "mish", "hard_silu", "log_softmax"]:
         c[f"activation_{act}"] = (lambda a=act: seq((6,), lay.Dense(6), lay.Activation(a)))
     c["relu_layer_options"] = lambda: seq((6,), lay.Dense(6), lay.ReLU(max_value=0.4, negative_slope=0.1, threshold=0.05))
     c["relu_layer_max"] = lambda: seq((6,), lay.ReLU(max_value=0.5))
@@ -103,6 +103,9 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["repeat_vector"] = lambda: seq((4,), lay.RepeatVector(3), lay.Dense(2))
     c["dropout_noise"] = lambda: seq((4,), lay.Dropout(0.5), lay.GaussianNoise(1.0), lay.Dense(2))
     c["zero_padding2d"] = lambda: seq((4, 5, 2), lay.ZeroPadding2D(((1, 2), (0, 1))), lay.Conv2D(2, 2))
+    c["padding_cropping_upsampling3d"] = lambda: seq((3, 4, 3, 2), lay.ZeroPadding3D(1), lay.Cropping3D((1, 0, 1)),
+                                                    lay.UpSampling3D(2))
+    c["rescaling"] = lambda: seq((3, 4), lay.Rescaling(0.5, offset=-0.25), lay.SpatialDropout1D(0.3), lay.Identity())
     c["zero_padding1d"] = lambda: seq((4, 2), lay.ZeroPadding1D((2, 1)))
     c["cropping2d"] = lambda: seq((6, 7, 2), lay.Conv2D(2, 1), lay.Cropping2D(((1, 2), (2, 1))))
     c["cropping1d"] = lambda: seq((6, 2), lay.Cropping1D((1, 2)))
@@ -192,14 +195,16 @@ def all_cases() -> dict[str, Callable[[], Any]]:
 CASE_NAMES = [
     "dense", "dense_rank3",
     *[f"activation_{a}" for a in ["relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-                                  "softsign", "swish", "silu", "gelu", "exponential", "linear", "leaky_relu"]],
+                                  "softsign", "swish", "silu", "gelu", "exponential", "linear", "leaky_relu", "mish",
+                                  "hard_silu", "log_softmax"]],
     "relu_layer_options", "relu_layer_max", "leaky_relu_layer", "prelu_conv_shared", "prelu", "elu_layer",
     "softmax_layer_axis1", "conv2d_valid", "conv2d_same_strides", "conv2d_dilation_groups", "conv2d_channels_first",
     "channels_first_misc", "conv3d_pool3d", "conv1d_transpose_depthwise1d", "conv1d", "depthwise2d", "separable2d", "separable1d", "conv2d_transpose_valid", "conv2d_transpose_same",
     "conv2d_transpose_small_kernel", "maxpool2d_same", "avgpool2d", "pool1d", "global_pool2d", "global_max2d_keepdims",
     "global_pool1d", "global_avg1d", "batchnorm_conv", "batchnorm_dense_noscale", "batchnorm_seq", "layernorm",
     "layernorm_2axes", "reshape_permute", "permute_conv", "repeat_vector", "dropout_noise", "zero_padding2d",
-    "zero_padding1d", "cropping2d", "cropping1d", "upsampling2d", "upsampling2d_bilinear", "upsampling1d", "embedding",
+    "padding_cropping_upsampling3d", "rescaling", "zero_padding1d", "cropping2d", "cropping1d", "upsampling2d",
+    "upsampling2d_bilinear", "upsampling1d", "embedding",
     "einsum_dense", "einsum_dense_2", "einsum_dense_transposed", "time_distributed_dense", "time_distributed_conv", "lstm", "lstm_seq_stacked",
     "lstm_backwards_seq", "gru_reset_after", "gru_reset_before", "gru_relu_nobias", "simple_rnn",
     *[f"bidirectional_lstm_{m}" for m in ["concat", "sum", "mul", "ave"]], "bidirectional_gru_seq",

@@ -22,7 +22,7 @@ import onnx
 
 from ..errors import ModelLoadError
 from ..model import RModel
-from .convert import KerasLayer, register_layer_converter, supported_layers
+from .convert import KerasLayer, layer_table, register_layer_converter, supported_layers
 from .graph import GraphBuilder, KTensor
 from .reader import KerasSource, WeightSpec, read_json_and_weights, read_path
 
@@ -111,6 +111,7 @@ __all__ = [
     "WeightSpec",
     "from_keras",
     "keras_to_onnx",
+    "layer_table",
     "register_layer_converter",
     "supported_layers",
 ]

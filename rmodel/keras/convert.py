@@ -54,6 +54,23 @@ def supported_layers() -> list[str]:
     return sorted(CONVERTERS)
 
 
+def layer_table() -> str:
+    """Markdown table of the supported Keras layers and the ONNX they become (from the registry)."""
+    from . import layers  # noqa: F401
+    from .layers.common import ACTIVATIONS
+
+    groups: dict[Any, list[str]] = {}
+    for name in sorted(CONVERTERS):
+        groups.setdefault(CONVERTERS[name], []).append(name)
+    rows = ["| Keras layers | ONNX |", "|---|---|", "| InputLayer, Sequential, Functional (nested) | graph inputs, inlined |"]
+    for fn, names in sorted(groups.items(), key=lambda item: item[1][0]):
+        doc = (fn.__doc__ or "custom converter").strip().splitlines()[0]
+        rows.append(f"| {', '.join(names)} | {doc} |")
+    rows.append("")
+    rows.append("Activations (Activation layer and `activation=` options): " + ", ".join(ACTIVATIONS) + ".")
+    return "\n".join(rows)
+
+
 class KerasLayer:
     """A Keras layer call as a converter sees it."""
 

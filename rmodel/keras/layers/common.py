@@ -54,9 +54,9 @@ def _gelu(g: GraphBuilder, x: str) -> str:
 #: activations that need no parameters: Keras name -> ONNX op
 SIMPLE_ACTIVATIONS = {
     "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "softsign": "Softsign",
-    "exponential": "Exp", "selu": "Selu", "mish": "Mish", "hard_silu": "HardSwish", "hard_swish": "HardSwish",
+    "exponential": "Exp", "selu": "Selu", "hard_silu": "HardSwish", "hard_swish": "HardSwish",
 }
-ACTIVATIONS = sorted({*SIMPLE_ACTIVATIONS, "linear", "elu", "relu6", "leaky_relu", "hard_sigmoid", "swish", "silu",
+ACTIVATIONS = sorted({*SIMPLE_ACTIVATIONS, "mish", "linear", "elu", "relu6", "leaky_relu", "hard_sigmoid", "swish", "silu",
                       "gelu", "softmax", "log_softmax"})
 
 
@@ -78,6 +78,8 @@ def activation(layer: KerasLayer, g: GraphBuilder, x: KTensor, value: Any) -> KT
         return like(x, g.op("HardSigmoid", [x.name], alpha=alpha, beta=0.5))
     if name in ("swish", "silu"):
         return like(x, g.op("Mul", [x.name, g.op("Sigmoid", [x.name])], name="swish"))
+    if name == "mish":  # ONNX Mish needs opset 18
+        return like(x, g.op("Mul", [x.name, g.op("Tanh", [g.op("Softplus", [x.name])])], name="mish"))
     if name == "gelu":
         return like(x, _gelu(g, x.name))
     if name in ("softmax", "log_softmax"):

@@ -67,6 +67,7 @@ def _conv_options(layer: KerasLayer, n: int) -> tuple[list[int], list[int], list
 
 @converter("Conv1D", "Conv2D", "Conv3D")
 def conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Conv (kernel re-laid out to OIHW; 'valid', 'same', 'causal'; strides, dilation, groups; channels_first)."""
     x = layer.input
     perm = _layout(layer, x)
     sizes, channels = _spatial(layer, x)
@@ -105,6 +106,7 @@ def _depthwise(layer: KerasLayer, g: GraphBuilder, x: KTensor, perm: tuple[int, 
 
 @converter("DepthwiseConv1D", "DepthwiseConv2D")
 def depthwise_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Conv with group = input channels (depth_multiplier supported)."""
     x = layer.input
     perm = _layout(layer, x)
     sizes, channels = _spatial(layer, x)
@@ -121,6 +123,7 @@ def depthwise_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("SeparableConv1D", "SeparableConv2D")
 def separable_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """depthwise Conv then 1x1 Conv."""
     x = layer.input
     perm = _layout(layer, x)
     sizes, channels = _spatial(layer, x)
@@ -144,6 +147,7 @@ def separable_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 def conv_transpose(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """ConvTranspose ('valid'/'same', strides, dilation; output_padding=None)."""
     x = layer.input
     perm = _layout(layer, x)
     sizes, channels = _spatial(layer, x)
@@ -183,6 +187,7 @@ def conv_transpose(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 @converter("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
            "AveragePooling3D")
 def pooling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """MaxPool / AveragePool ('same' padding excluded from averages)."""
     x = layer.input
     perm = _layout(layer, x)
     sizes, _ = _spatial(layer, x)

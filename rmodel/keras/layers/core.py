@@ -14,7 +14,7 @@ from .common import activation, int_list, known, like, spec
 @converter("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
            "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")
 def identity(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """Layers that only act while training."""
+    """nothing: these layers only act while training."""
     return layer.input
 
 
@@ -46,6 +46,7 @@ def dense_core(layer: KerasLayer, g: GraphBuilder, x: KTensor, prefix: str = "")
 
 @converter("Dense")
 def dense(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Gemm (MatMul + Add for inputs of rank > 2) and the fused activation."""
     return dense_core(layer, g, layer.input)
 
 
@@ -80,6 +81,7 @@ def _einsum_as_matmul(layer: KerasLayer, g: GraphBuilder, src: str, kernel: np.n
 
 @converter("EinsumDense")
 def einsum_dense(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """MatMul (with Transpose/Reshape around it when needed), Einsum otherwise; bias Add."""
     x = layer.input
     equation = str(layer.get("equation"))
     a, b, out = _einsum_parts(equation)
@@ -120,11 +122,13 @@ def einsum_dense(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Activation")
 def activation_layer(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """the activation's ONNX op(s) (activations listed below)."""
     return activation(layer, g, layer.input, layer.get("activation"))
 
 
 @converter("ReLU")
 def relu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Relu / LeakyRelu, Where for a threshold, Min for max_value."""
     x = layer.input
     max_value = layer.get("max_value")
     slope = float(layer.get("negative_slope", 0.0) or 0.0)
@@ -143,22 +147,20 @@ def relu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("LeakyReLU")
 def leaky_relu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """LeakyRelu."""
     slope = layer.get("negative_slope", layer.get("alpha", 0.3))
     return like(layer.input, g.op("LeakyRelu", [layer.input.name], alpha=float(slope)))
 
 
 @converter("ELU")
 def elu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Elu."""
     return like(layer.input, g.op("Elu", [layer.input.name], alpha=float(layer.get("alpha", 1.0))))
-
-
-@converter("ThresholdedReLU")
-def thresholded_relu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    return like(layer.input, g.op("ThresholdedRelu", [layer.input.name], alpha=float(layer.get("theta", 1.0))))
 
 
 @converter("PReLU")
 def prelu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """PRelu (shared_axes supported)."""
     x = layer.input
     shape = list(known(layer, x.shape[1:], "the input shape"))
     for axis in layer.get("shared_axes") or []:
@@ -171,6 +173,7 @@ def prelu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Softmax")
 def softmax(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Softmax over one axis."""
     x = layer.input
     axis = layer.get("axis", -1)
     if isinstance(axis, (list, tuple)):
@@ -182,6 +185,7 @@ def softmax(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Rescaling")
 def rescaling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Mul (+ Add for an offset)."""
     x = layer.input
     scale, offset = layer.get("scale", 1.0), layer.get("offset", 0.0)
     if isinstance(scale, (list, dict)) or isinstance(offset, (list, dict)):
@@ -202,6 +206,7 @@ def _axes(layer: KerasLayer, x: KTensor, value: object) -> list[int]:
 
 @converter("BatchNormalization")
 def batch_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """BatchNormalization on the channel axis, Mul + Add otherwise."""
     x = layer.input
     axes = _axes(layer, x, layer.get("axis", -1))
     if len(axes) != 1:
@@ -233,6 +238,7 @@ def batch_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("LayerNormalization")
 def layer_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """LayerNormalization over trailing axes."""
     x = layer.input
     if layer.get("rms_scaling"):
         raise layer.unsupported("rms_scaling=True")
@@ -266,6 +272,7 @@ def layer_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Flatten")
 def flatten(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Flatten (a Transpose back to Keras order first if needed)."""
     x = layer.input
     if x.rank == 2:
         return x
@@ -279,6 +286,7 @@ def flatten(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Reshape")
 def reshape(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Reshape."""
     x = layer.input
     size = int(np.prod(known(layer, x.shape[1:], "the input shape")))
     target = [int(d) for d in layer.get("target_shape")]
@@ -293,7 +301,7 @@ def reshape(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Permute")
 def permute(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """Free: only the layout of the ONNX tensor changes (a Transpose appears where it is needed)."""
+    """nothing by itself: only the tensor's layout changes (a Transpose appears where one is needed)."""
     x = layer.input
     full = (0, *[int(d) for d in layer.get("dims")])
     if sorted(full) != list(range(x.rank)):
@@ -306,6 +314,7 @@ def permute(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("RepeatVector")
 def repeat_vector(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Unsqueeze + Concat."""
     x = layer.input
     n = int(layer.get("n"))
     expanded = g.op("Unsqueeze", [g.as_layout(x, None), g.const(np.array([1], np.int64), "axes")])
@@ -315,6 +324,7 @@ def repeat_vector(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Embedding")
 def embedding(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Gather (Cast to int64 for float inputs)."""
     x = layer.input
     vocab, dim = int(layer.get("input_dim")), int(layer.get("output_dim"))
     w = layer.weights([spec("embeddings", 0, (vocab, dim))])
@@ -346,6 +356,7 @@ def _pairs(value: object, n: int) -> list[tuple[int, int]]:
 
 @converter("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 def zero_padding(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Pad."""
     x = layer.input
     axes = spatial_axes(layer, x)
     pairs = _pairs(layer.get("padding"), len(axes))
@@ -361,6 +372,7 @@ def zero_padding(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Cropping1D", "Cropping2D", "Cropping3D")
 def cropping(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Slice."""
     x = layer.input
     axes = spatial_axes(layer, x)
     pairs = _pairs(layer.get("cropping"), len(axes))
@@ -379,6 +391,7 @@ def cropping(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("UpSampling1D", "UpSampling2D", "UpSampling3D")
 def upsampling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Resize (nearest or bilinear)."""
     x = layer.input
     axes = spatial_axes(layer, x) if layer.class_name != "UpSampling1D" else [1]
     sizes = int_list(layer.get("size", 2), len(axes))
@@ -401,6 +414,7 @@ def upsampling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 @converter("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")
 def global_pooling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """ReduceMean / ReduceMax over the spatial axes (keepdims supported)."""
     x = layer.input
     axes = spatial_axes(layer, x)
     keep = bool(layer.get("keepdims", False))

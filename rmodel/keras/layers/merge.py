@@ -29,6 +29,7 @@ def _out(template: KTensor, name: str) -> KTensor:
 
 @converter("Add", "Multiply", "Maximum", "Minimum", "Average")
 def variadic(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Add / Mul / Max / Min / Mean."""
     names, template = _common(layer, g)
     if layer.class_name in ("Maximum", "Minimum", "Average"):
         op = {"Maximum": "Max", "Minimum": "Min", "Average": "Mean"}[layer.class_name]
@@ -42,6 +43,7 @@ def variadic(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Subtract")
 def subtract(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Sub."""
     names, template = _common(layer, g)
     if len(names) != 2:
         raise layer.fail(f"needs exactly two inputs, got {len(names)}")
@@ -50,6 +52,7 @@ def subtract(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("Concatenate")
 def concatenate(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Concat."""
     names, template = _common(layer, g)
     axis = int(layer.get("axis", -1)) % template.rank
     shape = list(template.shape)
@@ -67,6 +70,7 @@ def _l2_normalize(g: GraphBuilder, x: str, axis: int) -> str:
 
 @converter("Dot")
 def dot(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Mul + ReduceSum (rank 2) or MatMul (rank 3); normalize=True supported."""
     if len(layer.inputs) != 2:
         raise layer.fail(f"needs exactly two inputs, got {len(layer.inputs)}")
     a, b = layer.inputs

@@ -119,6 +119,7 @@ def _input(layer: KerasLayer) -> tuple[KTensor, int]:
 
 @converter("LSTM", "GRU", "SimpleRNN")
 def recurrent(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
+    """ONNX LSTM / GRU / RNN (return_sequences, return_state, go_backwards, reset_after both ways)."""
     cfg, kind = layer.config, layer.class_name
     _check_options(layer, cfg)
     x, features = _input(layer)
@@ -168,6 +169,7 @@ def _merge(layer: KerasLayer, g: GraphBuilder, t: str, dir_axis: int, mode: str 
 
 @converter("Bidirectional")
 def bidirectional(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
+    """one bidirectional LSTM / GRU / RNN node; merge_mode concat, sum, mul, ave or None."""
     inner = layer.get("layer") or {}
     kind = inner.get("class_name")
     if kind not in KINDS:
@@ -222,6 +224,7 @@ _PER_STEP = {"Dense", "EinsumDense", "Activation", "Dropout", "ReLU", "LeakyReLU
 
 @converter("TimeDistributed")
 def time_distributed(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
+    """the wrapped layer on [batch*time, ...] (Dense and other last-axis layers directly)."""
     inner = layer.get("layer") or {}
     cls = inner.get("class_name")
     if cls not in CONVERTERS:
