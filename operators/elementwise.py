@@ -45,6 +45,7 @@ UNARY_ANY: dict[str, str] = {
     "Abs": "v < T(0) ? T(-v) : v",
     "Sign": "T((T(0) < v) - (v < T(0)))",
     "Identity": "v",
+    "Not": "!v",
 }
 
 
@@ -65,6 +66,8 @@ class _Unary(Operator):
         x = self.input_info(0)
         if self.op_type not in UNARY_ANY and x.dtype != np.float32:
             raise self.fail(f"input must be float32, got {x.dtype}")
+        if (self.op_type == "Not") != (x.dtype == np.bool_):
+            raise self.fail(f"{'Not needs a bool input' if self.op_type == 'Not' else 'bool inputs are not supported'}, got {x.dtype}")
         return [self.out(0, x.dtype, x.shape)]
 
     def expression(self) -> str:
@@ -189,8 +192,10 @@ class _Broadcasting(Operator):
         infos = [self.input_info(i) for i in range(len(self.inputs))]
         if not infos:
             raise self.fail("needs at least one input")
-        value_infos = infos[1:] if self.op_type == "Where" else infos
+        value_infos = infos[1:] if self.op_type == "Where" else infos[:1] if self.op_type == "Pow" else infos
         dtypes = {i.dtype for i in value_infos}
+        if self.op_type in ("Sum", "Mean", "Pow") and not np.issubdtype(value_infos[0].dtype, np.floating):
+            raise self.fail(f"{self.op_type} is defined for float tensors only, got {value_infos[0].dtype}")
         if len(dtypes) != 1:
             raise self.fail(f"inputs have different dtypes {sorted(str(d) for d in dtypes)}")
         if self.op_type == "Where" and infos[0].dtype != np.bool_:

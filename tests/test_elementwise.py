@@ -262,3 +262,18 @@ def test_clip_errors() -> None:
     node = helper.make_node("Clip", ["X"], ["Y"], min=0.0)
     with pytest.raises(RModelError, match="min"):
         rmodel.from_onnx(make_model([node], {"X": (np.float32, (3,))}, ["Y"], opset=13))
+
+
+def test_pow_with_integer_exponent_and_not():
+    model = make_model(
+        [
+            helper.make_node("Pow", ["x", "e"], ["p"]),
+            helper.make_node("Greater", ["x", "zero"], ["positive"]),
+            helper.make_node("Not", ["positive"], ["not_positive"]),
+        ],
+        {"x": (np.float32, [3, 4]), "e": (np.int64, [4])},
+        {"p": np.float32, "not_positive": np.bool_},
+        {"zero": np.array(0.0, np.float32)},
+        opset=15,
+    )
+    check_against_onnxruntime(model)
