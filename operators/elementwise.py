@@ -194,7 +194,7 @@ class _Broadcasting(Operator):
             raise self.fail("needs at least one input")
         value_infos = infos[1:] if self.op_type == "Where" else infos[:1] if self.op_type == "Pow" else infos
         dtypes = {i.dtype for i in value_infos}
-        if self.op_type in ("Sum", "Mean", "Pow") and not np.issubdtype(value_infos[0].dtype, np.floating):
+        if self.op_type in ("Sum", "Mean") and not np.issubdtype(value_infos[0].dtype, np.floating):
             raise self.fail(f"{self.op_type} is defined for float tensors only, got {value_infos[0].dtype}")
         if len(dtypes) != 1:
             raise self.fail(f"inputs have different dtypes {sorted(str(d) for d in dtypes)}")
