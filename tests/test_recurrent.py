@@ -150,8 +150,10 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("direction", DIRECTIONS)
+MATRIX = [(d, v) for d in DIRECTIONS for v in sorted(VARIANTS) if not (d == "reverse" and v == "minimal")]
+
+
+@pytest.mark.parametrize(("direction", "variant"), MATRIX)
 @pytest.mark.parametrize("op", sorted(GATES))
 def test_directions_and_optional_inputs(op: str, direction: str, variant: str) -> None:
     options = dict(VARIANTS[variant])
@@ -233,10 +235,12 @@ def test_lstm_activations(index: int) -> None:
     check(Case("LSTM", "bidirectional", seq=3, batch=2, bias=True, initial="input", attrs=attrs, seed=index))
 
 
-@pytest.mark.parametrize("name", sorted(TAKES))
-def test_gru_activations_default_alpha_beta(name: str) -> None:
+@pytest.mark.parametrize(
+    ("first", "second"), [("HardSigmoid", "LeakyRelu"), ("Affine", "ThresholdedRelu"), ("ScaledTanh", "Elu")]
+)
+def test_gru_activations_default_alpha_beta(first: str, second: str) -> None:
     """Functions taking alpha/beta, given none (onnxruntime's defaults), in GRU's f and g positions."""
-    attrs = {"activations": [name, "Tanh", "Sigmoid", name], "linear_before_reset": 1}
+    attrs = {"activations": [first, second, second, first], "linear_before_reset": 1}
     check(Case("GRU", "bidirectional", seq=2, batch=2, bias=True, attrs=attrs))
 
 
