@@ -227,4 +227,4 @@ def inputs_for(model: Any, rng: np.random.Generator, batch: int = 2) -> list[np.
 def keras_outputs(model: Any, xs: list[np.ndarray]) -> list[np.ndarray]:
     out = model(xs if len(xs) > 1 else xs[0], training=False)
     out = out if isinstance(out, (list, tuple)) else [out]
-    return [np.asarray(o) for o in out]
+    return [np.asarray(o.numpy() if hasattr(o, "numpy") else o) for o in out]
