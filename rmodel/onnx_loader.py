@@ -130,6 +130,20 @@ def _fix_input_shapes(
     return infos
 
 
+def _outer_references(node: onnx.NodeProto) -> set[str]:
+    """Names a node's subgraphs (If/Loop/Scan bodies) read from the enclosing graph."""
+    names: set[str] = set()
+    for attr in node.attribute:
+        graphs = list(attr.graphs) + ([attr.g] if attr.HasField("g") else [])
+        for graph in graphs:
+            defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+            for inner in graph.node:
+                names.update(n for n in inner.input if n and n not in defined)
+                names.update(_outer_references(inner) - defined)
+                defined.update(inner.output)
+    return names
+
+
 def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], model: ModelProto) -> list[np.ndarray]:
     """Run one node with onnx's reference evaluator."""
     from onnx.reference import ReferenceEvaluator
@@ -208,7 +222,9 @@ def from_onnx(
             unknown.update(o for o in node.output if o)
             continue
         values = [constants.get(i) if i else None for i in node.input]
-        is_constant = all(v is not None for i, v in zip(node.input, values) if i)
+        is_constant = all(v is not None for i, v in zip(node.input, values) if i) and all(
+            name in constants for name in _outer_references(node)
+        )
         shape_query = node.op_type in ("Shape", "Size") and node.input and node.input[0] in tensors
         if node.domain in ("", "ai.onnx") and node.op_type not in _NONDETERMINISTIC and (is_constant or shape_query):
             if shape_query and not is_constant:

@@ -188,3 +188,31 @@ def test_shared_weights_and_repeated_use():
     check_against_onnxruntime(
         make_model(nodes, {"x": (np.float32, ["N", 6])}, ["y"], {"W": weights(rng, 6, 6)}), batch_size=5
     )
+
+
+def test_loop_reading_runtime_tensors_is_reported_unsupported():
+    """A Loop whose body reads a run-time tensor from the outer graph is not constant (tf2onnx GRU)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["acc_in", "x"], ["acc_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [1, 2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1, 2]),
+        ],
+    )
+    model = make_model(
+        [helper.make_node("Loop", ["trip", "cond", "zero"], ["y"], name="loop", body=body)],
+        {"x": (np.float32, [1, 2])},
+        ["y"],
+        {"trip": np.array(3, np.int64), "cond": np.array(True), "zero": np.zeros((1, 2), np.float32)},
+    )
+    with pytest.raises(UnsupportedOperatorError, match="Loop: node loop"):
+        rmodel.from_onnx(model)
