@@ -27,6 +27,22 @@ from .tensor import TensorInfo  # noqa: E402
 from .verify import VerifyReport, verify  # noqa: E402
 
 
+def from_keras(source, batch_size: int = 1, **options) -> RModel:
+    """An RModel from a Keras model: a ``.keras``/``.h5`` file, an ``(arch.json, weights.h5)`` pair,
+    a live ``keras.Model`` or a SavedModel directory. Files need no TensorFlow.
+    Options: ``converter="native"|"tf2onnx"``, ``name``, and those of ``from_onnx``."""
+    from .keras import from_keras as _from_keras
+
+    return _from_keras(source, batch_size=batch_size, **options)
+
+
+def keras_to_onnx(source, **options):
+    """The normalised ONNX ModelProto rmodel makes of a Keras model (valid for onnx.checker)."""
+    from .keras import keras_to_onnx as _keras_to_onnx
+
+    return _keras_to_onnx(source, **options)
+
+
 def supported_operators() -> list[str]:
     """ONNX op types rmodel generates code for."""
     from .operators import supported_operators as _supported
@@ -45,7 +61,9 @@ __all__ = [
     "UnsupportedOperatorError",
     "VerifyReport",
     "__version__",
+    "from_keras",
     "from_onnx",
+    "keras_to_onnx",
     "load",
     "supported_operators",
     "verify",
