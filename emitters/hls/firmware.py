@@ -17,7 +17,7 @@ import numpy as np
 from ... import __version__
 from ...errors import RModelError, UnsupportedOperatorError
 from ...model import RModel
-from ...naming import UniqueNames, identifier
+from ...naming import identifier
 from ...operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_array, normalize_order, same_order
 from ..literals import VALUES_PER_LINE, element_texts
 from .config import HlsConfig, LayerConfig
@@ -87,10 +87,20 @@ class FirmwareEmitter:
         self.model = model
         self.config = config
         self.top = top
-        self.names = UniqueNames(_RESERVED | {top})
+        self._taken: set[str] = set(_RESERVED | {top})
         self.typedefs: dict[str, str] = {}
         self.weights: dict[str, tuple[str, np.ndarray, str]] = {}  # name -> (ctype, values, stage)
         self.helpers: dict[str, str] = {}
+
+    def fresh(self, hint: str, prefix: str = "t") -> str:
+        """A new C++ identifier like ``hint``, distinct from every one handed out before."""
+        base = identifier(hint, prefix)
+        candidate, counter = base, 1
+        while candidate in self._taken:
+            counter += 1
+            candidate = f"{base}_{counter}"
+        self._taken.add(candidate)
+        return candidate
 
     # ---- services for HlsContext ----------------------------------------------------------
     def layer_type(self, stage: str, role: str, config: LayerConfig) -> str:
@@ -99,7 +109,7 @@ class FirmwareEmitter:
         return name
 
     def add_weight(self, stage: str, hint: str, values: np.ndarray, ctype: str) -> str:
-        name = self.names(f"{stage}_{hint}", "w")
+        name = self.fresh(f"{stage}_{hint}", "w")
         self.weights[name] = (ctype, np.asarray(values), stage)
         return name
 
@@ -121,7 +131,7 @@ class FirmwareEmitter:
         for index, (op, impl) in enumerate(zip(model.operators, impls)):
             cfg = self.config.for_op(op.name, op.op_type)
             layer_cfgs.append(cfg)
-            stage_names.append(self.names(op.name or op.op_type, "layer"))
+            stage_names.append(self.fresh(op.name or op.op_type, "layer"))
             impl.check(model.constants)
             streamed = impl.streamed_inputs(model.constants)
             for i in streamed:
@@ -163,15 +173,15 @@ class FirmwareEmitter:
             output_types.append("result_t" if len(model.outputs) == 1 else f"result{k}_t")
 
         # ---- channels -------------------------------------------------------------------------
-        in_ports = [self.names(f"in_{i.name}", "in") for i in model.inputs]
-        out_ports = [self.names(f"out_{o.name}", "out") for o in model.outputs]
+        in_ports = [self.fresh(f"in_{i.name}", "in") for i in model.inputs]
+        out_ports = [self.fresh(f"out_{o.name}", "out") for o in model.outputs]
         streams: list[tuple[str, str, int]] = []  # internal (variable, type, depth)
         reader_stream: dict[Any, str] = {}  # consumer key -> stream variable it reads
         producer_stream: dict[int, str] = {}  # value index -> stream variable written by the producer
         extra_after: dict[Any, list[Stage]] = {}  # producer (op index or ("in", k)) -> stages that follow it
 
         def new_stream(hint: str, ctype: str, size: int) -> str:
-            var = self.names(f"s_{hint}", "s")
+            var = self.fresh(f"s_{hint}", "s")
             depth = size if self.config.stream_depth is None else min(size, self.config.stream_depth)
             streams.append((var, ctype, max(depth, 1)))
             return var
@@ -222,7 +232,8 @@ class FirmwareEmitter:
             ctx = HlsContext(self, op, stage_names[index], layer_cfgs[index], [t for _, t in ins], orders, streamed)
             body = impl.emit(ctx)
             outputs = [(producer_stream[v], values[v].ctype) for v in outs]
-            stages.append(Stage(f"{stage_names[index]}_stage", f"[{index}] {op.comment()}", ins, outputs, body))
+            func = self.fresh(f"{stage_names[index]}_stage")
+            stages.append(Stage(func, f"[{index}] {op.comment()}", ins, outputs, body))
             stages += extra_after.get(index, [])
 
         files = self._files(stages, streams, in_ports, out_ports, input_types, output_types, values, where,
@@ -242,7 +253,7 @@ class FirmwareEmitter:
 
     # ---- helper stages ------------------------------------------------------------------
     def _fork_stage(self, value: Value, source: str, branches: list[str]) -> Stage:
-        func = self.names(f"fork_{value.tensor}", "fork")
+        func = self.fresh(f"fork_{value.tensor}", "fork")
         writes = "\n".join(f"  out{j}.write(v);" for j in range(len(branches)))
         body = (f"fork:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
                 f"  const {value.ctype} v = in0.read();\n{writes}\n}}")
@@ -250,14 +261,14 @@ class FirmwareEmitter:
                      [(b, value.ctype) for b in branches], body)
 
     def _sink_stage(self, value: Value, source: str) -> Stage:
-        func = self.names(f"drain_{value.tensor}", "drain")
+        func = self.fresh(f"drain_{value.tensor}", "drain")
         body = (f"drain:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
                 "  in0.read();\n}")
         return Stage(func, f"'{value.tensor}' is not used: drain it", [(source, value.ctype)], [], body)
 
     def _reorder_stage(self, value: Value, source: str, target: str, order) -> Stage:
         """Buffer the tensor, write it back in ``order`` (positions of the incoming stream)."""
-        func = self.names(f"reorder_{value.tensor}", "reorder")
+        func = self.fresh(f"reorder_{value.tensor}", "reorder")
         lines = [f"{value.ctype} buffer[{value.size}];"]
         if order is not None:
             table = self.add_weight(func, "index", np.asarray(order, dtype=np.int32), "int")

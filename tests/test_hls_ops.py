@@ -1,0 +1,246 @@
+"""HLS stages over their attribute spaces, in float mode (1e-6 criterion against onnxruntime).
+
+Several variants of an operator share one model (branches reading the same input, one output
+each), which also exercises fork stages, reorders and multi-output top functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import make_model, weights
+from onnx import helper
+from rmodel.emitters.hls import compile_hls
+from test_hls import assert_matches, hls_errors
+
+import rmodel
+from rmodel.errors import RModelError
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test draws the same weights whatever ran before it in this worker."""
+    global RNG
+    RNG = np.random.default_rng(7)
+
+
+def _branches(specs, inputs, opset=17):
+    """specs: (op, inputs, attrs, initializers) per branch; output of branch k is y{k}."""
+    nodes, inits = [], {}
+    for k, (op, ins, attrs, consts) in enumerate(specs):
+        names = []
+        for name in ins:
+            if name in consts:
+                inits[f"{name}{k}"] = consts[name]
+                names.append(f"{name}{k}")
+            else:
+                names.append(name)
+        nodes.append(helper.make_node(op, names, [f"y{k}"], name=f"{op.lower()}_{k}", **attrs))
+    return make_model(nodes, inputs, [f"y{k}" for k in range(len(specs))], inits, opset=opset)
+
+
+def _conv(c, m, kernel, group=1, bias=True, **attrs):
+    w = weights(RNG, m, c // group, *kernel, fan_in=c // group * int(np.prod(kernel)))
+    consts = {"w": w}
+    if bias:
+        consts["b"] = weights(RNG, m, fan_in=10)
+    return ("Conv", ["x", "w"] + (["b"] if bias else []), dict(kernel_shape=list(kernel), group=group, **attrs),
+            consts)
+
+
+# ---- dense --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reuse", [1, 5])
+def test_gemm_variants(reuse):
+    b = weights(RNG, 6, 4)
+    specs = [
+        ("Gemm", ["x", "b"], {}, {"b": b}),
+        ("Gemm", ["x", "b", "c"], {"transB": 1, "alpha": 0.5, "beta": 2.0},
+         {"b": np.ascontiguousarray(b.T), "c": weights(RNG, 4)}),
+        ("Gemm", ["xt", "b", "c"], {"transA": 1}, {"b": b, "c": weights(RNG, 2, 4)}),  # per-row C
+        ("Gemm", ["x", "b", "c"], {"beta": 0.0}, {"b": b, "c": weights(RNG, 1, 4)}),
+        ("Gemm", ["x", "b", "c"], {}, {"b": b, "c": np.array(0.25, np.float32)}),
+        ("MatMul", ["x", "b"], {}, {"b": b}),
+    ]
+    assert_matches(_branches(specs, {"x": (np.float32, [2, 6]), "xt": (np.float32, [6, 2])}), reuse_factor=reuse)
+
+
+def test_matmul_on_rank3_and_transpose_relabel():
+    w = weights(RNG, 5, 3)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["t", "w"], ["y"]),
+             helper.make_node("Transpose", ["y"], ["z"], perm=[2, 1, 0])]
+    assert_matches(make_model(nodes, {"x": (np.float32, [2, 5, 4])}, ["z", "t"], {"w": w}))
+
+
+# ---- elementwise, softmax, shapes ------------------------------------------------------------------
+
+
+def test_activations_and_arithmetic():
+    c = weights(RNG, 4, fan_in=1)
+    specs = [
+        ("Relu", ["x"], {}, {}),
+        ("LeakyRelu", ["x"], {"alpha": 0.2}, {}),
+        ("LeakyRelu", ["x"], {}, {}),
+        ("Sigmoid", ["x"], {}, {}),
+        ("Tanh", ["x"], {}, {}),
+        ("Add", ["x", "x2"], {}, {}),
+        ("Sub", ["c", "x"], {}, {"c": c}),  # constant first, broadcast along the last axis
+        ("Mul", ["x", "c"], {}, {"c": np.array(1.5, np.float32)}),
+        ("Add", ["x", "c"], {}, {"c": weights(RNG, 3, 1, fan_in=1)}),
+        ("Concat", ["x", "x2"], {"axis": 0}, {}),
+        ("Concat", ["x", "x2", "x"], {"axis": 1}, {}),
+        ("Concat", ["x", "x2"], {"axis": -1}, {}),
+        ("Flatten", ["x"], {"axis": 2}, {}),
+        ("Reshape", ["x", "s"], {}, {"s": np.array([4, -1], np.int64)}),
+    ]
+    assert_matches(_branches(specs, {"x": (np.float32, [2, 3, 4]), "x2": (np.float32, [2, 3, 4])}))
+
+
+def test_softmax_axes():
+    specs = [("Softmax", ["x"], {"axis": a}, {}) for a in (-1, 0, 1)]
+    assert_matches(_branches(specs, {"x": (np.float32, [2, 3, 4])}))
+    # opset 11: the input is coerced to 2-D at the axis
+    old = [("Softmax", ["x"], {"axis": a}, {}) for a in (1, 2)]
+    assert_matches(_branches(old, {"x": (np.float32, [2, 3, 4])}, opset=11))
+
+
+@pytest.mark.parametrize("table_size,bound", [(256, 0.05), (4096, 0.01)])
+def test_lookup_tables_in_fixed_point(table_size, bound):
+    specs = [("Sigmoid", ["x"], {}, {}), ("Tanh", ["x"], {}, {}), ("Softmax", ["x"], {"axis": 1}, {})]
+    model = _branches(specs, {"x": (np.float32, [2, 6])})
+    errors = hls_errors(model, samples=4, precision="ap_fixed<18,6>", table_size=table_size, table_range=4.0)
+    for name, (diff, scale) in errors.items():
+        assert 0 < diff <= bound * scale, (name, diff)
+
+
+# ---- convolution and pooling -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reuse", [1, 7])
+def test_conv2d_variants(reuse):
+    specs = [
+        _conv(4, 6, (3, 3), pads=[1, 1, 1, 1]),
+        _conv(4, 5, (3, 3), strides=[2, 2]),
+        _conv(4, 3, (2, 3), dilations=[2, 1], pads=[0, 1, 1, 0]),
+        _conv(4, 6, (3, 3), group=2, strides=[1, 2], pads=[1, 0, 1, 2]),
+        _conv(4, 8, (3, 3), group=4, pads=[1, 1, 1, 1]),  # depthwise, channel multiplier 2
+        _conv(4, 5, (1, 1)),
+        _conv(4, 3, (3, 2), bias=False, auto_pad="SAME_UPPER"),
+    ]
+    assert_matches(_branches(specs, {"x": (np.float32, [1, 4, 7, 6])}), reuse_factor=reuse)
+
+
+def test_conv1d_and_pools_1d():
+    specs = [
+        _conv(3, 4, (3,), strides=[2], pads=[1, 1]),
+        _conv(3, 2, (3,), dilations=[2]),
+        _conv(3, 3, (5,), group=3, pads=[2, 2]),
+        ("MaxPool", ["x"], {"kernel_shape": [2], "strides": [2]}, {}),
+        ("AveragePool", ["x"], {"kernel_shape": [3], "pads": [1, 1]}, {}),
+        ("GlobalAveragePool", ["x"], {}, {}),
+    ]
+    assert_matches(_branches(specs, {"x": (np.float32, [1, 3, 9])}))
+
+
+def test_pools_2d_batch_and_normalization():
+    c = 3
+    bn = {"s": RNG.uniform(0.5, 1.5, c).astype(np.float32), "b": weights(RNG, c, fan_in=4),
+          "m": weights(RNG, c, fan_in=4), "v": RNG.uniform(0.5, 1.5, c).astype(np.float32)}
+    specs = [
+        ("MaxPool", ["x"], {"kernel_shape": [2, 2], "strides": [2, 2]}, {}),
+        ("MaxPool", ["x"], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, {}),
+        ("MaxPool", ["x"], {"kernel_shape": [2, 2], "ceil_mode": 1, "strides": [2, 2]}, {}),
+        ("AveragePool", ["x"], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, {}),
+        ("AveragePool", ["x"], {"kernel_shape": [3, 2], "pads": [1, 0, 1, 1], "count_include_pad": 1}, {}),
+        ("GlobalAveragePool", ["x"], {}, {}),
+        ("GlobalMaxPool", ["x"], {}, {}),
+        ("BatchNormalization", ["x", "s", "b", "m", "v"], {"epsilon": 1e-3}, bn),
+    ]
+    assert_matches(_branches(specs, {"x": (np.float32, [2, c, 5, 6])}))
+
+
+def test_conv_flatten_dense_reads_permuted_rows():
+    w = weights(RNG, 3, 2, 3, 3, fan_in=18)
+    d = weights(RNG, 3 * 4 * 4, 5)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["n"]),
+             helper.make_node("Flatten", ["n"], ["f"]),
+             helper.make_node("Gemm", ["f", "d"], ["y"])]
+    bn = {"s": np.ones(3, np.float32) * 1.5, "b": weights(RNG, 3), "m": weights(RNG, 3), "v": np.ones(3, np.float32)}
+    model = make_model(nodes, {"x": (np.float32, [1, 2, 6, 6])}, ["y", "c"], {"w": w, "d": d, **bn})
+    assert_matches(model)
+    fw = compile_hls(rmodel.from_onnx(model), precision="float").firmware
+    names = [s.func for s in fw.stages]
+    assert not any(n.startswith("reorder_r") or n.startswith("reorder_n") for n in names), names
+    assert any(n.startswith("reorder_c") for n in names)  # the conv output itself leaves in row-major order
+
+
+# ---- recurrent --------------------------------------------------------------------------------------
+
+
+def _recurrent(kind, layout=0, outputs=("y", "yh"), initial=False, **attrs):
+    h, i, t, b = 5, 3, 4, 2
+    g = 4 if kind == "LSTM" else 3
+    consts = {"w": weights(RNG, 1, g * h, i), "r": weights(RNG, 1, g * h, h), "bias": weights(RNG, 1, 2 * g * h)}
+    ins = ["x", "w", "r", "bias"]
+    if initial:
+        shape = (1, b, h) if layout == 0 else (b, 1, h)
+        consts["h0"] = weights(RNG, *shape)
+        ins += ["", "h0"]
+        if kind == "LSTM":
+            consts["c0"] = weights(RNG, *shape)
+            ins.append("c0")
+    x_shape = [t, b, i] if layout == 0 else [b, t, i]
+    if layout:
+        attrs["layout"] = 1
+    node = helper.make_node(kind, [n if n in ("x", "") else n + "_" for n in ins], list(outputs), hidden_size=h,
+                            **attrs)
+    return make_model([node], {"x": (np.float32, x_shape)}, [o for o in outputs if o],
+                      {k + "_": v for k, v in consts.items()})
+
+
+@pytest.mark.parametrize("kind,layout,outputs,initial,attrs", [
+    ("LSTM", 0, ("y", "yh", "yc"), False, {}),
+    ("LSTM", 1, ("y", "", "yc"), True, {}),
+    ("GRU", 0, ("y", "yh"), True, {}),
+    ("GRU", 1, ("", "yh"), False, {"linear_before_reset": 1}),
+])
+def test_recurrent_variants(kind, layout, outputs, initial, attrs):
+    model = _recurrent(kind, layout, outputs, initial, **attrs)
+    if layout == 0:
+        assert_matches(model)
+        return
+    # onnxruntime has no batch-first (layout=1) recurrent kernels: compare with the CPU target
+    m = rmodel.from_onnx(model)
+    x = np.random.default_rng(3).uniform(-1, 1, m.inputs[0].shape).astype(np.float32)
+    cpu = m.compile(binding="ctypes").predict(x)
+    hls = compile_hls(m, precision="float").predict(x)
+    for c, h in zip(cpu if isinstance(cpu, tuple) else (cpu,), hls if isinstance(hls, tuple) else (hls,)):
+        assert c.shape == h.shape
+        assert np.max(np.abs(c - h)) <= 1e-6 * max(1.0, float(np.max(np.abs(c))))
+
+
+# ---- clear errors for what the HLS target does not build ---------------------------------------------
+
+
+@pytest.mark.parametrize("model,message", [
+    (lambda: _recurrent("LSTM", direction="reverse"), "direction 'reverse'"),
+    (lambda: _recurrent("GRU", clip=2.0), "clip"),
+    (lambda: make_model([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1, 1])],
+                        {"x": (np.float32, [1, 2, 3, 3, 3])}, ["y"], {"w": weights(RNG, 2, 2, 1, 1, 1)}),
+     "1-D and 2-D windows"),
+    (lambda: make_model([helper.make_node("Add", ["x", "z"], ["y"])],
+                        {"x": (np.float32, [2, 3]), "z": (np.float32, [1, 3])}, ["y"]),
+     "broadcasts only constant operands"),
+    (lambda: make_model([helper.make_node("Concat", ["x", "c"], ["y"], axis=0)],
+                        {"x": (np.float32, [1, 3])}, ["y"], {"c": weights(RNG, 1, 3)}),
+     "concatenates streamed tensors only"),
+])
+def test_unsupported_configurations_are_clear_errors(model, message):
+    with pytest.raises(RModelError, match=message):
+        compile_hls(rmodel.from_onnx(model()), precision="float")
