@@ -68,6 +68,7 @@ def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0") -> str
                           for line in per_pixel.splitlines())
     return f"""// line buffer: the last {g.span} input row(s) of {g.w} pixels x {g.c} channels
 {in_t} line[{g.span}][{g.w}][{g.c}];
+#pragma HLS ARRAY_PARTITION variable=line complete dim=3
 images:
 for (int n = 0; n < {g.n}; ++n) {{
   int next_row = 0;
