@@ -244,3 +244,36 @@ def test_recurrent_variants(kind, layout, outputs, initial, attrs):
 def test_unsupported_configurations_are_clear_errors(model, message):
     with pytest.raises(RModelError, match=message):
         compile_hls(rmodel.from_onnx(model()), precision="float")
+
+
+def test_reductions():
+    specs = [
+        ("ReduceMean", ["x"], {"axes": [1], "keepdims": 0}, {}),  # middle axis: index-table path
+        ("ReduceMean", ["x"], {"axes": [2]}, {}),
+        ("ReduceMax", ["x"], {"axes": [0, 2]}, {}),
+        ("ReduceMin", ["x"], {"keepdims": 0}, {}),
+        ("ReduceSum", ["x", "a"], {}, {"a": np.array([-1], np.int64)}),
+    ]
+    assert_matches(_branches(specs, {"x": (np.float32, [2, 3, 4])}))
+
+
+@pytest.mark.parametrize("kind", ["cnn2d", "conv1d_lstm"])
+def test_keras_models(kind, tmp_path):
+    import keras
+    from keras_models import randomize, seq
+
+    layers = keras.layers
+    if kind == "cnn2d":
+        model = seq((8, 8, 3), layers.Conv2D(4, 3, padding="same", activation="relu"), layers.BatchNormalization(),
+                    layers.MaxPooling2D(2), layers.DepthwiseConv2D(3), layers.Flatten(),
+                    layers.Dense(6, activation="tanh"), layers.Dense(3), layers.Softmax())
+    else:
+        model = seq((10, 4), layers.Conv1D(5, 3, activation="relu"), layers.AveragePooling1D(2),
+                    layers.LSTM(6), layers.Dense(2))
+    path = tmp_path / f"{kind}.keras"
+    randomize(model).save(path)
+    m = rmodel.from_keras(str(path))
+    x = np.random.default_rng(0).uniform(-1, 1, m.inputs[0].shape).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    got = compile_hls(m, precision="float").predict(x)
+    assert np.max(np.abs(got - want)) <= 1e-5 * max(1.0, float(np.max(np.abs(want))))

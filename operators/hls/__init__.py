@@ -111,6 +111,10 @@ class HlsContext:
         """Name of a constant array of ``values`` stored in ``role``'s type (firmware/weights/)."""
         return self._emitter.add_weight(self.stage, hint, np.asarray(values), self.type(role))
 
+    def index_table(self, hint: str, values: np.ndarray) -> str:
+        """Name of a constant ``int`` array (e.g. addresses of a fixed access pattern)."""
+        return self._emitter.add_weight(self.stage, hint, np.asarray(values, dtype=np.int32), "int")
+
     def const(self, name: str) -> np.ndarray | None:
         return self._emitter.model.constants.get(name) if name else None
 
