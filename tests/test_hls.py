@@ -158,10 +158,25 @@ def test_options_are_read_from_model_options_and_recorded(tmp_path):
     assert "reuse factor 3" in override.files["a.cpp"]
     generate_hls_project(m, tmp_path / "prj", precision="ap_fixed<14,5>", tb_samples=1)
     assert m.options["hls"] == {"precision": "ap_fixed<14,5>", "reuse_factor": 2}
-    # the recorded options regenerate the same firmware
+    # the recorded options regenerate the same firmware, also after saving and loading the model
     first = (tmp_path / "prj" / "firmware" / "mlp.cpp").read_text()
-    generate_hls_project(m, tmp_path / "again", tb_samples=1)
+    m.save(tmp_path / "mlp.rmodel")
+    loaded = rmodel.load(tmp_path / "mlp.rmodel")
+    generate_hls_project(loaded, tmp_path / "again", tb_samples=1)
     assert (tmp_path / "again" / "firmware" / "mlp.cpp").read_text() == first
+
+
+def test_testbench_data_from_given_inputs(tmp_path):
+    m = _mlp()
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 1, 16)).astype(np.float32)
+    generate_hls_project(m, tmp_path, precision="float", tb_inputs={"x": x})
+    lines = (tmp_path / "tb_data/tb_input_features.dat").read_text().splitlines()
+    assert len(lines) == 3 and np.allclose(np.array(lines[1].split(), np.float32), x[1].ravel())
+    ref = (tmp_path / "tb_data/tb_output_predictions.dat").read_text().splitlines()
+    expected = reference(examples.mlp(), {"x": x[2]}, ["probabilities"])[0]
+    assert np.allclose(np.array(ref[2].split(), np.float32), expected.ravel(), atol=1e-7)
+    with pytest.raises(RModelError, match="no values for input"):
+        generate_hls_project(m, tmp_path, tb_inputs={"y": x})
 
 
 @pytest.mark.parametrize("options,message", [

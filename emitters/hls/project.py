@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ... import __version__
+from ...errors import RModelError
 from ...model import RModel
 from ...naming import identifier
 from .config import HlsConfig, resolve_options
@@ -219,29 +220,29 @@ def _lines(arrays: list[np.ndarray], count: int) -> str:
 
 
 def tb_data(model: RModel, tb_inputs: Any, samples: int, seed: int) -> tuple[str, str | None]:
-    """(input lines, reference lines or None): one line per call of the top function."""
-    from ...verify import random_inputs
+    """(input lines, reference lines or None): one line per call of the top function.
 
-    calls = []
+    ``tb_inputs``: {input name: array of shape (calls, *input shape)} (or that array for a
+    one-input model); default: ``samples`` seeded random calls.
+    """
+    from ...verify import random_inputs, run_onnxruntime
+
     if tb_inputs is None:
-        for s in range(samples):
-            feeds = random_inputs(model, seed + s)
-            calls.append([feeds[n] for n in model.input_names])
+        calls = [random_inputs(model, seed + s) for s in range(samples)]
     else:
-        arrays = list(tb_inputs) if isinstance(tb_inputs, (list, tuple)) else [tb_inputs]
-        n = len(arrays[0]) // max(model.inputs[0].shape[0] if model.inputs[0].shape else 1, 1)
-        for c in range(n):
-            call = []
-            for info, arr in zip(model.inputs, arrays):
-                b = info.shape[0] if info.shape else 1
-                call.append(np.asarray(arr, dtype=info.dtype)[c * b:(c + 1) * b].reshape(info.shape))
-            calls.append(call)
-    inputs = _lines([np.stack([c[k] for c in calls]) for k in range(len(model.inputs))], len(calls))
+        given = tb_inputs if isinstance(tb_inputs, dict) else {model.input_names[0]: tb_inputs}
+        missing = [n for n in model.input_names if n not in given]
+        if missing:
+            raise RModelError(f"tb_inputs: no values for input(s) {missing}")
+        arrays = {i.name: np.asarray(given[i.name], dtype=i.dtype).reshape(-1, *i.shape) for i in model.inputs}
+        count = {len(a) for a in arrays.values()}
+        if len(count) != 1:
+            raise RModelError("tb_inputs: every input needs the same number of calls")
+        calls = [{n: a[c] for n, a in arrays.items()} for c in range(count.pop())]
+    inputs = _lines([np.stack([c[n] for c in calls]) for n in model.input_names], len(calls))
     try:
-        from ...verify import run_onnxruntime
-
-        outs = [run_onnxruntime(model, dict(zip(model.input_names, call))) for call in calls]
-    except Exception:  # no onnxruntime: the test bench then only records its outputs
+        outs = [run_onnxruntime(model, call) for call in calls]
+    except RModelError:  # no onnxruntime: the test bench then only records its outputs
         return inputs, None
     reference = _lines([np.stack([o[k] for o in outs]) for k in range(len(model.outputs))], len(calls))
     return inputs, reference
