@@ -61,11 +61,14 @@ def geometry(op, channels: int) -> Geometry:
                     win.pads_begin[0], win.pads_begin[1])
 
 
-def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0") -> str:
-    """Line-buffer skeleton: read rows as needed, gather ``win[taps][C]`` (+ ``valid[taps]``) for
-    every output pixel, run ``per_pixel``; drain unused rows at the end."""
+def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0", flags: bool = False) -> str:
+    """Line-buffer skeleton: read rows as needed, gather ``win[taps][C]`` (and, with ``flags``,
+    ``valid[taps]``) for every output pixel, run ``per_pixel``; drain unused rows at the end."""
     per_pixel = "\n".join("      " + line if line and not line.startswith("#pragma") else line
                           for line in per_pixel.splitlines())
+    valid_decl = (f"      bool valid[{g.taps}];\n#pragma HLS ARRAY_PARTITION variable=valid complete\n"
+                  if flags else "")
+    valid_set = "        valid[t] = ok;\n" if flags else ""
     return f"""// line buffer: the last {g.span} input row(s) of {g.w} pixels x {g.c} channels
 {in_t} line[{g.span}][{g.w}][{g.c}];
 #pragma HLS ARRAY_PARTITION variable=line complete dim=3
@@ -89,17 +92,14 @@ out_rows:
     for (int ow = 0; ow < {g.ow}; ++ow) {{
       {in_t} win[{g.taps * g.c}];
 #pragma HLS ARRAY_PARTITION variable=win complete
-      bool valid[{g.taps}];
-#pragma HLS ARRAY_PARTITION variable=valid complete
-    gather:
+{valid_decl}    gather:
       for (int t = 0; t < {g.taps}; ++t) {{
 #pragma HLS PIPELINE II=1
         const int ih = oh * {g.sh} - {g.pt} + (t / {g.kw}) * {g.dh};
         const int iw = ow * {g.sw} - {g.pl} + (t % {g.kw}) * {g.dw};
         const bool ok = ih >= 0 && ih < {g.h} && iw >= 0 && iw < {g.w};
         const int row = ok ? ih % {g.span} : 0, col = ok ? iw : 0;
-        valid[t] = ok;
-        for (int c = 0; c < {g.c}; ++c) win[t * {g.c} + c] = ok ? line[row][col][c] : {in_t}({fill});
+{valid_set}        for (int c = 0; c < {g.c}; ++c) win[t * {g.c} + c] = ok ? line[row][col][c] : {in_t}({fill});
       }}
 {per_pixel}
     }}
@@ -219,7 +219,7 @@ for (int c = 0; c < {g.c}; ++c) {{
   }}
   out0.write({res_t}(best));
 }}"""
-            return window_loops(g, in_t, per_pixel)
+            return window_loops(g, in_t, per_pixel, flags=True)
         win = op.win
         rank = len(win.kernel)
         counts = [tap_counts(op.in_spatial[a], win.out[a], win.kernel[a], win.strides[a], win.dilations[a],
