@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).parent))
-from models import mlp  # noqa: E402
-
-import rmodel  # noqa: E402
+import rmodel
+from rmodel.examples import mlp
 
 
 def per_call_seconds(fn, x, calls: int, rounds: int = 7) -> float:

@@ -5,27 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register
+from .kernels import BIAS_COL, gemm_call
 
-# y (MxN) = a (MxK) . b (KxN); rows of b are contiguous, so the inner loop vectorizes.
-MATMUL_NN = """template <std::size_t M, std::size_t K, std::size_t N>
-inline void matmul_nn(const float* __restrict a, const float* __restrict b, float* __restrict y,
-                      const float* __restrict bias = nullptr) {
-  for (std::size_t m = 0; m < M; ++m) {
-    float* yr = y + m * N;
-    if (bias != nullptr) {
-      for (std::size_t n = 0; n < N; ++n) yr[n] = bias[n];
-    } else {
-      for (std::size_t n = 0; n < N; ++n) yr[n] = 0.0f;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      const float av = a[m * K + k];
-      const float* br = b + k * N;
-      for (std::size_t n = 0; n < N; ++n) yr[n] += av * br[n];
-    }
-  }
-}"""
-
-# general strides: a(m, k) = a[m * SAM + k * SAK], b(k, n) = b[k * SBK + n * SBN]
+# general strides: a(m, k) = a[m * SAM + k * SAK], b(k, n) = b[k * SBK + n * SBN]; only used for a
+# run-time b stored transposed (its columns are not contiguous)
 MATMUL_STRIDED = """template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t SBN>
 inline void matmul_strided(const float* a, const float* b, float* y) {
@@ -52,22 +35,35 @@ def matmul_call(
     b_const: np.ndarray | None = None,
     bias: str | None = None,
 ) -> str:
-    """C++ statement computing y = op(a) . op(b) (+ bias row vector, if given and supported).
+    """C++ statement computing y = op(a) . op(b) (+ bias row vector of n values, if given).
 
-    A constant ``b`` stored transposed is transposed once at generation time. Returns "" for the
-    bias part when it cannot be fused: callers check ``fuses_bias``.
+    Uses the register-blocked kernel of ``kernels.py``: a constant ``b`` is packed into column
+    panels at generation time (transposed first if stored transposed); a transposed ``a`` is read
+    through strides. Only a run-time ``b`` stored transposed falls back to the strided loop, which
+    cannot take a bias.
     """
-    if trans_b and b_const is not None:
-        b = ctx.constant("transposed", np.ascontiguousarray(b_const.reshape(n, k).T))
+    if b_const is not None:
+        b_const = np.asarray(b_const, dtype=np.float32)
+        b_const = b_const.reshape(n, k).T if trans_b else b_const.reshape(k, n)
         trans_b = False
-    if not trans_a and not trans_b:
-        ctx.helper("matmul_nn", MATMUL_NN)
-        return f"detail::matmul_nn<{m}, {k}, {n}>({a}, {b}, {y}{', ' + bias if bias else ''});"
-    assert bias is None, "bias fusion needs the nn layout"
+    if not trans_b:
+        return gemm_call(
+            ctx,
+            a,
+            b,
+            y,
+            m,
+            k,
+            n,
+            a_strides=(1, m) if trans_a else (k, 1),
+            b_const=b_const,
+            bias=bias,
+            bias_kind=BIAS_COL,
+        )
+    assert bias is None, "bias fusion needs a constant or row-major b"
     ctx.helper("matmul_strided", MATMUL_STRIDED)
     sam, sak = (1, m) if trans_a else (k, 1)
-    sbk, sbn = (1, k) if trans_b else (n, 1)
-    return f"detail::matmul_strided<{m}, {k}, {n}, {sam}, {sak}, {sbk}, {sbn}>({a}, {b}, {y});"
+    return f"detail::matmul_strided<{m}, {k}, {n}, {sam}, {sak}, 1, {k}>({a}, {b}, {y});"
 
 
 @register("Gemm")
@@ -105,11 +101,12 @@ class Gemm(Operator):
         y = ctx.ptr(self.outputs[0])
         has_c = self.has_input(2) and self.beta != 0.0
         b_const = ctx.const(self.inputs[1])
+        # a constant B is packed into a derived array: its original layout is never emitted
+        b = ctx.ptr(self.inputs[1]) if b_const is None else ""
         row_bias = (
             has_c
             and self.alpha == 1.0
             and self.beta == 1.0
-            and not self.trans_a
             and (not self.trans_b or b_const is not None)
             and tuple(ctx.info(self.inputs[2]).shape) in ((self.n,), (1, self.n))
         )
@@ -117,12 +114,12 @@ class Gemm(Operator):
             return matmul_call(
                 ctx,
                 ctx.ptr(self.inputs[0]),
-                ctx.ptr(self.inputs[1]),
+                b,
                 y,
                 self.m,
                 self.k,
                 self.n,
-                False,
+                self.trans_a,
                 self.trans_b,
                 b_const,
                 bias=ctx.ptr(self.inputs[2]),
@@ -131,7 +128,7 @@ class Gemm(Operator):
             matmul_call(
                 ctx,
                 ctx.ptr(self.inputs[0]),
-                ctx.ptr(self.inputs[1]),
+                b,
                 y,
                 self.m,
                 self.k,
@@ -194,15 +191,18 @@ class MatMul(Operator):
         return 2 * len(self.a_offsets) * self.m * self.k * self.n
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        a, b, y = ctx.ptr(self.inputs[0]), ctx.ptr(self.inputs[1]), ctx.ptr(self.outputs[0])
+        a, y = ctx.ptr(self.inputs[0]), ctx.ptr(self.outputs[0])
         m, k, n = self.m, self.k, self.n
         count = len(self.a_offsets)
-        if count == 1:
-            return matmul_call(ctx, a, b, y, m, k, n, False, False)
+        b_const = ctx.const(self.inputs[1])  # constant weights are packed for the kernel
         a_stride = m * k
-        if self.a_offsets == [i * a_stride for i in range(count)] and self.b_offsets == [0] * count and k:
-            # shared right operand: fold the batch into the rows of one product
-            return matmul_call(ctx, a, b, y, count * m, k, n, False, False)
+        if count == 1 or (
+            self.a_offsets == [i * a_stride for i in range(count)] and self.b_offsets == [0] * count and k
+        ):
+            # one product; a shared right operand folds the batch into its rows
+            b = ctx.ptr(self.inputs[1]) if b_const is None else ""
+            return matmul_call(ctx, a, b, y, count * m, k, n, False, False, b_const)
+        b = ctx.ptr(self.inputs[1])
         call = matmul_call(ctx, "a_i", "b_i", "y_i", m, k, n, False, False)
         return "\n".join(
             [

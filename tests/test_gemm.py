@@ -138,3 +138,43 @@ def test_matmul_errors() -> None:
         rmodel.from_onnx(make_model([node], {"A": (np.float32, (2, 2, 3)), "B": (np.float32, (3, 3, 5))}, ["Y"]))
     with pytest.raises(ShapeError, match="only float32"):
         rmodel.from_onnx(make_model([node], {"A": (np.int32, (2, 3)), "B": (np.int32, (3, 5))}, {"Y": np.int32}))
+
+
+# ---- register-blocked kernel: every row and column remainder of its tiles --------------------
+TILE_SIZES = [(m, n) for m in range(1, 14) for n in (5, 16, 37)]  # rows 1..13: all remainders of 6
+
+
+@pytest.mark.parametrize(
+    ("trans_a", "trans_b", "b_const"),
+    [(0, 0, True), (1, 1, True), (0, 0, False), (1, 0, False)],
+    ids=["packed_B", "packed_transposed_B_transA", "runtime_B", "runtime_B_transA"],
+)
+def test_gemm_tile_remainders(trans_a: int, trans_b: int, b_const: bool) -> None:
+    """One Dense-style Gemm (bias fused into the accumulators) per (M, N): M = 1..13 covers every
+    remainder of the 6-row tile, N = 5 / 16 / 37 a lone narrow panel, one full 16-column panel,
+    and full panels plus a remainder; K varies (1 included)."""
+    rng = np.random.default_rng(11)
+    nodes, inputs, inits, outputs = [], {}, {}, []
+    for index, (m, n) in enumerate(TILE_SIZES):
+        k = (1, 3, 8, 19)[index % 4]
+        a, b, c, y = f"A{index}", f"B{index}", f"C{index}", f"Y{index}_m{m}_n{n}_k{k}"
+        inputs[a] = (np.float32, (k, m) if trans_a else (m, k))
+        b_value = weights(rng, *((n, k) if trans_b else (k, n)), fan_in=k)
+        if b_const:
+            inits[b] = b_value
+        else:
+            inputs[b] = (np.float32, b_value.shape)
+        inits[c] = weights(rng, n)
+        nodes.append(helper.make_node("Gemm", [a, b, c], [y], transA=trans_a, transB=trans_b))
+        outputs.append(y)
+    check_against_onnxruntime(make_model(nodes, inputs, outputs, inits, opset=13))
+
+
+def test_matmul_constant_b_is_packed_not_copied() -> None:
+    """A constant right operand is emitted once, in the kernel's panel layout."""
+    rng = np.random.default_rng(3)
+    node = helper.make_node("MatMul", ["A", "W"], ["Y"])
+    model = make_model([node], {"A": (np.float32, (2, 4, 8))}, ["Y"], {"W": weights(rng, 8, 21)})
+    code = rmodel.from_onnx(model).generate()
+    assert code.count("[168] = {") == 1, "exactly one 8x21 weight array (the packed one)"
+    check_against_onnxruntime(model)

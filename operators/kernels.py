@@ -1,0 +1,164 @@
+"""Shared register-blocked matrix-product kernel for the CPU header (Gemm, MatMul, Conv).
+
+``y[M, N] = bias + a[M, K] . b[K, N]`` is computed in tiles of MR rows x NR columns whose
+accumulators live in local arrays (one per row, so the compiler keeps them in vector registers):
+for every k, MR values of ``a`` are broadcast against one contiguous run of NR values of ``b``.
+``a`` is read through compile-time strides (row-major, transposed or any view); ``b`` is either
+row-major with a leading dimension, or - when it is a constant such as Dense weights - packed at
+generation time into panels of NR columns (``pack_panels``) so every k step reads one contiguous
+run (the last panel is as wide as the columns left). Rows and columns that do not fill a tile use
+smaller instantiations of the same tile (every size is a template argument, so each loop has a
+constant trip count).
+
+g++ would fully unroll the NR-wide column loop of a tile with few rows before vectorizing, then
+vectorize along k instead (shuffling b); ``RMODEL_KEEP_LOOP`` (``#pragma GCC unroll 1`` on g++,
+nothing elsewhere) keeps that loop so it is vectorized across the columns.
+
+The module registers no operator; ``gemm_call`` is what operators use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import CpuContext
+
+#: rows of a tile (values of a broadcast per k step) and columns (one contiguous run of b)
+GEMM_MR = 6
+GEMM_NR = 16
+
+BIAS_NONE, BIAS_ROW, BIAS_COL = 0, 1, 2
+
+
+def _tile_specialization(mr: int) -> str:
+    """gemm_tile for ``mr`` rows: one local accumulator array per row, written out explicitly."""
+    rows = range(mr)
+    acc = " ".join(f"float c{i}[NR];" for i in rows)
+    init = " ".join(f"c{i}[j] = BIAS == 1 ? bias[{i}] : bj;" for i in rows)
+    loads = " ".join(f"const float a{i} = a[{i} * SAM + k * SAK];" for i in rows)
+    fmas = " ".join(f"c{i}[j] += a{i} * bv;" for i in rows)
+    stores = " ".join(f"y[{i} * LDY + j] = c{i}[j];" for i in rows)
+    return f"""template <std::size_t NR, std::size_t K, std::size_t SAM, std::size_t SAK,
+          std::size_t SBK, std::size_t LDY, int BIAS>
+struct gemm_tile<{mr}, NR, K, SAM, SAK, SBK, LDY, BIAS> {{
+  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
+                  float* __restrict y) {{
+    {acc}
+    for (std::size_t j = 0; j < NR; ++j) {{
+      const float bj = BIAS == 2 ? bias[j] : 0.0f;
+      {init}
+    }}
+    for (std::size_t k = 0; k < K; ++k) {{
+      const float* bk = b + k * SBK;
+      {loads}
+      RMODEL_KEEP_LOOP
+      for (std::size_t j = 0; j < NR; ++j) {{
+        const float bv = bk[j];
+        {fmas}
+      }}
+    }}
+    for (std::size_t j = 0; j < NR; ++j) {{
+      {stores}
+    }}
+  }}
+}};"""
+
+
+def gemm_code() -> str:
+    """The tile specializations (1..GEMM_MR rows) and the gemm driver, as one helper."""
+    tiles = "\n\n".join(_tile_specialization(mr) for mr in range(1, GEMM_MR + 1))
+    return f"""#ifndef RMODEL_KEEP_LOOP
+#if defined(__GNUC__) && !defined(__clang__)
+#define RMODEL_KEEP_LOOP _Pragma("GCC unroll 1")
+#else
+#define RMODEL_KEEP_LOOP
+#endif
+#endif
+
+// One MR x NR tile: y[i * LDY + j] = bias + sum_k a[i * SAM + k * SAK] * b[k * SBK + j] for
+// i < MR, j < NR. BIAS: 0 none, 1 bias[i] per row, 2 bias[j] per column.
+template <std::size_t MR, std::size_t NR, std::size_t K, std::size_t SAM, std::size_t SAK,
+          std::size_t SBK, std::size_t LDY, int BIAS>
+struct gemm_tile;
+
+{tiles}
+
+// y[m * LDY + n] = bias + sum_k a[m * SAM + k * SAK] * b(k, n) for m < M, n < N. b(k, n) is
+// b[k * LDB + n] or, when PACKED, b[n / {GEMM_NR} * K * {GEMM_NR} + k * W + n % {GEMM_NR}] where the panel
+// width W is {GEMM_NR}, or N % {GEMM_NR} for the last panel. Column panels outside, row tiles inside, so a
+// panel of b is reused from cache by every row tile.
+template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK, bool PACKED,
+          std::size_t LDB, std::size_t LDY, int BIAS>
+inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
+                 float* __restrict y) {{
+  constexpr std::size_t MR = {GEMM_MR}, NR = {GEMM_NR};
+  constexpr std::size_t MF = M - M % MR, NF = N - N % NR, NT = N - NF;
+  constexpr std::size_t SBK = PACKED ? NR : LDB;
+  for (std::size_t n0 = 0; n0 < NF; n0 += NR) {{
+    const float* bp = PACKED ? b + n0 * K : b + n0;
+    const float* bn = BIAS == 2 ? bias + n0 : bias;
+    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
+      gemm_tile<MR, NR, K, SAM, SAK, SBK, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                              y + m0 * LDY + n0);
+    }}
+    if constexpr (MF < M) {{
+      gemm_tile<M - MF, NR, K, SAM, SAK, SBK, LDY, BIAS>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
+                                                                  y + MF * LDY + n0);
+    }}
+  }}
+  if constexpr (NT > 0) {{
+    constexpr std::size_t SBL = PACKED ? NT : LDB;
+    const float* bp = PACKED ? b + NF * K : b + NF;
+    const float* bn = BIAS == 2 ? bias + NF : bias;
+    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
+      gemm_tile<MR, NT, K, SAM, SAK, SBL, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                              y + m0 * LDY + NF);
+    }}
+    if constexpr (MF < M) {{
+      gemm_tile<M - MF, NT, K, SAM, SAK, SBL, LDY, BIAS>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
+                                                                  y + MF * LDY + NF);
+    }}
+  }}
+}}"""
+
+
+def pack_panels(b: np.ndarray) -> np.ndarray:
+    """b (K x N) as consecutive panels of GEMM_NR columns (the last one narrower if N is not a
+    multiple), each stored k-major: the ``PACKED`` layout of ``gemm``. Same size as b."""
+    n = b.shape[1]
+    parts = [b[:, n0 : n0 + GEMM_NR].reshape(-1) for n0 in range(0, n, GEMM_NR)]
+    return np.concatenate(parts) if parts else b.reshape(-1)
+
+
+def gemm_call(
+    ctx: CpuContext,
+    a: str,
+    b: str,
+    y: str,
+    m: int,
+    k: int,
+    n: int,
+    *,
+    a_strides: tuple[int, int] | None = None,
+    b_const: np.ndarray | None = None,
+    ldb: int | None = None,
+    ldy: int | None = None,
+    bias: str | None = None,
+    bias_kind: int = BIAS_NONE,
+) -> str:
+    """C++ statement: y (m x n, leading dimension ``ldy``) = bias + a . b.
+
+    ``a_strides`` = (row, column) element strides of a (default row-major). A constant ``b_const``
+    (k x n, already in product orientation) is packed into panels and ``b`` is ignored; otherwise
+    ``b`` is a row-major pointer with leading dimension ``ldb``. ``bias_kind`` is BIAS_ROW
+    (bias[m]) or BIAS_COL (bias[n]) with ``bias`` its pointer.
+    """
+    ctx.helper("gemm", gemm_code())
+    sam, sak = a_strides or (k, 1)
+    packed = b_const is not None
+    if packed:
+        b = ctx.constant("packed", pack_panels(np.asarray(b_const, dtype=np.float32).reshape(k, n)))
+    if bias is None:
+        bias_kind = BIAS_NONE
+    args = f"{m}, {k}, {n}, {sam}, {sak}, {'true' if packed else 'false'}, {ldb or n}, {ldy or n}, {bias_kind}"
+    return f"detail::gemm<{args}>({a}, {b}, {bias or 'nullptr'}, {y});"
