@@ -135,6 +135,12 @@ class RModel:
 
         save(self, path)
 
+    def hls_report(self, **options: Any) -> str:
+        """Per-layer multipliers, latency/interval estimates and numeric types of the HLS design."""
+        from .emitters.hls import hls_report
+
+        return hls_report(self, **options)
+
     def summary(self) -> str:
         from .inspect import summary
 

@@ -1,0 +1,50 @@
+"""Packaging and docs stay in sync with the tree: every package is installed under `rmodel`, and the
+generated README sections match the registries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_directory_is_listed_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11 (CI runs 3.11)
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping = config["package-dir"]
+    listed = set(config["packages"])
+    found = set()
+    for package, directory in mapping.items():
+        for init in (ROOT / directory).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / directory)
+            found.add(".".join([package, *relative.parts]))
+    assert found == listed, f"pyproject packages differ from the tree: missing {found - listed}, extra {listed - found}"
+    assert set(mapping) == {"rmodel", "rmodel.operators", "rmodel.emitters"}
+
+
+def test_readme_generated_sections_are_current():
+    from rmodel.docs import README, render
+
+    text = README.read_text()
+    assert render(text) == text, "README.md is out of date: run `python -m rmodel.docs --update`"
+    assert "<!-- BEGIN operators -->\n|" in text
+
+
+def test_readme_commands_exist():
+    text = (ROOT / "README.md").read_text()
+    assert "bash .ci/setup && python3 -m rmodel convert examples/jet_tagger.keras" in text
+    assert "bash .ci/run" in text
+    assert (ROOT / "examples" / "jet_tagger.keras").is_file()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash .ci/setup" in ci and "python3 -m pytest -n 2" in ci
+
+
+def test_import_has_no_heavy_dependencies():
+    """`import rmodel` must not pull in TensorFlow, Keras, onnxruntime or h5py."""
+    code = "import sys, rmodel; print(sorted(m for m in ('tensorflow', 'keras', 'onnxruntime', 'h5py') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
