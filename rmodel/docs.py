@@ -47,8 +47,8 @@ def _sections() -> dict[str, Callable[[], str]]:
 def render(text: str) -> str:
     """``text`` with every ``<!-- BEGIN name -->...<!-- END name -->`` section regenerated."""
     for name, make in _sections().items():
-        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(\n<!-- END {name} -->)", re.S)
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
+        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
 
