@@ -1,9 +1,12 @@
 """Convolutions: Conv and ConvTranspose over any number of spatial axes (1-D, 2-D, 3-D...).
 
-Conv is computed per image and group as im2col + a tiled matrix product: the input patches are
-copied into a [C/group * prod(kernel), prod(output)] workspace whose rows are contiguous runs of
-output positions (each row's valid range is computed once, so the copy loops carry no bounds
-checks), then Y = W . col + bias. Pointwise convolutions (1x1, stride 1, no padding) skip the copy.
+Conv is computed per image and group as im2col + the register-blocked matrix product of
+``kernels.py``, in blocks of output rows: the input patches of a block are copied into a
+[C/group * prod(kernel), block] workspace whose rows are contiguous runs of output positions
+(each row's valid range is computed once, so the copy loops carry no bounds checks), then
+Y[:, block] = W . col + bias while the block is still in cache. Pointwise convolutions (1x1,
+stride 1, no padding) skip the copy. Depthwise convolutions (one input channel per group) are
+computed directly, a few output rows at a time in local accumulators.
 ConvTranspose is the adjoint: col = W' . X, then col2im scatters col into Y.
 
 The window geometry (``window_geometry``) is shared with the pooling operators.
@@ -19,55 +22,13 @@ import numpy as np
 
 from ..errors import RModelError
 from .base import CpuContext, Operator, ShapeContext, register
+from .kernels import BIAS_ROW, gemm_call
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
-# y[M, N] = bias[M] (or 0) + w[M, K] . col[K, N], all row-major. Four rows of y are computed at
-# once over a tile of NT columns kept in a local accumulator, so each col row is read once per
-# four output rows and the innermost loop runs over contiguous columns.
-CONV_GEMM = """template <std::size_t M, std::size_t K, std::size_t N>
-inline void conv_gemm(const float* w, const float* col, const float* bias, float* y) {
-  constexpr std::size_t NT = 128;
-  for (std::size_t n0 = 0; n0 < N; n0 += NT) {
-    const std::size_t nt = N - n0 < NT ? N - n0 : NT;
-    std::size_t m = 0;
-    for (; m + 4 <= M; m += 4) {
-      float acc[4][NT];
-      for (std::size_t i = 0; i < 4; ++i) {
-        const float b = bias ? bias[m + i] : 0.0f;
-        for (std::size_t n = 0; n < NT; ++n) acc[i][n] = b;
-      }
-      for (std::size_t k = 0; k < K; ++k) {
-        const float* c = col + k * N + n0;
-        const float w0 = w[m * K + k], w1 = w[(m + 1) * K + k];
-        const float w2 = w[(m + 2) * K + k], w3 = w[(m + 3) * K + k];
-        for (std::size_t n = 0; n < nt; ++n) {
-          const float v = c[n];
-          acc[0][n] += w0 * v;
-          acc[1][n] += w1 * v;
-          acc[2][n] += w2 * v;
-          acc[3][n] += w3 * v;
-        }
-      }
-      for (std::size_t i = 0; i < 4; ++i) {
-        float* yr = y + (m + i) * N + n0;
-        for (std::size_t n = 0; n < nt; ++n) yr[n] = acc[i][n];
-      }
-    }
-    for (; m < M; ++m) {
-      float acc[NT];
-      const float b = bias ? bias[m] : 0.0f;
-      for (std::size_t n = 0; n < NT; ++n) acc[n] = b;
-      for (std::size_t k = 0; k < K; ++k) {
-        const float* c = col + k * N + n0;
-        const float wv = w[m * K + k];
-        for (std::size_t n = 0; n < nt; ++n) acc[n] += wv * c[n];
-      }
-      float* yr = y + m * N + n0;
-      for (std::size_t n = 0; n < nt; ++n) yr[n] = acc[n];
-    }
-  }
-}"""
+#: im2col block size in floats (about 128 KiB: stays in the L2 cache between the copy and the
+#: product); blocks are whole rows of the first output axis, at least one
+COL_BLOCK_FLOATS = 32768
 
 # [lo, hi): the output positions o in [0, count) whose input position o * stride + offset lies in
 # [0, size). Used where a window tap meets the padding.
@@ -222,7 +183,7 @@ def gather_code(
     step = "o" if stride == 1 else f"o * {stride}"
     if always_valid[last]:
         lines.append(f"{indent}const float* s = {src_ptr} + ({off});")
-        lines.append(f"{indent}for (std::size_t o = 0; o < {count}; ++o) {dst_ptr}[o] = s[{step}];")
+        lines.append(f"{indent}for (std::ptrdiff_t o = 0; o < {count}; ++o) {dst_ptr}[o] = s[{step}];")
     else:
         lines += [
             f"{indent}const std::ptrdiff_t off = {off};",
@@ -327,7 +288,7 @@ class Conv(_ConvBase):
     def workspace(self) -> dict[np.dtype, int]:
         if self.pointwise or self.depthwise:
             return {}
-        return {np.dtype(np.float32): self.kdim * math.prod(self.win.out)}
+        return {np.dtype(np.float32): self.kdim * self.block_rows * math.prod(self.win.out[1:])}
 
     def flops(self) -> int:
         out = self.n * self.m * math.prod(self.win.out)
@@ -336,38 +297,78 @@ class Conv(_ConvBase):
     def emit_cpu(self, ctx: CpuContext) -> str:
         if self.depthwise:
             return self._emit_depthwise(ctx)
-        ctx.helper("conv_gemm", CONV_GEMM)
         win, g = self.win, self.group
         cg, mg = self.c // g, self.m // g
         in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
-        bias = ctx.ptr(self.inputs[2]) if self.has_input(2) else "nullptr"
+        has_bias = self.has_input(2)
         lines = [
             f"const float* x = {ctx.ptr(self.inputs[0])};",
             f"const float* w = {ctx.ptr(self.inputs[1])};",
-            f"const float* bias = {bias};",
             f"float* y = {ctx.ptr(self.outputs[0])};",
         ]
-        if not self.pointwise:
-            lines.append(f"float* col = {ctx.scratch(np.float32)};")
+        if has_bias:
+            lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
         lines += [
             f"for (std::size_t n = 0; n < {self.n}; ++n) {{",
             f"  for (std::size_t g = 0; g < {g}; ++g) {{",
             f"    const float* xg = x + (n * {self.c} + g * {cg}) * {in_size};",
+            f"    const float* wg = w + g * {mg * self.kdim};",
+            f"    float* yg = y + (n * {self.m} + g * {mg}) * {out_size};",
         ]
-        bias_g = "bias" if bias == "nullptr" else f"bias + g * {mg}"
+        bias_args = {"bias": "bias + g * " + str(mg), "bias_kind": BIAS_ROW} if has_bias else {}
         if self.pointwise:
-            source = "xg"
+            call = gemm_call(ctx, "wg", "xg", "yg", mg, self.kdim, out_size, **bias_args)
+            lines.append(f"    {call}")
         else:
             ctx.helper("valid_range", VALID_RANGE)
-            source = "col"
-            lines += self._im2col(cg, "    ")
-        lines += [
-            f"    detail::conv_gemm<{mg}, {self.kdim}, {out_size}>(w + g * {mg * self.kdim}, {source}, "
-            f"{bias_g}, y + (n * {self.m} + g * {mg}) * {out_size});",
-            "  }",
-            "}",
-        ]
+            lines.append(f"    float* col = {ctx.scratch(np.float32)};")
+            lines += self._blocked_im2col_gemm(ctx, cg, mg, bias_args)
+        lines += ["  }", "}"]
         return "\n".join(lines)
+
+    @property
+    def block_rows(self) -> int:
+        """Rows of the first output axis per im2col block."""
+        inner = math.prod(self.win.out[1:])
+        return max(1, min(self.win.out[0], COL_BLOCK_FLOATS // max(1, self.kdim * inner)))
+
+    def _blocked_im2col_gemm(self, ctx: CpuContext, cg: int, mg: int, bias_args: dict) -> list[str]:
+        """Per block of output rows: im2col into col [kdim, block], then its columns of Y."""
+        rows_total, block = self.win.out[0], self.block_rows
+        inner = math.prod(self.win.out[1:])
+        out_size = math.prod(self.win.out)
+        width = block * inner
+        lines = [
+            f"    for (std::ptrdiff_t r0 = 0; r0 < {rows_total}; r0 += {block}) {{",
+            f"      const std::ptrdiff_t rows = {rows_total} - r0 < {block} ? {rows_total} - r0 : {block};",
+        ]
+        lines += self._im2col(cg, "      ", width)
+        full = gemm_call(ctx, "wg", "col", "yg + r0 * " + str(inner), mg, self.kdim, width, ldy=out_size, **bias_args)
+        tail = rows_total % block
+        if not tail:
+            lines.append(f"      {full}")
+        else:
+            last = gemm_call(
+                ctx,
+                "wg",
+                "col",
+                "yg + r0 * " + str(inner),
+                mg,
+                self.kdim,
+                tail * inner,
+                ldb=width,
+                ldy=out_size,
+                **bias_args,
+            )
+            lines += [
+                f"      if (rows == {block}) {{",
+                f"        {full}",
+                "      } else {",
+                f"        {last}",
+                "      }",
+            ]
+        lines.append("    }")
+        return lines
 
     def _emit_depthwise(self, ctx: CpuContext) -> str:
         """Per output channel: y = bias, then for every kernel tap y[o] += w * x[o * stride + offset]
@@ -426,12 +427,12 @@ class Conv(_ConvBase):
         lines.append("}")
         return "\n".join(lines)
 
-    def _im2col(self, cg: int, indent: str) -> list[str]:
-        """Loops copying group input xg into col[(c, taps...), (outputs...)]."""
+    def _im2col(self, cg: int, indent: str, width: int) -> list[str]:
+        """Loops copying the patches of output rows [r0, r0 + rows) of group input xg into
+        col[(c, taps...), (block outputs...)], whose rows are ``width`` floats apart."""
         win = self.win
         rank = len(win.kernel)
         taps = math.prod(win.kernel)
-        out_size = math.prod(win.out)
         lines = [f"{indent}// im2col: col[(c, k...), (o...)] = xg[c][o * stride + k * dilation - pad]"]
         lines.append(f"{indent}for (std::size_t c = 0; c < {cg}; ++c) {{")
         inner = indent + "  "
@@ -442,18 +443,20 @@ class Conv(_ConvBase):
         tap_index = "k0"
         for axis in range(1, rank):
             tap_index = f"({tap_index}) * {win.kernel[axis]} + k{axis}"
-        lines.append(f"{inner}float* row = col + (c * {taps} + {tap_index}) * {out_size};")
+        lines.append(f"{inner}float* row = col + (c * {taps} + {tap_index}) * {width};")
         offsets = []
         for axis in range(rank):
             term = f"k{axis}" if win.dilations[axis] == 1 else f"k{axis} * {win.dilations[axis]}"
             offsets.append(term + (f" - {win.pads_begin[axis]}" if win.pads_begin[axis] else ""))
+        offsets[0] = f"r0 * {win.strides[0]} + {offsets[0]}"  # the block starts at output row r0
         valid = [
             axis_always_valid(
                 self.in_spatial[a], win.out[a], win.strides[a], win.kernel[a], win.dilations[a], win.pads_begin[a]
             )
             for a in range(rank)
         ]
-        lines += gather_code("xc", "row", self.in_spatial, win.out, offsets, win.strides, valid, inner)
+        out_block = ("rows", *win.out[1:])
+        lines += gather_code("xc", "row", self.in_spatial, out_block, offsets, win.strides, valid, inner)
         for _ in range(rank):
             inner = inner[:-2]
             lines.append(f"{inner}}}")
@@ -537,7 +540,6 @@ class ConvTranspose(_ConvBase):
         return 2 * macs + (self.n * self.m * math.prod(self.win.out) if self.has_input(2) else 0)
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("conv_gemm", CONV_GEMM)
         ctx.helper("valid_range", VALID_RANGE)
         win, g = self.win, self.group
         cg, mg = self.c // g, self.m // g
@@ -578,8 +580,10 @@ class ConvTranspose(_ConvBase):
         lines += [
             f"for (std::size_t n = 0; n < {self.n}; ++n) {{",
             f"  for (std::size_t g = 0; g < {g}; ++g) {{",
-            f"    detail::conv_gemm<{rows}, {cg}, {in_size}>(wt + g * {rows * cg}, "
-            f"x + (n * {self.c} + g * {cg}) * {in_size}, nullptr, col);",
+            "    "
+            + gemm_call(
+                ctx, f"wt + g * {rows * cg}", f"x + (n * {self.c} + g * {cg}) * {in_size}", "col", rows, cg, in_size
+            ),
             "    // col2im: y[m][i * stride + k * dilation - pad] += col[(m, k...), (i...)]",
             f"    for (std::size_t m = 0; m < {mg}; ++m) {{",
             f"      float* ym = y + (n * {self.m} + g * {mg} + m) * {out_size};",

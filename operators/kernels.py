@@ -1,6 +1,6 @@
 """Shared register-blocked matrix-product kernel for the CPU header (Gemm, MatMul, Conv).
 
-``y[M, N] = bias + a[M, K] . b[K, N]`` is computed in tiles of MR rows x NR columns whose
+``y[M, N] = bias + a[M, K] . b[K, N]`` is computed in tiles of MR rows x NR (16) columns whose
 accumulators live in local arrays (one per row, so the compiler keeps them in vector registers):
 for every k, MR values of ``a`` are broadcast against one contiguous run of NR values of ``b``.
 ``a`` is read through compile-time strides (row-major, transposed or any view); ``b`` is either
@@ -8,7 +8,8 @@ row-major with a leading dimension, or - when it is a constant such as Dense wei
 generation time into panels of NR columns (``pack_panels``) so every k step reads one contiguous
 run (the last panel is as wide as the columns left). Rows and columns that do not fill a tile use
 smaller instantiations of the same tile (every size is a template argument, so each loop has a
-constant trip count).
+constant trip count). MR is 8 on targets with 32 vector registers (AVX-512), else 6: 6 x 16
+accumulators fill 12 of AVX2's 16 registers; on AVX-512 8 rows keep more FMAs per load.
 
 g++ would fully unroll the NR-wide column loop of a tile with few rows before vectorizing, then
 vectorize along k instead (shuffling b); ``RMODEL_KEEP_LOOP`` (``#pragma GCC unroll 1`` on g++,
@@ -23,8 +24,11 @@ import numpy as np
 
 from .base import CpuContext
 
-#: rows of a tile (values of a broadcast per k step) and columns (one contiguous run of b)
-GEMM_MR = 6
+#: rows of a tile (values of a broadcast per k step): 8 where the target has 32 vector registers
+#: (AVX-512), else 6; a header compiled with -DRMODEL_GEMM_MR=<1..GEMM_MR_MAX> uses that instead
+GEMM_MR_MAX = 8
+GEMM_MR_DEFAULT = 6
+#: columns of a tile: one contiguous run of b (the packed panel width)
 GEMM_NR = 16
 
 BIAS_NONE, BIAS_ROW, BIAS_COL = 0, 1, 2
@@ -65,9 +69,16 @@ struct gemm_tile<{mr}, NR, K, SAM, SAK, SBK, LDY, BIAS> {{
 
 
 def gemm_code() -> str:
-    """The tile specializations (1..GEMM_MR rows) and the gemm driver, as one helper."""
-    tiles = "\n\n".join(_tile_specialization(mr) for mr in range(1, GEMM_MR + 1))
-    return f"""#ifndef RMODEL_KEEP_LOOP
+    """The tile specializations (1..GEMM_MR_MAX rows) and the gemm driver, as one helper."""
+    tiles = "\n\n".join(_tile_specialization(mr) for mr in range(1, GEMM_MR_MAX + 1))
+    return f"""#ifndef RMODEL_GEMM_MR
+#if defined(__AVX512F__)
+#define RMODEL_GEMM_MR {GEMM_MR_MAX}
+#else
+#define RMODEL_GEMM_MR {GEMM_MR_DEFAULT}
+#endif
+#endif
+#ifndef RMODEL_KEEP_LOOP
 #if defined(__GNUC__) && !defined(__clang__)
 #define RMODEL_KEEP_LOOP _Pragma("GCC unroll 1")
 #else
@@ -91,7 +102,8 @@ template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::siz
           std::size_t LDB, std::size_t LDY, int BIAS>
 inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
                  float* __restrict y) {{
-  constexpr std::size_t MR = {GEMM_MR}, NR = {GEMM_NR};
+  constexpr std::size_t MR = RMODEL_GEMM_MR, NR = {GEMM_NR};
+  static_assert(MR >= 1 && MR <= {GEMM_MR_MAX}, "RMODEL_GEMM_MR must be 1..{GEMM_MR_MAX}");
   constexpr std::size_t MF = M - M % MR, NF = N - N % NR, NT = N - NF;
   constexpr std::size_t SBK = PACKED ? NR : LDB;
   for (std::size_t n0 = 0; n0 < NF; n0 += NR) {{

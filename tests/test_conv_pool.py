@@ -11,6 +11,7 @@ import onnx
 import pytest
 from helpers import check_against_onnxruntime, make_model, weights
 from onnx import helper
+from rmodel.operators import conv as conv_ops
 
 import rmodel
 from rmodel.errors import RModelError, ShapeError
@@ -170,6 +171,35 @@ def test_conv_larger_layer():
     """A CNN-sized layer: more rows and columns than one GEMM tile."""
     model = conv_model((1, 16, 20, 18), (24, 16, 3, 3), pads=[1, 1, 1, 1])
     check_against_onnxruntime(model)
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,attrs,block_floats,block_rows",
+    [
+        # 2-D, padded and strided, out 6x6, kdim 18: blocks of 4 output rows, the last one of 2
+        ((1, 2, 11, 12), (13, 2, 3, 3), {"pads": [1, 1, 2, 0], "strides": [2, 2]}, 432, 4),
+        # 2-D, dilated, out 8x7: a budget below one row still takes one row per block
+        ((2, 3, 9, 7), (5, 3, 2, 3), {"dilations": [2, 1], "pads": [0, 1, 1, 1]}, 1, 1),
+        # 1-D, out 12, kdim 9: blocks of 5 positions, the last one of 2
+        ((1, 3, 13), (7, 3, 3), {"pads": [1, 0]}, 45, 5),
+        # 3-D, out 4x5x3, kdim 16: blocks of 3 planes, the last one of 1
+        ((1, 2, 5, 6, 4), (9, 2, 2, 2, 2), {}, 720, 3),
+    ],
+    ids=["2d_tail", "2d_one_row", "1d_tail", "3d_tail"],
+)
+def test_conv_im2col_blocks(x_shape, w_shape, attrs, block_floats, block_rows, monkeypatch):
+    """im2col and the product run in blocks of output rows (whole rows of the first output axis);
+    a smaller block budget forces several blocks and a shorter last one."""
+    monkeypatch.setattr(conv_ops, "COL_BLOCK_FLOATS", block_floats)
+    m = check_against_onnxruntime(conv_model(x_shape, w_shape, **attrs), batch_size=x_shape[0])
+    assert f"r0 += {block_rows})" in m.generate()
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_pointwise_tiles(bias):
+    """1x1 convolution straight into the kernel: 13 output channels (a full row tile plus a
+    remainder) over 35 positions (two full 16-column panels plus 3)."""
+    check_against_onnxruntime(conv_model((2, 5, 7, 5), (13, 5, 1, 1), bias=bias), batch_size=2)
 
 
 def test_conv_into_relu_and_pool():

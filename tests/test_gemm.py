@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import helpers
 import numpy as np
 import pytest
 from helpers import check_against_onnxruntime, make_model, weights
@@ -145,14 +146,19 @@ TILE_SIZES = [(m, n) for m in range(1, 14) for n in (5, 16, 37)]  # rows 1..13: 
 
 
 @pytest.mark.parametrize(
-    ("trans_a", "trans_b", "b_const"),
-    [(0, 0, True), (1, 1, True), (0, 0, False), (1, 0, False)],
-    ids=["packed_B", "packed_transposed_B_transA", "runtime_B", "runtime_B_transA"],
+    ("trans_a", "trans_b", "b_const", "tile_rows"),
+    [(0, 0, True, None), (1, 1, True, None), (0, 0, False, None), (1, 0, False, None), (0, 0, True, 6)],
+    ids=["packed_B", "packed_transposed_B_transA", "runtime_B", "runtime_B_transA", "packed_B_6_row_tiles"],
 )
-def test_gemm_tile_remainders(trans_a: int, trans_b: int, b_const: bool) -> None:
+def test_gemm_tile_remainders(
+    trans_a: int, trans_b: int, b_const: bool, tile_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One Dense-style Gemm (bias fused into the accumulators) per (M, N): M = 1..13 covers every
-    remainder of the 6-row tile, N = 5 / 16 / 37 a lone narrow panel, one full 16-column panel,
-    and full panels plus a remainder; K varies (1 included)."""
+    remainder of the 8-row tile (AVX-512) and of the 6-row one (forced with -DRMODEL_GEMM_MR=6 as
+    on other targets), N = 5 / 16 / 37 a lone narrow panel, one full 16-column panel, and full
+    panels plus a remainder; K varies (1 included)."""
+    if tile_rows is not None:
+        monkeypatch.setattr(helpers, "TEST_FLAGS", (*helpers.TEST_FLAGS, f"-DRMODEL_GEMM_MR={tile_rows}"))
     rng = np.random.default_rng(11)
     nodes, inputs, inits, outputs = [], {}, {}, []
     for index, (m, n) in enumerate(TILE_SIZES):
