@@ -55,7 +55,14 @@ def render(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--update", action="store_true", help=f"rewrite {README.name} in place")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if {README.name} is out of date")
     args = parser.parse_args(argv)
+    if args.check:
+        current = README.read_text()
+        if render(current) != current:
+            print(f"{README} is out of date: run `python -m rmodel.docs --update`")
+            return 1
+        return 0
     if args.update:
         README.write_text(render(README.read_text()))
         return 0
