@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .errors import RModelError
 from .model import RModel
@@ -63,9 +64,11 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def random_inputs(model: RModel, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded inputs: floats uniform in [-1, 1), integers in [0, 2)."""
-    rng = np.random.default_rng(seed)
+def random_inputs(
+    model: RModel, seed: int = 0, *, rng: np.random.Generator | None = None, int_high: int = 2
+) -> dict[str, np.ndarray]:
+    """Seeded inputs: floats uniform in [-1, 1), integers in [0, int_high), booleans at random."""
+    rng = rng if rng is not None else np.random.default_rng(seed)
     feeds = {}
     for info in model.inputs:
         if np.issubdtype(info.dtype, np.floating):
@@ -73,24 +76,31 @@ def random_inputs(model: RModel, seed: int = 0) -> dict[str, np.ndarray]:
         elif info.dtype == np.bool_:
             feeds[info.name] = rng.integers(0, 2, info.shape).astype(bool)
         else:
-            feeds[info.name] = rng.integers(0, 2, info.shape).astype(info.dtype)
+            feeds[info.name] = rng.integers(0, int_high, info.shape).astype(info.dtype)
     return feeds
 
 
-def run_onnxruntime(
-    model: RModel, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
+def onnxruntime_run(
+    proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
 ) -> list[np.ndarray]:
+    """Run an ONNX model in onnxruntime (CPU, one thread: the reference for every comparison)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
         raise RModelError("verification needs onnxruntime: pip install onnxruntime") from exc
-    proto = model.to_onnx()
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session.run(list(outputs) if outputs else None, dict(feeds))
+
+
+def run_onnxruntime(
+    model: RModel, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
+) -> list[np.ndarray]:
+    """Run an RModel's ONNX form (``model.to_onnx()``) in onnxruntime."""
+    return onnxruntime_run(model.to_onnx(), feeds, outputs)
 
 
 def compare(name: str, got: np.ndarray, ref: np.ndarray, rtol: float = RTOL) -> OutputCheck:

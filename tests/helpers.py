@@ -12,7 +12,7 @@ from onnx import helper, numpy_helper
 import rmodel
 from rmodel.build import DEFAULT_FLAGS
 from rmodel.tensor import numpy_to_onnx_dtype
-from rmodel.verify import compare, run_onnxruntime
+from rmodel.verify import compare, onnxruntime_run, random_inputs, run_onnxruntime
 
 OPSET = 17
 #: tests build with the shipping flags and fail on any compiler warning
@@ -54,15 +54,7 @@ def weights(rng: np.random.Generator, *shape: int, fan_in: int | None = None) ->
 
 def random_feeds(model: rmodel.RModel, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Floats uniform in [-1, 1), integers in [0, 3), booleans at random, for every model input."""
-    feeds = {}
-    for info in model.inputs:
-        if np.issubdtype(info.dtype, np.floating):
-            feeds[info.name] = rng.uniform(-1, 1, info.shape).astype(info.dtype)
-        elif info.dtype == np.bool_:
-            feeds[info.name] = rng.integers(0, 2, info.shape).astype(bool)
-        else:
-            feeds[info.name] = rng.integers(0, 3, info.shape).astype(info.dtype)
-    return feeds
+    return random_inputs(model, rng=rng, int_high=3)
 
 
 def check_against_onnxruntime(
@@ -92,7 +84,7 @@ def check_against_onnxruntime(
     net = m.compile(binding=binding, flags=TEST_FLAGS)
     got = net.predict(*[feeds[n] for n in m.input_names])
     got = [got] if len(m.outputs) == 1 else list(got)
-    ref = _reference(proto, feeds, m.output_names)
+    ref = onnxruntime_run(proto, feeds, m.output_names)
     failures = []
     for name, g, r in zip(m.output_names, got, ref):
         assert g.shape == r.shape, f"output '{name}': shape {g.shape} vs onnxruntime {r.shape}"
@@ -111,16 +103,6 @@ def check_against_onnxruntime(
         ]
         raise AssertionError("mismatch against onnxruntime: " + "; ".join(lines) + f"; first diverging op: {where}")
     return m
-
-
-def _reference(proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(list(outputs), dict(feeds))
 
 
 __all__ = ["OPSET", "check_against_onnxruntime", "make_model", "random_feeds", "run_onnxruntime", "weights"]
