@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from helpers import TEST_FLAGS, _reference, make_model, random_feeds, weights
+from helpers import TEST_FLAGS, make_model, random_feeds, weights
 from onnx import helper
 
 import rmodel
 from rmodel.errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from rmodel.frontends import load_model
 from rmodel.serialize import MANIFEST, UnsupportedSavedOperatorError, load, save
-from rmodel.verify import compare
+from rmodel.verify import compare, onnxruntime_run
 
 # ---- models -----------------------------------------------------------------------------------
 
@@ -198,7 +198,7 @@ def test_round_trip(name: str, tmp_path: Path) -> None:
     got = m2.compile(binding="ctypes", flags=TEST_FLAGS).predict(*args)
     want = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(*args)
     got, want = ([got], [want]) if len(m.outputs) == 1 else (list(got), list(want))
-    ref = _reference(proto, feeds, m.output_names)
+    ref = onnxruntime_run(proto, feeds, m.output_names)
     for out, g, w, r in zip(m.output_names, got, want, ref, strict=True):
         assert g.dtype == w.dtype and np.array_equal(g, w), out
         assert compare(out, g, r).passed, out
