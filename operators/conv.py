@@ -22,13 +22,104 @@ import numpy as np
 
 from ..errors import RModelError
 from .base import CpuContext, Operator, ShapeContext, register
-from .kernels import BIAS_ROW, gemm_call
+from .kernels import BIAS_ROW, GEMM_NR, KEEP_LOOP, gemm_call
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
-#: im2col block size in floats (about 128 KiB: stays in the L2 cache between the copy and the
+#: im2col block budget in floats (256 KiB: stays in the L2 cache between the copy and the
 #: product); blocks are whole rows of the first output axis, at least one
-COL_BLOCK_FLOATS = 32768
+COL_BLOCK_FLOATS = 65536
+
+#: output columns per run of the depthwise kernel (its local accumulators)
+DEPTHWISE_TILE = 32
+
+# One channel of a depthwise 2-D convolution (1-D is the case IH = OH = KH = 1): y = b + the
+# KH x KW taps of w over x. Columns [LO, HI) of every output row have all horizontal taps inside
+# the input; they are computed in runs of T outputs held in local accumulators (the last run
+# ends at HI, overlapping the one before, so every run has the same width; the run is shorter
+# only when the whole interior is), the few border columns one at a time with bounds checks.
+# Rows of taps outside the input are skipped.
+DEPTHWISE_2D = (
+    KEEP_LOOP
+    + """
+// T outputs from x[base + kh * DH * IW + kw * DW + j * SW] over the valid kernel rows
+template <std::size_t T, std::size_t IW, std::size_t KW, std::size_t SW, std::size_t DH, std::size_t DW>
+inline void depthwise_run(const float* __restrict x, std::ptrdiff_t base, const float* __restrict w, float b,
+                          std::ptrdiff_t kh_lo, std::ptrdiff_t kh_hi, float* __restrict y) {
+  float c[T];
+  for (std::size_t j = 0; j < T; ++j) c[j] = b;
+  for (std::ptrdiff_t kh = kh_lo; kh < kh_hi; ++kh) {
+    const float* xr = x + (base + kh * static_cast<std::ptrdiff_t>(DH * IW));
+    for (std::size_t kw = 0; kw < KW; ++kw) {
+      const float wv = w[static_cast<std::size_t>(kh) * KW + kw];
+      const float* xs = xr + kw * DW;
+      if constexpr (T > 16 || SW > 1) {
+        for (std::size_t j = 0; j < T; ++j) c[j] += wv * xs[j * SW];
+      } else {  // g++ would unroll a short contiguous loop before vectorizing it
+        RMODEL_KEEP_LOOP
+        for (std::size_t j = 0; j < T; ++j) c[j] += wv * xs[j * SW];
+      }
+    }
+  }
+  for (std::size_t j = 0; j < T; ++j) y[j] = c[j];
+}
+
+// one border output: horizontal taps outside the input are skipped
+template <std::size_t IW, std::size_t KW, std::size_t SW, std::size_t DH, std::size_t DW, std::size_t PL>
+inline float depthwise_point(const float* __restrict x, std::ptrdiff_t top, const float* __restrict w, float b,
+                             std::ptrdiff_t kh_lo, std::ptrdiff_t kh_hi, std::ptrdiff_t o) {
+  float acc = b;
+  for (std::ptrdiff_t kh = kh_lo; kh < kh_hi; ++kh) {
+    const float* xr = x + (top + kh * static_cast<std::ptrdiff_t>(DH)) * static_cast<std::ptrdiff_t>(IW);
+    for (std::size_t kw = 0; kw < KW; ++kw) {
+      const std::ptrdiff_t i = o * static_cast<std::ptrdiff_t>(SW) + static_cast<std::ptrdiff_t>(kw * DW) -
+                               static_cast<std::ptrdiff_t>(PL);
+      if (i >= 0 && i < static_cast<std::ptrdiff_t>(IW)) acc += w[static_cast<std::size_t>(kh) * KW + kw] * xr[i];
+    }
+  }
+  return acc;
+}
+
+template <std::size_t IH, std::size_t IW, std::size_t OH, std::size_t OW, std::size_t KH, std::size_t KW,
+          std::size_t SH, std::size_t SW, std::size_t DH, std::size_t DW, std::size_t PT, std::size_t PL,
+          std::size_t LO, std::size_t HI>
+inline void depthwise2d(const float* __restrict x, const float* __restrict w, float b, float* __restrict y) {
+  // runs of T = DEPTHWISE_TILE outputs, or one run over the whole interior if it is shorter
+  constexpr std::size_t SPAN = HI - LO;
+  constexpr std::size_t T = SPAN >= DEPTHWISE_TILE ? DEPTHWISE_TILE : SPAN;
+  constexpr std::size_t RUNS = T > 0 ? SPAN / T : 0, REST = T > 0 ? SPAN % T : 0;
+  constexpr std::ptrdiff_t iw = IW, ih = IH, dh = DH, pl = PL, sw = SW;
+  for (std::size_t oh = 0; oh < OH; ++oh) {
+    float* yr = y + oh * OW;
+    // kernel rows kh in [kh_lo, kh_hi) read input row top + kh * DH inside [0, IH)
+    const std::ptrdiff_t top = static_cast<std::ptrdiff_t>(oh * SH) - static_cast<std::ptrdiff_t>(PT);
+    const std::ptrdiff_t kh_lo = top >= 0 ? 0 : (-top + dh - 1) / dh;
+    std::ptrdiff_t kh_hi = ih - 1 - top < 0 ? 0 : (ih - 1 - top) / dh + 1;
+    if (kh_hi > static_cast<std::ptrdiff_t>(KH)) kh_hi = KH;
+    if constexpr (T > 0) {
+      for (std::size_t r = 0; r < RUNS; ++r) {
+        const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(LO + r * T);
+        depthwise_run<T, IW, KW, SW, DH, DW>(x, top * iw + o * sw - pl, w, b, kh_lo, kh_hi, yr + o);
+      }
+      if constexpr (REST > 0) {  // a last full run ending at HI (recomputes a few outputs)
+        constexpr std::ptrdiff_t o = HI - T;
+        depthwise_run<T, IW, KW, SW, DH, DW>(x, top * iw + o * sw - pl, w, b, kh_lo, kh_hi, yr + o);
+      }
+    }
+    if constexpr (LO > 0) {
+      for (std::size_t o = 0; o < LO; ++o) {
+        yr[o] = depthwise_point<IW, KW, SW, DH, DW, PL>(x, top, w, b, kh_lo, kh_hi, static_cast<std::ptrdiff_t>(o));
+      }
+    }
+    if constexpr (HI < OW) {
+      for (std::size_t o = HI; o < OW; ++o) {
+        yr[o] = depthwise_point<IW, KW, SW, DH, DW, PL>(x, top, w, b, kh_lo, kh_hi, static_cast<std::ptrdiff_t>(o));
+      }
+    }
+  }
+}""".replace("DEPTHWISE_TILE", str(DEPTHWISE_TILE))
+)
+
 
 # [lo, hi): the output positions o in [0, count) whose input position o * stride + offset lies in
 # [0, size). Used where a window tap meets the padding.
@@ -328,9 +419,12 @@ class Conv(_ConvBase):
 
     @property
     def block_rows(self) -> int:
-        """Rows of the first output axis per im2col block."""
+        """Rows of the first output axis per im2col block: as many as the budget allows, preferring
+        a count whose block width is a whole number of the kernel's column panels."""
         inner = math.prod(self.win.out[1:])
-        return max(1, min(self.win.out[0], COL_BLOCK_FLOATS // max(1, self.kdim * inner)))
+        most = max(1, min(self.win.out[0], COL_BLOCK_FLOATS // max(1, self.kdim * inner)))
+        whole = [r for r in range(most, 0, -1) if r * inner % GEMM_NR == 0]
+        return whole[0] if whole and 2 * whole[0] > most else most
 
     def _blocked_im2col_gemm(self, ctx: CpuContext, cg: int, mg: int, bias_args: dict) -> list[str]:
         """Per block of output rows: im2col into col [kdim, block], then its columns of Y."""
@@ -371,8 +465,11 @@ class Conv(_ConvBase):
         return lines
 
     def _emit_depthwise(self, ctx: CpuContext) -> str:
-        """Per output channel: y = bias, then for every kernel tap y[o] += w * x[o * stride + offset]
-        over the contiguous run of output positions whose input is valid."""
+        """1-D and 2-D: the ``depthwise2d`` helper per output channel; N-D: per output channel
+        y = bias, then for every kernel tap y[o] += w * x[o * stride + offset] over the
+        contiguous run of output positions whose input is valid."""
+        if len(self.win.kernel) <= 2:
+            return self._emit_depthwise_2d(ctx)
         ctx.helper("valid_range", VALID_RANGE)
         win = self.win
         rank = len(win.kernel)
@@ -425,6 +522,45 @@ class Conv(_ConvBase):
             indent = indent[:-2]
             lines.append(f"{indent}}}")
         lines.append("}")
+        return "\n".join(lines)
+
+    def _emit_depthwise_2d(self, ctx: CpuContext) -> str:
+        """Depthwise 1-D / 2-D convolution through ``depthwise2d`` (1-D as one output row)."""
+        ctx.helper("depthwise2d", DEPTHWISE_2D)
+        win = self.win
+        two_d = len(win.kernel) == 2
+
+        def axes(values: tuple[int, ...], one: int) -> tuple[int, int]:
+            return (values[0], values[1]) if two_d else (one, values[0])
+
+        ih, iw = axes(self.in_spatial, 1)
+        oh, ow = axes(win.out, 1)
+        kh, kw = axes(win.kernel, 1)
+        sh, sw = axes(win.strides, 1)
+        dh, dw = axes(win.dilations, 1)
+        pt, pl = axes(win.pads_begin, 0)
+        # output columns whose horizontal taps all lie inside the input row
+        lo = min(ow, -(-pl // sw))
+        last = iw - 1 + pl - (kw - 1) * dw
+        hi = max(lo, min(ow, last // sw + 1 if last >= 0 else 0))
+        mg, taps = self.m // self.group, kh * kw
+        in_size, out_size = ih * iw, oh * ow
+        lines = [
+            f"const float* x = {ctx.ptr(self.inputs[0])};",
+            f"const float* w = {ctx.ptr(self.inputs[1])};",
+            f"float* y = {ctx.ptr(self.outputs[0])};",
+        ]
+        if self.has_input(2):
+            lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
+        params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {lo}, {hi}"
+        bias = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
+        lines += [
+            f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",
+            f"  // input channel oc / {mg} of image oc / {self.m}",
+            f"  detail::depthwise2d<{params}>(x + oc / {mg} * {in_size}, w + oc % {self.m} * {taps}, {bias},",
+            f"                                y + oc * {out_size});",
+            "}",
+        ]
         return "\n".join(lines)
 
     def _im2col(self, cg: int, indent: str, width: int) -> list[str]:

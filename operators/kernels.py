@@ -33,6 +33,16 @@ GEMM_NR = 16
 
 BIAS_NONE, BIAS_ROW, BIAS_COL = 0, 1, 2
 
+#: put before a short fixed-length loop over contiguous columns that must stay a loop for the
+#: vectorizer (g++ unrolls it early otherwise); include this text in any helper that uses it
+KEEP_LOOP = """#ifndef RMODEL_KEEP_LOOP
+#if defined(__GNUC__) && !defined(__clang__)
+#define RMODEL_KEEP_LOOP _Pragma("GCC unroll 1")
+#else
+#define RMODEL_KEEP_LOOP
+#endif
+#endif"""
+
 
 def _tile_specialization(mr: int) -> str:
     """gemm_tile for ``mr`` rows: one local accumulator array per row, written out explicitly."""
@@ -78,13 +88,7 @@ def gemm_code() -> str:
 #define RMODEL_GEMM_MR {GEMM_MR_DEFAULT}
 #endif
 #endif
-#ifndef RMODEL_KEEP_LOOP
-#if defined(__GNUC__) && !defined(__clang__)
-#define RMODEL_KEEP_LOOP _Pragma("GCC unroll 1")
-#else
-#define RMODEL_KEEP_LOOP
-#endif
-#endif
+{KEEP_LOOP}
 
 // One MR x NR tile: y[i * LDY + j] = bias + sum_k a[i * SAM + k * SAK] * b[k * SBK + j] for
 // i < MR, j < NR. BIAS: 0 none, 1 bias[i] per row, 2 bias[j] per column.

@@ -146,6 +146,31 @@ def test_conv_depthwise_geometry(x_shape, multiplier, attrs):
     check_against_onnxruntime(model, batch_size=x_shape[0])
 
 
+@pytest.mark.parametrize(
+    "x_shape,kernel,multiplier,bias,attrs",
+    [
+        # interior of 43 columns: one 32-wide run plus an overlapping last run; batch 2
+        ((2, 3, 5, 45), (3, 3), 1, True, {"pads": [1, 1, 1, 1]}),
+        # stride 2 over long rows, two outputs per input channel, no bias
+        ((1, 2, 7, 70), (3, 3), 2, False, {"strides": [2, 2], "pads": [1, 2, 1, 0]}),
+        # dilated both ways, 14-column interior (a single short run), kernel rows cut at top/bottom
+        ((1, 2, 6, 20), (3, 3), 1, True, {"dilations": [2, 3], "pads": [2, 3, 1, 2]}),
+        # input narrower than the kernel: no interior column, all outputs on the border path
+        ((1, 3, 4, 2), (3, 3), 1, True, {"pads": [1, 1, 1, 1]}),
+        # 1-D with a long interior and an even kernel
+        ((1, 2, 50), (4,), 1, True, {"pads": [0, 2]}),
+    ],
+    ids=["runs_overlap", "stride2_multiplier", "dilated_short_run", "no_interior", "1d_long"],
+)
+def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs):
+    """The 1-D/2-D depthwise kernel: interior runs (full, overlapping, short, none) and borders."""
+    channels = x_shape[1]
+    w_shape = (channels * multiplier, 1, *kernel)
+    model = conv_model(x_shape, w_shape, bias=bias, group=channels, **attrs)
+    m = check_against_onnxruntime(model, batch_size=x_shape[0])
+    assert "detail::depthwise2d<" in m.generate()
+
+
 @pytest.mark.parametrize("rank", [1, 2])
 def test_conv_pointwise_and_depthwise_1d_2d(rank):
     """1x1 convolutions skip im2col; check them with groups and a batch."""
