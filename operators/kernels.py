@@ -9,7 +9,9 @@ generation time into panels of NR columns (``pack_panels``) so every k step read
 run (the last panel is as wide as the columns left). Rows and columns that do not fill a tile use
 smaller instantiations of the same tile (every size is a template argument, so each loop has a
 constant trip count). MR is 8 on targets with 32 vector registers (AVX-512), else 6: 6 x 16
-accumulators fill 12 of AVX2's 16 registers; on AVX-512 8 rows keep more FMAs per load.
+accumulators fill 12 of AVX2's 16 registers; on AVX-512 8 rows keep more FMAs per load. The last
+R < MR rows (all rows at batch 1) take MR / R panels per tile, so they keep as many independent
+accumulators and the FMA latency stays hidden.
 
 g++ would fully unroll the NR-wide column loop of a tile with few rows before vectorizing, then
 vectorize along k instead (shuffling b); ``RMODEL_KEEP_LOOP`` (``#pragma GCC unroll 1`` on g++,
@@ -47,31 +49,33 @@ KEEP_LOOP = """#ifndef RMODEL_KEEP_LOOP
 def _tile_specialization(mr: int) -> str:
     """gemm_tile for ``mr`` rows: one local accumulator array per row, written out explicitly."""
     rows = range(mr)
-    acc = " ".join(f"float c{i}[NR];" for i in rows)
-    init = " ".join(f"c{i}[j] = BIAS == 1 ? bias[{i}] : bj;" for i in rows)
+    acc = " ".join(f"float c{i}[P * NR];" for i in rows)
+    init = " ".join(f"c{i}[q] = BIAS == 1 ? bias[{i}] : bj;" for i in rows)
     loads = " ".join(f"const float a{i} = a[{i} * SAM + k * SAK];" for i in rows)
-    fmas = " ".join(f"c{i}[j] += a{i} * bv;" for i in rows)
-    stores = " ".join(f"y[{i} * LDY + j] = c{i}[j];" for i in rows)
-    return f"""template <std::size_t NR, std::size_t K, std::size_t SAM, std::size_t SAK,
+    fmas = " ".join(f"c{i}[p * NR + j] += a{i} * bv;" for i in rows)
+    stores = " ".join(f"y[{i} * LDY + q] = c{i}[q];" for i in rows)
+    return f"""template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS>
-struct gemm_tile<{mr}, NR, K, SAM, SAK, SBK, LDY, BIAS> {{
+struct gemm_tile<{mr}, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS> {{
   static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
                   float* __restrict y) {{
     {acc}
-    for (std::size_t j = 0; j < NR; ++j) {{
-      const float bj = BIAS == 2 ? bias[j] : 0.0f;
+    for (std::size_t q = 0; q < P * NR; ++q) {{
+      const float bj = BIAS == 2 ? bias[q] : 0.0f;
       {init}
     }}
     for (std::size_t k = 0; k < K; ++k) {{
-      const float* bk = b + k * SBK;
       {loads}
-      RMODEL_KEEP_LOOP
-      for (std::size_t j = 0; j < NR; ++j) {{
-        const float bv = bk[j];
-        {fmas}
+      for (std::size_t p = 0; p < P; ++p) {{
+        const float* bk = b + p * PS + k * SBK;
+        RMODEL_KEEP_LOOP
+        for (std::size_t j = 0; j < NR; ++j) {{
+          const float bv = bk[j];
+          {fmas}
+        }}
       }}
     }}
-    for (std::size_t j = 0; j < NR; ++j) {{
+    for (std::size_t q = 0; q < P * NR; ++q) {{
       {stores}
     }}
   }}
@@ -90,9 +94,11 @@ def gemm_code() -> str:
 #endif
 {KEEP_LOOP}
 
-// One MR x NR tile: y[i * LDY + j] = bias + sum_k a[i * SAM + k * SAK] * b[k * SBK + j] for
-// i < MR, j < NR. BIAS: 0 none, 1 bias[i] per row, 2 bias[j] per column.
-template <std::size_t MR, std::size_t NR, std::size_t K, std::size_t SAM, std::size_t SAK,
+// One tile of MR rows x P panels of NR columns: y[i * LDY + p * NR + j] = bias + sum_k
+// a[i * SAM + k * SAK] * b[p * PS + k * SBK + j] for i < MR, p < P, j < NR. BIAS: 0 none,
+// 1 bias[i] per row, 2 bias[p * NR + j] per column. Several panels give a tile of few rows
+// enough independent accumulators to hide the FMA latency.
+template <std::size_t MR, std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS>
 struct gemm_tile;
 
@@ -109,30 +115,41 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
   constexpr std::size_t MR = RMODEL_GEMM_MR, NR = {GEMM_NR};
   static_assert(MR >= 1 && MR <= {GEMM_MR_MAX}, "RMODEL_GEMM_MR must be 1..{GEMM_MR_MAX}");
   constexpr std::size_t MF = M - M % MR, NF = N - N % NR, NT = N - NF;
-  constexpr std::size_t SBK = PACKED ? NR : LDB;
+  constexpr std::size_t SBK = PACKED ? NR : LDB, PS = PACKED ? K * NR : NR;
   for (std::size_t n0 = 0; n0 < NF; n0 += NR) {{
     const float* bp = PACKED ? b + n0 * K : b + n0;
     const float* bn = BIAS == 2 ? bias + n0 : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
-      gemm_tile<MR, NR, K, SAM, SAK, SBK, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                              y + m0 * LDY + n0);
-    }}
-    if constexpr (MF < M) {{
-      gemm_tile<M - MF, NR, K, SAM, SAK, SBK, LDY, BIAS>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
-                                                                  y + MF * LDY + n0);
+      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                 y + m0 * LDY + n0);
     }}
   }}
-  if constexpr (NT > 0) {{
+  if constexpr (MF < M) {{  // the last R rows, P = MR / R panels at a time (as many accumulators)
+    constexpr std::size_t R = M - MF, P = MR / R < NF / NR ? MR / R : NF / NR > 0 ? NF / NR : 1;
+    constexpr std::size_t NG = NF - NF % (P * NR);
+    const float* ar = a + MF * SAM;
+    const float* br = BIAS == 1 ? bias + MF : bias;
+    float* yr = y + MF * LDY;
+    for (std::size_t n0 = 0; n0 < NG; n0 += P * NR) {{
+      gemm_tile<R, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(ar, PACKED ? b + n0 * K : b + n0,
+                                                                BIAS == 2 ? bias + n0 : br, yr + n0);
+    }}
+    for (std::size_t n0 = NG; n0 < NF; n0 += NR) {{
+      gemm_tile<R, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(ar, PACKED ? b + n0 * K : b + n0,
+                                                                BIAS == 2 ? bias + n0 : br, yr + n0);
+    }}
+  }}
+  if constexpr (NT > 0) {{  // the last, narrower column panel
     constexpr std::size_t SBL = PACKED ? NT : LDB;
     const float* bp = PACKED ? b + NF * K : b + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
-      gemm_tile<MR, NT, K, SAM, SAK, SBL, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                              y + m0 * LDY + NF);
+      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                y + m0 * LDY + NF);
     }}
     if constexpr (MF < M) {{
-      gemm_tile<M - MF, NT, K, SAM, SAK, SBL, LDY, BIAS>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
-                                                                  y + MF * LDY + NF);
+      gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
+                                                                    y + MF * LDY + NF);
     }}
   }}
 }}"""

@@ -142,7 +142,7 @@ def test_matmul_errors() -> None:
 
 
 # ---- register-blocked kernel: every row and column remainder of its tiles --------------------
-TILE_SIZES = [(m, n) for m in range(1, 14) for n in (5, 16, 37)]  # rows 1..13: all remainders of 6
+TILE_SIZES = [(m, n) for m in range(1, 14) for n in (5, 16, 53)]  # rows 1..13: all remainders of 6 and 8
 
 
 @pytest.mark.parametrize(
@@ -155,8 +155,9 @@ def test_gemm_tile_remainders(
 ) -> None:
     """One Dense-style Gemm (bias fused into the accumulators) per (M, N): M = 1..13 covers every
     remainder of the 8-row tile (AVX-512) and of the 6-row one (forced with -DRMODEL_GEMM_MR=6 as
-    on other targets), N = 5 / 16 / 37 a lone narrow panel, one full 16-column panel, and full
-    panels plus a remainder; K varies (1 included)."""
+    on other targets), N = 5 / 16 / 53 a lone narrow panel, one full 16-column panel, and three
+    full panels plus a remainder (the last rows take several panels at a time, with a leftover
+    panel for some row counts); K varies (1 included)."""
     if tile_rows is not None:
         monkeypatch.setattr(helpers, "TEST_FLAGS", (*helpers.TEST_FLAGS, f"-DRMODEL_GEMM_MR={tile_rows}"))
     rng = np.random.default_rng(11)
