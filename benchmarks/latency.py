@@ -1,6 +1,6 @@
 """Latency of rmodel's compiled predict() against onnxruntime (1 thread), same Python harness.
 
-    python benchmarks/latency.py [--repeat N]
+    python benchmarks/latency.py [--calls N]
 
 Prints a table: per-call latency (median of several timing rounds) at batch 1 and 256 on the
 MLP 16-64-32-32-5 (Gemm + ReLU + Softmax).
