@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+from timing import onnxruntime_session, per_call_seconds
 
 import rmodel
 
@@ -59,33 +56,18 @@ def conv_layer(x_shape: tuple[int, ...], w_shape: tuple[int, ...], attrs: dict) 
     return model
 
 
-def per_call_seconds(fn: Callable, x: np.ndarray, calls: int, rounds: int) -> float:
-    """Median over ``rounds`` of the mean time of ``calls`` calls."""
-    fn(x)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn(x)
-        times.append((time.perf_counter() - start) / calls)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=9, help="timing rounds per layer (median is shown)")
     parser.add_argument("--only", default=None, help="run only layers whose name contains this text")
     args = parser.parse_args()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
     print("Conv layers, float32, batch 1, 1 thread, median per call")
     print(f"{'layer':<24} {'onnxruntime [ms]':>17} {'rmodel [ms]':>12} {'speed-up':>9}")
     for name, x_shape, w_shape, attrs in LAYERS:
         if args.only and args.only not in name:
             continue
         proto = conv_layer(x_shape, w_shape, attrs)
-        session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime_session(proto)
         net = rmodel.from_onnx(proto).compile(binding="ctypes")
         x = np.random.default_rng(1).uniform(-1, 1, x_shape).astype(np.float32)
         ref = session.run(None, {"x": x})[0]

@@ -37,7 +37,9 @@ def main() -> None:
             m = rmodel.from_onnx(build())
             info = m.inputs[0]
             x = rng.uniform(-1, 1, (args.samples * info.shape[0], *info.shape[1:])).astype(np.float32)
-            ref = np.concatenate([run_onnxruntime(m, {info.name: x[i:i + 1]})[0] for i in range(min(200, args.samples))])
+            ref = np.concatenate(
+                [run_onnxruntime(m, {info.name: x[i : i + 1]})[0] for i in range(min(200, args.samples))]
+            )
             for precision in args.precision:
                 start = time.perf_counter()
                 sim = compile_hls(m, precision=precision)
@@ -47,8 +49,10 @@ def main() -> None:
                 y = sim.predict(x)
                 per_sample = (time.perf_counter() - start) / args.samples
                 err = float(np.max(np.abs(y[: len(ref)] - ref)))
-                print(f"{label:48} {precision:16} {built:8.2f} {per_sample * 1e6:10.1f} {1 / per_sample:10.0f} "
-                      f"{err:10.2e}")
+                print(
+                    f"{label:48} {precision:16} {built:8.2f} {per_sample * 1e6:10.1f} {1 / per_sample:10.0f} "
+                    f"{err:10.2e}"
+                )
 
 
 if __name__ == "__main__":

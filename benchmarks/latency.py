@@ -9,25 +9,12 @@ MLP 16-64-32-32-5 (Gemm + ReLU + Softmax).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
-import onnxruntime as ort
+from timing import onnxruntime_session, per_call_seconds
 
 import rmodel
 from rmodel.examples import mlp
-
-
-def per_call_seconds(fn, x, calls: int, rounds: int = 7) -> float:
-    fn(x)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn(x)
-        times.append((time.perf_counter() - start) / calls)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -35,10 +22,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="calls per timing round at batch 1")
     args = parser.parse_args()
     proto = mlp()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(proto)
     rows = []
     for batch in (1, 256):
         model = rmodel.from_onnx(proto, batch_size=batch)
