@@ -238,6 +238,31 @@ def loop(var: str, start: object, stop: object) -> str:
     return f"for (std::ptrdiff_t {var} = {start}; {var} < {stop}; ++{var}) {{"
 
 
+def window_outer_loops(
+    win: Window, in_spatial: tuple[int, ...], indent: str, src: str, dst: str
+) -> tuple[list[str], str, str, str, str]:
+    """Loops over output position and kernel tap of every spatial axis but the last, skipping taps
+    that fall in the padding. Returns (lines, indent, input row pointer, output row pointer, index
+    expression of the tap over those axes)."""
+    lines: list[str] = []
+    tap = ""
+    for axis in range(len(win.kernel) - 1):
+        lines.append(indent + loop(f"o{axis}", 0, win.out[axis]))
+        indent += "  "
+        lines.append(f"{indent}float* y{axis} = {dst} + o{axis} * {math.prod(win.out[axis + 1 :])};")
+        lines.append(indent + loop(f"k{axis}", 0, win.kernel[axis]))
+        indent += "  "
+        lines += [
+            f"{indent}const std::ptrdiff_t i{axis} = o{axis} * {win.strides[axis]} + k{axis} * "
+            f"{win.dilations[axis]} - {win.pads_begin[axis]};",
+            f"{indent}if (i{axis} < 0 || i{axis} >= {in_spatial[axis]}) continue;",
+            f"{indent}const float* x{axis} = {src} + i{axis} * {math.prod(in_spatial[axis + 1 :])};",
+        ]
+        src, dst = f"x{axis}", f"y{axis}"
+        tap = f"k{axis}" if not tap else f"({tap}) * {win.kernel[axis]} + k{axis}"
+    return lines, indent, src, dst, tap
+
+
 def gather_code(
     src: str,
     dst: str,
@@ -490,21 +515,8 @@ class Conv(_ConvBase):
             f"  float* yp = y + oc * {out_size};",
             f"  for (std::size_t j = 0; j < {out_size}; ++j) yp[j] = {init};",
         ]
-        indent, src, dst, tap = "  ", "xp", "yp", ""
-        for axis in range(rank - 1):
-            lines.append(indent + loop(f"o{axis}", 0, win.out[axis]))
-            indent += "  "
-            lines.append(f"{indent}float* y{axis} = {dst} + o{axis} * {math.prod(win.out[axis + 1 :])};")
-            lines.append(indent + loop(f"k{axis}", 0, win.kernel[axis]))
-            indent += "  "
-            lines += [
-                f"{indent}const std::ptrdiff_t i{axis} = o{axis} * {win.strides[axis]} + k{axis} * "
-                f"{win.dilations[axis]} - {win.pads_begin[axis]};",
-                f"{indent}if (i{axis} < 0 || i{axis} >= {self.in_spatial[axis]}) continue;",
-                f"{indent}const float* x{axis} = {src} + i{axis} * {math.prod(self.in_spatial[axis + 1 :])};",
-            ]
-            src, dst = f"x{axis}", f"y{axis}"
-            tap = f"k{axis}" if not tap else f"({tap}) * {win.kernel[axis]} + k{axis}"
+        outer, indent, src, dst, tap = window_outer_loops(win, self.in_spatial, "  ", "xp", "yp")
+        lines += outer
         last = rank - 1
         stride = win.strides[last]
         tap = "k" if not tap else f"({tap}) * {win.kernel[last]} + k"

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import RModelError
 from .base import REQUIRED, CpuContext, Operator, ShapeContext, float_literal, register
-from .conv import VALID_RANGE, Window, check_auto_pad, loop, window_geometry
+from .conv import VALID_RANGE, Window, check_auto_pad, loop, window_geometry, window_outer_loops
 
 # out[p] = reduce(x[p * N ... p * N + N)) over P planes, with eight independent partial results so
 # the loop vectorizes without reassociating floating point operations.
@@ -146,23 +146,8 @@ class _Pool(Operator):
             f"  float* yp = y + p * {out_size};",
             f"  for (std::size_t j = 0; j < {out_size}; ++j) yp[j] = {init};",
         ]
-        indent = "  "
-        src, dst = "xp", "yp"
-        for axis in range(rank - 1):
-            in_block = math.prod(self.in_spatial[axis + 1 :])
-            out_block = math.prod(win.out[axis + 1 :])
-            lines.append(indent + loop(f"o{axis}", 0, win.out[axis]))
-            indent += "  "
-            lines.append(f"{indent}float* y{axis} = {dst} + o{axis} * {out_block};")
-            lines.append(indent + loop(f"k{axis}", 0, win.kernel[axis]))
-            indent += "  "
-            lines += [
-                f"{indent}const std::ptrdiff_t i{axis} = o{axis} * {win.strides[axis]} + k{axis} * "
-                f"{win.dilations[axis]} - {win.pads_begin[axis]};",
-                f"{indent}if (i{axis} < 0 || i{axis} >= {self.in_spatial[axis]}) continue;",
-                f"{indent}const float* x{axis} = {src} + i{axis} * {in_block};",
-            ]
-            src, dst = f"x{axis}", f"y{axis}"
+        outer, indent, src, dst, _ = window_outer_loops(win, self.in_spatial, "  ", "xp", "yp")
+        lines += outer
         last = rank - 1
         s = win.strides[last]
         step = "o" if s == 1 else f"o * {s}"
