@@ -110,34 +110,22 @@ class Gemm(Operator):
             and (not self.trans_b or b_const is not None)
             and tuple(ctx.info(self.inputs[2]).shape) in ((self.n,), (1, self.n))
         )
+        product = matmul_call(
+            ctx,
+            ctx.ptr(self.inputs[0]),
+            b,
+            y,
+            self.m,
+            self.k,
+            self.n,
+            self.trans_a,
+            self.trans_b,
+            b_const,
+            bias=ctx.ptr(self.inputs[2]) if row_bias else None,
+        )
         if row_bias:  # the common Dense layer: bias initialises the accumulators
-            return matmul_call(
-                ctx,
-                ctx.ptr(self.inputs[0]),
-                b,
-                y,
-                self.m,
-                self.k,
-                self.n,
-                self.trans_a,
-                self.trans_b,
-                b_const,
-                bias=ctx.ptr(self.inputs[2]),
-            )
-        lines = [
-            matmul_call(
-                ctx,
-                ctx.ptr(self.inputs[0]),
-                b,
-                y,
-                self.m,
-                self.k,
-                self.n,
-                self.trans_a,
-                self.trans_b,
-                b_const,
-            )
-        ]
+            return product
+        lines = [product]
         if self.has_input(2) and not has_c and ctx.const(self.inputs[2]) is None:
             # beta = 0: C is never read; a runtime C would otherwise be an unused parameter
             lines.append(f"(void){ctx.ptr(self.inputs[2])};")
