@@ -171,11 +171,15 @@ def from_onnx(
     dim_values: Mapping[str, int] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     name: str | None = None,
+    optimize: bool = True,
 ) -> RModel:
     """Load an ONNX model (path, bytes or ModelProto) into an RModel with concrete shapes.
 
     ``batch_size`` fixes the first axis of every input whose first dim is symbolic;
     ``dim_values`` fixes other named dims; ``input_shapes`` overrides whole input shapes.
+    ``optimize`` runs the graph passes of ``rmodel.passes.optimize`` (fuse MatMul+Add into Gemm,
+    fold BatchNormalization/Mul/Add into Conv and Gemm, merge Transposes, drop Identity/Dropout);
+    ``optimize=False`` keeps one operator per ONNX node.
     """
     from .operators import REGISTRY
     from .operators.base import ShapeContext
@@ -285,4 +289,8 @@ def from_onnx(
         opset=opset,
     )
     rmodel.remove_dead_operators()
+    if optimize:
+        from .passes import optimize as run_passes
+
+        run_passes(rmodel)
     return rmodel
