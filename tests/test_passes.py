@@ -4,6 +4,7 @@ onnxruntime on the original model), leaves alone what it must, and keeps graph o
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,9 @@ def _check(proto: onnx.ModelProto, expected: list[str]) -> rmodel.RModel:
     exported = m.to_onnx()
     onnx.checker.check_model(exported, full_check=True)
     feeds = random_inputs(m, rng=np.random.default_rng(1))
-    for got, ref in zip(onnxruntime_run(exported, feeds, m.output_names), onnxruntime_run(proto, feeds, m.output_names)):
+    for got, ref in zip(
+        onnxruntime_run(exported, feeds, m.output_names), onnxruntime_run(proto, feeds, m.output_names)
+    ):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * max(1.0, float(np.abs(ref).max())))
     return m
 
@@ -71,7 +74,11 @@ def test_matmul_add_becomes_gemm(bias_shape: tuple[int, ...], bias_first: bool) 
 
 
 def _matmul_add(
-    w_const: bool = True, bias_shape: tuple[int, ...] = (6,), bias_const: bool = True, x_shape=(3, 5), extra=None
+    w_const: bool = True,
+    bias_shape: tuple[int, ...] = (6,),
+    bias_const: bool = True,
+    x_shape: tuple[int, ...] = (3, 5),
+    extra: str | None = None,
 ) -> onnx.ModelProto:
     rng = np.random.default_rng(2)
     inputs: dict[str, Any] = {"x": (F32, x_shape)}
@@ -221,6 +228,8 @@ def _conv_then(node: onnx.NodeProto | None, const_shape: tuple[int, ...] | None 
         inits["W"] = weights(rng, 4, 3, 3, 3, fan_in=27)
     if const_shape is not None:
         inits["k"] = rng.uniform(0.5, 1.5, const_shape).astype(F32)
+    if opts.get("zero_var"):
+        inits["var"][1] = 0.0  # scale gamma / sqrt(0 + 0) = inf: not folded
     if opts.get("runtime_bn"):
         for name in ("gamma", "var"):
             inputs[name] = (F32, (4,))
@@ -247,6 +256,11 @@ def _conv_then(node: onnx.NodeProto | None, const_shape: tuple[int, ...] | None 
         pytest.param(_conv_then(helper.make_node("Add", ["c", "k"], ["y"]), (4, 1)), id="add-wrong-axis"),
         pytest.param(_conv_then(helper.make_node("Sub", ["k", "c"], ["y"]), (4, 1, 1)), id="sub-const-first"),
         pytest.param(_conv_then(helper.make_node("Div", ["c", "k"], ["y"]), (4, 1, 1)), id="div"),
+        pytest.param(
+            _conv_then(_bn("c", "y", epsilon=0.0), zero_var=True),
+            id="bn-zero-variance",
+            marks=pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning"),
+        ),
     ],
 )
 def test_affine_fold_left_alone(proto: onnx.ModelProto) -> None:
@@ -268,9 +282,7 @@ def test_pytorch_style_residual_block() -> None:
         src = "x" if index == 1 else "r1"
         nodes += [
             helper.make_node("Conv", [src, f"W{index}"], [f"c{index}"], pads=[1, 1, 1, 1]),
-            helper.make_node(
-                "BatchNormalization", [f"c{index}", *(f"{k}{index}" for k in params)], [f"b{index}"]
-            ),
+            helper.make_node("BatchNormalization", [f"c{index}", *(f"{k}{index}" for k in params)], [f"b{index}"]),
         ]
         if index == 1:
             nodes.append(helper.make_node("Relu", ["b1"], ["r1"]))
@@ -282,7 +294,9 @@ def test_pytorch_style_residual_block() -> None:
 # ---- Transpose chains --------------------------------------------------------------------------
 
 
-def _transposes(perms: list[tuple[int, ...] | None], before: bool, after: bool, extra_output: int | None = None):
+def _transposes(
+    perms: list[tuple[int, ...] | None], before: bool, after: bool, extra_output: int | None = None
+) -> onnx.ModelProto:
     """x (2, 3, 4, 5) -> [Relu] -> Transpose(perm) ... -> [Relu] -> y; perm None = default (reversed)."""
     nodes, current = [], "x"
     if before:
@@ -318,7 +332,9 @@ NHWC, NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
         ([NHWC, (0, 2, 1, 3)], True, True, 0, ["Relu", "Transpose", "Transpose", "Relu"]),  # no gain
     ],
 )
-def test_transposes_merge(perms, before: bool, after: bool, extra_output: int | None, expected: list[str]) -> None:
+def test_transposes_merge(
+    perms: list[tuple[int, ...] | None], before: bool, after: bool, extra_output: int | None, expected: list[str]
+) -> None:
     proto = _transposes(perms, before, after, extra_output)
     m = _check(proto, expected)
     assert m.output_names == [o.name for o in proto.graph.output]
@@ -423,7 +439,7 @@ def test_optimize_bad_pass(bad: Any) -> None:
         optimize(m, passes=[bad])
 
 
-def test_optimized_model_saves_and_loads(tmp_path) -> None:
+def test_optimized_model_saves_and_loads(tmp_path: Path) -> None:
     m = rmodel.from_onnx(_everything())
     m.save(tmp_path / "m.rmodel")
     loaded = rmodel.load(tmp_path / "m.rmodel")

@@ -69,7 +69,15 @@ def _channel_vector(value: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray
 
 
 def channel_affine(model: RModel, op: Operator, src: str) -> Affine | None:
-    """The per-channel (scale, shift) that ``op`` applies to its input ``src``, or None."""
+    """The per-channel (scale, shift) that ``op`` applies to its input ``src``, or None (also when
+    they are not finite: folding inf or nan into weights would not give the same results)."""
+    affine = _channel_affine(model, op, src)
+    if affine is None or not all(np.all(np.isfinite(v)) for v in affine):
+        return None
+    return affine
+
+
+def _channel_affine(model: RModel, op: Operator, src: str) -> Affine | None:
     out_shape = model.tensors[src].shape
     if model.tensors[src].dtype != np.float32 or len(out_shape) < 2:
         return None
@@ -92,7 +100,8 @@ def channel_affine(model: RModel, op: Operator, src: str) -> Affine | None:
         if any(p is None or p.size != channels for p in params):
             return None
         scale, bias, mean, var = (p.astype(np.float64).reshape(-1) for p in params)  # type: ignore[union-attr]
-        a = scale / np.sqrt(var + np.float64(np.float32(op.epsilon)))
+        with np.errstate(divide="ignore", invalid="ignore"):  # non-finite results are refused
+            a = scale / np.sqrt(var + np.float64(np.float32(op.epsilon)))
         return a, bias - mean * a
     return None
 
