@@ -33,6 +33,12 @@ def randomize(model: Any, seed: int = 0) -> Any:
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         values = []
+        if layer.__class__.__name__ == "Normalization" and layer.get_weights():
+            mean, variance, count = layer.get_weights()  # variances must stay positive
+            layer.set_weights([rng.uniform(-0.6, 0.6, mean.shape).astype(np.float32),
+                               rng.uniform(0.2, 2.0, variance.shape).astype(np.float32), count])
+            layer.finalize_state()  # (set_weights alone leaves the layer using the old statistics)
+            continue
         for w in layer.get_weights():
             v = rng.uniform(-0.6, 0.6, w.shape).astype(np.float32)
             if "variance" in str(w.dtype) or (w.ndim == 1 and w.size and layer.__class__.__name__ == "BatchNormalization"):
@@ -130,6 +136,59 @@ def _cases() -> dict[str, Callable[[], Any]]:
     for mode in ["concat", "sum", "mul", "ave"]:
         c[f"bidirectional_lstm_{mode}"] = (lambda m=mode: seq((4, 3), lay.Bidirectional(lay.LSTM(3), merge_mode=m)))
     c["bidirectional_gru_seq"] = lambda: seq((4, 3), lay.Bidirectional(lay.GRU(3, return_sequences=True)))
+    # transposed convolutions with output_padding (Keras: output_padding < strides; dilation only with stride 1)
+    c["conv_transpose_output_padding_1d"] = lambda: seq(
+        (5, 3), lay.Conv1DTranspose(2, 3, strides=2, output_padding=1),
+        lay.Conv1DTranspose(2, 4, strides=3, padding="same", output_padding=2),
+        lay.Conv1DTranspose(2, 3, dilation_rate=2, padding="same", output_padding=0))
+    c["conv_transpose_output_padding_2d"] = lambda: seq(
+        (4, 5, 3), lay.Conv2DTranspose(3, (3, 4), strides=(2, 3), padding="same", output_padding=(1, 2)),
+        lay.Conv2DTranspose(2, (1, 2), strides=3, padding="same", output_padding=(2, 1)),
+        lay.Conv2DTranspose(2, 2, dilation_rate=2, output_padding=0, activation="relu"))
+    c["conv_transpose_output_padding_small_kernel"] = lambda: seq(
+        (3, 4, 2), lay.Conv2DTranspose(2, 2, strides=3, output_padding=(2, 1)))
+    c["conv_transpose_output_padding_3d"] = lambda: seq(
+        (3, 3, 2, 2), lay.Conv3DTranspose(2, (2, 3, 2), strides=2, padding="same", output_padding=(1, 0, 1)),
+        lay.Conv3DTranspose(2, 3, strides=(1, 2, 2), output_padding=(0, 1, 0)))
+    # recurrent activations beyond tanh / sigmoid
+    c["lstm_hard_sigmoid_linear"] = lambda: seq(
+        (5, 3), lay.LSTM(4, recurrent_activation="hard_sigmoid", activation="linear", return_sequences=True),
+        lay.LSTM(3, recurrent_activation="sigmoid", activation="relu"))
+    c["gru_hard_sigmoid_relu"] = lambda: seq(
+        (5, 3), lay.GRU(4, recurrent_activation="hard_sigmoid", activation="relu", return_sequences=True),
+        lay.GRU(3, recurrent_activation="hard_sigmoid", activation="linear", reset_after=False, go_backwards=True))
+    c["simple_rnn_activations"] = lambda: seq(
+        (5, 3), lay.SimpleRNN(4, activation="linear", return_sequences=True),
+        lay.SimpleRNN(4, activation="hard_sigmoid", return_sequences=True),
+        lay.SimpleRNN(3, activation="elu", return_sequences=True), lay.SimpleRNN(3, activation="leaky_relu"))
+    c["lstm_softsign_softplus"] = lambda: seq((5, 3), lay.LSTM(3, activation="softsign", recurrent_activation="softplus"))
+    c["bidirectional_hard_sigmoid"] = lambda: seq(
+        (4, 3), lay.Bidirectional(lay.LSTM(3, recurrent_activation="hard_sigmoid", activation="relu",
+                                           return_sequences=True), merge_mode="sum"))
+    # Bidirectional with a backward layer of its own
+    c["bidirectional_backward_activations"] = lambda: seq(
+        (4, 3), lay.Bidirectional(lay.LSTM(3), backward_layer=lay.LSTM(
+            3, go_backwards=True, activation="relu", recurrent_activation="hard_sigmoid", use_bias=False)))
+    c["bidirectional_backward_units"] = lambda: seq(
+        (4, 3), lay.Bidirectional(lay.GRU(3, return_sequences=True),
+                                  backward_layer=lay.GRU(2, return_sequences=True, go_backwards=True)))
+    c["bidirectional_backward_reset_before"] = lambda: seq(
+        (4, 3), lay.Bidirectional(lay.GRU(3), backward_layer=lay.GRU(3, reset_after=False, go_backwards=True),
+                                  merge_mode="mul"))
+    c["bidirectional_forward_goes_backwards"] = lambda: seq(
+        (4, 3), lay.Bidirectional(lay.SimpleRNN(3, go_backwards=True, return_sequences=True), merge_mode="ave",
+                                  backward_layer=lay.SimpleRNN(3, return_sequences=True, activation="relu")))
+    # LayerNormalization(rms_scaling=True) and the Normalization preprocessing layer
+    c["layernorm_rms_scaling"] = lambda: seq((3, 4), lay.LayerNormalization(rms_scaling=True))
+    c["layernorm_rms_scaling_channels_first"] = lambda: seq(
+        (4, 4, 3), lay.Conv2D(3, 1), lay.LayerNormalization(axis=[1, 3], rms_scaling=True, epsilon=0.01))
+    c["normalization"] = lambda: seq((3, 4), lay.Normalization(axis=-1))
+    c["normalization_axes_invert"] = lambda: seq(
+        (4, 4, 3), lay.Conv2D(3, 1), lay.Normalization(axis=(1, 3)), lay.Normalization(axis=-1, invert=True))
+    c["normalization_given_values"] = lambda: seq(
+        (2, 3), lay.Normalization(axis=None, mean=0.3, variance=2.0),
+        lay.Normalization(axis=-1, mean=[0.5, -1.0, 0.0], variance=[4.0, 0.25, 9.0]),
+        lay.Normalization(axis=(1, 2), mean=[[0.5, -1.0, 0.0]], variance=[[4.0, 0.25, 0.0]]))
     return c
 
 
@@ -179,6 +238,44 @@ def _functional_cases() -> dict[str, Callable[[], Any]]:
         inp = k.Input((4, 3))
         return k.Model(inp, lay.Bidirectional(lay.SimpleRNN(2, return_sequences=True), merge_mode=None)(inp))
 
+    def initial_states() -> Any:
+        x, h, c_in = k.Input((4, 3)), k.Input((3,)), k.Input((3,))
+        _, enc_h, enc_c = lay.LSTM(3, return_state=True)(x)
+        decoded = lay.LSTM(3, return_sequences=True)(x, initial_state=[enc_h, enc_c])
+        gru = lay.GRU(3, go_backwards=True, return_sequences=True)(x, h)  # positional initial state
+        rnn = lay.SimpleRNN(3, activation="relu")(x, initial_state=lay.Dense(3)(c_in))
+        return k.Model([x, h, c_in], [decoded, gru, rnn])
+
+    def bidirectional_initial_states() -> Any:
+        x, h1, c1, h2, c2 = k.Input((4, 3)), k.Input((3,)), k.Input((3,)), k.Input((3,)), k.Input((3,))
+        lstm = lay.Bidirectional(lay.LSTM(3, return_sequences=True))(x, initial_state=[h1, c1, h2, c2])
+        gru = lay.Bidirectional(lay.GRU(3), backward_layer=lay.GRU(3, go_backwards=True, activation="relu"),
+                                merge_mode=None)(x, initial_state=[h1, h2])
+        rnn = lay.Bidirectional(lay.SimpleRNN(3, return_state=True),
+                                backward_layer=lay.SimpleRNN(3, go_backwards=True, return_state=True,
+                                                             activation="linear"))(x, initial_state=[c1, c2])
+        return k.Model([x, h1, c1, h2, c2], [lstm, *gru, *rnn])
+
+    def bidirectional_mixed_kinds() -> Any:
+        x = k.Input((4, 3))
+        mixed = lay.Bidirectional(lay.LSTM(3, return_sequences=True),
+                                  backward_layer=lay.GRU(2, go_backwards=True, return_sequences=True))(x)
+        out = lay.Bidirectional(lay.LSTM(3, return_state=True),
+                                backward_layer=lay.LSTM(2, go_backwards=True, return_state=True))(x)
+        out2 = lay.Bidirectional(lay.SimpleRNN(3, go_backwards=True), backward_layer=lay.SimpleRNN(3),
+                                 merge_mode=None)(x)
+        return k.Model(x, [mixed, *out, *out2])
+
+    def dot_mixed_ranks() -> Any:
+        a, b, c4 = k.Input((4,)), k.Input((3, 4)), k.Input((2, 3, 4))
+        return k.Model([a, b, c4], [lay.Dot(axes=(1, 2))([a, b]), lay.Dot(axes=(2, 1))([b, a]),
+                                    lay.Dot(axes=(3, 1))([c4, a]), lay.Dot(axes=(1, 2))([b, c4]),
+                                    lay.Dot(axes=-1, normalize=True)([c4, b]), lay.Dot(axes=2)([c4, c4])])
+
+    c["initial_states"] = initial_states
+    c["bidirectional_initial_states"] = bidirectional_initial_states
+    c["bidirectional_mixed_kinds"] = bidirectional_mixed_kinds
+    c["dot_mixed_ranks"] = dot_mixed_ranks
     c["merges"] = merges
     c["conv_skip"] = conv_skip
     c["shared_and_nested"] = shared_and_nested
@@ -209,6 +306,14 @@ CASE_NAMES = [
     "lstm_backwards_seq", "gru_reset_after", "gru_reset_before", "gru_relu_nobias", "simple_rnn",
     *[f"bidirectional_lstm_{m}" for m in ["concat", "sum", "mul", "ave"]], "bidirectional_gru_seq",
     "merges", "conv_skip", "shared_and_nested", "dot3d", "rnn_states", "bidirectional_none",
+    # options that used to be rejected
+    "conv_transpose_output_padding_1d", "conv_transpose_output_padding_2d", "conv_transpose_output_padding_small_kernel",
+    "conv_transpose_output_padding_3d", "lstm_hard_sigmoid_linear", "gru_hard_sigmoid_relu", "simple_rnn_activations",
+    "lstm_softsign_softplus", "bidirectional_hard_sigmoid", "bidirectional_backward_activations",
+    "bidirectional_backward_units", "bidirectional_backward_reset_before", "bidirectional_forward_goes_backwards",
+    "layernorm_rms_scaling", "layernorm_rms_scaling_channels_first", "normalization", "normalization_axes_invert",
+    "normalization_given_values", "initial_states", "bidirectional_initial_states", "bidirectional_mixed_kinds",
+    "dot_mixed_ranks",
 ]
 
 

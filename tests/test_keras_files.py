@@ -387,3 +387,90 @@ def test_supported_layers_cover_the_issue_list() -> None:
 def test_bad_converter_option() -> None:
     with pytest.raises(ModelLoadError, match="converter must be one of"):
         keras_to_onnx("x.keras", converter="magic")
+
+
+# ---- options that used to be rejected: Keras 2 files and clear errors ---------------------------
+
+
+def test_tf_keras_recurrent_options_and_output_padding(tmp_path: Path) -> None:
+    """tf-keras (Keras 2) .h5: hard_sigmoid is 0.2 x + 0.5 there, initial states are listed as layer
+    inputs, a Bidirectional backward layer of its own, Conv1DTranspose with output_padding."""
+    import tf_keras
+
+    lay = tf_keras.layers
+    x, h, c = tf_keras.Input((4, 3)), tf_keras.Input((3,)), tf_keras.Input((3,))
+    lstm = lay.LSTM(3, recurrent_activation="hard_sigmoid", activation="linear", return_sequences=True)(
+        x, initial_state=[h, c])
+    bi = lay.Bidirectional(lay.GRU(3, recurrent_activation="hard_sigmoid"),
+                           backward_layer=lay.GRU(3, go_backwards=True, activation="relu"))(x, initial_state=[h, c])
+    bi2 = lay.Bidirectional(lay.LSTM(3, return_sequences=True),
+                            backward_layer=lay.LSTM(2, go_backwards=True, return_sequences=True))(x)
+    up = lay.Conv1DTranspose(2, 3, strides=2, padding="same", output_padding=1)(lstm)
+    model = randomize(tf_keras.Model([x, h, c], [lstm, bi, bi2, up]))
+    model.save(tmp_path / "gaps.h5")
+    rng = np.random.default_rng(4)
+    xs = [rng.uniform(-2, 2, (2, 4, 3)).astype(np.float32), rng.uniform(-1, 1, (2, 3)).astype(np.float32),
+          rng.uniform(-1, 1, (2, 3)).astype(np.float32)]
+    proto = keras_to_onnx(tmp_path / "gaps.h5")
+    feeds = {vi.name: v for vi, v in zip(proto.graph.input, xs)}
+    _assert_close(_ort(proto, xs), keras_outputs(model, xs))
+    check_against_onnxruntime(proto, feeds, batch_size=2)
+
+
+def _states_model(tmp_path: Path, edit: Any) -> tuple[Path, Path]:
+    """Architecture JSON (changed by ``edit``) and weights of x, h, c -> LSTM(3)(x, initial_state=[h, c]) -> Dot."""
+    import keras
+
+    x, h, c = keras.Input((4, 3), name="x"), keras.Input((3,), name="h"), keras.Input((3,), name="c")
+    y = keras.layers.LSTM(3, name="lstm")(x, initial_state=[h, c])
+    model = keras.Model([x, h, c], keras.layers.Dot(axes=1, name="dot")([y, h]))
+    config = json.loads(model.to_json())
+    edit({layer["name"]: layer for layer in config["config"]["layers"]})
+    path = tmp_path / "states.json"
+    path.write_text(json.dumps(config))
+    model.save_weights(tmp_path / "states.weights.h5")
+    return path, tmp_path / "states.weights.h5"
+
+
+def test_initial_state_errors(tmp_path: Path) -> None:
+    def one_state(layers: dict[str, Any]) -> None:
+        layers["lstm"]["inbound_nodes"][0]["kwargs"]["initial_state"].pop()
+
+    with pytest.raises(ModelLoadError, match=r"'lstm' \(LSTM.*takes 2 initial state tensor\(s\), got 1"):
+        keras_to_onnx(_states_model(tmp_path, one_state))
+
+    def wide_state(layers: dict[str, Any]) -> None:
+        layers["c"]["config"]["batch_shape"] = [None, 5]
+
+    with pytest.raises(ModelLoadError, match=r"must have shape \(batch, 3\), got \(None, 5\)"):
+        keras_to_onnx(_states_model(tmp_path, wide_state))
+
+    def state_into_dot(layers: dict[str, Any]) -> None:
+        node = layers["dot"]["inbound_nodes"][0]
+        node["kwargs"]["initial_state"] = [node["args"][0][1]]
+
+    with pytest.raises(UnsupportedOperatorError, match=r"'dot' \(Dot.*calling the layer with 'initial_state'"):
+        keras_to_onnx(_states_model(tmp_path, state_into_dot))
+
+    def batch_axis(layers: dict[str, Any]) -> None:
+        layers["dot"]["config"]["axes"] = [0, 0]
+
+    with pytest.raises(ModelLoadError, match="cannot contract the batch axis"):
+        keras_to_onnx(_states_model(tmp_path, batch_axis))
+
+
+def test_recurrent_activation_and_output_padding_errors(tmp_path: Path) -> None:
+    import keras
+
+    inp = keras.Input((4, 3))
+    path = tmp_path / "exp.keras"
+    keras.Model(inp, keras.layers.GRU(2, activation="exponential", name="gru")(inp)).save(path)
+    with pytest.raises(UnsupportedOperatorError, match=r"'gru'.*activation 'exponential' inside a recurrent layer "
+                                                       r"\(supported: elu, hard_sigmoid, leaky_relu, linear"):
+        keras_to_onnx(path)
+    inp = keras.Input((5, 2))
+    config = json.loads(keras.Model(inp, keras.layers.Conv1DTranspose(2, 3, strides=2, output_padding=1)(inp)).to_json())
+    config["config"]["layers"][1]["config"]["output_padding"] = [2]
+    (tmp_path / "op.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=r"output_padding \(2,\) must lie in \[0, strides \(2,\)\)"):
+        keras_to_onnx(tmp_path / "op.json")

@@ -58,6 +58,7 @@ def layer_table() -> str:
     """Markdown table of the supported Keras layers and the ONNX they become (from the registry)."""
     from . import layers  # noqa: F401
     from .layers.common import ACTIVATIONS
+    from .layers.recurrent import RECURRENT_ACTIVATIONS
 
     groups: dict[Any, list[str]] = {}
     for name in sorted(CONVERTERS):
@@ -68,6 +69,9 @@ def layer_table() -> str:
         rows.append(f"| {', '.join(names)} | {doc} |")
     rows.append("")
     rows.append("Activations (Activation layer and `activation=` options): " + ", ".join(ACTIVATIONS) + ".")
+    rows.append("")
+    rows.append("Activations inside LSTM, GRU and SimpleRNN (`activation=`, `recurrent_activation=`): "
+                + ", ".join(RECURRENT_ACTIVATIONS) + ".")
     return "\n".join(rows)
 
 
@@ -187,16 +191,26 @@ def _flat_refs(value: Any) -> list[tuple[str, int, int]]:
     return []
 
 
+#: keyword argument telling a converter how many of its last inputs are initial states
+STATE_COUNT = "initial_state_count"
+
+
 def _parse_node(node: Any) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
-    """Inputs (flattened first argument) and keyword arguments of one inbound node."""
+    """Inputs (flattened first argument, then any initial states) and keyword arguments of one
+    inbound node. Initial states (``initial_state=`` or the second positional argument) are appended
+    to the inputs and counted in ``kwargs[STATE_COUNT]``; Keras 2 configs list them as inputs already."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         args = node.get("args", [])
         kwargs = dict(node.get("kwargs", {}))
         refs = _flat_refs(args[0]) if args else []
-        for extra in args[1:]:
+        states = _flat_refs(args[1]) if len(args) > 1 else []
+        states += _flat_refs(kwargs.pop("initial_state", None))
+        for extra in args[2:]:
             if _flat_refs(extra):
                 raise ModelLoadError("a layer call passes tensors as extra positional arguments; not supported")
-        return refs, kwargs
+        if states:
+            kwargs[STATE_COUNT] = len(states)
+        return refs + states, kwargs
     # Keras 2: [[layer, node, tensor, kwargs], ...]
     refs = []
     kwargs: dict[str, Any] = {}
@@ -356,12 +370,15 @@ class ModelConverter:
         if cls in MODEL_CLASSES:
             outs, _ = self.run_model(layer, scope.submodel(name, snake), inputs, f"{position} '{name}'")
             return outs
-        for key in ("mask", "initial_state", "constants"):
-            if kwargs.get(key) is not None:
+        fn = CONVERTERS[cls]
+        given = {key: kwargs.get(key) for key in ("mask", "initial_state", "constants")}
+        if kwargs.get(STATE_COUNT) and not getattr(fn, "takes_initial_state", False):
+            given["initial_state"] = kwargs[STATE_COUNT]
+        for key, value in given.items():
+            if value is not None:
                 raise KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major).unsupported(
                     f"calling the layer with '{key}'")
         ctx = KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major, kwargs)
-        fn = CONVERTERS[cls]
         previous = self.graph.scope
         self.graph.scope = f"{name}/"
         try:

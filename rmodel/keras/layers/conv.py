@@ -145,36 +145,48 @@ def separable_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     return _finish(layer, g, y, x, perm)
 
 
+def transpose_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str,
+                          output_padding: int | None) -> int:
+    """Keras' output length of a transposed convolution (the same rule in Keras 2 and 3)."""
+    effective = (kernel - 1) * dilation + 1
+    if output_padding is None:
+        return size * stride if padding == "same" else (size - 1) * stride + max(effective, stride)
+    if padding == "same":
+        return (size - 1) * stride + effective % 2 + output_padding
+    return (size - 1) * stride + effective + output_padding
+
+
 @converter("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 def conv_transpose(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """ConvTranspose ('valid'/'same', strides, dilation; output_padding=None)."""
+    """ConvTranspose ('valid'/'same', strides, dilation, output_padding)."""
     x = layer.input
     perm = _layout(layer, x)
     sizes, channels = _spatial(layer, x)
     n = len(sizes)
     kernel, strides, dilations = _conv_options(layer, n)
-    if layer.get("output_padding") is not None:
-        raise layer.unsupported("output_padding")
+    padding = str(layer.get("padding", "valid")).lower()
+    if padding not in ("valid", "same"):
+        raise layer.unsupported(f"padding='{padding}'")
+    given = layer.get("output_padding")
+    output_padding: list[int | None] = [None] * n if given is None else int_list(given, n)  # type: ignore[assignment]
+    for op, s in zip(output_padding, strides):
+        if op is not None and not 0 <= op < s:
+            raise layer.fail(f"output_padding {tuple(output_padding)} must lie in [0, strides {tuple(strides)})")
     filters = int(layer.get("filters"))
     specs = [spec("kernel", 0, (*kernel, filters, channels))]
     if layer.get("use_bias", True):
         specs.append(spec("bias", 1, (filters,)))
     w = layer.weights(specs)
-    padding = str(layer.get("padding", "valid")).lower()
+    # Keras computes the transpose of a convolution whose input has the target size: the full result
+    # (size - 1) * stride + effective kernel, cropped like that convolution pads ('same': the smaller
+    # half first) or extended with zeros at the end
     begins, ends, extra = [], [], []
-    for size, k, s, d in zip(sizes, kernel, strides, dilations):
-        effective = (k - 1) * d + 1
-        full = (size - 1) * s + effective
-        target = size * s if padding == "same" else size * s + max(effective - s, 0)
-        total = full - target
-        if total >= 0:
-            begins.append(total // 2)
-            ends.append(total - total // 2)
-            extra.append(0)
-        else:
-            begins.append(0)
-            ends.append(0)
-            extra.append(-total)
+    for size, k, s, d, op in zip(sizes, kernel, strides, dilations, output_padding):
+        full = (size - 1) * s + (k - 1) * d + 1
+        total = full - transpose_output_size(size, k, s, d, padding, op)
+        begins.append(max(total, 0) // 2)
+        ends.append(max(total, 0) - max(total, 0) // 2)
+        extra.append(max(-total, 0))
     weight = np.transpose(w["kernel"], (n + 1, n, *range(n)))  # [*k, out, in] -> [in, out, *k]
     inputs = [g.as_layout(x, perm), g.const(weight, "kernel")]
     if "bias" in w:

@@ -238,12 +238,12 @@ def batch_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("LayerNormalization")
 def layer_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """LayerNormalization over trailing axes."""
+    """LayerNormalization over trailing axes; rms_scaling=True as ReduceMean, Sub, Mul, Sqrt, Div, Mul."""
     x = layer.input
-    if layer.get("rms_scaling"):
-        raise layer.unsupported("rms_scaling=True")
     axes = _axes(layer, x, layer.get("axis", -1))
     dims = known(layer, [x.shape[a] for a in axes], "the normalized axes")
+    if layer.get("rms_scaling"):
+        return _variance_scaling(layer, g, x, axes, dims)
     specs = []
     if layer.get("scale", True):
         specs.append(spec("gamma", len(specs), dims))
@@ -265,6 +265,59 @@ def layer_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
         inputs.append(g.const(np.transpose(w["beta"], order), "beta"))
     y = g.op("LayerNormalization", inputs, axis=min(onnx_axes), epsilon=float(layer.get("epsilon", 1e-3)))
     return KTensor(y, x.shape, x.dtype, perm)
+
+
+def _broadcast_to_layout(x: KTensor, value: np.ndarray, keras_shape: list[int]) -> np.ndarray:
+    """``value`` reshaped to ``keras_shape`` (1 on broadcast axes) and laid out like ``x`` in ONNX."""
+    value = np.asarray(value, np.float32).reshape(keras_shape)
+    return np.ascontiguousarray(np.transpose(value, x.perm) if x.perm is not None else value)
+
+
+def _variance_scaling(layer: KerasLayer, g: GraphBuilder, x: KTensor, axes: list[int], dims: list[int]) -> KTensor:
+    """Keras' ``rms_scaling=True``: ``x * gamma / sqrt(var(x) + epsilon)`` over ``axes``. Keras scales by
+    the variance about the mean (not the mean of squares) and has no beta then."""
+    gamma = layer.weights([spec("gamma", 0, dims)])["gamma"]
+    shape = [1] * x.rank
+    for a, d in zip(axes, dims):
+        shape[a] = d
+    onnx_axes = sorted(x.onnx_axis(a) for a in axes)
+    mean = g.op("ReduceMean", [x.name], axes=onnx_axes, keepdims=1, name="mean")
+    centred = g.op("Sub", [x.name, mean], name="centred")
+    variance = g.op("ReduceMean", [g.op("Mul", [centred, centred])], axes=onnx_axes, keepdims=1, name="variance")
+    root = g.op("Sqrt", [g.op("Add", [variance, g.const(np.float32(layer.get("epsilon", 1e-3)), "epsilon")])])
+    y = g.op("Div", [x.name, root])
+    return like(x, g.op("Mul", [y, g.const(_broadcast_to_layout(x, gamma, shape), "gamma")], name="rms_scaling"))
+
+
+#: Keras' backend.epsilon(), the floor of Normalization's standard deviation
+KERAS_EPSILON = 1e-7
+
+
+@converter("Normalization")
+def normalization(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Sub + Div by constants from the mean and variance (Mul + Add for invert=True)."""
+    x = layer.input
+    axis = layer.get("axis", -1)
+    keep = [] if axis is None else _axes(layer, x, axis)
+    if layer.get("mean") is not None and layer.get("variance") is not None:
+        mean = np.asarray(layer.get("mean"), np.float32)
+        variance = np.asarray(layer.get("variance"), np.float32)
+        if mean.shape != variance.shape or mean.ndim > len(keep):
+            raise layer.fail(f"mean {mean.shape} and variance {variance.shape} do not fit the kept axes {keep}")
+        layer.weights([])
+    else:
+        dims = known(layer, [x.shape[a] for a in keep], "the kept axes")
+        w = layer.weights([spec("mean", 0, dims), spec("variance", 1, dims), spec("count", 2, ())])
+        mean, variance = w["mean"].astype(np.float32), w["variance"].astype(np.float32)
+    shape = [1] * x.rank
+    for i in range(1, mean.ndim + 1):  # stored axes align with the kept axes from the right
+        shape[keep[-i]] = mean.shape[-i]
+    mean_c = g.const(_broadcast_to_layout(x, mean, shape), "mean")
+    std = np.maximum(np.sqrt(variance), np.float32(KERAS_EPSILON)).astype(np.float32)
+    std_c = g.const(_broadcast_to_layout(x, std, shape), "std")
+    if layer.get("invert", False):
+        return like(x, g.op("Add", [g.op("Mul", [x.name, std_c]), mean_c], name="denormalize"))
+    return like(x, g.op("Div", [g.op("Sub", [x.name, mean_c]), std_c], name="normalize"))
 
 
 # ---- shape layers -------------------------------------------------------------------------------

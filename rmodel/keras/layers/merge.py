@@ -68,26 +68,44 @@ def _l2_normalize(g: GraphBuilder, x: str, axis: int) -> str:
     return g.op("Div", [x, norm], name="l2_normalize")
 
 
+def _batch_dot_equation(rank_a: int, rank_b: int, ax: int, bx: int) -> str:
+    """Einsum equation of Keras' batch_dot: a's axes but ``ax``, then b's but the batch and ``bx``."""
+    letters = iter("bcdefghijklmnopqrstuvwxyz")
+    a_labels = ["a"] + [next(letters) for _ in range(rank_a - 1)]
+    b_labels = ["a"] + [a_labels[ax] if i == bx else next(letters) for i in range(1, rank_b)]
+    out = [c for i, c in enumerate(a_labels) if i != ax] + [c for i, c in enumerate(b_labels) if i not in (0, bx)]
+    return f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(out)}"
+
+
 @converter("Dot")
 def dot(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """Mul + ReduceSum (rank 2) or MatMul (rank 3); normalize=True supported."""
+    """Mul + ReduceSum (rank 2), MatMul (rank 3) or Einsum (other and mixed ranks); normalize=True supported."""
     if len(layer.inputs) != 2:
         raise layer.fail(f"needs exactly two inputs, got {len(layer.inputs)}")
     a, b = layer.inputs
     axes = layer.get("axes", -1)
     ax, bx = (axes, axes) if isinstance(axes, int) else (int(axes[0]), int(axes[1]))
     ax, bx = ax % a.rank, bx % b.rank
-    if a.rank != b.rank or a.rank not in (2, 3):
-        raise layer.unsupported(f"inputs of ranks {a.rank} and {b.rank} (two rank-2 or two rank-3 inputs are supported)")
+    if a.rank < 2 or b.rank < 2:
+        raise layer.fail(f"needs inputs of rank 2 or more, got ranks {a.rank} and {b.rank}")
+    if ax == 0 or bx == 0:
+        raise layer.fail(f"cannot contract the batch axis (axes={axes})")
+    if None not in (a.shape[ax], b.shape[bx]) and a.shape[ax] != b.shape[bx]:
+        raise layer.fail(f"contracted axes differ in size: {a.shape[ax]} (axis {ax} of {a.shape}) and "
+                         f"{b.shape[bx]} (axis {bx} of {b.shape})")
     xa, xb = g.as_layout(a, None), g.as_layout(b, None)
     if layer.get("normalize", False):
         xa, xb = _l2_normalize(g, xa, ax), _l2_normalize(g, xb, bx)
-    if a.rank == 2:
+    if a.rank == b.rank == 2:
         y = g.op("ReduceSum", [g.op("Mul", [xa, xb]), g.const(np.array([1], np.int64), "axes")], keepdims=1, name="dot")
         return KTensor(y, (None, 1), a.dtype)
-    if ax == 1:  # contracted axis of a last
-        xa = g.op("Transpose", [xa], perm=[0, 2, 1])
-    if bx == 2:  # contracted axis of b first
-        xb = g.op("Transpose", [xb], perm=[0, 2, 1])
-    y = g.op("MatMul", [xa, xb], name="dot")
-    return KTensor(y, (None, a.shape[3 - ax], b.shape[3 - bx]), a.dtype)
+    if a.rank == b.rank == 3:
+        if ax == 1:  # contracted axis of a last
+            xa = g.op("Transpose", [xa], perm=[0, 2, 1])
+        if bx == 2:  # contracted axis of b first
+            xb = g.op("Transpose", [xb], perm=[0, 2, 1])
+        y = g.op("MatMul", [xa, xb], name="dot")
+        return KTensor(y, (None, a.shape[3 - ax], b.shape[3 - bx]), a.dtype)
+    y = g.op("Einsum", [xa, xb], name="dot", equation=_batch_dot_equation(a.rank, b.rank, ax, bx))
+    shape = [d for i, d in enumerate(a.shape) if i != ax] + [d for i, d in enumerate(b.shape) if i not in (0, bx)]
+    return KTensor(y, (None, *shape[1:]), a.dtype)

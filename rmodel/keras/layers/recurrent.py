@@ -1,9 +1,10 @@
 """LSTM, GRU and SimpleRNN as the ONNX LSTM/GRU/RNN operators (no Loop), Bidirectional and
 TimeDistributed. Recurrent layers read and write time-major tensors, so stacked layers chain
-without Transposes."""
+without Transposes. Initial states given to a layer call become the node's initial_h/initial_c."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,15 +16,38 @@ from .common import activation_name, known
 
 #: Keras class -> (ONNX op, gates)
 KINDS = {"LSTM": ("LSTM", 4), "GRU": ("GRU", 3), "SimpleRNN": ("RNN", 1)}
-_ONNX_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
+#: Keras class -> number of state tensors (h, and c for LSTM)
+STATE_COUNT = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
+#: Keras activations the ONNX recurrent operators compute without parameters
+_PLAIN_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign",
+                      "softplus": "Softplus"}
+#: every activation a recurrent layer may use
+RECURRENT_ACTIVATIONS = sorted({*_PLAIN_ACTIVATIONS, "hard_sigmoid", "linear", "elu", "leaky_relu"})
 INT64_MIN = np.iinfo(np.int64).min
 
 
-def _act(layer: KerasLayer, value: Any) -> str:
+@dataclass(frozen=True)
+class OnnxActivation:
+    """One entry of an ONNX recurrent node's ``activations`` (alpha/beta only if the function takes them)."""
+
+    name: str
+    alpha: float | None = None
+    beta: float | None = None
+
+
+def _act(layer: KerasLayer, value: Any) -> OnnxActivation:
     name = activation_name(value)
-    if name not in _ONNX_ACTIVATIONS:
-        raise layer.unsupported(f"recurrent activation '{name}' (supported: {', '.join(_ONNX_ACTIVATIONS)})")
-    return _ONNX_ACTIVATIONS[name]
+    if name in _PLAIN_ACTIVATIONS:
+        return OnnxActivation(_PLAIN_ACTIVATIONS[name])
+    if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6; Keras 2: clip(0.2 x + 0.5, 0, 1)
+        return OnnxActivation("HardSigmoid", 0.2 if layer.keras_major < 3 else 1.0 / 6.0, 0.5)
+    if name in ("linear", "none"):
+        return OnnxActivation("Affine", 1.0, 0.0)
+    if name == "elu":
+        return OnnxActivation("Elu", 1.0)
+    if name == "leaky_relu":
+        return OnnxActivation("LeakyRelu", 0.2)
+    raise layer.unsupported(f"activation '{name}' inside a recurrent layer (supported: {', '.join(RECURRENT_ACTIVATIONS)})")
 
 
 def _check_options(layer: KerasLayer, cfg: dict[str, Any]) -> None:
@@ -64,26 +88,77 @@ def _onnx_arrays(kind: str, cfg: dict[str, Any], w: dict[str, np.ndarray], tag: 
     return gates_of(kernel).T, gates_of(recurrent).T, np.concatenate([gates_of(b_in), gates_of(b_rec)])
 
 
-def _node(layer: KerasLayer, g: GraphBuilder, kind: str, cfg: dict[str, Any], x: KTensor,
-          arrays: list[tuple[np.ndarray, ...]], direction: str, want_c: bool) -> tuple[str, str, str | None]:
-    """The ONNX recurrent node; returns (Y [T, D, N, H], Y_h [D, N, H], Y_c or None)."""
-    op, _ = KINDS[kind]
-    units = int(cfg["units"])
-    w = np.stack([a[0] for a in arrays])
-    r = np.stack([a[1] for a in arrays])
-    b = np.stack([a[2] for a in arrays])
-    dirs = len(arrays)
-    if kind == "LSTM":
-        acts = [_act(layer, cfg.get("recurrent_activation", "sigmoid")), _act(layer, cfg.get("activation", "tanh")),
-                _act(layer, cfg.get("activation", "tanh"))]
-    elif kind == "GRU":
-        acts = [_act(layer, cfg.get("recurrent_activation", "sigmoid")), _act(layer, cfg.get("activation", "tanh"))]
+@dataclass
+class Direction:
+    """One Keras recurrent layer as one direction of an ONNX recurrent node."""
+
+    kind: str
+    cfg: dict[str, Any]
+    #: ONNX W, R, B of this direction
+    arrays: tuple[np.ndarray, ...]
+    activations: list[OnnxActivation]
+    #: initial states given to the call (h, and c for LSTM), or none
+    states: list[KTensor] = field(default_factory=list)
+
+    @property
+    def units(self) -> int:
+        return int(self.cfg["units"])
+
+    @property
+    def backwards(self) -> bool:
+        return bool(self.cfg.get("go_backwards", False))
+
+
+def _direction(layer: KerasLayer, kind: str, cfg: dict[str, Any], w: dict[str, np.ndarray], tag: str,
+               states: list[KTensor]) -> Direction:
+    """The ONNX view of one Keras recurrent layer (weights ``tag``-prefixed in ``w``)."""
+    if kind == "LSTM":  # ONNX f (gates), g (cell input), h (cell output)
+        names = [cfg.get("recurrent_activation", "sigmoid"), cfg.get("activation", "tanh"), cfg.get("activation", "tanh")]
+    elif kind == "GRU":  # ONNX f (gates), g (candidate)
+        names = [cfg.get("recurrent_activation", "sigmoid"), cfg.get("activation", "tanh")]
     else:
-        acts = [_act(layer, cfg.get("activation", "tanh"))]
-    attrs: dict[str, Any] = {"hidden_size": units, "direction": direction, "activations": acts * dirs}
+        names = [cfg.get("activation", "tanh")]
+    return Direction(kind, cfg, _onnx_arrays(kind, cfg, w, tag), [_act(layer, n) for n in names], list(states))
+
+
+def _check_states(layer: KerasLayer, kind: str, cfg: dict[str, Any], states: list[KTensor]) -> None:
+    """Initial states given to one recurrent layer: none, or h (and c for an LSTM) of shape (batch, units)."""
+    units = int(cfg["units"])
+    if states and len(states) != STATE_COUNT[kind]:
+        raise layer.fail(f"a {kind} takes {STATE_COUNT[kind]} initial state tensor(s), got {len(states)}")
+    for s in states:
+        if s.rank != 2 or s.shape[1] not in (None, units):
+            raise layer.fail(f"initial states of a {kind} with {units} units must have shape (batch, {units}), "
+                             f"got {s.shape}")
+
+
+def _stacked_states(g: GraphBuilder, states: list[KTensor]) -> str:
+    """[num_directions, batch, hidden] from one [batch, hidden] state per direction."""
+    parts = [g.op("Unsqueeze", [g.as_layout(s, None), _axes(g, 0)], name="initial_state") for s in states]
+    return parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0, name="initial_states")
+
+
+def _node(g: GraphBuilder, x: KTensor, dirs: list[Direction], direction: str,
+          want_c: bool) -> tuple[str, str, str | None]:
+    """The ONNX recurrent node; returns (Y [T, D, N, H], Y_h [D, N, H], Y_c or None)."""
+    kind = dirs[0].kind
+    op, _ = KINDS[kind]
+    w = np.stack([d.arrays[0] for d in dirs])
+    r = np.stack([d.arrays[1] for d in dirs])
+    b = np.stack([d.arrays[2] for d in dirs])
+    acts = [a for d in dirs for a in d.activations]
+    alphas = [a.alpha for a in acts if a.alpha is not None]
+    betas = [a.beta for a in acts if a.beta is not None]
+    attrs: dict[str, Any] = {"hidden_size": dirs[0].units, "direction": direction,
+                             "activations": [a.name for a in acts],
+                             "activation_alpha": alphas or None, "activation_beta": betas or None}
     if kind == "GRU":
-        attrs["linear_before_reset"] = int(bool(cfg.get("reset_after", True)))
+        attrs["linear_before_reset"] = int(bool(dirs[0].cfg.get("reset_after", True)))
     inputs = [g.as_layout(x, time_major(3)), g.const(w, "W"), g.const(r, "R"), g.const(b, "B")]
+    if dirs[0].states:
+        inputs += ["", _stacked_states(g, [d.states[0] for d in dirs])]
+        if kind == "LSTM":
+            inputs.append(_stacked_states(g, [d.states[1] for d in dirs]))
     n_out = 3 if kind == "LSTM" else 2
     outs = g.op(op, inputs, n_outputs=n_out, name=op.lower(), **attrs)
     if kind == "LSTM" and not want_c:
@@ -108,32 +183,35 @@ def _vec(name: str, units: int) -> KTensor:
     return KTensor(name, (None, units), np.dtype(np.float32))
 
 
-def _input(layer: KerasLayer) -> tuple[KTensor, int]:
+def _input(layer: KerasLayer) -> tuple[KTensor, int, list[KTensor]]:
+    """The sequence, its feature size and the initial states given to the call (the other inputs)."""
     x = layer.inputs[0]
-    if len(layer.inputs) != 1:
-        raise layer.unsupported("initial states given as inputs")
     if x.rank != 3:
         raise layer.fail(f"expects a [batch, time, features] input, got shape {x.shape}")
-    return x, known(layer, [x.shape[2]], "the input feature size")[0]
+    return x, known(layer, [x.shape[2]], "the input feature size")[0], list(layer.inputs[1:])
+
+
+def _squeeze(g: GraphBuilder, t: str, axis: int, name: str) -> str:
+    return g.op("Squeeze", [t, _axes(g, axis)], name=name)
 
 
 @converter("LSTM", "GRU", "SimpleRNN")
 def recurrent(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
-    """ONNX LSTM / GRU / RNN (return_sequences, return_state, go_backwards, reset_after both ways)."""
+    """ONNX LSTM / GRU / RNN (return_sequences, return_state, go_backwards, reset_after both ways, initial states)."""
     cfg, kind = layer.config, layer.class_name
     _check_options(layer, cfg)
-    x, features = _input(layer)
+    x, features, states = _input(layer)
     units = int(cfg["units"])
+    _check_states(layer, kind, cfg, states)
     w = layer.weights(_specs(kind, cfg, features, "", ""))
-    backwards = bool(cfg.get("go_backwards", False))
+    d = _direction(layer, kind, cfg, w, "", states)
     want_state = bool(cfg.get("return_state", False))
-    y, y_h, y_c = _node(layer, g, kind, cfg, x, [_onnx_arrays(kind, cfg, w, "")],
-                        "reverse" if backwards else "forward", want_state)
-    last = _vec(g.op("Squeeze", [y_h, _axes(g, 0)], name="last"), units)
+    y, y_h, y_c = _node(g, x, [d], "reverse" if d.backwards else "forward", want_state)
+    last = _vec(_squeeze(g, y_h, 0, "last"), units)
     outputs = []
     if cfg.get("return_sequences", False):
-        seq = g.op("Squeeze", [y, _axes(g, 1)], name="sequence")
-        if backwards:  # Keras returns the outputs in the order it processed them
+        seq = _squeeze(g, y, 1, "sequence")
+        if d.backwards:  # Keras returns the outputs in the order it processed them
             seq = _reverse_time(g, seq)
         outputs.append(_seq(g, seq, x.shape[1], units))
     else:
@@ -141,11 +219,15 @@ def recurrent(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
     if want_state:
         outputs.append(last)
         if y_c is not None:
-            outputs.append(_vec(g.op("Squeeze", [y_c, _axes(g, 0)], name="cell_state"), units))
+            outputs.append(_vec(_squeeze(g, y_c, 0, "cell_state"), units))
     return outputs
 
 
-def _merge(layer: KerasLayer, g: GraphBuilder, t: str, dir_axis: int, mode: str | None) -> list[str]:
+recurrent.takes_initial_state = True  # type: ignore[attr-defined]
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _merge(g: GraphBuilder, t: str, dir_axis: int, mode: str | None) -> list[str]:
     """Merge the two directions held on ``dir_axis`` of ``t`` (Y: axis 1 of [T,2,N,H]; Y_h: axis 0)."""
     rank = 4 if dir_axis == 1 else 3
     if mode == "concat":
@@ -161,46 +243,98 @@ def _merge(layer: KerasLayer, g: GraphBuilder, t: str, dir_axis: int, mode: str 
         return [g.op("ReduceMean", [t], axes=[dir_axis], keepdims=0, name="average_directions")]
     halves = g.op("Split", [t], n_outputs=2, axis=dir_axis)
     if mode == "mul":
-        return [g.op("Squeeze", [g.op("Mul", halves), _axes(g, dir_axis)], name="multiply_directions")]
-    if mode is None:
-        return [g.op("Squeeze", [h, _axes(g, dir_axis)], name="direction") for h in halves]
-    raise layer.unsupported(f"merge_mode='{mode}'")
+        return [_squeeze(g, g.op("Mul", halves), dir_axis, "multiply_directions")]
+    return [_squeeze(g, h, dir_axis, "direction") for h in halves]
+
+
+def _merge_pair(g: GraphBuilder, y: str, y_rev: str, mode: str | None) -> list[str]:
+    """Merge the outputs of two separate nodes (same rank, features last) as Keras does."""
+    if mode == "concat":
+        return [g.op("Concat", [y, y_rev], axis=-1, name="concat_directions")]
+    if mode == "sum":
+        return [g.op("Add", [y, y_rev], name="sum_directions")]
+    if mode == "ave":
+        return [g.op("Mul", [g.op("Add", [y, y_rev]), g.const(np.float32(0.5), "half")], name="average_directions")]
+    if mode == "mul":
+        return [g.op("Mul", [y, y_rev], name="multiply_directions")]
+    return [y, y_rev]
+
+
+def _one_node(fwd: Direction, back: Direction) -> bool:
+    """Whether both directions fit one ONNX node (activations may differ per direction)."""
+    same_gru = fwd.kind != "GRU" or bool(fwd.cfg.get("reset_after", True)) == bool(back.cfg.get("reset_after", True))
+    return (fwd.kind == back.kind and fwd.units == back.units and same_gru and not fwd.backwards
+            and back.backwards)
 
 
 @converter("Bidirectional")
 def bidirectional(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
-    """one bidirectional LSTM / GRU / RNN node; merge_mode concat, sum, mul, ave or None."""
+    """one bidirectional LSTM / GRU / RNN node, or a forward and a reverse node when the backward layer differs in class, units or reset_after; merge_mode concat, sum, mul, ave or None; initial states."""  # noqa: E501
     inner = layer.get("layer") or {}
+    back_layer = layer.get("backward_layer") or {}
     kind = inner.get("class_name")
-    if kind not in KINDS:
-        raise layer.unsupported(f"wrapping a {kind} layer (LSTM, GRU and SimpleRNN are supported)")
+    back_kind = back_layer.get("class_name", kind)
+    for k in (kind, back_kind):
+        if k not in KINDS:
+            raise layer.unsupported(f"wrapping a {k} layer (LSTM, GRU and SimpleRNN are supported)")
     cfg = inner.get("config", {})
-    back = (layer.get("backward_layer") or {}).get("config") or cfg
-    if back is not cfg and (back.get("units") != cfg.get("units") or
-                            (layer.get("backward_layer") or {}).get("class_name") != kind):
-        raise layer.unsupported("a backward layer that differs from the forward layer")
+    back_cfg = back_layer.get("config") or {**cfg, "go_backwards": not cfg.get("go_backwards", False)}
     _check_options(layer, cfg)
-    if cfg.get("go_backwards"):
-        raise layer.unsupported("a forward layer with go_backwards=True")
-    x, features = _input(layer)
-    units = int(cfg["units"])
-    w = layer.weights(_specs(kind, cfg, features, "forward_layer/", "f_") + _specs(kind, back, features, "backward_layer/", "b_"))
-    arrays = [_onnx_arrays(kind, cfg, w, "f_"), _onnx_arrays(kind, back, w, "b_")]
-    want_state = bool(cfg.get("return_state", False))
-    y, y_h, y_c = _node(layer, g, kind, cfg, x, arrays, "bidirectional", want_state)
+    _check_options(layer, back_cfg)
     mode = layer.get("merge_mode", "concat")
-    width = 2 * units if mode == "concat" else units
-    if cfg.get("return_sequences", False):
-        outputs = [_seq(g, t, x.shape[1], width) for t in _merge(layer, g, y, 1, mode)]
-    else:
-        outputs = [_vec(t, width) for t in _merge(layer, g, y_h, 0, mode)]
-    if want_state:
-        for direction in (0, 1):
-            index = g.const(np.array(direction, np.int64), "direction")
-            outputs.append(_vec(g.op("Gather", [y_h, index], axis=0, name="state_h"), units))
+    if mode not in MERGE_MODES:
+        raise layer.unsupported(f"merge_mode='{mode}'")
+    x, features, states = _input(layer)
+    half = len(states) // 2  # Keras gives the first half of the states to the forward layer
+    if states and len(states) != STATE_COUNT[kind] + STATE_COUNT[back_kind]:
+        raise layer.fail(f"got {len(states)} initial state tensor(s); the forward {kind} and the backward "
+                         f"{back_kind} need {STATE_COUNT[kind]} and {STATE_COUNT[back_kind]}")
+    _check_states(layer, kind, cfg, states[:half])
+    _check_states(layer, back_kind, back_cfg, states[half:])
+    w = layer.weights(_specs(kind, cfg, features, "forward_layer/", "f_") +
+                      _specs(back_kind, back_cfg, features, "backward_layer/", "b_"))
+    fwd = _direction(layer, kind, cfg, w, "f_", states[:half])
+    back = _direction(layer, back_kind, back_cfg, w, "b_", states[half:])
+    want_state = bool(cfg.get("return_state", False))
+    sequences = bool(cfg.get("return_sequences", False))
+    steps = x.shape[1]
+    outputs: list[KTensor] = []
+    if _one_node(fwd, back):
+        units = fwd.units
+        y, y_h, y_c = _node(g, x, [fwd, back], "bidirectional", want_state)
+        width = 2 * units if mode == "concat" else units
+        if sequences:
+            outputs = [_seq(g, t, steps, width) for t in _merge(g, y, 1, mode)]
+        else:
+            outputs = [_vec(t, width) for t in _merge(g, y_h, 0, mode)]
+        if want_state:
+            for direction in (0, 1):
+                index = g.const(np.array(direction, np.int64), "direction")
+                outputs.append(_vec(g.op("Gather", [y_h, index], axis=0, name="state_h"), units))
+                if y_c is not None:
+                    outputs.append(_vec(g.op("Gather", [y_c, index], axis=0, name="state_c"), units))
+        return outputs
+    # two nodes; each Keras layer returns its outputs in processing order and Bidirectional flips
+    # the backward layer's, so both sequences run backwards in time exactly when the forward layer does
+    parts, state_outputs = [], []
+    for d in (fwd, back):
+        y, y_h, y_c = _node(g, x, [d], "reverse" if d.backwards else "forward", want_state)
+        parts.append(_squeeze(g, y, 1, "sequence") if sequences else _squeeze(g, y_h, 0, "last"))
+        if want_state:
+            state_outputs.append(_vec(_squeeze(g, y_h, 0, "state_h"), d.units))
             if y_c is not None:
-                outputs.append(_vec(g.op("Gather", [y_c, index], axis=0, name="state_c"), units))
-    return outputs
+                state_outputs.append(_vec(_squeeze(g, y_c, 0, "state_c"), d.units))
+    widths = [fwd.units + back.units] if mode == "concat" else [fwd.units, back.units] if mode is None else [fwd.units]
+    merged = _merge_pair(g, parts[0], parts[1], mode)
+    for t, width in zip(merged, widths):
+        if sequences:
+            outputs.append(_seq(g, _reverse_time(g, t) if fwd.backwards else t, steps, width))
+        else:
+            outputs.append(_vec(t, width))
+    return outputs + state_outputs
+
+
+bidirectional.takes_initial_state = True  # type: ignore[attr-defined]
 
 
 class _Prefixed(LayerWeights):
