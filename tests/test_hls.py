@@ -335,3 +335,11 @@ def test_gemm_with_runtime_weights_is_rejected():
 def test_generate_needs_a_path():
     with pytest.raises(RModelError, match="needs a directory"):
         _mlp().generate(None, target="hls")
+
+
+def test_layer_settings_must_name_an_operator():
+    folded = rmodel.from_onnx(examples.cnn())
+    with pytest.raises(RModelError, match=r"layers names 'bn_0'.*optimize=False"):
+        folded.hls_report(layers={"bn_0": {"reuse_factor": 2}})
+    kept = rmodel.from_onnx(examples.cnn(), optimize=False)
+    assert "bn_0" in kept.hls_report(layers={"bn_0": {"reuse_factor": 2}, "Conv": {"reuse_factor": 4}})

@@ -208,8 +208,9 @@ def _positive_float(value: Any, where: str) -> float:
     return float(value)
 
 
-def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any]) -> HlsConfig:
-    """Merge ``model.options['hls']`` with keyword options (keywords win) and validate them."""
+def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any], model: Any = None) -> HlsConfig:
+    """Merge ``model.options['hls']`` with keyword options (keywords win) and validate them; with
+    ``model``, every ``layers`` key must name one of its operators or op types."""
     raw = copy.deepcopy(dict(model_options or {}))
     raw.update({k: v for k, v in options.items() if v is not None})
     unknown = sorted(set(raw) - KNOWN_OPTIONS)
@@ -249,4 +250,14 @@ def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any
     for key, over in layers.items():
         config.for_op(key, key)  # validates every override now, with its name in the message
         del over
+    if model is not None:
+        known = {op.name for op in model.operators} | {op.op_type for op in model.operators}
+        missing = sorted(set(layers) - known)
+        if missing:
+            raise RModelError(
+                f"HLS option layers names {', '.join(repr(m) for m in missing)}, which match no operator name or "
+                f"op type of the model (operators: {', '.join(op.name for op in model.operators)}). Operators can be "
+                "folded into their neighbours when a model is loaded (e.g. BatchNormalization into a Conv): load it "
+                "with optimize=False to keep one operator per ONNX node."
+            )
     return config

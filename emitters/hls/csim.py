@@ -117,7 +117,7 @@ def compile_hls(model: RModel, *, namespace: str | None = None, flags: Sequence[
                 **options: Any) -> HlsCompiledModel:
     """Generate the firmware with ``options`` (as for ``generate(target='hls')``) and build its C
     simulation with g++ (cached by content)."""
-    config = resolve_options(model.options.get("hls"), options)
+    config = resolve_options(model.options.get("hls"), options, model)
     fw = build_firmware(model, config, top_name(model, namespace), weights_dir="")
     sources = dict(fw.files)
     sources["rmodel_stream.h"] = STREAM_HEADER

@@ -255,7 +255,7 @@ def generate_hls_project(model: RModel, path: Path, *, namespace: str | None = N
     The options used are recorded in ``model.options['hls']`` so that a saved model regenerates
     the same project.
     """
-    config = resolve_options(model.options.get("hls"), options)
+    config = resolve_options(model.options.get("hls"), options, model)
     fw = write_project(model, Path(path), namespace, config, tb_inputs, tb_samples)
     model.options["hls"] = config.raw
     return fw.files[f"{fw.top}.cpp"]

@@ -21,7 +21,7 @@ def hls_report(model: RModel, **options: Any) -> str:
 
     Estimates are rmodel's own rough model of the generated loops (not a synthesis result).
     """
-    config = resolve_options(model.options.get("hls"), options)
+    config = resolve_options(model.options.get("hls"), options, model)
     impls = hls_implementations(model)
     rows = []
     total_mult = total_latency = 0
@@ -115,7 +115,7 @@ def profile_hls(model: RModel, inputs: Mapping[str, np.ndarray] | None = None, *
 
     ``inputs``: {input name: array of shape (calls, *input shape)}; default ``samples`` random calls.
     """
-    config = resolve_options(model.options.get("hls"), options)
+    config = resolve_options(model.options.get("hls"), options, model)
     if inputs is None:
         calls = [random_inputs(model, seed + s) for s in range(samples)]
     else:
