@@ -27,6 +27,8 @@ def _load(args: argparse.Namespace):
         options["dim_values"] = _dims(args.dim)
     if getattr(args, "converter", None):
         options["converter"] = args.converter
+    if getattr(args, "no_optimize", False):
+        options["optimize"] = False
     if args.model.endswith(".rmodel"):
         return load_model(args.model)
     return load_model(args.model, batch_size=args.batch_size, **options)
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         help="cpu: embed weights in the header or write them to <output>.weights",
     )
     conv.add_argument("--converter", choices=["native", "tf2onnx"], help="Keras models: which converter")
+    conv.add_argument("--no-optimize", action="store_true", help="keep one operator per ONNX node (no fusions)")
     conv.add_argument("--precision", help="hls: default fixed-point type, e.g. 'ap_fixed<16,6>' or 'float'")
     conv.add_argument("--reuse-factor", type=int, help="hls: multiplier reuse factor")
     conv.add_argument("--part", help="hls: FPGA part for build_prj.tcl")
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     insp.add_argument("--batch-size", type=int, default=1)
     insp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE")
     insp.add_argument("--converter", choices=["native", "tf2onnx"])
+    insp.add_argument("--no-optimize", action="store_true", help="show the graph before fusions")
 
     sub.add_parser("operators", help="list the supported ONNX operators")
 

@@ -50,6 +50,17 @@ def test_inspect_prints_a_table(tmp_path, capsys):
     assert "parameters" in text
 
 
+def test_no_optimize_keeps_every_node(tmp_path, capsys):
+    from rmodel.examples import cnn
+
+    path = tmp_path / "cnn.onnx"
+    onnx.save(cnn(), path)
+    assert main(["inspect", str(path)]) == 0
+    assert "BatchNormalization" not in capsys.readouterr().out
+    assert main(["inspect", str(path), "--no-optimize"]) == 0
+    assert "BatchNormalization" in capsys.readouterr().out
+
+
 def test_operators_lists_the_registry(capsys):
     assert main(["operators"]) == 0
     listed = capsys.readouterr().out.split()
