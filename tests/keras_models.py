@@ -182,6 +182,9 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["layernorm_rms_scaling"] = lambda: seq((3, 4), lay.LayerNormalization(rms_scaling=True))
     c["layernorm_rms_scaling_channels_first"] = lambda: seq(
         (4, 4, 3), lay.Conv2D(3, 1), lay.LayerNormalization(axis=[1, 3], rms_scaling=True, epsilon=0.01))
+    c["rms_normalization"] = lambda: seq((3, 4), lay.RMSNormalization(),
+                                         lay.RMSNormalization(axis=[1, 2], epsilon=1e-3))
+    c["rms_normalization_channels_first"] = lambda: seq((4, 4, 3), lay.Conv2D(3, 1), lay.RMSNormalization(epsilon=0.01))
     c["normalization"] = lambda: seq((3, 4), lay.Normalization(axis=-1))
     c["normalization_axes_invert"] = lambda: seq(
         (4, 4, 3), lay.Conv2D(3, 1), lay.Normalization(axis=(1, 3)), lay.Normalization(axis=-1, invert=True))
@@ -311,7 +314,8 @@ CASE_NAMES = [
     "conv_transpose_output_padding_3d", "lstm_hard_sigmoid_linear", "gru_hard_sigmoid_relu", "simple_rnn_activations",
     "lstm_softsign_softplus", "bidirectional_hard_sigmoid", "bidirectional_backward_activations",
     "bidirectional_backward_units", "bidirectional_backward_reset_before", "bidirectional_forward_goes_backwards",
-    "layernorm_rms_scaling", "layernorm_rms_scaling_channels_first", "normalization", "normalization_axes_invert",
+    "layernorm_rms_scaling", "layernorm_rms_scaling_channels_first", "rms_normalization",
+    "rms_normalization_channels_first", "normalization", "normalization_axes_invert",
     "normalization_given_values", "initial_states", "bidirectional_initial_states", "bidirectional_mixed_kinds",
     "dot_mixed_ranks",
 ]

@@ -11,6 +11,9 @@ from keras_models import CASE_NAMES, all_cases, inputs_for, keras_outputs, rando
 
 from rmodel.keras import keras_to_onnx
 
+# Keras deprecates LayerNormalization(rms_scaling=True), which the layer tests still cover
+pytestmark = pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
+
 
 def _ort(proto: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime as ort

@@ -38,7 +38,9 @@ def register_layer_converter(class_name: str, fn: Converter, *, replace: bool = 
 
     ``layer`` is a :class:`KerasLayer` (config, inputs, weights); ``graph`` is the
     :class:`GraphBuilder` to add ONNX nodes to. ``fn`` returns the output tensor(s): a
-    :class:`KTensor` or the name of an ONNX tensor in Keras (channels-last) layout.
+    :class:`KTensor` or the name of an ONNX tensor in Keras (channels-last) layout. Set
+    ``fn.takes_initial_state = True`` if ``fn`` handles calls with ``initial_state=``: the states then
+    follow the first input in ``layer.inputs``.
     """
     if not callable(fn):
         raise TypeError("register_layer_converter needs a callable fn(layer, graph)")

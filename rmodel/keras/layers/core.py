@@ -273,6 +273,19 @@ def _broadcast_to_layout(x: KTensor, value: np.ndarray, keras_shape: list[int]) 
     return np.ascontiguousarray(np.transpose(value, x.perm) if x.perm is not None else value)
 
 
+def _scale_by_root(g: GraphBuilder, x: KTensor, axes: list[int], epsilon: float, centred: bool, scale: np.ndarray,
+                   scale_shape: list[int]) -> KTensor:
+    """``x * scale / sqrt(mean(d * d) + epsilon)`` over ``axes``, d = x minus its mean if ``centred`` else x."""
+    onnx_axes = sorted(x.onnx_axis(a) for a in axes)
+    d = x.name
+    if centred:
+        d = g.op("Sub", [x.name, g.op("ReduceMean", [x.name], axes=onnx_axes, keepdims=1, name="mean")], name="centred")
+    mean_square = g.op("ReduceMean", [g.op("Mul", [d, d])], axes=onnx_axes, keepdims=1, name="mean_square")
+    root = g.op("Sqrt", [g.op("Add", [mean_square, g.const(np.float32(epsilon), "epsilon")])])
+    y = g.op("Div", [x.name, root])
+    return like(x, g.op("Mul", [y, g.const(_broadcast_to_layout(x, scale, scale_shape), "scale")], name="scale"))
+
+
 def _variance_scaling(layer: KerasLayer, g: GraphBuilder, x: KTensor, axes: list[int], dims: list[int]) -> KTensor:
     """Keras' ``rms_scaling=True``: ``x * gamma / sqrt(var(x) + epsilon)`` over ``axes``. Keras scales by
     the variance about the mean (not the mean of squares) and has no beta then."""
@@ -280,13 +293,19 @@ def _variance_scaling(layer: KerasLayer, g: GraphBuilder, x: KTensor, axes: list
     shape = [1] * x.rank
     for a, d in zip(axes, dims):
         shape[a] = d
-    onnx_axes = sorted(x.onnx_axis(a) for a in axes)
-    mean = g.op("ReduceMean", [x.name], axes=onnx_axes, keepdims=1, name="mean")
-    centred = g.op("Sub", [x.name, mean], name="centred")
-    variance = g.op("ReduceMean", [g.op("Mul", [centred, centred])], axes=onnx_axes, keepdims=1, name="variance")
-    root = g.op("Sqrt", [g.op("Add", [variance, g.const(np.float32(layer.get("epsilon", 1e-3)), "epsilon")])])
-    y = g.op("Div", [x.name, root])
-    return like(x, g.op("Mul", [y, g.const(_broadcast_to_layout(x, gamma, shape), "gamma")], name="rms_scaling"))
+    return _scale_by_root(g, x, axes, float(layer.get("epsilon", 1e-3)), True, gamma, shape)
+
+
+@converter("RMSNormalization")
+def rms_normalization(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """Mul, ReduceMean, Add, Sqrt, Div, Mul: x * scale / sqrt(mean(x * x) + epsilon)."""
+    x = layer.input
+    axes = _axes(layer, x, layer.get("axis", -1))
+    dims = known(layer, [x.shape[a] for a in axes], "the normalized axes")
+    scale = layer.weights([spec("scale", 0, dims)])["scale"]
+    # Keras multiplies by the scale vector as it is: numpy broadcasting against the trailing axes
+    shape = [1] * (x.rank - len(dims)) + dims
+    return _scale_by_root(g, x, axes, float(layer.get("epsilon", 1e-6)), False, scale, shape)
 
 
 #: Keras' backend.epsilon(), the floor of Normalization's standard deviation
