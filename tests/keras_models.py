@@ -251,13 +251,15 @@ def _functional_cases() -> dict[str, Callable[[], Any]]:
 
     def bidirectional_initial_states() -> Any:
         x, h1, c1, h2, c2 = k.Input((4, 3)), k.Input((3,)), k.Input((3,)), k.Input((3,)), k.Input((3,))
+        narrow = k.Input((2,))
         lstm = lay.Bidirectional(lay.LSTM(3, return_sequences=True))(x, initial_state=[h1, c1, h2, c2])
-        gru = lay.Bidirectional(lay.GRU(3), backward_layer=lay.GRU(3, go_backwards=True, activation="relu"),
-                                merge_mode=None)(x, initial_state=[h1, h2])
+        # different units: a forward and a reverse node, each with its own state
+        gru = lay.Bidirectional(lay.GRU(3), backward_layer=lay.GRU(2, go_backwards=True, activation="relu"),
+                                merge_mode=None)(x, initial_state=[h1, narrow])
         rnn = lay.Bidirectional(lay.SimpleRNN(3, return_state=True),
                                 backward_layer=lay.SimpleRNN(3, go_backwards=True, return_state=True,
                                                              activation="linear"))(x, initial_state=[c1, c2])
-        return k.Model([x, h1, c1, h2, c2], [lstm, *gru, *rnn])
+        return k.Model([x, h1, c1, h2, c2, narrow], [lstm, *gru, *rnn])
 
     def bidirectional_mixed_kinds() -> Any:
         x = k.Input((4, 3))
