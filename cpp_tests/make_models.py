@@ -68,8 +68,12 @@ class _Graph:
         return self.node(op, list(inputs), **attrs)[0]
 
     def dense(self, x: str, n_in: int, n_out: int, activation: str | None = "Relu") -> str:
-        y = self.op("Gemm", x, self.const(_weights(self.rng, n_in, n_out, fan_in=n_in)),
-                    self.const(_weights(self.rng, n_out, fan_in=n_in), "b"))
+        y = self.op(
+            "Gemm",
+            x,
+            self.const(_weights(self.rng, n_in, n_out, fan_in=n_in)),
+            self.const(_weights(self.rng, n_out, fan_in=n_in), "b"),
+        )
         return self.op(activation, y) if activation else y
 
     def output(self, name: str, new_name: str) -> None:
@@ -112,10 +116,21 @@ def cnn_batchnorm() -> onnx.ModelProto:
     channels, size = 3, 12
     for out_channels, stride in ((8, 1), (6, 2)):
         w = g.const(_weights(g.rng, out_channels, channels, 3, 3, fan_in=channels * 9))
-        h = g.op("Conv", h, w, g.const(_weights(g.rng, out_channels, fan_in=9), "b"),
-                 kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride])
-        bn = [g.rng.uniform(0.5, 1.5, out_channels), g.rng.uniform(-0.5, 0.5, out_channels),
-              g.rng.uniform(-0.2, 0.2, out_channels), g.rng.uniform(0.5, 2.0, out_channels)]
+        h = g.op(
+            "Conv",
+            h,
+            w,
+            g.const(_weights(g.rng, out_channels, fan_in=9), "b"),
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            strides=[stride, stride],
+        )
+        bn = [
+            g.rng.uniform(0.5, 1.5, out_channels),
+            g.rng.uniform(-0.5, 0.5, out_channels),
+            g.rng.uniform(-0.2, 0.2, out_channels),
+            g.rng.uniform(0.5, 2.0, out_channels),
+        ]
         h = g.op("BatchNormalization", h, *(g.const(v.astype(np.float32), "bn") for v in bn), epsilon=1e-3)
         h = g.op("Relu", h)
         channels, size = out_channels, (size - 1) // stride + 1

@@ -67,7 +67,9 @@ class _Unary(Operator):
         if self.op_type not in UNARY_ANY and x.dtype != np.float32:
             raise self.fail(f"input must be float32, got {x.dtype}")
         if (self.op_type == "Not") != (x.dtype == np.bool_):
-            raise self.fail(f"{'Not needs a bool input' if self.op_type == 'Not' else 'bool inputs are not supported'}, got {x.dtype}")
+            raise self.fail(
+                f"{'Not needs a bool input' if self.op_type == 'Not' else 'bool inputs are not supported'}, got {x.dtype}"
+            )
         return [self.out(0, x.dtype, x.shape)]
 
     def expression(self) -> str:

@@ -208,11 +208,13 @@ class BatchNormalization(Operator):
         ctx.helper("batchnorm_coefficients", BATCHNORM_COEFFICIENTS)
         work = ctx.scratch(np.float32)
         scale, bias, mean, var = (ctx.ptr(self.inputs[i]) for i in range(1, 5))
-        return "\n".join([
-            f"detail::batchnorm_coefficients<{self.c}>({scale}, {bias}, {mean}, {var}, "
-            f"{float_literal(self.epsilon)}, {work}, {work} + {self.c});",
-            f"{call}({x}, {work}, {work} + {self.c}, {y});",
-        ])
+        return "\n".join(
+            [
+                f"detail::batchnorm_coefficients<{self.c}>({scale}, {bias}, {mean}, {var}, "
+                f"{float_literal(self.epsilon)}, {work}, {work} + {self.c});",
+                f"{call}({x}, {work}, {work} + {self.c}, {y});",
+            ]
+        )
 
 
 @register("LayerNormalization")
@@ -252,9 +254,7 @@ class LayerNormalization(Operator):
             except ValueError:
                 broadcast = None
             if broadcast != norm_shape:
-                raise self.fail(
-                    f"{what} of shape {info.shape} does not broadcast to the normalized shape {norm_shape}"
-                )
+                raise self.fail(f"{what} of shape {info.shape} does not broadcast to the normalized shape {norm_shape}")
             value = ctx.const(self.inputs[index])
             if value is None and info.size != self.n:
                 raise self.fail(
@@ -343,7 +343,7 @@ class LpNormalization(Operator):
             raise self.fail("input must have rank >= 1")
         axis = normalize_axis(self.axis_attr, x.rank, self)
         self.outer, self.n = math.prod(x.shape[:axis]), x.shape[axis]
-        self.inner = math.prod(x.shape[axis + 1:])
+        self.inner = math.prod(x.shape[axis + 1 :])
         return [self.out(0, np.float32, x.shape)]
 
     def workspace(self) -> dict[np.dtype, int]:

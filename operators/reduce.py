@@ -98,9 +98,7 @@ class Reduce(Operator):
             axes_value = ctx.const(self.inputs[1])
             assert axes_value is not None  # constant_inputs guarantees it
             if axes_value.ndim > 1 or not np.issubdtype(axes_value.dtype, np.integer):
-                raise self.fail(
-                    f"axes must be a 1-D integer tensor, got {axes_value.dtype}{list(axes_value.shape)}"
-                )
+                raise self.fail(f"axes must be a 1-D integer tensor, got {axes_value.dtype}{list(axes_value.shape)}")
             axes = [int(a) for a in axes_value.ravel()]
         else:
             axes = list(self.attr.get("axes") or [])
@@ -218,8 +216,7 @@ class Reduce(Operator):
             lines.append(f"for (std::size_t i = 0; i < {size}; ++i) {y}[i] = static_cast<{t_out}>({final});")
         return "\n".join(lines)
 
-    def _walk(self, x: str, acc: str, t_acc: str, combine: str, term: str,
-              with_max: bool = False) -> list[str]:
+    def _walk(self, x: str, acc: str, t_acc: str, combine: str, term: str, with_max: bool = False) -> list[str]:
         """Nested loops over the input in memory order, folding every value into acc[output index]."""
         kept_strides = iter(strides_of([e for e, r in self.groups if not r]))
         in_strides = strides_of([e for e, _ in self.groups])
@@ -312,10 +309,10 @@ class ArgReduce(Operator):
             raise self.fail("input must have rank >= 1")
         axis = normalize_axis(self.axis_attr, x.rank, self)
         self.outer, self.n = math.prod(x.shape[:axis]), x.shape[axis]
-        self.inner = math.prod(x.shape[axis + 1:])
+        self.inner = math.prod(x.shape[axis + 1 :])
         if self.n == 0:
             raise self.fail(f"axis {axis} has length 0: there is no element to pick")
-        out_shape = x.shape[:axis] + ((1,) if self.keepdims else ()) + x.shape[axis + 1:]
+        out_shape = x.shape[:axis] + ((1,) if self.keepdims else ()) + x.shape[axis + 1 :]
         return [self.out(0, np.int64, out_shape)]
 
     def workspace(self) -> dict[np.dtype, int]:

@@ -107,7 +107,7 @@ class Softmax(Operator):
         if self.coerce_2d:
             self.n, self.inner = math.prod(x.shape[axis:]), 1
         else:
-            self.n, self.inner = x.shape[axis], math.prod(x.shape[axis + 1:])
+            self.n, self.inner = x.shape[axis], math.prod(x.shape[axis + 1 :])
         return [self.out(0, np.float32, x.shape)]
 
     def workspace(self) -> dict[np.dtype, int]:

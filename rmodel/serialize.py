@@ -72,9 +72,7 @@ def _encode(value: Any, where: str, tuples_as_lists: bool) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str) or key.startswith("$"):
-                raise RModelError(
-                    f"{where}: key {key!r} cannot be saved (keys must be strings not starting with '$')"
-                )
+                raise RModelError(f"{where}: key {key!r} cannot be saved (keys must be strings not starting with '$')")
             out[key] = _encode(item, f"{where}[{key!r}]", tuples_as_lists)
         return out
     raise RModelError(
@@ -151,14 +149,16 @@ def describe(model: RModel) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]
             if not _same(_plain_attr(_decode(encoded)), value):
                 raise RModelError(f"{where} '{key}' = {value!r} would not load back exactly; cannot save it")
             attrs[key] = encoded
-        operators.append({
-            "op_type": op.op_type,
-            "name": op.name,
-            "inputs": list(op.inputs),
-            "outputs": list(op.outputs),
-            "opset": int(op.opset),
-            "attrs": attrs,
-        })
+        operators.append(
+            {
+                "op_type": op.op_type,
+                "name": op.name,
+                "inputs": list(op.inputs),
+                "outputs": list(op.outputs),
+                "opset": int(op.opset),
+                "attrs": attrs,
+            }
+        )
     options = _encode(model.options, "model.options", tuples_as_lists=False)
     if not _same(_decode(options), model.options):
         raise RModelError("model.options would not load back exactly; use plain Python values")
@@ -169,13 +169,15 @@ def describe(model: RModel) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]
         if array.dtype.kind not in _WEIGHT_KINDS:
             raise RModelError(f"constant '{name}' has dtype {array.dtype}, which .rmodel files cannot store")
         member = _member_name(index, name)
-        weights.append({
-            "name": name,
-            "dtype": array.dtype.name,
-            "shape": list(array.shape),
-            "file": member,
-            "sha256": hashlib.sha256(array.data).hexdigest(),
-        })
+        weights.append(
+            {
+                "name": name,
+                "dtype": array.dtype.name,
+                "shape": list(array.shape),
+                "file": member,
+                "sha256": hashlib.sha256(array.data).hexdigest(),
+            }
+        )
         arrays.append((member, array))
     description = {
         "format": FORMAT_NAME,
@@ -259,8 +261,7 @@ class _Reader:
             name = info.filename
             if not _safe_member_name(name):
                 raise self.error(
-                    f"member name '{name}' is unsafe (absolute, '..', backslash or drive); "
-                    "rmodel refuses such archives"
+                    f"member name '{name}' is unsafe (absolute, '..', backslash or drive); rmodel refuses such archives"
                 )
             if name in self.members:
                 raise self.error(f"member '{name}' appears twice")
@@ -306,8 +307,7 @@ class _Reader:
             ) from exc
         if len(data) != info.file_size:
             raise self.error(
-                f"member '{name}' ({what}) holds {len(data)} bytes but declares {info.file_size}; the file "
-                "is damaged"
+                f"member '{name}' ({what}) holds {len(data)} bytes but declares {info.file_size}; the file is damaged"
             )
         return data
 
@@ -367,7 +367,7 @@ def _info(obj: Any, where: str) -> TensorInfo:
 
 def _check_version(description: Any, reader: _Reader) -> None:
     if not isinstance(description, dict) or description.get("format") != FORMAT_NAME:
-        raise reader.error(f"'{MANIFEST}' is not an rmodel description (no \"format\": \"rmodel\" record)")
+        raise reader.error(f'\'{MANIFEST}\' is not an rmodel description (no "format": "rmodel" record)')
     version = description.get("format_version")
     match = re.fullmatch(r"(\d{1,6})\.(\d{1,6})", version) if isinstance(version, str) else None
     if match is None:
@@ -472,9 +472,7 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
         if op_type not in REGISTRY:
             unknown.setdefault(op_type, []).append(op_name)
     if unknown:
-        listing = "; ".join(
-            f"{t} (operator{'s' if len(n) > 1 else ''} {', '.join(n[:5])})" for t, n in unknown.items()
-        )
+        listing = "; ".join(f"{t} (operator{'s' if len(n) > 1 else ''} {', '.join(n[:5])})" for t, n in unknown.items())
         raise UnsupportedSavedOperatorError(
             f"{reader.path}: uses operator type(s) this rmodel {__version__} does not implement: {listing}. "
             "It may have been saved by a newer rmodel; see rmodel.supported_operators().",
@@ -588,8 +586,7 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_TOTAL_BYTES) -> RModel
         raise
     except Exception as exc:  # a damaged file must never surface as a crash
         raise ModelLoadError(
-            f"{path}: cannot be loaded ({type(exc).__name__}: {exc}); the file is damaged or was not "
-            "written by rmodel"
+            f"{path}: cannot be loaded ({type(exc).__name__}: {exc}); the file is damaged or was not written by rmodel"
         ) from exc
 
 

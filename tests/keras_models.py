@@ -35,20 +35,25 @@ def randomize(model: Any, seed: int = 0) -> Any:
         values = []
         if layer.__class__.__name__ == "Normalization" and layer.get_weights():
             mean, variance, count = layer.get_weights()  # variances must stay positive
-            layer.set_weights([rng.uniform(-0.6, 0.6, mean.shape).astype(np.float32),
-                               rng.uniform(0.2, 2.0, variance.shape).astype(np.float32), count])
+            layer.set_weights(
+                [
+                    rng.uniform(-0.6, 0.6, mean.shape).astype(np.float32),
+                    rng.uniform(0.2, 2.0, variance.shape).astype(np.float32),
+                    count,
+                ]
+            )
             layer.finalize_state()  # (set_weights alone leaves the layer using the old statistics)
             continue
         for w in layer.get_weights():
             v = rng.uniform(-0.6, 0.6, w.shape).astype(np.float32)
-            if "variance" in str(w.dtype) or (w.ndim == 1 and w.size and layer.__class__.__name__ == "BatchNormalization"):
+            if "variance" in str(w.dtype) or (
+                w.ndim == 1 and w.size and layer.__class__.__name__ == "BatchNormalization"
+            ):
                 v = np.abs(v) + 0.3
             values.append(v)
         if values:
             layer.set_weights(values)
     return model
-
-
 
 
 def _cases() -> dict[str, Callable[[], Any]]:
@@ -58,10 +63,31 @@ def _cases() -> dict[str, Callable[[], Any]]:
     # dense and activations
     c["dense"] = lambda: seq((5,), lay.Dense(4), lay.Dense(3, activation="relu", use_bias=False))
     c["dense_rank3"] = lambda: seq((3, 5), lay.Dense(4, activation="tanh"))
-    for act in ["relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
-                "swish", "silu", "gelu", "exponential", "linear", "leaky_relu", "mish", "hard_silu", "log_softmax"]:
-        c[f"activation_{act}"] = (lambda a=act: seq((6,), lay.Dense(6), lay.Activation(a)))
-    c["relu_layer_options"] = lambda: seq((6,), lay.Dense(6), lay.ReLU(max_value=0.4, negative_slope=0.1, threshold=0.05))
+    for act in [
+        "relu",
+        "relu6",
+        "sigmoid",
+        "hard_sigmoid",
+        "tanh",
+        "softmax",
+        "elu",
+        "selu",
+        "softplus",
+        "softsign",
+        "swish",
+        "silu",
+        "gelu",
+        "exponential",
+        "linear",
+        "leaky_relu",
+        "mish",
+        "hard_silu",
+        "log_softmax",
+    ]:
+        c[f"activation_{act}"] = lambda a=act: seq((6,), lay.Dense(6), lay.Activation(a))
+    c["relu_layer_options"] = lambda: seq(
+        (6,), lay.Dense(6), lay.ReLU(max_value=0.4, negative_slope=0.1, threshold=0.05)
+    )
     c["relu_layer_max"] = lambda: seq((6,), lay.ReLU(max_value=0.5))
     c["leaky_relu_layer"] = lambda: seq((6,), lay.LeakyReLU(negative_slope=0.25))
     c["prelu_conv_shared"] = lambda: seq((5, 5, 3), lay.Conv2D(4, 3), lay.PReLU(shared_axes=[1, 2]), lay.Flatten())
@@ -72,17 +98,23 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["conv2d_valid"] = lambda: seq((7, 6, 3), lay.Conv2D(4, 3, activation="relu"), lay.Flatten(), lay.Dense(2))
     c["conv2d_same_strides"] = lambda: seq((7, 6, 3), lay.Conv2D(4, (3, 2), strides=2, padding="same"))
     c["conv2d_dilation_groups"] = lambda: seq((8, 8, 4), lay.Conv2D(6, 3, dilation_rate=2, groups=2, padding="same"))
-    c["conv2d_channels_first"] = lambda: seq((3, 6, 5), lay.Conv2D(4, 3, data_format="channels_first"),
-                                            lay.MaxPooling2D(data_format="channels_first"))
-    c["channels_first_misc"] = lambda: seq((2, 5, 4), lay.ZeroPadding2D(1, data_format="channels_first"),
-                                          lay.UpSampling2D(2, data_format="channels_first"),
-                                          lay.Cropping2D((1, 2), data_format="channels_first"),
-                                          lay.AveragePooling2D(2, data_format="channels_first"),
-                                          lay.GlobalMaxPooling2D(data_format="channels_first"))
-    c["conv3d_pool3d"] = lambda: seq((4, 5, 4, 2), lay.Conv3D(3, 2, padding="same"), lay.MaxPooling3D(2),
-                                    lay.GlobalAveragePooling3D())
-    c["conv1d_transpose_depthwise1d"] = lambda: seq((5, 3), lay.Conv1DTranspose(2, 3, strides=2, padding="same"),
-                                                   lay.DepthwiseConv1D(3, depth_multiplier=2))
+    c["conv2d_channels_first"] = lambda: seq(
+        (3, 6, 5), lay.Conv2D(4, 3, data_format="channels_first"), lay.MaxPooling2D(data_format="channels_first")
+    )
+    c["channels_first_misc"] = lambda: seq(
+        (2, 5, 4),
+        lay.ZeroPadding2D(1, data_format="channels_first"),
+        lay.UpSampling2D(2, data_format="channels_first"),
+        lay.Cropping2D((1, 2), data_format="channels_first"),
+        lay.AveragePooling2D(2, data_format="channels_first"),
+        lay.GlobalMaxPooling2D(data_format="channels_first"),
+    )
+    c["conv3d_pool3d"] = lambda: seq(
+        (4, 5, 4, 2), lay.Conv3D(3, 2, padding="same"), lay.MaxPooling3D(2), lay.GlobalAveragePooling3D()
+    )
+    c["conv1d_transpose_depthwise1d"] = lambda: seq(
+        (5, 3), lay.Conv1DTranspose(2, 3, strides=2, padding="same"), lay.DepthwiseConv1D(3, depth_multiplier=2)
+    )
     c["conv1d"] = lambda: seq((9, 3), lay.Conv1D(4, 3, strides=2, padding="same"), lay.Conv1D(2, 2, padding="causal"))
     c["depthwise2d"] = lambda: seq((6, 6, 3), lay.DepthwiseConv2D(3, depth_multiplier=2, padding="same"))
     c["separable2d"] = lambda: seq((7, 7, 3), lay.SeparableConv2D(5, 3, strides=2, depth_multiplier=2))
@@ -109,8 +141,9 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["repeat_vector"] = lambda: seq((4,), lay.RepeatVector(3), lay.Dense(2))
     c["dropout_noise"] = lambda: seq((4,), lay.Dropout(0.5), lay.GaussianNoise(1.0), lay.Dense(2))
     c["zero_padding2d"] = lambda: seq((4, 5, 2), lay.ZeroPadding2D(((1, 2), (0, 1))), lay.Conv2D(2, 2))
-    c["padding_cropping_upsampling3d"] = lambda: seq((3, 4, 3, 2), lay.ZeroPadding3D(1), lay.Cropping3D((1, 0, 1)),
-                                                    lay.UpSampling3D(2))
+    c["padding_cropping_upsampling3d"] = lambda: seq(
+        (3, 4, 3, 2), lay.ZeroPadding3D(1), lay.Cropping3D((1, 0, 1)), lay.UpSampling3D(2)
+    )
     c["rescaling"] = lambda: seq((3, 4), lay.Rescaling(0.5, offset=-0.25), lay.SpatialDropout1D(0.3), lay.Identity())
     c["zero_padding1d"] = lambda: seq((4, 2), lay.ZeroPadding1D((2, 1)))
     c["cropping2d"] = lambda: seq((6, 7, 2), lay.Conv2D(2, 1), lay.Cropping2D(((1, 2), (2, 1))))
@@ -121,77 +154,121 @@ def _cases() -> dict[str, Callable[[], Any]]:
     c["embedding"] = lambda: seq((5,), lay.Embedding(10, 3), lay.Flatten())
     c["einsum_dense"] = lambda: seq((3, 4), lay.EinsumDense("abc,cd->abd", output_shape=(3, 5), bias_axes="d"))
     c["einsum_dense_2"] = lambda: seq((3, 4), lay.EinsumDense("abc,cde->abde", output_shape=(3, 2, 5), bias_axes="de"))
-    c["einsum_dense_transposed"] = lambda: seq((3, 4), lay.EinsumDense("abc,bd->adc", output_shape=(2, 4), bias_axes="d"))
+    c["einsum_dense_transposed"] = lambda: seq(
+        (3, 4), lay.EinsumDense("abc,bd->adc", output_shape=(2, 4), bias_axes="d")
+    )
     c["time_distributed_dense"] = lambda: seq((3, 4), lay.TimeDistributed(lay.Dense(2, activation="relu")))
     c["time_distributed_conv"] = lambda: seq((2, 5, 5, 1), lay.TimeDistributed(lay.Conv2D(2, 3)))
     # recurrent
     c["lstm"] = lambda: seq((5, 3), lay.LSTM(4))
-    c["lstm_seq_stacked"] = lambda: seq((5, 3), lay.LSTM(4, return_sequences=True), lay.LSTM(3, return_sequences=True),
-                                       lay.Dense(2))
+    c["lstm_seq_stacked"] = lambda: seq(
+        (5, 3), lay.LSTM(4, return_sequences=True), lay.LSTM(3, return_sequences=True), lay.Dense(2)
+    )
     c["lstm_backwards_seq"] = lambda: seq((5, 3), lay.LSTM(4, return_sequences=True, go_backwards=True))
     c["gru_reset_after"] = lambda: seq((5, 3), lay.GRU(4, return_sequences=True))
     c["gru_reset_before"] = lambda: seq((5, 3), lay.GRU(4, reset_after=False, go_backwards=True))
     c["gru_relu_nobias"] = lambda: seq((5, 3), lay.GRU(3, activation="relu", use_bias=False))
     c["simple_rnn"] = lambda: seq((5, 3), lay.SimpleRNN(4, return_sequences=True), lay.SimpleRNN(2))
     for mode in ["concat", "sum", "mul", "ave"]:
-        c[f"bidirectional_lstm_{mode}"] = (lambda m=mode: seq((4, 3), lay.Bidirectional(lay.LSTM(3), merge_mode=m)))
+        c[f"bidirectional_lstm_{mode}"] = lambda m=mode: seq((4, 3), lay.Bidirectional(lay.LSTM(3), merge_mode=m))
     c["bidirectional_gru_seq"] = lambda: seq((4, 3), lay.Bidirectional(lay.GRU(3, return_sequences=True)))
     # transposed convolutions with output_padding (Keras: output_padding < strides; dilation only with stride 1)
     c["conv_transpose_output_padding_1d"] = lambda: seq(
-        (5, 3), lay.Conv1DTranspose(2, 3, strides=2, output_padding=1),
+        (5, 3),
+        lay.Conv1DTranspose(2, 3, strides=2, output_padding=1),
         lay.Conv1DTranspose(2, 4, strides=3, padding="same", output_padding=2),
-        lay.Conv1DTranspose(2, 3, dilation_rate=2, padding="same", output_padding=0))
+        lay.Conv1DTranspose(2, 3, dilation_rate=2, padding="same", output_padding=0),
+    )
     c["conv_transpose_output_padding_2d"] = lambda: seq(
-        (4, 5, 3), lay.Conv2DTranspose(3, (3, 4), strides=(2, 3), padding="same", output_padding=(1, 2)),
+        (4, 5, 3),
+        lay.Conv2DTranspose(3, (3, 4), strides=(2, 3), padding="same", output_padding=(1, 2)),
         lay.Conv2DTranspose(2, (1, 2), strides=3, padding="same", output_padding=(2, 1)),
-        lay.Conv2DTranspose(2, 2, dilation_rate=2, output_padding=0, activation="relu"))
+        lay.Conv2DTranspose(2, 2, dilation_rate=2, output_padding=0, activation="relu"),
+    )
     c["conv_transpose_output_padding_small_kernel"] = lambda: seq(
-        (3, 4, 2), lay.Conv2DTranspose(2, 2, strides=3, output_padding=(2, 1)))
+        (3, 4, 2), lay.Conv2DTranspose(2, 2, strides=3, output_padding=(2, 1))
+    )
     c["conv_transpose_output_padding_3d"] = lambda: seq(
-        (3, 3, 2, 2), lay.Conv3DTranspose(2, (2, 3, 2), strides=2, padding="same", output_padding=(1, 0, 1)),
-        lay.Conv3DTranspose(2, 3, strides=(1, 2, 2), output_padding=(0, 1, 0)))
+        (3, 3, 2, 2),
+        lay.Conv3DTranspose(2, (2, 3, 2), strides=2, padding="same", output_padding=(1, 0, 1)),
+        lay.Conv3DTranspose(2, 3, strides=(1, 2, 2), output_padding=(0, 1, 0)),
+    )
     # recurrent activations beyond tanh / sigmoid
     c["lstm_hard_sigmoid_linear"] = lambda: seq(
-        (5, 3), lay.LSTM(4, recurrent_activation="hard_sigmoid", activation="linear", return_sequences=True),
-        lay.LSTM(3, recurrent_activation="sigmoid", activation="relu"))
+        (5, 3),
+        lay.LSTM(4, recurrent_activation="hard_sigmoid", activation="linear", return_sequences=True),
+        lay.LSTM(3, recurrent_activation="sigmoid", activation="relu"),
+    )
     c["gru_hard_sigmoid_relu"] = lambda: seq(
-        (5, 3), lay.GRU(4, recurrent_activation="hard_sigmoid", activation="relu", return_sequences=True),
-        lay.GRU(3, recurrent_activation="hard_sigmoid", activation="linear", reset_after=False, go_backwards=True))
+        (5, 3),
+        lay.GRU(4, recurrent_activation="hard_sigmoid", activation="relu", return_sequences=True),
+        lay.GRU(3, recurrent_activation="hard_sigmoid", activation="linear", reset_after=False, go_backwards=True),
+    )
     c["simple_rnn_activations"] = lambda: seq(
-        (5, 3), lay.SimpleRNN(4, activation="linear", return_sequences=True),
+        (5, 3),
+        lay.SimpleRNN(4, activation="linear", return_sequences=True),
         lay.SimpleRNN(4, activation="hard_sigmoid", return_sequences=True),
-        lay.SimpleRNN(3, activation="elu", return_sequences=True), lay.SimpleRNN(3, activation="leaky_relu"))
-    c["lstm_softsign_softplus"] = lambda: seq((5, 3), lay.LSTM(3, activation="softsign", recurrent_activation="softplus"))
+        lay.SimpleRNN(3, activation="elu", return_sequences=True),
+        lay.SimpleRNN(3, activation="leaky_relu"),
+    )
+    c["lstm_softsign_softplus"] = lambda: seq(
+        (5, 3), lay.LSTM(3, activation="softsign", recurrent_activation="softplus")
+    )
     c["bidirectional_hard_sigmoid"] = lambda: seq(
-        (4, 3), lay.Bidirectional(lay.LSTM(3, recurrent_activation="hard_sigmoid", activation="relu",
-                                           return_sequences=True), merge_mode="sum"))
+        (4, 3),
+        lay.Bidirectional(
+            lay.LSTM(3, recurrent_activation="hard_sigmoid", activation="relu", return_sequences=True), merge_mode="sum"
+        ),
+    )
     # Bidirectional with a backward layer of its own
     c["bidirectional_backward_activations"] = lambda: seq(
-        (4, 3), lay.Bidirectional(lay.LSTM(3), backward_layer=lay.LSTM(
-            3, go_backwards=True, activation="relu", recurrent_activation="hard_sigmoid", use_bias=False)))
+        (4, 3),
+        lay.Bidirectional(
+            lay.LSTM(3),
+            backward_layer=lay.LSTM(
+                3, go_backwards=True, activation="relu", recurrent_activation="hard_sigmoid", use_bias=False
+            ),
+        ),
+    )
     c["bidirectional_backward_units"] = lambda: seq(
-        (4, 3), lay.Bidirectional(lay.GRU(3, return_sequences=True),
-                                  backward_layer=lay.GRU(2, return_sequences=True, go_backwards=True)))
+        (4, 3),
+        lay.Bidirectional(
+            lay.GRU(3, return_sequences=True), backward_layer=lay.GRU(2, return_sequences=True, go_backwards=True)
+        ),
+    )
     c["bidirectional_backward_reset_before"] = lambda: seq(
-        (4, 3), lay.Bidirectional(lay.GRU(3), backward_layer=lay.GRU(3, reset_after=False, go_backwards=True),
-                                  merge_mode="mul"))
+        (4, 3),
+        lay.Bidirectional(
+            lay.GRU(3), backward_layer=lay.GRU(3, reset_after=False, go_backwards=True), merge_mode="mul"
+        ),
+    )
     c["bidirectional_forward_goes_backwards"] = lambda: seq(
-        (4, 3), lay.Bidirectional(lay.SimpleRNN(3, go_backwards=True, return_sequences=True), merge_mode="ave",
-                                  backward_layer=lay.SimpleRNN(3, return_sequences=True, activation="relu")))
+        (4, 3),
+        lay.Bidirectional(
+            lay.SimpleRNN(3, go_backwards=True, return_sequences=True),
+            merge_mode="ave",
+            backward_layer=lay.SimpleRNN(3, return_sequences=True, activation="relu"),
+        ),
+    )
     # LayerNormalization(rms_scaling=True) and the Normalization preprocessing layer
     c["layernorm_rms_scaling"] = lambda: seq((3, 4), lay.LayerNormalization(rms_scaling=True))
     c["layernorm_rms_scaling_channels_first"] = lambda: seq(
-        (4, 4, 3), lay.Conv2D(3, 1), lay.LayerNormalization(axis=[1, 3], rms_scaling=True, epsilon=0.01))
-    c["rms_normalization"] = lambda: seq((3, 4), lay.RMSNormalization(),
-                                         lay.RMSNormalization(axis=[1, 2], epsilon=1e-3))
+        (4, 4, 3), lay.Conv2D(3, 1), lay.LayerNormalization(axis=[1, 3], rms_scaling=True, epsilon=0.01)
+    )
+    c["rms_normalization"] = lambda: seq(
+        (3, 4), lay.RMSNormalization(), lay.RMSNormalization(axis=[1, 2], epsilon=1e-3)
+    )
     c["rms_normalization_channels_first"] = lambda: seq((4, 4, 3), lay.Conv2D(3, 1), lay.RMSNormalization(epsilon=0.01))
     c["normalization"] = lambda: seq((3, 4), lay.Normalization(axis=-1))
     c["normalization_axes_invert"] = lambda: seq(
-        (4, 4, 3), lay.Conv2D(3, 1), lay.Normalization(axis=(1, 3)), lay.Normalization(axis=-1, invert=True))
+        (4, 4, 3), lay.Conv2D(3, 1), lay.Normalization(axis=(1, 3)), lay.Normalization(axis=-1, invert=True)
+    )
     c["normalization_given_values"] = lambda: seq(
-        (2, 3), lay.Normalization(axis=None, mean=0.3, variance=2.0),
+        (2, 3),
+        lay.Normalization(axis=None, mean=0.3, variance=2.0),
         lay.Normalization(axis=-1, mean=[0.5, -1.0, 0.0], variance=[4.0, 0.25, 9.0]),
-        lay.Normalization(axis=(1, 2), mean=[[0.5, -1.0, 0.0]], variance=[[4.0, 0.25, 0.0]]))
+        lay.Normalization(axis=(1, 2), mean=[[0.5, -1.0, 0.0]], variance=[[4.0, 0.25, 0.0]]),
+    )
     return c
 
 
@@ -203,9 +280,17 @@ def _functional_cases() -> dict[str, Callable[[], Any]]:
     def merges() -> Any:
         a, b = k.Input((4,)), k.Input((4,))
         da, db = lay.Dense(4)(a), lay.Dense(4)(b)
-        outs = [lay.Add()([da, db]), lay.Subtract()([da, db]), lay.Multiply()([da, db, a]), lay.Average()([da, db]),
-                lay.Maximum()([da, db]), lay.Minimum()([da, db]), lay.Concatenate()([da, db]),
-                lay.Dot(axes=1)([da, db]), lay.Dot(axes=1, normalize=True)([da, db])]
+        outs = [
+            lay.Add()([da, db]),
+            lay.Subtract()([da, db]),
+            lay.Multiply()([da, db, a]),
+            lay.Average()([da, db]),
+            lay.Maximum()([da, db]),
+            lay.Minimum()([da, db]),
+            lay.Concatenate()([da, db]),
+            lay.Dot(axes=1)([da, db]),
+            lay.Dot(axes=1, normalize=True)([da, db]),
+        ]
         return k.Model([a, b], outs)
 
     def conv_skip() -> Any:
@@ -254,28 +339,41 @@ def _functional_cases() -> dict[str, Callable[[], Any]]:
         narrow = k.Input((2,))
         lstm = lay.Bidirectional(lay.LSTM(3, return_sequences=True))(x, initial_state=[h1, c1, h2, c2])
         # different units: a forward and a reverse node, each with its own state
-        gru = lay.Bidirectional(lay.GRU(3), backward_layer=lay.GRU(2, go_backwards=True, activation="relu"),
-                                merge_mode=None)(x, initial_state=[h1, narrow])
-        rnn = lay.Bidirectional(lay.SimpleRNN(3, return_state=True),
-                                backward_layer=lay.SimpleRNN(3, go_backwards=True, return_state=True,
-                                                             activation="linear"))(x, initial_state=[c1, c2])
+        gru = lay.Bidirectional(
+            lay.GRU(3), backward_layer=lay.GRU(2, go_backwards=True, activation="relu"), merge_mode=None
+        )(x, initial_state=[h1, narrow])
+        rnn = lay.Bidirectional(
+            lay.SimpleRNN(3, return_state=True),
+            backward_layer=lay.SimpleRNN(3, go_backwards=True, return_state=True, activation="linear"),
+        )(x, initial_state=[c1, c2])
         return k.Model([x, h1, c1, h2, c2, narrow], [lstm, *gru, *rnn])
 
     def bidirectional_mixed_kinds() -> Any:
         x = k.Input((4, 3))
-        mixed = lay.Bidirectional(lay.LSTM(3, return_sequences=True),
-                                  backward_layer=lay.GRU(2, go_backwards=True, return_sequences=True))(x)
-        out = lay.Bidirectional(lay.LSTM(3, return_state=True),
-                                backward_layer=lay.LSTM(2, go_backwards=True, return_state=True))(x)
-        out2 = lay.Bidirectional(lay.SimpleRNN(3, go_backwards=True), backward_layer=lay.SimpleRNN(3),
-                                 merge_mode=None)(x)
+        mixed = lay.Bidirectional(
+            lay.LSTM(3, return_sequences=True), backward_layer=lay.GRU(2, go_backwards=True, return_sequences=True)
+        )(x)
+        out = lay.Bidirectional(
+            lay.LSTM(3, return_state=True), backward_layer=lay.LSTM(2, go_backwards=True, return_state=True)
+        )(x)
+        out2 = lay.Bidirectional(lay.SimpleRNN(3, go_backwards=True), backward_layer=lay.SimpleRNN(3), merge_mode=None)(
+            x
+        )
         return k.Model(x, [mixed, *out, *out2])
 
     def dot_mixed_ranks() -> Any:
         a, b, c4 = k.Input((4,)), k.Input((3, 4)), k.Input((2, 3, 4))
-        return k.Model([a, b, c4], [lay.Dot(axes=(1, 2))([a, b]), lay.Dot(axes=(2, 1))([b, a]),
-                                    lay.Dot(axes=(3, 1))([c4, a]), lay.Dot(axes=(1, 2))([b, c4]),
-                                    lay.Dot(axes=-1, normalize=True)([c4, b]), lay.Dot(axes=2)([c4, c4])])
+        return k.Model(
+            [a, b, c4],
+            [
+                lay.Dot(axes=(1, 2))([a, b]),
+                lay.Dot(axes=(2, 1))([b, a]),
+                lay.Dot(axes=(3, 1))([c4, a]),
+                lay.Dot(axes=(1, 2))([b, c4]),
+                lay.Dot(axes=-1, normalize=True)([c4, b]),
+                lay.Dot(axes=2)([c4, c4]),
+            ],
+        )
 
     c["initial_states"] = initial_states
     c["bidirectional_initial_states"] = bidirectional_initial_states
@@ -295,30 +393,123 @@ def all_cases() -> dict[str, Callable[[], Any]]:
 
 
 CASE_NAMES = [
-    "dense", "dense_rank3",
-    *[f"activation_{a}" for a in ["relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-                                  "softsign", "swish", "silu", "gelu", "exponential", "linear", "leaky_relu", "mish",
-                                  "hard_silu", "log_softmax"]],
-    "relu_layer_options", "relu_layer_max", "leaky_relu_layer", "prelu_conv_shared", "prelu", "elu_layer",
-    "softmax_layer_axis1", "conv2d_valid", "conv2d_same_strides", "conv2d_dilation_groups", "conv2d_channels_first",
-    "channels_first_misc", "conv3d_pool3d", "conv1d_transpose_depthwise1d", "conv1d", "depthwise2d", "separable2d", "separable1d", "conv2d_transpose_valid", "conv2d_transpose_same",
-    "conv2d_transpose_small_kernel", "maxpool2d_same", "avgpool2d", "pool1d", "global_pool2d", "global_max2d_keepdims",
-    "global_pool1d", "global_avg1d", "batchnorm_conv", "batchnorm_dense_noscale", "batchnorm_seq", "layernorm",
-    "layernorm_2axes", "reshape_permute", "permute_conv", "repeat_vector", "dropout_noise", "zero_padding2d",
-    "padding_cropping_upsampling3d", "rescaling", "zero_padding1d", "cropping2d", "cropping1d", "upsampling2d",
-    "upsampling2d_bilinear", "upsampling1d", "embedding",
-    "einsum_dense", "einsum_dense_2", "einsum_dense_transposed", "time_distributed_dense", "time_distributed_conv", "lstm", "lstm_seq_stacked",
-    "lstm_backwards_seq", "gru_reset_after", "gru_reset_before", "gru_relu_nobias", "simple_rnn",
-    *[f"bidirectional_lstm_{m}" for m in ["concat", "sum", "mul", "ave"]], "bidirectional_gru_seq",
-    "merges", "conv_skip", "shared_and_nested", "dot3d", "rnn_states", "bidirectional_none",
+    "dense",
+    "dense_rank3",
+    *[
+        f"activation_{a}"
+        for a in [
+            "relu",
+            "relu6",
+            "sigmoid",
+            "hard_sigmoid",
+            "tanh",
+            "softmax",
+            "elu",
+            "selu",
+            "softplus",
+            "softsign",
+            "swish",
+            "silu",
+            "gelu",
+            "exponential",
+            "linear",
+            "leaky_relu",
+            "mish",
+            "hard_silu",
+            "log_softmax",
+        ]
+    ],
+    "relu_layer_options",
+    "relu_layer_max",
+    "leaky_relu_layer",
+    "prelu_conv_shared",
+    "prelu",
+    "elu_layer",
+    "softmax_layer_axis1",
+    "conv2d_valid",
+    "conv2d_same_strides",
+    "conv2d_dilation_groups",
+    "conv2d_channels_first",
+    "channels_first_misc",
+    "conv3d_pool3d",
+    "conv1d_transpose_depthwise1d",
+    "conv1d",
+    "depthwise2d",
+    "separable2d",
+    "separable1d",
+    "conv2d_transpose_valid",
+    "conv2d_transpose_same",
+    "conv2d_transpose_small_kernel",
+    "maxpool2d_same",
+    "avgpool2d",
+    "pool1d",
+    "global_pool2d",
+    "global_max2d_keepdims",
+    "global_pool1d",
+    "global_avg1d",
+    "batchnorm_conv",
+    "batchnorm_dense_noscale",
+    "batchnorm_seq",
+    "layernorm",
+    "layernorm_2axes",
+    "reshape_permute",
+    "permute_conv",
+    "repeat_vector",
+    "dropout_noise",
+    "zero_padding2d",
+    "padding_cropping_upsampling3d",
+    "rescaling",
+    "zero_padding1d",
+    "cropping2d",
+    "cropping1d",
+    "upsampling2d",
+    "upsampling2d_bilinear",
+    "upsampling1d",
+    "embedding",
+    "einsum_dense",
+    "einsum_dense_2",
+    "einsum_dense_transposed",
+    "time_distributed_dense",
+    "time_distributed_conv",
+    "lstm",
+    "lstm_seq_stacked",
+    "lstm_backwards_seq",
+    "gru_reset_after",
+    "gru_reset_before",
+    "gru_relu_nobias",
+    "simple_rnn",
+    *[f"bidirectional_lstm_{m}" for m in ["concat", "sum", "mul", "ave"]],
+    "bidirectional_gru_seq",
+    "merges",
+    "conv_skip",
+    "shared_and_nested",
+    "dot3d",
+    "rnn_states",
+    "bidirectional_none",
     # options that used to be rejected
-    "conv_transpose_output_padding_1d", "conv_transpose_output_padding_2d", "conv_transpose_output_padding_small_kernel",
-    "conv_transpose_output_padding_3d", "lstm_hard_sigmoid_linear", "gru_hard_sigmoid_relu", "simple_rnn_activations",
-    "lstm_softsign_softplus", "bidirectional_hard_sigmoid", "bidirectional_backward_activations",
-    "bidirectional_backward_units", "bidirectional_backward_reset_before", "bidirectional_forward_goes_backwards",
-    "layernorm_rms_scaling", "layernorm_rms_scaling_channels_first", "rms_normalization",
-    "rms_normalization_channels_first", "normalization", "normalization_axes_invert",
-    "normalization_given_values", "initial_states", "bidirectional_initial_states", "bidirectional_mixed_kinds",
+    "conv_transpose_output_padding_1d",
+    "conv_transpose_output_padding_2d",
+    "conv_transpose_output_padding_small_kernel",
+    "conv_transpose_output_padding_3d",
+    "lstm_hard_sigmoid_linear",
+    "gru_hard_sigmoid_relu",
+    "simple_rnn_activations",
+    "lstm_softsign_softplus",
+    "bidirectional_hard_sigmoid",
+    "bidirectional_backward_activations",
+    "bidirectional_backward_units",
+    "bidirectional_backward_reset_before",
+    "bidirectional_forward_goes_backwards",
+    "layernorm_rms_scaling",
+    "layernorm_rms_scaling_channels_first",
+    "rms_normalization",
+    "rms_normalization_channels_first",
+    "normalization",
+    "normalization_axes_invert",
+    "normalization_given_values",
+    "initial_states",
+    "bidirectional_initial_states",
+    "bidirectional_mixed_kinds",
     "dot_mixed_ranks",
 ]
 

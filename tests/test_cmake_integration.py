@@ -35,8 +35,9 @@ def run(*cmd: str | Path, cwd: Path | None = None, stdin: str | None = None, che
 
 def configure(source: Path, build: Path, *options: str, check: bool = True):
     # the Python running the tests is the one that has rmodel: give it to CMake explicitly
-    return run("cmake", "-S", source, "-B", build, *GENERATOR, f"-DPython3_EXECUTABLE={sys.executable}",
-               *options, check=check)
+    return run(
+        "cmake", "-S", source, "-B", build, *GENERATOR, f"-DPython3_EXECUTABLE={sys.executable}", *options, check=check
+    )
 
 
 def build(build_dir: Path) -> str:
@@ -51,8 +52,9 @@ def reference(features: np.ndarray) -> np.ndarray:
 
 
 def parse_floats(text: str) -> np.ndarray:
-    return np.array([float(v) for line in text.splitlines() if not line.startswith("#") for v in line.split()],
-                    dtype=np.float32)
+    return np.array(
+        [float(v) for line in text.splitlines() if not line.startswith("#") for v in line.split()], dtype=np.float32
+    )
 
 
 def assert_close(got: np.ndarray, ref: np.ndarray) -> None:
@@ -162,13 +164,22 @@ int main() {
     ("call", "options", "message"),
     [
         ("rmodel_generate(TARGET m MODEL no_such_model.onnx)", [], "model file '.*no_such_model.onnx' does not exist"),
-        (f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" WEIGHTS packed)', [],
-         "WEIGHTS must be 'embedded' or 'file', got 'packed'"),
-        (f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" BATCH_SIZE 0)', [],
-         "BATCH_SIZE must be a positive integer, got '0'"),
+        (
+            f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" WEIGHTS packed)',
+            [],
+            "WEIGHTS must be 'embedded' or 'file', got 'packed'",
+        ),
+        (
+            f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" BATCH_SIZE 0)',
+            [],
+            "BATCH_SIZE must be a positive integer, got '0'",
+        ),
         (f'rmodel_generate(MODEL "{MODEL.as_posix()}")', [], r"TARGET <name> is required"),
-        (f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}")', ["-DRMODEL_PYTHON=/bin/false"],
-         "no Python interpreter that can import rmodel was found"),
+        (
+            f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}")',
+            ["-DRMODEL_PYTHON=/bin/false"],
+            "no Python interpreter that can import rmodel was found",
+        ),
     ],
     ids=["missing-model", "bad-weights", "bad-batch", "no-target", "python-without-rmodel"],
 )

@@ -103,8 +103,9 @@ def test_unary_errors() -> None:
     model = make_model([helper.make_node("Relu", ["X"], ["Y"], alpha=0.1)], {"X": (np.float32, (3,))}, ["Y"])
     with pytest.raises(RModelError, match="alpha"):
         rmodel.from_onnx(model)
-    model = make_model([helper.make_node("Gelu", ["X"], ["Y"], approximate="fast")], {"X": (np.float32, (3,))}, ["Y"],
-                       opset=OPSET)
+    model = make_model(
+        [helper.make_node("Gelu", ["X"], ["Y"], approximate="fast")], {"X": (np.float32, (3,))}, ["Y"], opset=OPSET
+    )
     with pytest.raises(ShapeError, match="approximate must be 'none' or 'tanh', got 'fast'"):
         rmodel.from_onnx(model)
 
@@ -138,8 +139,11 @@ def test_binary_float(a_shape, b_shape) -> None:
     outputs = {op: np.float32 for op in ARITHMETIC + VARIADIC + ("Pow",)}
     outputs.update({op: np.bool_ for op in COMPARISONS})
     inputs = {"A": (np.float32, a_shape), "B": (np.float32, b_shape), "P": (np.float32, a_shape)}
-    feeds = {"A": _halves(a_shape), "B": _halves(b_shape, nonzero=True),
-             "P": RNG.uniform(0.1, 2.0, a_shape).astype(np.float32)}
+    feeds = {
+        "A": _halves(a_shape),
+        "B": _halves(b_shape, nonzero=True),
+        "P": RNG.uniform(0.1, 2.0, a_shape).astype(np.float32),
+    }
     check_against_onnxruntime(make_model(nodes, inputs, outputs, opset=OPSET), feeds)
 
 
@@ -168,8 +172,9 @@ def test_variadic(count: int) -> None:
     shapes = [(2, 3, 4), (4,), (3, 1), ()][:count]
     names = [f"X{i}" for i in range(count)]
     nodes = [helper.make_node(op, names, [op]) for op in VARIADIC]
-    model = make_model(nodes, {n: (np.float32, s) for n, s in zip(names, shapes, strict=True)}, list(VARIADIC),
-                       opset=OPSET)
+    model = make_model(
+        nodes, {n: (np.float32, s) for n, s in zip(names, shapes, strict=True)}, list(VARIADIC), opset=OPSET
+    )
     check_against_onnxruntime(model)
 
 
@@ -184,7 +189,11 @@ def test_variadic_integer() -> None:
 
 @pytest.mark.parametrize(
     ("cond", "x", "y", "dtype"),
-    [((2, 3, 4), (2, 3, 4), (2, 3, 4), np.float32), ((2, 1, 4), (3, 1), (), np.float32), ((4,), (3, 4), (3, 1), np.int64)],
+    [
+        ((2, 3, 4), (2, 3, 4), (2, 3, 4), np.float32),
+        ((2, 1, 4), (3, 1), (), np.float32),
+        ((4,), (3, 4), (3, 1), np.int64),
+    ],
 )
 def test_where(cond, x, y, dtype) -> None:
     node = helper.make_node("Where", ["C", "X", "Y"], ["Z"])
@@ -199,8 +208,12 @@ def test_prelu() -> None:
     model = make_model(nodes, {"X": (np.float32, (2, 3, 4, 5))}, [f"Y_{k}" for k in slopes], inits, opset=OPSET)
     check_against_onnxruntime(model)
     # a runtime slope
-    model = make_model([helper.make_node("PRelu", ["X", "S"], ["Y"])],
-                       {"X": (np.float32, (2, 3, 4)), "S": (np.float32, (3, 1))}, ["Y"], opset=OPSET)
+    model = make_model(
+        [helper.make_node("PRelu", ["X", "S"], ["Y"])],
+        {"X": (np.float32, (2, 3, 4)), "S": (np.float32, (3, 1))},
+        ["Y"],
+        opset=OPSET,
+    )
     check_against_onnxruntime(model)
 
 

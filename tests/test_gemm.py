@@ -124,10 +124,16 @@ MATMUL_SHAPES = [
 def test_matmul(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> None:
     """The same product with B as a constant and with B computed at run time (both sides inputs)."""
     rng = np.random.default_rng(len(a_shape) * 10 + len(b_shape))
-    nodes = [helper.make_node("MatMul", ["A", "B_const"], ["Y_const_b"]),
-             helper.make_node("MatMul", ["A", "B"], ["Y_runtime_b"])]
-    model = make_model(nodes, {"A": (np.float32, a_shape), "B": (np.float32, b_shape)},
-                       ["Y_const_b", "Y_runtime_b"], {"B_const": weights(rng, *b_shape, fan_in=a_shape[-1])})
+    nodes = [
+        helper.make_node("MatMul", ["A", "B_const"], ["Y_const_b"]),
+        helper.make_node("MatMul", ["A", "B"], ["Y_runtime_b"]),
+    ]
+    model = make_model(
+        nodes,
+        {"A": (np.float32, a_shape), "B": (np.float32, b_shape)},
+        ["Y_const_b", "Y_runtime_b"],
+        {"B_const": weights(rng, *b_shape, fan_in=a_shape[-1])},
+    )
     check_against_onnxruntime(model)
 
 

@@ -42,8 +42,9 @@ def reference(proto: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: lis
     return session.run(outputs, feeds)
 
 
-def hls_errors(model: onnx.ModelProto | rmodel.RModel, *, samples: int = 1, seed: int = 0,
-               **options: Any) -> dict[str, tuple[float, float]]:
+def hls_errors(
+    model: onnx.ModelProto | rmodel.RModel, *, samples: int = 1, seed: int = 0, **options: Any
+) -> dict[str, tuple[float, float]]:
     """{output: (max|got - ref|, max(1, max|ref|))} of the C simulation against onnxruntime."""
     m = model if isinstance(model, rmodel.RModel) else rmodel.from_onnx(model)
     proto = model.to_onnx() if isinstance(model, rmodel.RModel) else model
@@ -73,8 +74,13 @@ def assert_matches(model: onnx.ModelProto | rmodel.RModel, rtol: float = 1e-6, *
 
 
 def _example(name: str) -> onnx.ModelProto:
-    return {"mlp": examples.mlp, "cnn": examples.cnn, "lstm": examples.lstm_model, "gru": examples.gru_model,
-            "skip": examples.skip_model}[name]()
+    return {
+        "mlp": examples.mlp,
+        "cnn": examples.cnn,
+        "lstm": examples.lstm_model,
+        "gru": examples.gru_model,
+        "skip": examples.skip_model,
+    }[name]()
 
 
 def _mlp() -> rmodel.RModel:
@@ -100,9 +106,13 @@ def test_ap_fixed_16_6_error_is_bounded(name, bound):
 def test_fixed_point_error_shrinks_as_types_widen():
     m = _mlp()
     measured = []
-    for precision, table in [("ap_fixed<12,5>", 1024), ("ap_fixed<16,6>", 1024), ("ap_fixed<24,8>", 1024),
-                             ("ap_fixed<24,8>", 16384)]:
-        (diff, _), = hls_errors(m, samples=20, precision=precision, table_size=table).values()
+    for precision, table in [
+        ("ap_fixed<12,5>", 1024),
+        ("ap_fixed<16,6>", 1024),
+        ("ap_fixed<24,8>", 1024),
+        ("ap_fixed<24,8>", 16384),
+    ]:
+        ((diff, _),) = hls_errors(m, samples=20, precision=precision, table_size=table).values()
         measured.append(diff)
     assert measured[1] <= 0.01, measured  # ap_fixed<16,6> on the jet-tagger MLP
     assert measured[0] > measured[1] > measured[2] > measured[3] > 0.0, measured
@@ -118,8 +128,7 @@ def test_reuse_factor_keeps_the_numbers():
 def test_saturation_and_wrapping():
     rng = np.random.default_rng(0)
     w = np.full((4, 3), 12.0, np.float32)  # outputs near 48 overflow ap_fixed<16,6> (max ~32)
-    proto = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], {"x": (np.float32, [1, 4])}, ["y"],
-                       {"w": w})
+    proto = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], {"x": (np.float32, [1, 4])}, ["y"], {"w": w})
     m = rmodel.from_onnx(proto)
     x = np.abs(rng.uniform(0.8, 1.0, (1, 4))).astype(np.float32)
     saturated = compile_hls(m, precision="ap_fixed<16,6>", saturation="AP_SAT").predict(x)
@@ -133,12 +142,17 @@ def test_saturation_and_wrapping():
 
 def test_precision_per_role_and_per_layer_in_types():
     m = _mlp()
-    config = resolve_options({}, {
-        "precision": {"default": "ap_fixed<16,6>", "accum": "ap_fixed<24,10>", "table": "ap_ufixed<18,2>"},
-        "layers": {"dense_3": {"precision": {"weight": "ap_fixed<8,2>"}, "reuse_factor": 4},
-                   "Relu": {"precision": "ap_fixed<10,4>"}},
-        "rounding": "AP_RND",
-    })
+    config = resolve_options(
+        {},
+        {
+            "precision": {"default": "ap_fixed<16,6>", "accum": "ap_fixed<24,10>", "table": "ap_ufixed<18,2>"},
+            "layers": {
+                "dense_3": {"precision": {"weight": "ap_fixed<8,2>"}, "reuse_factor": 4},
+                "Relu": {"precision": "ap_fixed<10,4>"},
+            },
+            "rounding": "AP_RND",
+        },
+    )
     fw = build_firmware(m, config, "jet")
     defines = fw.files["defines.h"]
     assert "typedef ap_fixed<8,2,AP_RND> dense_3_weight_t;" in defines
@@ -179,16 +193,19 @@ def test_testbench_data_from_given_inputs(tmp_path):
         generate_hls_project(m, tmp_path, tb_inputs={"y": x})
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"precision": "ap_fixed<16>"}, "cannot parse type"),
-    ({"precision": "ap_fixed<16,6,AP_ROUND>"}, "unknown rounding mode"),
-    ({"precision": {"weights": "float"}}, "unknown role"),
-    ({"reuse_factor": 0}, "reuse_factor must be a positive integer"),
-    ({"table_size": 1.5}, "table_size must be a positive integer"),
-    ({"saturation": "SAT"}, "saturation must be one of"),
-    ({"layers": {"dense_0": {"reuse": 2}}}, "unknown setting"),
-    ({"precison": "float"}, "unknown HLS option"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"precision": "ap_fixed<16>"}, "cannot parse type"),
+        ({"precision": "ap_fixed<16,6,AP_ROUND>"}, "unknown rounding mode"),
+        ({"precision": {"weights": "float"}}, "unknown role"),
+        ({"reuse_factor": 0}, "reuse_factor must be a positive integer"),
+        ({"table_size": 1.5}, "table_size must be a positive integer"),
+        ({"saturation": "SAT"}, "saturation must be one of"),
+        ({"layers": {"dense_0": {"reuse": 2}}}, "unknown setting"),
+        ({"precison": "float"}, "unknown HLS option"),
+    ],
+)
 def test_bad_options_are_clear_errors(options, message):
     with pytest.raises(RModelError, match=message):
         compile_hls(_mlp(), **options)
@@ -207,13 +224,29 @@ def test_precision_ranges():
 
 def test_project_files_and_pragmas(tmp_path):
     m = rmodel.from_onnx(examples.skip_model())
-    code = m.generate(tmp_path, target="hls", precision="ap_fixed<16,6>", reuse_factor=4, part="xc7z020clg400-1",
-                      clock_period=10, tb_samples=2)
+    code = m.generate(
+        tmp_path,
+        target="hls",
+        precision="ap_fixed<16,6>",
+        reuse_factor=4,
+        part="xc7z020clg400-1",
+        clock_period=10,
+        tb_samples=2,
+    )
     prj = tmp_path
     top = m.default_namespace
-    for rel in [f"firmware/{top}.cpp", f"firmware/{top}.h", "firmware/defines.h", "firmware/rmodel_stream.h",
-                f"tb/{top}_test.cpp", "tb_data/tb_input_features.dat", "tb_data/tb_output_predictions.dat",
-                "build_prj.tcl", "build_csim.sh", "README.md"]:
+    for rel in [
+        f"firmware/{top}.cpp",
+        f"firmware/{top}.h",
+        "firmware/defines.h",
+        "firmware/rmodel_stream.h",
+        f"tb/{top}_test.cpp",
+        "tb_data/tb_input_features.dat",
+        "tb_data/tb_output_predictions.dat",
+        "build_prj.tcl",
+        "build_csim.sh",
+        "README.md",
+    ]:
         assert (prj / rel).is_file(), rel
     assert code == (prj / f"firmware/{top}.cpp").read_text()
     assert len(list((prj / "firmware" / "weights").glob("*.h"))) >= 5
@@ -226,15 +259,39 @@ def test_project_files_and_pragmas(tmp_path):
     for banned in ("new ", "malloc", "std::vector", "std::deque"):
         assert banned not in code
     tcl = (prj / "build_prj.tcl").read_text()
-    for step in ("csim_design", "csynth_design", "cosim_design", "export_design", "xc7z020clg400-1",
-                 "clock 10", f"set_top {top}"):
+    for step in (
+        "csim_design",
+        "csynth_design",
+        "cosim_design",
+        "export_design",
+        "xc7z020clg400-1",
+        "clock 10",
+        f"set_top {top}",
+    ):
         assert step in tcl
     assert len((prj / "tb_data/tb_input_features.dat").read_text().splitlines()) == 2
     # our code is warning-free C++14 (Vitis HLS' dialect); Xilinx's headers are system headers here
-    check = subprocess.run(["g++", "-std=c++14", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
-                            "-Wno-unknown-pragmas", "-Wno-unused-label", "-DRMODEL_OWN_STREAM", "-Ifirmware",
-                            "-isystem", str(ap_types_include()), f"firmware/{top}.cpp", f"tb/{top}_test.cpp"],
-                           cwd=prj, capture_output=True, text=True)
+    check = subprocess.run(
+        [
+            "g++",
+            "-std=c++14",
+            "-fsyntax-only",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Wno-unknown-pragmas",
+            "-Wno-unused-label",
+            "-DRMODEL_OWN_STREAM",
+            "-Ifirmware",
+            "-isystem",
+            str(ap_types_include()),
+            f"firmware/{top}.cpp",
+            f"tb/{top}_test.cpp",
+        ],
+        cwd=prj,
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr[:3000]
 
 
@@ -242,8 +299,19 @@ def test_testbench_builds_and_runs_with_gpp(tmp_path):
     m = _mlp()
     generate_hls_project(m, tmp_path, precision="ap_fixed<16,6>", tb_samples=4)
     exe = tmp_path / "csim"
-    cmd = ["g++", "-std=c++14", "-O1", "-DRMODEL_OWN_STREAM", "-DRMODEL_FAST_CSIM", "-Ifirmware",
-           f"-I{ap_types_include()}", "firmware/mlp.cpp", "tb/mlp_test.cpp", "-o", str(exe)]
+    cmd = [
+        "g++",
+        "-std=c++14",
+        "-O1",
+        "-DRMODEL_OWN_STREAM",
+        "-DRMODEL_FAST_CSIM",
+        "-Ifirmware",
+        f"-I{ap_types_include()}",
+        "firmware/mlp.cpp",
+        "tb/mlp_test.cpp",
+        "-o",
+        str(exe),
+    ]
     subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
     run = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -251,8 +319,12 @@ def test_testbench_builds_and_runs_with_gpp(tmp_path):
     results = (tmp_path / "tb_data/csim_results.log").read_text().split("\n")
     assert len(results[0].split()) == 5
     # a tolerance tighter than ap_fixed<16,6> can reach makes the same run fail
-    strict = subprocess.run([str(exe), "tb_data/tb_input_features.dat", "tb_data/tb_output_predictions.dat",
-                             "1e-9"], cwd=tmp_path, capture_output=True, text=True)
+    strict = subprocess.run(
+        [str(exe), "tb_data/tb_input_features.dat", "tb_data/tb_output_predictions.dat", "1e-9"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert strict.returncode == 1 and "4 failures" in strict.stdout
 
 
@@ -261,8 +333,21 @@ def test_cli_convert_hls_with_verify(tmp_path, capsys):
 
     path = tmp_path / "mlp.onnx"
     onnx.save(examples.mlp(), path)
-    code = main(["convert", str(path), "--target", "hls", "-o", str(tmp_path / "prj"), "--precision", "float",
-                 "--reuse-factor", "2", "--verify"])
+    code = main(
+        [
+            "convert",
+            str(path),
+            "--target",
+            "hls",
+            "-o",
+            str(tmp_path / "prj"),
+            "--precision",
+            "float",
+            "--reuse-factor",
+            "2",
+            "--verify",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "verify HLS C simulation" in out and "ok" in out
@@ -298,9 +383,15 @@ def test_hls_report():
 def test_profile_counts_overflows_and_suggests_bits():
     rng = np.random.default_rng(1)
     w = (weights(rng, 8, 4) * 60).astype(np.float32)  # activations up to ~100
-    proto = make_model([helper.make_node("MatMul", ["x", "w"], ["h"], name="big"),
-                        helper.make_node("Relu", ["h"], ["y"], name="relu")],
-                       {"x": (np.float32, [1, 8])}, ["y"], {"w": w})
+    proto = make_model(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"], name="big"),
+            helper.make_node("Relu", ["h"], ["y"], name="relu"),
+        ],
+        {"x": (np.float32, [1, 8])},
+        ["y"],
+        {"w": w},
+    )
     m = rmodel.from_onnx(proto)
     report = profile_hls(m, samples=50, precision="ap_fixed<16,6>")
     by_name = {t.name: t for t in report.tensors}
@@ -317,17 +408,22 @@ def test_profile_counts_overflows_and_suggests_bits():
 
 
 def test_op_without_hls_implementation_is_named():
-    proto = make_model([helper.make_node("Erf", ["x"], ["e"], name="erf_1"),
-                        helper.make_node("Sin", ["e"], ["y"], name="sin_1")],
-                       {"x": (np.float32, [1, 4])}, ["y"])
+    proto = make_model(
+        [helper.make_node("Erf", ["x"], ["e"], name="erf_1"), helper.make_node("Sin", ["e"], ["y"], name="sin_1")],
+        {"x": (np.float32, [1, 4])},
+        ["y"],
+    )
     with pytest.raises(UnsupportedOperatorError, match=r"no HLS implementation: Erf \(node 'erf_1'\); Sin") as info:
         compile_hls(rmodel.from_onnx(proto))
     assert set(info.value.unsupported) == {"Erf", "Sin"}
 
 
 def test_gemm_with_runtime_weights_is_rejected():
-    proto = make_model([helper.make_node("Gemm", ["x", "w"], ["y"], name="g")],
-                       {"x": (np.float32, [1, 4]), "w": (np.float32, [4, 3])}, ["y"])
+    proto = make_model(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], name="g")],
+        {"x": (np.float32, [1, 4]), "w": (np.float32, [4, 3])},
+        ["y"],
+    )
     with pytest.raises(RModelError, match="needs B to be a constant"):
         compile_hls(rmodel.from_onnx(proto))
 

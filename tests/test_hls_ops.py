@@ -46,8 +46,7 @@ def _conv(c, m, kernel, group=1, bias=True, **attrs):
     consts = {"w": w}
     if bias:
         consts["b"] = weights(RNG, m, fan_in=10)
-    return ("Conv", ["x", "w"] + (["b"] if bias else []), dict(kernel_shape=list(kernel), group=group, **attrs),
-            consts)
+    return ("Conv", ["x", "w"] + (["b"] if bias else []), dict(kernel_shape=list(kernel), group=group, **attrs), consts)
 
 
 # ---- dense --------------------------------------------------------------------------------------
@@ -58,8 +57,12 @@ def test_gemm_variants(reuse):
     b = weights(RNG, 6, 4)
     specs = [
         ("Gemm", ["x", "b"], {}, {"b": b}),
-        ("Gemm", ["x", "b", "c"], {"transB": 1, "alpha": 0.5, "beta": 2.0},
-         {"b": np.ascontiguousarray(b.T), "c": weights(RNG, 4)}),
+        (
+            "Gemm",
+            ["x", "b", "c"],
+            {"transB": 1, "alpha": 0.5, "beta": 2.0},
+            {"b": np.ascontiguousarray(b.T), "c": weights(RNG, 4)},
+        ),
         ("Gemm", ["xt", "b", "c"], {"transA": 1}, {"b": b, "c": weights(RNG, 2, 4)}),  # per-row C
         ("Gemm", ["x", "b", "c"], {"beta": 0.0}, {"b": b, "c": weights(RNG, 1, 4)}),
         ("Gemm", ["x", "b", "c"], {}, {"b": b, "c": np.array(0.25, np.float32)}),
@@ -70,9 +73,11 @@ def test_gemm_variants(reuse):
 
 def test_matmul_on_rank3_and_transpose_relabel():
     w = weights(RNG, 5, 3)
-    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
-             helper.make_node("MatMul", ["t", "w"], ["y"]),
-             helper.make_node("Transpose", ["y"], ["z"], perm=[2, 1, 0])]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["t", "w"], ["y"]),
+        helper.make_node("Transpose", ["y"], ["z"], perm=[2, 1, 0]),
+    ]
     assert_matches(make_model(nodes, {"x": (np.float32, [2, 5, 4])}, ["z", "t"], {"w": w}))
 
 
@@ -148,8 +153,12 @@ def test_conv1d_and_pools_1d():
 
 def test_pools_2d_batch_and_normalization():
     c = 3
-    bn = {"s": RNG.uniform(0.5, 1.5, c).astype(np.float32), "b": weights(RNG, c, fan_in=4),
-          "m": weights(RNG, c, fan_in=4), "v": RNG.uniform(0.5, 1.5, c).astype(np.float32)}
+    bn = {
+        "s": RNG.uniform(0.5, 1.5, c).astype(np.float32),
+        "b": weights(RNG, c, fan_in=4),
+        "m": weights(RNG, c, fan_in=4),
+        "v": RNG.uniform(0.5, 1.5, c).astype(np.float32),
+    }
     specs = [
         ("MaxPool", ["x"], {"kernel_shape": [2, 2], "strides": [2, 2]}, {}),
         ("MaxPool", ["x"], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, {}),
@@ -166,11 +175,13 @@ def test_pools_2d_batch_and_normalization():
 def test_conv_flatten_dense_reads_permuted_rows():
     w = weights(RNG, 3, 2, 3, 3, fan_in=18)
     d = weights(RNG, 3 * 4 * 4, 5)
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["n"]),
-             helper.make_node("Flatten", ["n"], ["f"]),
-             helper.make_node("Gemm", ["f", "d"], ["y"])]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["n"]),
+        helper.make_node("Flatten", ["n"], ["f"]),
+        helper.make_node("Gemm", ["f", "d"], ["y"]),
+    ]
     bn = {"s": np.ones(3, np.float32) * 1.5, "b": weights(RNG, 3), "m": weights(RNG, 3), "v": np.ones(3, np.float32)}
     model = make_model(nodes, {"x": (np.float32, [1, 2, 6, 6])}, ["y", "c"], {"w": w, "d": d, **bn})
     assert_matches(model)
@@ -198,18 +209,23 @@ def _recurrent(kind, layout=0, outputs=("y", "yh"), initial=False, **attrs):
     x_shape = [t, b, i] if layout == 0 else [b, t, i]
     if layout:
         attrs["layout"] = 1
-    node = helper.make_node(kind, [n if n in ("x", "") else n + "_" for n in ins], list(outputs), hidden_size=h,
-                            **attrs)
-    return make_model([node], {"x": (np.float32, x_shape)}, [o for o in outputs if o],
-                      {k + "_": v for k, v in consts.items()})
+    node = helper.make_node(
+        kind, [n if n in ("x", "") else n + "_" for n in ins], list(outputs), hidden_size=h, **attrs
+    )
+    return make_model(
+        [node], {"x": (np.float32, x_shape)}, [o for o in outputs if o], {k + "_": v for k, v in consts.items()}
+    )
 
 
-@pytest.mark.parametrize("kind,layout,outputs,initial,attrs", [
-    ("LSTM", 0, ("y", "yh", "yc"), False, {}),
-    ("LSTM", 1, ("y", "", "yc"), True, {}),
-    ("GRU", 0, ("y", "yh"), True, {}),
-    ("GRU", 1, ("", "yh"), False, {"linear_before_reset": 1}),
-])
+@pytest.mark.parametrize(
+    "kind,layout,outputs,initial,attrs",
+    [
+        ("LSTM", 0, ("y", "yh", "yc"), False, {}),
+        ("LSTM", 1, ("y", "", "yc"), True, {}),
+        ("GRU", 0, ("y", "yh"), True, {}),
+        ("GRU", 1, ("", "yh"), False, {"linear_before_reset": 1}),
+    ],
+)
 def test_recurrent_variants(kind, layout, outputs, initial, attrs):
     model = _recurrent(kind, layout, outputs, initial, **attrs)
     if layout == 0:
@@ -228,19 +244,39 @@ def test_recurrent_variants(kind, layout, outputs, initial, attrs):
 # ---- clear errors for what the HLS target does not build ---------------------------------------------
 
 
-@pytest.mark.parametrize("model,message", [
-    (lambda: _recurrent("LSTM", direction="reverse"), "direction 'reverse'"),
-    (lambda: _recurrent("GRU", clip=2.0), "clip"),
-    (lambda: make_model([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1, 1])],
-                        {"x": (np.float32, [1, 2, 3, 3, 3])}, ["y"], {"w": weights(RNG, 2, 2, 1, 1, 1)}),
-     "1-D and 2-D windows"),
-    (lambda: make_model([helper.make_node("Add", ["x", "z"], ["y"])],
-                        {"x": (np.float32, [2, 3]), "z": (np.float32, [1, 3])}, ["y"]),
-     "broadcasts only constant operands"),
-    (lambda: make_model([helper.make_node("Concat", ["x", "c"], ["y"], axis=0)],
-                        {"x": (np.float32, [1, 3])}, ["y"], {"c": weights(RNG, 1, 3)}),
-     "concatenates streamed tensors only"),
-])
+@pytest.mark.parametrize(
+    "model,message",
+    [
+        (lambda: _recurrent("LSTM", direction="reverse"), "direction 'reverse'"),
+        (lambda: _recurrent("GRU", clip=2.0), "clip"),
+        (
+            lambda: make_model(
+                [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1, 1])],
+                {"x": (np.float32, [1, 2, 3, 3, 3])},
+                ["y"],
+                {"w": weights(RNG, 2, 2, 1, 1, 1)},
+            ),
+            "1-D and 2-D windows",
+        ),
+        (
+            lambda: make_model(
+                [helper.make_node("Add", ["x", "z"], ["y"])],
+                {"x": (np.float32, [2, 3]), "z": (np.float32, [1, 3])},
+                ["y"],
+            ),
+            "broadcasts only constant operands",
+        ),
+        (
+            lambda: make_model(
+                [helper.make_node("Concat", ["x", "c"], ["y"], axis=0)],
+                {"x": (np.float32, [1, 3])},
+                ["y"],
+                {"c": weights(RNG, 1, 3)},
+            ),
+            "concatenates streamed tensors only",
+        ),
+    ],
+)
 def test_unsupported_configurations_are_clear_errors(model, message):
     with pytest.raises(RModelError, match=message):
         compile_hls(rmodel.from_onnx(model()), precision="float")
@@ -264,12 +300,21 @@ def test_keras_models(kind, tmp_path):
 
     layers = keras.layers
     if kind == "cnn2d":
-        model = seq((8, 8, 3), layers.Conv2D(4, 3, padding="same", activation="relu"), layers.BatchNormalization(),
-                    layers.MaxPooling2D(2), layers.DepthwiseConv2D(3), layers.Flatten(),
-                    layers.Dense(6, activation="tanh"), layers.Dense(3), layers.Softmax())
+        model = seq(
+            (8, 8, 3),
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(2),
+            layers.DepthwiseConv2D(3),
+            layers.Flatten(),
+            layers.Dense(6, activation="tanh"),
+            layers.Dense(3),
+            layers.Softmax(),
+        )
     else:
-        model = seq((10, 4), layers.Conv1D(5, 3, activation="relu"), layers.AveragePooling1D(2),
-                    layers.LSTM(6), layers.Dense(2))
+        model = seq(
+            (10, 4), layers.Conv1D(5, 3, activation="relu"), layers.AveragePooling1D(2), layers.LSTM(6), layers.Dense(2)
+        )
     path = tmp_path / f"{kind}.keras"
     randomize(model).save(path)
     m = rmodel.from_keras(str(path))

@@ -79,11 +79,19 @@ def keras3_files(tmp_path_factory: pytest.TempPathFactory, inputs: list[np.ndarr
     model.save(folder / "m.h5")
     (folder / "m.json").write_text(model.to_json())
     model.save_weights(folder / "m.weights.h5")
-    seq = randomize(keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"), keras.layers.Dense(2)]))
+    seq = randomize(
+        keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"), keras.layers.Dense(2)])
+    )
     seq.save(folder / "seq.keras")
     x = np.random.default_rng(2).uniform(-1, 1, (2, 4)).astype(np.float32)
-    return {"dir": folder, "model": model, "ref": keras_outputs(model, inputs), "seq": seq, "seq_x": x,
-            "seq_ref": keras_outputs(seq, [x])}
+    return {
+        "dir": folder,
+        "model": model,
+        "ref": keras_outputs(model, inputs),
+        "seq": seq,
+        "seq_x": x,
+        "seq_ref": keras_outputs(seq, [x]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +118,7 @@ def _as_tf213(src: Path, dst: Path) -> None:
                 tmp.write_bytes(data)
                 new = dst.with_suffix(".new.h5")
                 with h5py.File(tmp, "r") as fin, h5py.File(new, "w") as fout:
+
                     def copy(group: Any, out: Any) -> None:
                         for key, value in group.items():
                             name = "_layer_checkpoint_dependencies" if key == "layers" else key
@@ -117,6 +126,7 @@ def _as_tf213(src: Path, dst: Path) -> None:
                                 out.create_dataset(name, data=value[()])
                             else:
                                 copy(value, out.create_group(name))
+
                     copy(fin, fout)
                 data = new.read_bytes()
             zout.writestr(item, data)
@@ -128,8 +138,11 @@ def _as_tf213(src: Path, dst: Path) -> None:
 @pytest.mark.parametrize("form", ["keras", "h5", "json+weights", "tf213"])
 def test_keras3_files(form: str, keras3_files: dict[str, Any], inputs: list[np.ndarray]) -> None:
     folder = keras3_files["dir"]
-    source: Any = {"keras": folder / "m.keras", "h5": folder / "m.h5",
-                   "json+weights": (folder / "m.json", folder / "m.weights.h5")}.get(form)
+    source: Any = {
+        "keras": folder / "m.keras",
+        "h5": folder / "m.h5",
+        "json+weights": (folder / "m.json", folder / "m.weights.h5"),
+    }.get(form)
     if form == "tf213":
         source = folder / "m_tf213.keras"
         _as_tf213(folder / "m.keras", source)
@@ -143,7 +156,11 @@ def test_keras3_files(form: str, keras3_files: dict[str, Any], inputs: list[np.n
 @pytest.mark.parametrize("form", ["h5", "keras", "json+weights"])
 def test_tf_keras_files(form: str, tf_keras_files: dict[str, Any], inputs: list[np.ndarray]) -> None:
     folder = tf_keras_files["dir"]
-    source: Any = {"h5": folder / "m.h5", "keras": folder / "m.keras", "json+weights": (folder / "m.json", folder / "w.h5")}[form]
+    source: Any = {
+        "h5": folder / "m.h5",
+        "keras": folder / "m.keras",
+        "json+weights": (folder / "m.json", folder / "w.h5"),
+    }[form]
     _assert_close(_ort(keras_to_onnx(source), inputs), tf_keras_files["ref"])
 
 
@@ -208,8 +225,9 @@ sys.meta_path.insert(0, _Block())
 """
 
 
-def test_files_convert_without_tensorflow(keras3_files: dict[str, Any], tf_keras_files: dict[str, Any], tmp_path: Path,
-                                          inputs: list[np.ndarray]) -> None:
+def test_files_convert_without_tensorflow(
+    keras3_files: dict[str, Any], tf_keras_files: dict[str, Any], tmp_path: Path, inputs: list[np.ndarray]
+) -> None:
     (tmp_path / "sitecustomize.py").write_text(_BLOCKER)
     np.savez(tmp_path / "x.npz", *inputs)
     folder, tfk = keras3_files["dir"], tf_keras_files["dir"]
@@ -221,17 +239,17 @@ def test_files_convert_without_tensorflow(keras3_files: dict[str, Any], tf_keras
         except ImportError:
             pass
         import rmodel, rmodel.keras, onnxruntime as ort
-        xs = list(np.load(r"{tmp_path / 'x.npz'}").values())
-        for source in [r"{folder / 'm.keras'}", r"{folder / 'm.h5'}", r"{tfk / 'm.h5'}",
-                       (r"{folder / 'm.json'}", r"{folder / 'm.weights.h5'}")]:
+        xs = list(np.load(r"{tmp_path / "x.npz"}").values())
+        for source in [r"{folder / "m.keras"}", r"{folder / "m.h5"}", r"{tfk / "m.h5"}",
+                       (r"{folder / "m.json"}", r"{folder / "m.weights.h5"}")]:
             proto = rmodel.keras.keras_to_onnx(source)
             s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
             out = s.run(None, {{i.name: x for i, x in zip(s.get_inputs(), xs)}})
             print(float(out[0].sum()))
-        m = rmodel.keras.from_keras(r"{folder / 'm.keras'}")
+        m = rmodel.keras.from_keras(r"{folder / "m.keras"}")
         assert not any(k.split(".")[0] in ("tensorflow", "keras", "tf_keras") for k in sys.modules), "TF was imported"
         try:
-            rmodel.keras.keras_to_onnx(r"{folder / 'm.keras'}", converter="tf2onnx")
+            rmodel.keras.keras_to_onnx(r"{folder / "m.keras"}", converter="tf2onnx")
         except rmodel.ModelLoadError as exc:
             assert "pip install rmodel[tf]" in str(exc), exc
             print("clear error")
@@ -373,14 +391,57 @@ def test_register_layer_converter(custom_file: tuple[Path, Any, np.ndarray]) -> 
 
 def test_supported_layers_cover_the_issue_list() -> None:
     names = set(supported_layers())
-    wanted = {"Dense", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Conv1D", "Conv2D",
-              "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D",
-              "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-              "GlobalMaxPooling1D", "GlobalMaxPooling2D", "BatchNormalization", "LayerNormalization", "Flatten",
-              "Reshape", "Permute", "RepeatVector", "Dropout", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
-              "Cropping2D", "UpSampling1D", "UpSampling2D", "Add", "Subtract", "Multiply", "Average", "Maximum",
-              "Minimum", "Concatenate", "Dot", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
-              "Embedding", "EinsumDense"}
+    wanted = {
+        "Dense",
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "Softmax",
+        "Conv1D",
+        "Conv2D",
+        "DepthwiseConv2D",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "Conv2DTranspose",
+        "MaxPooling1D",
+        "MaxPooling2D",
+        "AveragePooling1D",
+        "AveragePooling2D",
+        "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling1D",
+        "GlobalMaxPooling2D",
+        "BatchNormalization",
+        "LayerNormalization",
+        "Flatten",
+        "Reshape",
+        "Permute",
+        "RepeatVector",
+        "Dropout",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "Cropping1D",
+        "Cropping2D",
+        "UpSampling1D",
+        "UpSampling2D",
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+        "Concatenate",
+        "Dot",
+        "LSTM",
+        "GRU",
+        "SimpleRNN",
+        "Bidirectional",
+        "TimeDistributed",
+        "Embedding",
+        "EinsumDense",
+    }
     assert wanted <= names, wanted - names
 
 
@@ -400,17 +461,23 @@ def test_tf_keras_recurrent_options_and_output_padding(tmp_path: Path) -> None:
     lay = tf_keras.layers
     x, h, c = tf_keras.Input((4, 3)), tf_keras.Input((3,)), tf_keras.Input((3,))
     lstm = lay.LSTM(3, recurrent_activation="hard_sigmoid", activation="linear", return_sequences=True)(
-        x, initial_state=[h, c])
-    bi = lay.Bidirectional(lay.GRU(3, recurrent_activation="hard_sigmoid"),
-                           backward_layer=lay.GRU(3, go_backwards=True, activation="relu"))(x, initial_state=[h, c])
-    bi2 = lay.Bidirectional(lay.LSTM(3, return_sequences=True),
-                            backward_layer=lay.LSTM(2, go_backwards=True, return_sequences=True))(x)
+        x, initial_state=[h, c]
+    )
+    bi = lay.Bidirectional(
+        lay.GRU(3, recurrent_activation="hard_sigmoid"), backward_layer=lay.GRU(3, go_backwards=True, activation="relu")
+    )(x, initial_state=[h, c])
+    bi2 = lay.Bidirectional(
+        lay.LSTM(3, return_sequences=True), backward_layer=lay.LSTM(2, go_backwards=True, return_sequences=True)
+    )(x)
     up = lay.Conv1DTranspose(2, 3, strides=2, padding="same", output_padding=1)(lstm)
     model = randomize(tf_keras.Model([x, h, c], [lstm, bi, bi2, up]))
     model.save(tmp_path / "gaps.h5")
     rng = np.random.default_rng(4)
-    xs = [rng.uniform(-2, 2, (2, 4, 3)).astype(np.float32), rng.uniform(-1, 1, (2, 3)).astype(np.float32),
-          rng.uniform(-1, 1, (2, 3)).astype(np.float32)]
+    xs = [
+        rng.uniform(-2, 2, (2, 4, 3)).astype(np.float32),
+        rng.uniform(-1, 1, (2, 3)).astype(np.float32),
+        rng.uniform(-1, 1, (2, 3)).astype(np.float32),
+    ]
     proto = keras_to_onnx(tmp_path / "gaps.h5")
     feeds = {vi.name: v for vi, v in zip(proto.graph.input, xs)}
     _assert_close(_ort(proto, xs), keras_outputs(model, xs))
@@ -465,11 +532,16 @@ def test_recurrent_activation_and_output_padding_errors(tmp_path: Path) -> None:
     inp = keras.Input((4, 3))
     path = tmp_path / "exp.keras"
     keras.Model(inp, keras.layers.GRU(2, activation="exponential", name="gru")(inp)).save(path)
-    with pytest.raises(UnsupportedOperatorError, match=r"'gru'.*activation 'exponential' inside a recurrent layer "
-                                                       r"\(supported: elu, hard_sigmoid, leaky_relu, linear"):
+    with pytest.raises(
+        UnsupportedOperatorError,
+        match=r"'gru'.*activation 'exponential' inside a recurrent layer "
+        r"\(supported: elu, hard_sigmoid, leaky_relu, linear",
+    ):
         keras_to_onnx(path)
     inp = keras.Input((5, 2))
-    config = json.loads(keras.Model(inp, keras.layers.Conv1DTranspose(2, 3, strides=2, output_padding=1)(inp)).to_json())
+    config = json.loads(
+        keras.Model(inp, keras.layers.Conv1DTranspose(2, 3, strides=2, output_padding=1)(inp)).to_json()
+    )
     config["config"]["layers"][1]["config"]["output_padding"] = [2]
     (tmp_path / "op.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match=r"output_padding \(2,\) must lie in \[0, strides \(2,\)\)"):

@@ -118,7 +118,11 @@ def recurrent() -> tuple[onnx.ModelProto, int]:
             "LSTM", ["x", "lw", "lr", "lb"], ["y_lstm", "yh_lstm"], direction="bidirectional", hidden_size=hidden
         ),
         helper.make_node(
-            "GRU", ["x", "gw", "gr", "gb"], ["", "yh_gru"], hidden_size=hidden, linear_before_reset=1,
+            "GRU",
+            ["x", "gw", "gr", "gb"],
+            ["", "yh_gru"],
+            hidden_size=hidden,
+            linear_before_reset=1,
             activations=["Sigmoid", "Tanh"],
         ),
     ]
@@ -585,7 +589,7 @@ class _NoTensorFlow:
 sys.meta_path.insert(0, _NoTensorFlow())
 '''
 
-SCRIPT = '''
+SCRIPT = """
 import sys
 from pathlib import Path
 
@@ -606,7 +610,7 @@ model.generate(folder / "api.hxx")
 assert main(["convert", str(folder / "m.rmodel"), "-o", str(folder / "cli.hxx")]) == 0
 assert not any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules)
 print("ok")
-'''
+"""
 
 
 def test_load_and_generate_without_tensorflow(tmp_path: Path) -> None:
@@ -620,7 +624,11 @@ def test_load_and_generate_without_tensorflow(tmp_path: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(blocker), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
     expected = m.generate()

@@ -125,8 +125,9 @@ def test_batchnorm_errors() -> None:
         rmodel.from_onnx(make_model([node], {"X": (np.float32, (2, 3))}, ["Y"], params, opset=15))
     node = helper.make_node("BatchNormalization", BN_INPUTS, ["Y", "running_mean", "running_var"])
     with pytest.raises(RModelError, match="training-mode statistics"):
-        rmodel.from_onnx(make_model([node], {"X": (np.float32, (2, 3))}, ["Y", "running_mean", "running_var"],
-                                    params, opset=15))
+        rmodel.from_onnx(
+            make_model([node], {"X": (np.float32, (2, 3))}, ["Y", "running_mean", "running_var"], params, opset=15)
+        )
     node = helper.make_node("BatchNormalization", BN_INPUTS, ["Y"])
     with pytest.raises(ShapeError, match=r"scale has shape \(3,\), expected \(4,\)"):
         rmodel.from_onnx(make_model([node], {"X": (np.float32, (2, 4, 5))}, ["Y"], params, opset=15))
@@ -149,8 +150,10 @@ def test_batchnorm_errors() -> None:
 def test_layernorm(shape, axis, param_shape, bias, stats) -> None:
     inputs = ["X", "S", "B"] if bias else ["X", "S"]
     outputs = ["Y", "Mean", "InvStdDev"] if stats else ["Y"]
-    nodes = [helper.make_node("LayerNormalization", inputs, outputs, axis=axis),
-             helper.make_node("LayerNormalization", inputs, ["Y_eps"], axis=axis, epsilon=0.5)]
+    nodes = [
+        helper.make_node("LayerNormalization", inputs, outputs, axis=axis),
+        helper.make_node("LayerNormalization", inputs, ["Y_eps"], axis=axis, epsilon=0.5),
+    ]
     inits = {"S": _f32(*param_shape, low=0.5, high=2.0), "B": _f32(*param_shape)}
     if not bias:
         del inits["B"]
@@ -211,8 +214,18 @@ def test_lpnorm_errors() -> None:
 
 
 # ---- Reductions ----------------------------------------------------------------------------
-REDUCE_OPS = ("ReduceSum", "ReduceMean", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
-              "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMin")
+REDUCE_OPS = (
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceProd",
+    "ReduceSumSquare",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMin",
+)
 AXES_INPUT_FROM = {op: 13 if op == "ReduceSum" else 18 for op in REDUCE_OPS}
 
 
@@ -235,7 +248,8 @@ def _reduce_model(shape, axes, opset, ops=REDUCE_OPS, dtype=np.float32, **attrs)
 
 @pytest.mark.parametrize("keepdims", [0, 1])
 @pytest.mark.parametrize(
-    "axes", [None, [0], [-1], [1, 2], [0, 2], [1, 3], [0, 3], [3, 0, 1], [0, 1, 2, 3]],
+    "axes",
+    [None, [0], [-1], [1, 2], [0, 2], [1, 3], [0, 3], [3, 0, 1], [0, 1, 2, 3]],
     ids=lambda a: "all" if a is None else "_".join(map(str, a)),
 )
 def test_reduce_axes_as_input(axes, keepdims: int) -> None:
@@ -351,8 +365,9 @@ def test_einsum_errors() -> None:
     def load(equation: str, *shapes: tuple[int, ...]) -> None:
         names = [f"X{i}" for i in range(len(shapes))]
         node = helper.make_node("Einsum", names, ["Y"], equation=equation)
-        rmodel.from_onnx(make_model([node], {n: (np.float32, s) for n, s in zip(names, shapes, strict=True)}, ["Y"],
-                                    opset=13))
+        rmodel.from_onnx(
+            make_model([node], {n: (np.float32, s) for n, s in zip(names, shapes, strict=True)}, ["Y"], opset=13)
+        )
 
     with pytest.raises(RModelError, match="ellipsis"):
         load("...c,cd->...d", (2, 3), (3, 4))

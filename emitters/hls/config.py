@@ -31,8 +31,19 @@ from ...errors import RModelError
 ROLES = ("weight", "bias", "accum", "result", "table", "input")
 ROUNDING = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 SATURATION = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP", "AP_WRAP_SM")
-KNOWN_OPTIONS = {"precision", "layers", "reuse_factor", "rounding", "saturation", "table_size", "table_range",
-                 "stream_depth", "part", "clock_period", "tb_tolerance"}
+KNOWN_OPTIONS = {
+    "precision",
+    "layers",
+    "reuse_factor",
+    "rounding",
+    "saturation",
+    "table_size",
+    "table_range",
+    "stream_depth",
+    "part",
+    "clock_period",
+    "tb_tolerance",
+}
 DEFAULT_PART = "xcvu9p-flga2104-2-e"
 DEFAULT_CLOCK_NS = 5.0
 
@@ -74,7 +85,9 @@ class Precision:
             raise RModelError(f"{where}: width {width} of '{text}' must be between 1 and 1024")
         rnd, sat = m.group(4), m.group(5)
         if rnd is not None and rnd not in ROUNDING:
-            raise RModelError(f"{where}: unknown rounding mode '{rnd}' in '{text}'; choose one of {', '.join(ROUNDING)}")
+            raise RModelError(
+                f"{where}: unknown rounding mode '{rnd}' in '{text}'; choose one of {', '.join(ROUNDING)}"
+            )
         if sat is not None and sat not in SATURATION:
             raise RModelError(
                 f"{where}: unknown saturation mode '{sat}' in '{text}'; choose one of {', '.join(SATURATION)}"
@@ -84,8 +97,9 @@ class Precision:
     def with_modes(self, rounding: str | None, saturation: str | None) -> Precision:
         if self.is_float:
             return self
-        return Precision(self.width, self.integer, self.signed, self.rounding or rounding,
-                         self.saturation or saturation)
+        return Precision(
+            self.width, self.integer, self.signed, self.rounding or rounding, self.saturation or saturation
+        )
 
     @property
     def fractional(self) -> int:
@@ -224,8 +238,10 @@ def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any
     for key, over in layers.items():
         extra = sorted(set(over) - {"precision", "reuse_factor", "table_size", "table_range"})
         if extra:
-            raise RModelError(f"layers['{key}']: unknown setting(s) {', '.join(extra)}; "
-                              "known: precision, reuse_factor, table_size, table_range")
+            raise RModelError(
+                f"layers['{key}']: unknown setting(s) {', '.join(extra)}; "
+                "known: precision, reuse_factor, table_size, table_range"
+            )
     rounding, saturation = raw.get("rounding"), raw.get("saturation")
     if rounding is not None and rounding not in ROUNDING:
         raise RModelError(f"rounding must be one of {', '.join(ROUNDING)}, got {rounding!r}")

@@ -69,8 +69,10 @@ def hls_implementations(model: RModel) -> list[HlsImpl]:
         if op.op_type not in HLS_REGISTRY:
             missing.setdefault(op.op_type, []).append(op.name)
     if missing:
-        listed = "; ".join(f"{t} (node {', '.join(repr(n) for n in names[:3])}{', ...' if len(names) > 3 else ''})"
-                           for t, names in sorted(missing.items()))
+        listed = "; ".join(
+            f"{t} (node {', '.join(repr(n) for n in names[:3])}{', ...' if len(names) > 3 else ''})"
+            for t, names in sorted(missing.items())
+        )
         raise UnsupportedOperatorError(
             f"model '{model.name}' uses operator(s) with no HLS implementation: {listed}. "
             f"The HLS target supports: {', '.join(sorted(HLS_REGISTRY))}. Use target='cpu' for this model, "
@@ -227,8 +229,10 @@ class FirmwareEmitter:
             record.append((op, impl, layer_cfgs[index]))
             if impl.alias:
                 continue
-            ins = [(reader_stream[("op", index, pos)], values[where[op.inputs[i]][0]].ctype)
-                   for pos, i in enumerate(streamed)]
+            ins = [
+                (reader_stream[("op", index, pos)], values[where[op.inputs[i]][0]].ctype)
+                for pos, i in enumerate(streamed)
+            ]
             ctx = HlsContext(self, op, stage_names[index], layer_cfgs[index], [t for _, t in ins], orders, streamed)
             body = impl.emit(ctx)
             outputs = [(producer_stream[v], values[v].ctype) for v in outs]
@@ -236,10 +240,10 @@ class FirmwareEmitter:
             stages.append(Stage(func, f"[{index}] {op.comment()}", ins, outputs, body))
             stages += extra_after.get(index, [])
 
-        files = self._files(stages, streams, in_ports, out_ports, input_types, output_types, values, where,
-                            weights_dir)
-        return Firmware(self.top, files, input_types, output_types, in_ports, out_ports, stages, record,
-                        dict(self.typedefs))
+        files = self._files(stages, streams, in_ports, out_ports, input_types, output_types, values, where, weights_dir)
+        return Firmware(
+            self.top, files, input_types, output_types, in_ports, out_ports, stages, record, dict(self.typedefs)
+        )
 
     @staticmethod
     def _relative(produced, need, size: int):
@@ -255,15 +259,21 @@ class FirmwareEmitter:
     def _fork_stage(self, value: Value, source: str, branches: list[str]) -> Stage:
         func = self.fresh(f"fork_{value.tensor}", "fork")
         writes = "\n".join(f"  out{j}.write(v);" for j in range(len(branches)))
-        body = (f"fork:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                f"  const {value.ctype} v = in0.read();\n{writes}\n}}")
-        return Stage(func, f"copy '{value.tensor}' to its {len(branches)} readers", [(source, value.ctype)],
-                     [(b, value.ctype) for b in branches], body)
+        body = (
+            f"fork:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+            f"  const {value.ctype} v = in0.read();\n{writes}\n}}"
+        )
+        return Stage(
+            func,
+            f"copy '{value.tensor}' to its {len(branches)} readers",
+            [(source, value.ctype)],
+            [(b, value.ctype) for b in branches],
+            body,
+        )
 
     def _sink_stage(self, value: Value, source: str) -> Stage:
         func = self.fresh(f"drain_{value.tensor}", "drain")
-        body = (f"drain:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                "  in0.read();\n}")
+        body = f"drain:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n  in0.read();\n}}"
         return Stage(func, f"'{value.tensor}' is not used: drain it", [(source, value.ctype)], [], body)
 
     def _reorder_stage(self, value: Value, source: str, target: str, order) -> Stage:
@@ -281,12 +291,18 @@ class FirmwareEmitter:
             f"  out0.write(buffer[{index}]);\n}}",
         ]
         what = "copy" if order is None else "reorder"
-        return Stage(func, f"{what} '{value.tensor}' ({value.size} elements)", [(source, value.ctype)],
-                     [(target, value.ctype)], "\n".join(lines))
+        return Stage(
+            func,
+            f"{what} '{value.tensor}' ({value.size} elements)",
+            [(source, value.ctype)],
+            [(target, value.ctype)],
+            "\n".join(lines),
+        )
 
     # ---- files ------------------------------------------------------------------------------
-    def _files(self, stages, streams, in_ports, out_ports, input_types, output_types, values, where,
-               weights_dir) -> dict[str, str]:
+    def _files(
+        self, stages, streams, in_ports, out_ports, input_types, output_types, values, where, weights_dir
+    ) -> dict[str, str]:
         model, top = self.model, self.top
         port_types = {}
         for k in range(len(model.inputs)):
@@ -300,9 +316,9 @@ class FirmwareEmitter:
             "// Numeric types of every stage (change them here to experiment, or regenerate).",
             f"#ifndef {guard}\n#define {guard}\n",
             "#include <cstddef>",
-            "#include \"ap_fixed.h\"\n#include \"ap_int.h\"",
-            "#ifdef RMODEL_OWN_STREAM\n#include \"rmodel_stream.h\"  // C-simulation stand-in for hls_stream.h\n"
-            "#else\n#include \"hls_stream.h\"\n#endif\n",
+            '#include "ap_fixed.h"\n#include "ap_int.h"',
+            '#ifdef RMODEL_OWN_STREAM\n#include "rmodel_stream.h"  // C-simulation stand-in for hls_stream.h\n'
+            '#else\n#include "hls_stream.h"\n#endif\n',
             "namespace detail {",
             *(f"typedef {t} {n};" for n, t in sorted(self.typedefs.items())),
             "#ifdef RMODEL_FAST_CSIM",
@@ -318,36 +334,45 @@ class FirmwareEmitter:
             f"\n#endif  // {guard}\n",
         ]
         # the types of output ports refer to detail:: names, so defines come first
-        sig = ", ".join([f"hls::stream<{t}>& {p}" for t, p in zip(input_types, in_ports)]
-                        + [f"hls::stream<{t}>& {p}" for t, p in zip(output_types, out_ports)])
+        sig = ", ".join(
+            [f"hls::stream<{t}>& {p}" for t, p in zip(input_types, in_ports)]
+            + [f"hls::stream<{t}>& {p}" for t, p in zip(output_types, out_ports)]
+        )
         iface = []
         for k, info in enumerate(model.inputs):
-            iface.append(f"//   {in_ports[k]}: input '{info.name}' {info.dtype}[{'x'.join(map(str, info.shape))}], "
-                         f"{info.size} values per call in row-major order")
+            iface.append(
+                f"//   {in_ports[k]}: input '{info.name}' {info.dtype}[{'x'.join(map(str, info.shape))}], "
+                f"{info.size} values per call in row-major order"
+            )
         for k, info in enumerate(model.outputs):
-            iface.append(f"//   {out_ports[k]}: output '{info.name}' {info.dtype}[{'x'.join(map(str, info.shape))}], "
-                         f"{info.size} values per call in row-major order")
+            iface.append(
+                f"//   {out_ports[k]}: output '{info.name}' {info.dtype}[{'x'.join(map(str, info.shape))}], "
+                f"{info.size} values per call in row-major order"
+            )
         hguard = f"{top.upper()}_H_"
-        header = "\n".join([
-            f"// Generated by rmodel {__version__} from '{model.name}' -- do not edit.",
-            f"#ifndef {hguard}\n#define {hguard}\n",
-            "#include \"defines.h\"\n",
-            f"// Top function: one call processes one inference (batch size {model.batch_size}).",
-            "// Ports (AXI4-Stream):",
-            *iface,
-            f"constexpr int kBatchSize = {model.batch_size};",
-            *(f"constexpr int kInputSize{k} = {i.size};" for k, i in enumerate(model.inputs)),
-            *(f"constexpr int kOutputSize{k} = {o.size};" for k, o in enumerate(model.outputs)),
-            f"void {top}({sig});",
-            f"\n#endif  // {hguard}\n",
-        ])
+        header = "\n".join(
+            [
+                f"// Generated by rmodel {__version__} from '{model.name}' -- do not edit.",
+                f"#ifndef {hguard}\n#define {hguard}\n",
+                '#include "defines.h"\n',
+                f"// Top function: one call processes one inference (batch size {model.batch_size}).",
+                "// Ports (AXI4-Stream):",
+                *iface,
+                f"constexpr int kBatchSize = {model.batch_size};",
+                *(f"constexpr int kInputSize{k} = {i.size};" for k, i in enumerate(model.inputs)),
+                *(f"constexpr int kOutputSize{k} = {o.size};" for k, o in enumerate(model.outputs)),
+                f"void {top}({sig});",
+                f"\n#endif  // {hguard}\n",
+            ]
+        )
         weight_files = {}
         includes = []
         for name, (ctype, arr, _stage) in self.weights.items():
             flat = arr.ravel()
             texts = element_texts(flat.astype(np.float32)) if arr.dtype.kind == "f" else [str(int(v)) for v in flat]
-            body = ",\n".join("    " + ", ".join(texts[i:i + VALUES_PER_LINE])
-                              for i in range(0, len(texts), VALUES_PER_LINE))
+            body = ",\n".join(
+                "    " + ", ".join(texts[i : i + VALUES_PER_LINE]) for i in range(0, len(texts), VALUES_PER_LINE)
+            )
             t = ctype if ctype == "int" else f"detail::{ctype}"
             size = max(flat.size, 1)
             macro = f"{name.upper()}_VALUES"
@@ -364,41 +389,44 @@ class FirmwareEmitter:
                 f"static const {t}* const {name} = rmodel_converted({name}_table, {name}_init, {size});\n"
                 f"#endif\n#undef {macro}\n#endif\n"
             )
-            includes.append(f"#include \"{weights_dir}{name}.h\"")
+            includes.append(f'#include "{weights_dir}{name}.h"')
         funcs = []
         for st in stages:
             params = [f"hls::stream<{t}>& in{j}" for j, (_, t) in enumerate(st.inputs)]
             params += [f"hls::stream<{t}>& out{j}" for j, (_, t) in enumerate(st.outputs)]
-            body = "\n".join("  " + line if line and not line.startswith("#pragma") else line
-                             for line in st.body.splitlines())
+            body = "\n".join(
+                "  " + line if line and not line.startswith("#pragma") else line for line in st.body.splitlines()
+            )
             funcs.append(f"// {st.comment}\nvoid {st.func}({', '.join(params)}) {{\n{body}\n}}")
         calls, decls = [], []
         for var, ctype, depth in streams:
-            decls.append(f"  hls::stream<{ctype}> {var}(\"{var}\");\n#pragma HLS STREAM variable={var} depth={depth}")
+            decls.append(f'  hls::stream<{ctype}> {var}("{var}");\n#pragma HLS STREAM variable={var} depth={depth}')
         for st in stages:
             args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
             calls.append(f"  detail::{st.func}({', '.join(args)});")
         pragmas = [f"#pragma HLS INTERFACE axis port={p}" for p in in_ports + out_ports]
         pragmas.append("#pragma HLS INTERFACE ap_ctrl_chain port=return")
-        source = "\n".join([
-            f"// Generated by rmodel {__version__} from '{model.name}' -- do not edit.",
-            f"// {len(model.operators)} operators -> {len(stages)} dataflow stages.",
-            f"#include \"{top}.h\"\n",
-            "#include <cmath>\n",
-            "namespace detail {\n",
-            *includes,
-            "",
-            *(self.helpers[k] + "\n" for k in sorted(self.helpers)),
-            "\n\n".join(funcs),
-            "\n}  // namespace detail\n",
-            f"void {top}({sig}) {{",
-            *pragmas,
-            "#pragma HLS DATAFLOW",
-            *decls,
-            *calls,
-            "}",
-            "",
-        ])
+        source = "\n".join(
+            [
+                f"// Generated by rmodel {__version__} from '{model.name}' -- do not edit.",
+                f"// {len(model.operators)} operators -> {len(stages)} dataflow stages.",
+                f'#include "{top}.h"\n',
+                "#include <cmath>\n",
+                "namespace detail {\n",
+                *includes,
+                "",
+                *(self.helpers[k] + "\n" for k in sorted(self.helpers)),
+                "\n\n".join(funcs),
+                "\n}  // namespace detail\n",
+                f"void {top}({sig}) {{",
+                *pragmas,
+                "#pragma HLS DATAFLOW",
+                *decls,
+                *calls,
+                "}",
+                "",
+            ]
+        )
         files = {"defines.h": "\n".join(defines), f"{top}.h": header, f"{top}.cpp": source}
         files.update(weight_files)
         return files

@@ -36,8 +36,8 @@ def testbench_source(model: RModel, fw: Firmware, tolerance: float) -> str:
     top = fw.top
     in_sizes = [i.size for i in model.inputs]
     out_sizes = [o.size for o in model.outputs]
-    decl_in = "\n".join(f"    hls::stream<{t}> {p}(\"{p}\");" for t, p in zip(fw.input_types, fw.input_ports))
-    decl_out = "\n".join(f"    hls::stream<{t}> {p}(\"{p}\");" for t, p in zip(fw.output_types, fw.output_ports))
+    decl_in = "\n".join(f'    hls::stream<{t}> {p}("{p}");' for t, p in zip(fw.input_types, fw.input_ports))
+    decl_out = "\n".join(f'    hls::stream<{t}> {p}("{p}");' for t, p in zip(fw.output_types, fw.output_ports))
     feed, offset = [], 0
     for t, p, size in zip(fw.input_types, fw.input_ports, in_sizes):
         feed.append(f"    for (int i = 0; i < {size}; ++i) {p}.write({t}(in[{offset} + i]));")
@@ -187,8 +187,15 @@ Synthesis was not run by rmodel; only the C simulation is checked when the proje
 """
 
 
-def write_project(model: RModel, path: Path, namespace: str | None, config: HlsConfig,
-                  tb_inputs: Any = None, tb_samples: int = DEFAULT_TB_SAMPLES, seed: int = 0) -> Firmware:
+def write_project(
+    model: RModel,
+    path: Path,
+    namespace: str | None,
+    config: HlsConfig,
+    tb_inputs: Any = None,
+    tb_samples: int = DEFAULT_TB_SAMPLES,
+    seed: int = 0,
+) -> Firmware:
     fw = build_firmware(model, config, top_name(model, namespace))
     files: dict[str, str] = {f"firmware/{k}": v for k, v in fw.files.items()}
     files["firmware/rmodel_stream.h"] = STREAM_HEADER
@@ -248,8 +255,15 @@ def tb_data(model: RModel, tb_inputs: Any, samples: int, seed: int) -> tuple[str
     return inputs, reference
 
 
-def generate_hls_project(model: RModel, path: Path, *, namespace: str | None = None, tb_inputs: Any = None,
-                         tb_samples: int = DEFAULT_TB_SAMPLES, **options: Any) -> str:
+def generate_hls_project(
+    model: RModel,
+    path: Path,
+    *,
+    namespace: str | None = None,
+    tb_inputs: Any = None,
+    tb_samples: int = DEFAULT_TB_SAMPLES,
+    **options: Any,
+) -> str:
     """Write a Vitis HLS project for ``model`` into directory ``path``; return the top-level C++ source.
 
     The options used are recorded in ``model.options['hls']`` so that a saved model regenerates

@@ -50,15 +50,21 @@ def hls_report(model: RModel, **options: Any) -> str:
     ]
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
-    lines.append(f"  total: {total_mult} multipliers; latency ~{total_latency} cycles "
-                 f"(~{total_latency * config.clock_period / 1000:.2f} us); dataflow interval ~{worst_interval} cycles")
+    lines.append(
+        f"  total: {total_mult} multipliers; latency ~{total_latency} cycles "
+        f"(~{total_latency * config.clock_period / 1000:.2f} us); dataflow interval ~{worst_interval} cycles"
+    )
     ranges = sorted({p.cpp(): p for p in config.default.values()}.values(), key=lambda p: p.cpp())
     for layer in config.layers.values():
         if "precision" in layer:
             pass
-    lines.append("  type ranges: " + "; ".join(
-        f"{p.cpp()} [{p.low:g}, {p.high:g}] step {p.step:g}" if not p.is_float else "float (IEEE single)"
-        for p in ranges))
+    lines.append(
+        "  type ranges: "
+        + "; ".join(
+            f"{p.cpp()} [{p.low:g}, {p.high:g}] step {p.step:g}" if not p.is_float else "float (IEEE single)"
+            for p in ranges
+        )
+    )
     return "\n".join(lines)
 
 
@@ -95,21 +101,28 @@ class ProfileReport:
         return [t for t in self.tensors if t.overflows]
 
     def __str__(self) -> str:
-        lines = [f"value profile of '{self.model_name}' over {self.samples} sample call(s)",
-                 f"  {'tensor':28} {'kind':10} {'min':>11} {'max':>11}  {'type':28} {'type range':>23} "
-                 f"{'overflow':>9}  int bits (now -> suggested)"]
+        lines = [
+            f"value profile of '{self.model_name}' over {self.samples} sample call(s)",
+            f"  {'tensor':28} {'kind':10} {'min':>11} {'max':>11}  {'type':28} {'type range':>23} "
+            f"{'overflow':>9}  int bits (now -> suggested)",
+        ]
         for t in self.tensors:
             rng = "float" if t.precision.is_float else f"[{t.precision.low:g}, {t.precision.high:g}]"
             now = "-" if t.precision.is_float else str(t.precision.integer)
-            lines.append(f"  {t.name[:28]:28} {t.kind:10} {t.low:11.4g} {t.high:11.4g}  {t.precision.cpp():28} "
-                         f"{rng:>23} {t.overflows:9d}  {now} -> {t.suggested_integer_bits}")
+            lines.append(
+                f"  {t.name[:28]:28} {t.kind:10} {t.low:11.4g} {t.high:11.4g}  {t.precision.cpp():28} "
+                f"{rng:>23} {t.overflows:9d}  {now} -> {t.suggested_integer_bits}"
+            )
         bad = self.overflowing
-        lines.append(f"  {len(bad)} tensor(s) overflow their type" + (": " + ", ".join(t.name for t in bad) if bad else ""))
+        lines.append(
+            f"  {len(bad)} tensor(s) overflow their type" + (": " + ", ".join(t.name for t in bad) if bad else "")
+        )
         return "\n".join(lines)
 
 
-def profile_hls(model: RModel, inputs: Mapping[str, np.ndarray] | None = None, *, samples: int = 100,
-                seed: int = 0, **options: Any) -> ProfileReport:
+def profile_hls(
+    model: RModel, inputs: Mapping[str, np.ndarray] | None = None, *, samples: int = 100, seed: int = 0, **options: Any
+) -> ProfileReport:
     """Run sample data through the float model (onnxruntime) and compare, per tensor, the observed
     range with the range of its fixed-point type; count values outside it and suggest integer bits.
 

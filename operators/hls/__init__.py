@@ -81,8 +81,16 @@ def as_array(order: Order, size: int) -> np.ndarray:
 class HlsContext:
     """What an HLS implementation may use while writing its stage (filled by the emitter)."""
 
-    def __init__(self, emitter: Any, op: Operator, stage: str, config: Any,
-                 in_types: list[str], in_orders: list[Order], streamed: list[int]):
+    def __init__(
+        self,
+        emitter: Any,
+        op: Operator,
+        stage: str,
+        config: Any,
+        in_types: list[str],
+        in_orders: list[Order],
+        streamed: list[int],
+    ):
         self._emitter = emitter
         self.op = op
         #: C++ name of this stage (prefix of its types and weights)
@@ -179,9 +187,7 @@ class HlsImpl:
 def pipelined_loop(label: str, count: int, body: str, ii: int = 1, var: str = "i") -> str:
     """A labelled ``for`` loop with ``#pragma HLS PIPELINE II=ii``."""
     inner = "\n".join("  " + line if line else "" for line in body.splitlines())
-    return (f"{label}:\n"
-            f"for (int {var} = 0; {var} < {count}; ++{var}) {{\n"
-            f"#pragma HLS PIPELINE II={ii}\n{inner}\n}}")
+    return f"{label}:\nfor (int {var} = 0; {var} < {count}; ++{var}) {{\n#pragma HLS PIPELINE II={ii}\n{inner}\n}}"
 
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):

@@ -21,12 +21,14 @@ INDEX_T = "ap_fixed<48, 24>"
 def lut_index(value: str, low: float, high: float, size: int) -> str:
     """C++ statements setting ``int idx`` to the nearest of ``size`` table points spanning [low, high]."""
     scale = (size - 1) / (high - low)
-    return (f"{INDEX_T} t = {value};\n"
-            f"t -= {INDEX_T}({low!r});\n"
-            f"t *= {INDEX_T}({scale!r});\n"
-            f"t += {INDEX_T}(0.5);\n"
-            f"int idx = t < 0 ? 0 : t.to_int();\n"
-            f"if (idx > {size - 1}) idx = {size - 1};")
+    return (
+        f"{INDEX_T} t = {value};\n"
+        f"t -= {INDEX_T}({low!r});\n"
+        f"t *= {INDEX_T}({scale!r});\n"
+        f"t += {INDEX_T}(0.5);\n"
+        f"int idx = t < 0 ? 0 : t.to_int();\n"
+        f"if (idx > {size - 1}) idx = {size - 1};"
+    )
 
 
 def table_points(low: float, high: float, size: int) -> np.ndarray:
@@ -52,8 +54,10 @@ class _Elementwise(HlsImpl):
     def emit(self, ctx: HlsContext) -> str:
         size = self.op.output_infos[0].size
         inner = "\n".join("  " + line for line in self.statements(ctx).splitlines())
-        return (f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                f"  const {ctx.in_types[0]} v = in0.read();\n{inner}\n  out0.write(y);\n}}")
+        return (
+            f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+            f"  const {ctx.in_types[0]} v = in0.read();\n{inner}\n  out0.write(y);\n}}"
+        )
 
 
 @register_hls("Relu")
@@ -74,8 +78,7 @@ class LeakyReluHls(_Elementwise):
     def statements(self, ctx: HlsContext) -> str:
         t, res, w = ctx.in_types[0], ctx.type("result"), ctx.type("weight")
         alpha = float(np.float32(self.op.attr["alpha"]))
-        return (f"const {w} alpha = {alpha!r}f;\n"
-                f"const {res} y = v >= {t}(0) ? {res}(v) : {res}(alpha * v);")
+        return f"const {w} alpha = {alpha!r}f;\nconst {res} y = v >= {t}(0) ? {res}(v) : {res}(alpha * v);"
 
 
 class _Table(_Elementwise):
@@ -129,8 +132,12 @@ class SoftmaxHls(HlsImpl):
             inner = math.prod(shape[axis:])
             return shape, inner, math.prod(shape) // max(inner, 1), None
         perm = tuple(d for d in range(rank) if d != axis) + (axis,)
-        return shape, shape[axis] if shape else 1, math.prod(shape) // max(shape[axis] if shape else 1, 1), (
-            transpose_order(shape, perm) if shape else None)
+        return (
+            shape,
+            shape[axis] if shape else 1,
+            math.prod(shape) // max(shape[axis] if shape else 1, 1),
+            (transpose_order(shape, perm) if shape else None),
+        )
 
     def required_orders(self, orders: list) -> list:
         return [self._geometry()[3]]
@@ -152,7 +159,7 @@ class SoftmaxHls(HlsImpl):
             inv_table = ctx.weight("inv_table", (1.0 / table_points(1.0, inv_high, size)).astype(np.float32), "table")
             tt = ctx.type("table")
             exp_code = f"{lut_index('d', -rng, 0.0, size)}\n      e[i] = {exp_table}[idx];"
-            inv_code = (f"{{\n    {lut_index('sum', 1.0, inv_high, size)}\n    inv = {inv_table}[idx];\n  }}")
+            inv_code = f"{{\n    {lut_index('sum', 1.0, inv_high, size)}\n    inv = {inv_table}[idx];\n  }}"
             e_t, inv_decl = tt, f"{tt} inv;"
         else:
             exp_code = "e[i] = std::exp(float(x[i]) - float(m));"

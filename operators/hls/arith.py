@@ -63,8 +63,10 @@ class BinaryHls(HlsImpl):
             else:
                 reads = [f"const {ctx.type(role)} a = {c}[i];", stream_var.replace(" s ", " b ")]
         lines = "\n".join("  " + r for r in reads)
-        return (f"apply:\nfor (int i = 0; i < {out.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                f"{lines}\n  out0.write({res}(a {sym} b));\n}}")
+        return (
+            f"apply:\nfor (int i = 0; i < {out.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+            f"{lines}\n  out0.write({res}(a {sym} b));\n}}"
+        )
 
 
 @register_hls("Concat")
@@ -85,6 +87,8 @@ class ConcatHls(HlsImpl):
         loops = []
         for j, i in enumerate(ctx.streamed):
             block = math.prod(op.input_info(i).shape[axis:])
-            loops.append(f"  part{j}:\n  for (int i = 0; i < {block}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                         f"    out0.write({res}(in{j}.read()));\n  }}")
+            loops.append(
+                f"  part{j}:\n  for (int i = 0; i < {block}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+                f"    out0.write({res}(in{j}.read()));\n  }}"
+            )
         return f"outer:\nfor (int o = 0; o < {outer}; ++o) {{\n" + "\n".join(loops) + "\n}"

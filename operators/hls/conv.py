@@ -51,23 +51,49 @@ def geometry(op, channels: int) -> Geometry:
     win = op.win
     rank = len(win.kernel)
     if rank not in (1, 2):
-        raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target supports 1-D and 2-D windows, "
-                          f"not {rank}-D")
+        raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target supports 1-D and 2-D windows, not {rank}-D")
     if rank == 1:
-        return Geometry(x.shape[0], channels, 1, x.shape[2], 1, win.out[0], 1, win.kernel[0], 1, win.strides[0],
-                        1, win.dilations[0], 0, win.pads_begin[0])
-    return Geometry(x.shape[0], channels, x.shape[2], x.shape[3], win.out[0], win.out[1], win.kernel[0],
-                    win.kernel[1], win.strides[0], win.strides[1], win.dilations[0], win.dilations[1],
-                    win.pads_begin[0], win.pads_begin[1])
+        return Geometry(
+            x.shape[0],
+            channels,
+            1,
+            x.shape[2],
+            1,
+            win.out[0],
+            1,
+            win.kernel[0],
+            1,
+            win.strides[0],
+            1,
+            win.dilations[0],
+            0,
+            win.pads_begin[0],
+        )
+    return Geometry(
+        x.shape[0],
+        channels,
+        x.shape[2],
+        x.shape[3],
+        win.out[0],
+        win.out[1],
+        win.kernel[0],
+        win.kernel[1],
+        win.strides[0],
+        win.strides[1],
+        win.dilations[0],
+        win.dilations[1],
+        win.pads_begin[0],
+        win.pads_begin[1],
+    )
 
 
 def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0", flags: bool = False) -> str:
     """Line-buffer skeleton: read rows as needed, gather ``win[taps][C]`` (and, with ``flags``,
     ``valid[taps]``) for every output pixel, run ``per_pixel``; drain unused rows at the end."""
-    per_pixel = "\n".join("      " + line if line and not line.startswith("#pragma") else line
-                          for line in per_pixel.splitlines())
-    valid_decl = (f"      bool valid[{g.taps}];\n#pragma HLS ARRAY_PARTITION variable=valid complete\n"
-                  if flags else "")
+    per_pixel = "\n".join(
+        "      " + line if line and not line.startswith("#pragma") else line for line in per_pixel.splitlines()
+    )
+    valid_decl = f"      bool valid[{g.taps}];\n#pragma HLS ARRAY_PARTITION variable=valid complete\n" if flags else ""
     valid_set = "        valid[t] = ok;\n" if flags else ""
     return f"""// line buffer: the last {g.span} input row(s) of {g.w} pixels x {g.c} channels
 {in_t} line[{g.span}][{g.w}][{g.c}];
@@ -193,8 +219,10 @@ for (int j = 0; j < {m}; ++j) {{
 #pragma HLS PIPELINE II=1
   out0.write({res_t}(acc[j]));
 }}"""
-        head = (f"// reuse factor {r}: {mults} multipliers, each used {r} times per output pixel\n"
-                f"#pragma HLS ARRAY_PARTITION variable={w} {part}\n")
+        head = (
+            f"// reuse factor {r}: {mults} multipliers, each used {r} times per output pixel\n"
+            f"#pragma HLS ARRAY_PARTITION variable={w} {part}\n"
+        )
         return head + window_loops(g, ctx.in_types[0], per_pixel)
 
 
@@ -222,8 +250,19 @@ for (int c = 0; c < {g.c}; ++c) {{
             return window_loops(g, in_t, per_pixel, flags=True)
         win = op.win
         rank = len(win.kernel)
-        counts = [tap_counts(op.in_spatial[a], win.out[a], win.kernel[a], win.strides[a], win.dilations[a],
-                             win.pads_begin[a], win.pads_end[a], op.include_pad) for a in range(rank)]
+        counts = [
+            tap_counts(
+                op.in_spatial[a],
+                win.out[a],
+                win.kernel[a],
+                win.strides[a],
+                win.dilations[a],
+                win.pads_begin[a],
+                win.pads_end[a],
+                op.include_pad,
+            )
+            for a in range(rank)
+        ]
         if rank == 1:
             counts = [[1], counts[0]]
         table = np.outer(np.asarray(counts[0], np.float64), np.asarray(counts[1], np.float64)).ravel()
@@ -293,8 +332,9 @@ class BatchNormHls(HlsImpl):
     def check(self, constants: dict) -> None:
         op = self.op
         if op.folded is None:
-            raise RModelError(f"node '{op.name}' (BatchNormalization): the HLS target needs constant scale, "
-                              "bias, mean and variance")
+            raise RModelError(
+                f"node '{op.name}' (BatchNormalization): the HLS target needs constant scale, bias, mean and variance"
+            )
 
     def streamed_inputs(self, constants: dict) -> list[int]:
         return [0]
@@ -323,6 +363,8 @@ class BatchNormHls(HlsImpl):
         size = op.output_infos[0].size
         channel = "i % {c}" if self._channels_last(ctx.in_orders[0]) else "(i / {s}) % {c}"
         channel = channel.format(c=op.c, s=op.s)
-        return (f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                f"  const int c = {channel};\n"
-                f"  out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));\n}}")
+        return (
+            f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+            f"  const int c = {channel};\n"
+            f"  out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));\n}}"
+        )

@@ -54,8 +54,10 @@ class _RecurrentHls(HlsImpl):
         if op.op_type == "LSTM" and (op.has_input(7) or op.input_forget):
             problems.append("peepholes / input_forget")
         if problems:
-            raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target does not support "
-                              f"{', '.join(problems)}; use target='cpu' for this layer")
+            raise RModelError(
+                f"node '{op.name}' ({op.op_type}): the HLS target does not support "
+                f"{', '.join(problems)}; use target='cpu' for this layer"
+            )
 
     def streamed_inputs(self, constants: dict) -> list[int]:
         return [0]
@@ -85,7 +87,7 @@ class _RecurrentHls(HlsImpl):
 
     def latency(self, reuse: int) -> int:
         op = self.op
-        return op.seq_length * op.batch * (op.input_size + 2 * min(reuse, self.gates * op.hidden ** 2) + op.hidden)
+        return op.seq_length * op.batch * (op.input_size + 2 * min(reuse, self.gates * op.hidden**2) + op.hidden)
 
     def interval(self, reuse: int) -> int:
         return self.latency(reuse)
@@ -95,8 +97,10 @@ class _RecurrentHls(HlsImpl):
         """Names of this stage's sigmoid and tanh (cmath in float mode, lookup tables otherwise)."""
         acc, res = ctx.type("accum"), ctx.type("result")
         names = []
-        for fn, numpy_fn, expr in (("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)), "1.0f / (1.0f + std::exp(-float(v)))"),
-                                   ("tanh", np.tanh, "std::tanh(float(v))")):
+        for fn, numpy_fn, expr in (
+            ("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)), "1.0f / (1.0f + std::exp(-float(v)))"),
+            ("tanh", np.tanh, "std::tanh(float(v))"),
+        ):
             name = f"{ctx.stage}_{fn}"
             if ctx.is_float("table"):
                 body = f"  return {res}({expr});"
@@ -129,12 +133,11 @@ class _RecurrentHls(HlsImpl):
         in_t, res = ctx.in_types[0], ctx.type("result")
         w = ctx.const(op.inputs[1]).astype(np.float32)[0]
         r = ctx.const(op.inputs[2]).astype(np.float32)[0]
-        b = (ctx.const(op.inputs[3]).astype(np.float32)[0] if op.has_input(3)
-             else np.zeros(2 * g * h, np.float32))
-        wb, rb = b[: g * h].astype(np.float64), b[g * h:].astype(np.float64)
+        b = ctx.const(op.inputs[3]).astype(np.float32)[0] if op.has_input(3) else np.zeros(2 * g * h, np.float32)
+        wb, rb = b[: g * h].astype(np.float64), b[g * h :].astype(np.float64)
         outs = self._writes(ctx)
         step, init, final = self.step(ctx, w, r, wb, rb, sig, tanh, min(rf, g * h * i_size), min(rf, g * h * h))
-        write_y = (f"\n    for (int j = 0; j < {h}; ++j) {outs[0]}.write({res}(h[b][j]));" if 0 in outs else "")
+        write_y = f"\n    for (int j = 0; j < {h}; ++j) {outs[0]}.write({res}(h[b][j]));" if 0 in outs else ""
         write_states = []
         if 1 in outs:
             write_states.append(f"  for (int j = 0; j < {h}; ++j) {outs[1]}.write({res}(h[b][j]));")
@@ -143,8 +146,9 @@ class _RecurrentHls(HlsImpl):
         final_block = ""
         if write_states:
             final_block = f"states:\nfor (int b = 0; b < {batch}; ++b) {{\n" + "\n".join(write_states) + "\n}"
-        step = "\n".join("    " + line if line and not line.startswith("#pragma") else line
-                         for line in step.splitlines())
+        step = "\n".join(
+            "    " + line if line and not line.startswith("#pragma") else line for line in step.splitlines()
+        )
         return f"""{init}
 steps:
 for (int t = 0; t < {op.seq_length}; ++t) {{
@@ -179,8 +183,8 @@ class LstmHls(_RecurrentHls):
 {acc} c[{batch}][{h}];
 for (int b = 0; b < {batch}; ++b) {{
   for (int j = 0; j < {h}; ++j) {{
-    h[b][j] = {f'{h0}[b * {h} + j]' if h0 else '0'};
-    c[b][j] = {f'{c0}[b * {h} + j]' if c0 else '0'};
+    h[b][j] = {f"{h0}[b * {h} + j]" if h0 else "0"};
+    c[b][j] = {f"{c0}[b * {h} + j]" if c0 else "0"};
   }}
 }}"""
         step = f"""{acc} pre[{g * h}];
@@ -214,12 +218,12 @@ class GruHls(_RecurrentHls):
         bx = wb.copy()
         bx[: 2 * h] += rb[: 2 * h]
         if not lbr:
-            bx[2 * h:] += rb[2 * h:]
+            bx[2 * h :] += rb[2 * h :]
         bias_x = ctx.weight("bias_x", bx.astype(np.float32), "bias")
         h0 = self._initial(ctx, 5, "initial_h", "result")
         init = f"""{res} h[{batch}][{h}];
 for (int b = 0; b < {batch}; ++b) {{
-  for (int j = 0; j < {h}; ++j) h[b][j] = {f'{h0}[b * {h} + j]' if h0 else '0'};
+  for (int j = 0; j < {h}; ++j) h[b][j] = {f"{h0}[b * {h} + j]" if h0 else "0"};
 }}"""
         head = f"""{acc} px[{g * h}];
 #pragma HLS ARRAY_PARTITION variable=px complete
@@ -228,8 +232,10 @@ matvec<{g * h}, {op.input_size}, {rx}>(x, {wx}, px);
 """
         if lbr:
             wr = ctx.weight("r", r)
-            bias_h = ctx.weight("bias_h", np.concatenate([np.zeros(2 * h), rb[2 * h:]]).astype(np.float32), "bias")
-            step = head + f"""{acc} ph[{g * h}];
+            bias_h = ctx.weight("bias_h", np.concatenate([np.zeros(2 * h), rb[2 * h :]]).astype(np.float32), "bias")
+            step = (
+                head
+                + f"""{acc} ph[{g * h}];
 #pragma HLS ARRAY_PARTITION variable=ph complete
 for (int j = 0; j < {g * h}; ++j) ph[j] = {bias_h}[j];
 matvec<{g * h}, {h}, {rh}>(h[b], {wr}, ph);
@@ -241,11 +247,14 @@ for (int j = 0; j < {h}; ++j) {{
   const {res} candidate = {tanh}(px[{2 * h} + j] + reset * ph[{2 * h} + j]);
   h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];
 }}"""
+            )
             return step, init, ""
         w_zr = ctx.weight("r_zr", r[: 2 * h])
-        w_h = ctx.weight("r_h", r[2 * h:])
+        w_h = ctx.weight("r_h", r[2 * h :])
         rh_h = min(rh, h * h)
-        step = head + f"""{acc} ph[{2 * h}];
+        step = (
+            head
+            + f"""{acc} ph[{2 * h}];
 #pragma HLS ARRAY_PARTITION variable=ph complete
 for (int j = 0; j < {2 * h}; ++j) ph[j] = 0;
 matvec<{2 * h}, {h}, {min(rh, 2 * h * h)}>(h[b], {w_zr}, ph);
@@ -261,4 +270,5 @@ for (int j = 0; j < {h}; ++j) {{
   const {res} candidate = {tanh}(px[{2 * h} + j] + pc[j]);
   h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];
 }}"""
+        )
         return step, init, ""

@@ -73,8 +73,11 @@ class ReduceHls(HlsImpl):
             else:
                 inv = ctx.weight("inv_count", np.array([1.0 / self.count], np.float32))
                 final = f"acc[j] * {inv}[0]"
-        flags = f"bool first[{self.out_size}];\nfor (int j = 0; j < {self.out_size}; ++j) first[j] = true;\n" \
-            if kind != "sum" else ""
+        flags = (
+            f"bool first[{self.out_size}];\nfor (int j = 0; j < {self.out_size}; ++j) first[j] = true;\n"
+            if kind != "sum"
+            else ""
+        )
         update = "\n".join("  " + line for line in update.splitlines())
         return f"""{acc_type} acc[{self.out_size}];
 for (int j = 0; j < {self.out_size}; ++j) acc[j] = 0;

@@ -46,8 +46,9 @@ def _read(source: Any) -> KerasSource:
     raise ModelLoadError(f"cannot read a Keras model from a {type(source).__name__}")
 
 
-def keras_to_onnx(source: Any, *, batch_size: int | None = None, converter: str = "native",
-                  opset: int | None = None) -> onnx.ModelProto:
+def keras_to_onnx(
+    source: Any, *, batch_size: int | None = None, converter: str = "native", opset: int | None = None
+) -> onnx.ModelProto:
     """The model as a clean ONNX ModelProto (opset 17, batch axis symbolic unless ``batch_size``).
 
     ``source``: a ``.keras`` or ``.h5`` path, an ``(arch.json, weights.h5)`` pair, a ``keras.Model``
@@ -88,8 +89,9 @@ def keras_to_onnx(source: Any, *, batch_size: int | None = None, converter: str 
         read.close()
 
 
-def from_keras(source: Any, batch_size: int = 1, *, converter: str = "native", name: str | None = None,
-               **options: Any) -> RModel:
+def from_keras(
+    source: Any, batch_size: int = 1, *, converter: str = "native", name: str | None = None, **options: Any
+) -> RModel:
     """An RModel from a Keras model (file, arch/weights pair, live model or SavedModel directory)."""
     from ..onnx_loader import from_onnx
 

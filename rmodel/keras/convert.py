@@ -65,23 +65,37 @@ def layer_table() -> str:
     groups: dict[Any, list[str]] = {}
     for name in sorted(CONVERTERS):
         groups.setdefault(CONVERTERS[name], []).append(name)
-    rows = ["| Keras layers | ONNX |", "|---|---|", "| InputLayer, Sequential, Functional (nested) | graph inputs, inlined |"]
+    rows = [
+        "| Keras layers | ONNX |",
+        "|---|---|",
+        "| InputLayer, Sequential, Functional (nested) | graph inputs, inlined |",
+    ]
     for fn, names in sorted(groups.items(), key=lambda item: item[1][0]):
         doc = (fn.__doc__ or "custom converter").strip().splitlines()[0]
         rows.append(f"| {', '.join(names)} | {doc} |")
     rows.append("")
     rows.append("Activations (Activation layer and `activation=` options): " + ", ".join(ACTIVATIONS) + ".")
     rows.append("")
-    rows.append("Activations inside LSTM, GRU and SimpleRNN (`activation=`, `recurrent_activation=`): "
-                + ", ".join(RECURRENT_ACTIVATIONS) + ".")
+    rows.append(
+        "Activations inside LSTM, GRU and SimpleRNN (`activation=`, `recurrent_activation=`): "
+        + ", ".join(RECURRENT_ACTIVATIONS)
+        + "."
+    )
     return "\n".join(rows)
 
 
 class KerasLayer:
     """A Keras layer call as a converter sees it."""
 
-    def __init__(self, cfg: dict[str, Any], inputs: list[KTensor], weights: LayerWeights, position: str,
-                 keras_major: int, call_kwargs: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        inputs: list[KTensor],
+        weights: LayerWeights,
+        position: str,
+        keras_major: int,
+        call_kwargs: dict[str, Any] | None = None,
+    ):
         self.class_name: str = cfg.get("class_name", "?")
         self.config: dict[str, Any] = cfg.get("config", {})
         self.name: str = self.config.get("name") or cfg.get("name") or self.class_name.lower()
@@ -151,7 +165,9 @@ def find_unsupported(model_cfg: dict[str, Any], path: str = "model") -> dict[str
             if isinstance(inner, dict) and inner.get("class_name") and cls in ("Bidirectional", "TimeDistributed"):
                 inner_cls = inner["class_name"]
                 if inner_cls not in CONVERTERS and inner_cls not in MODEL_CLASSES:
-                    found.setdefault(inner_cls, []).append(f"'{inner.get('config', {}).get('name', '?')}' (inside {where})")
+                    found.setdefault(inner_cls, []).append(
+                        f"'{inner.get('config', {}).get('name', '?')}' (inside {where})"
+                    )
     return found
 
 
@@ -168,7 +184,9 @@ def _input_spec(layer: dict[str, Any]) -> tuple[tuple[int | None, ...], np.dtype
     try:
         np_dtype = np.dtype(dtype)
     except TypeError as exc:
-        raise ModelLoadError(f"input layer '{cfg.get('name')}' has dtype {dtype!r}, which rmodel cannot handle") from exc
+        raise ModelLoadError(
+            f"input layer '{cfg.get('name')}' has dtype {dtype!r}, which rmodel cannot handle"
+        ) from exc
     if np_dtype == np.float64:
         np_dtype = np.dtype(np.float32)
     return tuple(shape), np_dtype
@@ -280,7 +298,7 @@ class ModelConverter:
                 shape, dtype = _input_spec(first)
                 name = first["config"].get("name", "input")
             else:
-                shape = (first.get("config", {}).get("batch_input_shape") or cfg["config"].get("build_input_shape"))
+                shape = first.get("config", {}).get("batch_input_shape") or cfg["config"].get("build_input_shape")
                 if shape is None and first.get("build_config"):
                     shape = first["build_config"].get("input_shape")
                 if shape is None:
@@ -302,8 +320,9 @@ class ModelConverter:
         return tensors
 
     # ---- models ---------------------------------------------------------------------------
-    def run_model(self, cfg: dict[str, Any], scope: WeightScope, inputs: list[KTensor],
-                  path: str) -> tuple[list[KTensor], list[str]]:
+    def run_model(
+        self, cfg: dict[str, Any], scope: WeightScope, inputs: list[KTensor], path: str
+    ) -> tuple[list[KTensor], list[str]]:
         """Convert the layers of a (nested) model applied to ``inputs``; return its outputs and names."""
         layers = _layers_of(cfg)
         snakes = _snake_names(layers)
@@ -348,8 +367,9 @@ class ModelConverter:
                     remaining.append((index, node_index, node))
                     continue
                 layer = layers[index]
-                outs = self.call_layer(layer, snakes[index], scope, [available[r] for r in refs], kwargs,
-                                       f"{path}.layers[{index}]")
+                outs = self.call_layer(
+                    layer, snakes[index], scope, [available[r] for r in refs], kwargs, f"{path}.layers[{index}]"
+                )
                 for tensor_index, tensor in enumerate(outs):
                     available[(layer_name(layer), node_index, tensor_index)] = tensor
                 progress = True
@@ -365,8 +385,15 @@ class ModelConverter:
             names.append(ref[0])
         return outputs, names
 
-    def call_layer(self, layer: dict[str, Any], snake: str, scope: WeightScope, inputs: list[KTensor],
-                   kwargs: dict[str, Any], position: str) -> list[KTensor]:
+    def call_layer(
+        self,
+        layer: dict[str, Any],
+        snake: str,
+        scope: WeightScope,
+        inputs: list[KTensor],
+        kwargs: dict[str, Any],
+        position: str,
+    ) -> list[KTensor]:
         cls = layer.get("class_name", "?")
         name = layer_name(layer)
         if cls in MODEL_CLASSES:
@@ -378,8 +405,9 @@ class ModelConverter:
             given["initial_state"] = kwargs[STATE_COUNT]
         for key, value in given.items():
             if value is not None:
-                raise KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major).unsupported(
-                    f"calling the layer with '{key}'")
+                raise KerasLayer(
+                    layer, inputs, scope.layer(name, snake), position, self.source.keras_major
+                ).unsupported(f"calling the layer with '{key}'")
         ctx = KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major, kwargs)
         previous = self.graph.scope
         self.graph.scope = f"{name}/"
@@ -391,8 +419,7 @@ class ModelConverter:
         outs = []
         for item in items:
             if isinstance(item, str):
-                item = self.graph.tensor(item, (None, *self.graph.onnx_shape(item)[1:]),
-                                         self.graph.onnx_dtype(item))
+                item = self.graph.tensor(item, (None, *self.graph.onnx_shape(item)[1:]), self.graph.onnx_dtype(item))
             outs.append(item)
         return outs
 

@@ -110,7 +110,9 @@ class GraphBuilder:
     def add_input(self, name: str, shape: Shape, dtype: Any, batch_size: int | None) -> KTensor:
         dtype = np.dtype(dtype)
         onnx_name = self.unique(name)
-        dims: list[Any] = [batch_size if batch_size else BATCH_DIM] + [d if d is not None else f"{name}_d{i + 1}" for i, d in enumerate(shape[1:])]
+        dims: list[Any] = [batch_size if batch_size else BATCH_DIM] + [
+            d if d is not None else f"{name}_d{i + 1}" for i, d in enumerate(shape[1:])
+        ]
         self.inputs.append(helper.make_tensor_value_info(onnx_name, numpy_to_onnx_dtype(dtype), dims))
         self._shapes[onnx_name] = ((batch_size or None, *shape[1:]), dtype)
         return KTensor(onnx_name, (None, *shape[1:]), dtype)
@@ -120,8 +122,10 @@ class GraphBuilder:
         src = self.as_layout(tensor, None)
         out = self.unique(name)
         self.nodes.append(helper.make_node("Identity", [src], [out], name=self.unique(f"{out}/identity")))
-        dims = [BATCH_DIM if i == 0 and d is None else (d if d is not None else f"{out}_d{i}")
-                for i, d in enumerate(tensor.shape)]
+        dims = [
+            BATCH_DIM if i == 0 and d is None else (d if d is not None else f"{out}_d{i}")
+            for i, d in enumerate(tensor.shape)
+        ]
         self.outputs.append(helper.make_tensor_value_info(out, numpy_to_onnx_dtype(tensor.dtype), dims))
         return out
 
@@ -143,8 +147,7 @@ class GraphBuilder:
         self._const_cache[key] = name
         return name
 
-    def op(self, op_type: str, inputs: Sequence[str], n_outputs: int = 1, name: str | None = None,
-           **attrs: Any) -> Any:
+    def op(self, op_type: str, inputs: Sequence[str], n_outputs: int = 1, name: str | None = None, **attrs: Any) -> Any:
         """Add a node; returns its output name (or a list of names when ``n_outputs`` > 1)."""
         label = name or op_type.lower()
         node_name = self.unique(f"{self.scope}{label}")
@@ -197,7 +200,7 @@ class GraphBuilder:
         return tuple(shape[inv[i]] for i in range(len(shape)))
 
     def _infer_new_nodes(self) -> None:
-        new_nodes = self.nodes[self._inferred_upto:]
+        new_nodes = self.nodes[self._inferred_upto :]
         if not new_nodes:
             return
         small = {t.name for t in self._small_constants}
@@ -232,8 +235,7 @@ class GraphBuilder:
     # ---- result ---------------------------------------------------------------------------
     def model(self, producer: str = "rmodel.keras") -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name=producer)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
         model.ir_version = 8
         return model
 

@@ -236,7 +236,7 @@ class LegacyScope(WeightScope):
             positions = [0] if self.anchored else range(len(parts) - 1)
             for i in positions:
                 if parts[i] == name:
-                    chosen.append((parts[i + 1:], data))
+                    chosen.append((parts[i + 1 :], data))
                     break
         return chosen
 
@@ -348,7 +348,9 @@ def read_keras_zip(path: Path) -> KerasSource:
             )
         try:
             config_text = archive.read("config.json")
-            metadata = _json(archive.read("metadata.json"), f"{where}:metadata.json") if "metadata.json" in names else {}
+            metadata = (
+                _json(archive.read("metadata.json"), f"{where}:metadata.json") if "metadata.json" in names else {}
+            )
             weights_bytes = archive.read("model.weights.h5")
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise ModelLoadError(f"{where}: the .keras archive is damaged ({exc}); is the file complete?") from exc

@@ -52,8 +52,10 @@ def live_model_to_onnx(model: Any, opset: int | None = None) -> onnx.ModelProto:
     inputs = getattr(model, "inputs", None)
     if not inputs:
         raise ModelLoadError("the Keras model has no defined inputs; build it with keras.Input before converting")
-    signature = [tf.TensorSpec(t.shape, t.dtype, name=str(getattr(t, "name", f"input_{i}")).split(":")[0].replace("/", "_"))
-                 for i, t in enumerate(inputs)]
+    signature = [
+        tf.TensorSpec(t.shape, t.dtype, name=str(getattr(t, "name", f"input_{i}")).split(":")[0].replace("/", "_"))
+        for i, t in enumerate(inputs)
+    ]
 
     @tf.function
     def call(*args: Any) -> Any:

@@ -13,7 +13,9 @@ from ..graph import GraphBuilder, KTensor
 from ..reader import WeightSpec
 
 
-def spec(name: str, index: int, shape: Sequence[int | None], h5_name: str | None = None, prefix: str = "") -> WeightSpec:
+def spec(
+    name: str, index: int, shape: Sequence[int | None], h5_name: str | None = None, prefix: str = ""
+) -> WeightSpec:
     """Spec of the ``index``-th variable of a layer (``vars/<index>`` in ``.keras`` files)."""
     return WeightSpec(name, f"{prefix}vars/{index}", h5_name or name, tuple(int(d) for d in shape))  # type: ignore[arg-type]
 
@@ -53,11 +55,32 @@ def _gelu(g: GraphBuilder, x: str) -> str:
 
 #: activations that need no parameters: Keras name -> ONNX op
 SIMPLE_ACTIVATIONS = {
-    "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "softsign": "Softsign",
-    "exponential": "Exp", "selu": "Selu", "hard_silu": "HardSwish", "hard_swish": "HardSwish",
+    "relu": "Relu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "softplus": "Softplus",
+    "softsign": "Softsign",
+    "exponential": "Exp",
+    "selu": "Selu",
+    "hard_silu": "HardSwish",
+    "hard_swish": "HardSwish",
 }
-ACTIVATIONS = sorted({*SIMPLE_ACTIVATIONS, "mish", "linear", "elu", "relu6", "leaky_relu", "hard_sigmoid", "swish", "silu",
-                      "gelu", "softmax", "log_softmax"})
+ACTIVATIONS = sorted(
+    {
+        *SIMPLE_ACTIVATIONS,
+        "mish",
+        "linear",
+        "elu",
+        "relu6",
+        "leaky_relu",
+        "hard_sigmoid",
+        "swish",
+        "silu",
+        "gelu",
+        "softmax",
+        "log_softmax",
+    }
+)
 
 
 def activation(layer: KerasLayer, g: GraphBuilder, x: KTensor, value: Any) -> KTensor:
@@ -70,7 +93,9 @@ def activation(layer: KerasLayer, g: GraphBuilder, x: KTensor, value: Any) -> KT
     if name == "elu":
         return like(x, g.op("Elu", [x.name], alpha=1.0))
     if name == "relu6":
-        return like(x, g.op("Clip", [x.name, g.const(np.float32(0), "zero"), g.const(np.float32(6), "six")], name="relu6"))
+        return like(
+            x, g.op("Clip", [x.name, g.const(np.float32(0), "zero"), g.const(np.float32(6), "six")], name="relu6")
+        )
     if name == "leaky_relu":
         return like(x, g.op("LeakyRelu", [x.name], alpha=0.2))
     if name == "hard_sigmoid":

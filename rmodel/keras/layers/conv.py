@@ -30,7 +30,9 @@ def _spatial(layer: KerasLayer, x: KTensor) -> tuple[list[int], int]:
     return values[:-1], values[-1]
 
 
-def _pads(layer: KerasLayer, sizes: list[int], kernel: list[int], strides: list[int], dilations: list[int]) -> list[int]:
+def _pads(
+    layer: KerasLayer, sizes: list[int], kernel: list[int], strides: list[int], dilations: list[int]
+) -> list[int]:
     """ONNX pads (all begins, then all ends) for Keras 'valid', 'same' or 'causal' padding."""
     padding = str(layer.get("padding", "valid")).lower()
     n = len(sizes)
@@ -85,14 +87,30 @@ def conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     inputs = [g.as_layout(x, perm), g.const(weight, "kernel")]
     if "bias" in w:
         inputs.append(g.const(w["bias"], "bias"))
-    y = g.op("Conv", inputs, kernel_shape=kernel, strides=strides, dilations=dilations,
-             pads=_pads(layer, sizes, kernel, strides, dilations), group=groups)
+    y = g.op(
+        "Conv",
+        inputs,
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dilations,
+        pads=_pads(layer, sizes, kernel, strides, dilations),
+        group=groups,
+    )
     return _finish(layer, g, y, x, perm)
 
 
-def _depthwise(layer: KerasLayer, g: GraphBuilder, x: KTensor, perm: tuple[int, ...] | None, kernel_w: np.ndarray,
-               sizes: list[int], kernel: list[int], strides: list[int], dilations: list[int],
-               bias: np.ndarray | None) -> str:
+def _depthwise(
+    layer: KerasLayer,
+    g: GraphBuilder,
+    x: KTensor,
+    perm: tuple[int, ...] | None,
+    kernel_w: np.ndarray,
+    sizes: list[int],
+    kernel: list[int],
+    strides: list[int],
+    dilations: list[int],
+    bias: np.ndarray | None,
+) -> str:
     n = len(sizes)
     channels, multiplier = kernel_w.shape[-2], kernel_w.shape[-1]
     # [*k, C, M] -> [C*M, 1, *k]: output channel c*M + m reads input channel c
@@ -100,8 +118,16 @@ def _depthwise(layer: KerasLayer, g: GraphBuilder, x: KTensor, perm: tuple[int, 
     inputs = [g.as_layout(x, perm), g.const(np.ascontiguousarray(weight), "depthwise_kernel")]
     if bias is not None:
         inputs.append(g.const(bias, "bias"))
-    return g.op("Conv", inputs, name="depthwise_conv", kernel_shape=kernel, strides=strides, dilations=dilations,
-                pads=_pads(layer, sizes, kernel, strides, dilations), group=channels)
+    return g.op(
+        "Conv",
+        inputs,
+        name="depthwise_conv",
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dilations,
+        pads=_pads(layer, sizes, kernel, strides, dilations),
+        group=channels,
+    )
 
 
 @converter("DepthwiseConv1D", "DepthwiseConv2D")
@@ -131,8 +157,10 @@ def separable_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     kernel, strides, dilations = _conv_options(layer, n)
     multiplier = int(layer.get("depth_multiplier", 1))
     filters = int(layer.get("filters"))
-    specs = [spec("depthwise_kernel", 0, (*kernel, channels, multiplier)),
-             spec("pointwise_kernel", 1, (*[1] * n, channels * multiplier, filters))]
+    specs = [
+        spec("depthwise_kernel", 0, (*kernel, channels, multiplier)),
+        spec("pointwise_kernel", 1, (*[1] * n, channels * multiplier, filters)),
+    ]
     if layer.get("use_bias", True):
         specs.append(spec("bias", 2, (filters,)))
     w = layer.weights(specs)
@@ -145,8 +173,9 @@ def separable_conv(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     return _finish(layer, g, y, x, perm)
 
 
-def transpose_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str,
-                          output_padding: int | None) -> int:
+def transpose_output_size(
+    size: int, kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None
+) -> int:
     """Keras' output length of a transposed convolution (the same rule in Keras 2 and 3)."""
     effective = (kernel - 1) * dilation + 1
     if output_padding is None:
@@ -191,13 +220,19 @@ def conv_transpose(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     inputs = [g.as_layout(x, perm), g.const(weight, "kernel")]
     if "bias" in w:
         inputs.append(g.const(w["bias"], "bias"))
-    y = g.op("ConvTranspose", inputs, kernel_shape=kernel, strides=strides, dilations=dilations, pads=begins + ends,
-             output_padding=extra if any(extra) else None)
+    y = g.op(
+        "ConvTranspose",
+        inputs,
+        kernel_shape=kernel,
+        strides=strides,
+        dilations=dilations,
+        pads=begins + ends,
+        output_padding=extra if any(extra) else None,
+    )
     return _finish(layer, g, y, x, perm)
 
 
-@converter("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-           "AveragePooling3D")
+@converter("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
 def pooling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     """MaxPool / AveragePool ('same' padding excluded from averages)."""
     x = layer.input
@@ -210,7 +245,8 @@ def pooling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     if layer.class_name.startswith("Max"):
         y = g.op("MaxPool", [g.as_layout(x, perm)], kernel_shape=pool, strides=strides, pads=pads)
     else:
-        y = g.op("AveragePool", [g.as_layout(x, perm)], kernel_shape=pool, strides=strides, pads=pads,
-                 count_include_pad=0)
+        y = g.op(
+            "AveragePool", [g.as_layout(x, perm)], kernel_shape=pool, strides=strides, pads=pads, count_include_pad=0
+        )
     shape = g.keras_shape(y, perm)
     return g.tensor(y, (None, *shape[1:]), x.dtype, perm)

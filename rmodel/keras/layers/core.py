@@ -11,8 +11,17 @@ from .common import activation, int_list, known, like, spec
 # ---- no-ops at inference ------------------------------------------------------------------------
 
 
-@converter("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-           "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")
+@converter(
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
+)
 def identity(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     """nothing: these layers only act while training."""
     return layer.input
@@ -56,8 +65,16 @@ def _einsum_parts(equation: str) -> tuple[str, str, str]:
     return a, b, out
 
 
-def _einsum_as_matmul(layer: KerasLayer, g: GraphBuilder, src: str, kernel: np.ndarray, a: str, b: str, out: str,
-                      dims: dict[str, int | None]) -> str:
+def _einsum_as_matmul(
+    layer: KerasLayer,
+    g: GraphBuilder,
+    src: str,
+    kernel: np.ndarray,
+    a: str,
+    b: str,
+    out: str,
+    dims: dict[str, int | None],
+) -> str:
     """x[free..., k...] . W[k..., n...] -> out as one MatMul between two Transpose/Reshapes."""
     contracted = [c for c in a if c in b and c not in out]
     free = [c for c in a if c not in contracted]
@@ -137,8 +154,11 @@ def relu(layer: KerasLayer, g: GraphBuilder) -> KTensor:
         y = g.op("LeakyRelu", [x.name], alpha=slope) if slope else g.op("Relu", [x.name])
     else:
         thr = g.const(np.float32(threshold), "threshold")
-        below = g.op("Mul", [g.op("Sub", [x.name, thr]), g.const(np.float32(slope), "slope")]) if slope else g.const(
-            np.float32(0), "zero")
+        below = (
+            g.op("Mul", [g.op("Sub", [x.name, thr]), g.const(np.float32(slope), "slope")])
+            if slope
+            else g.const(np.float32(0), "zero")
+        )
         y = g.op("Where", [g.op("GreaterOrEqual", [x.name, thr]), x.name, below], name="relu")
     if max_value is not None:
         y = g.op("Min", [y, g.const(np.float32(max_value), "max_value")], name="max_value")
@@ -224,9 +244,17 @@ def batch_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     eps = float(layer.get("epsilon", 1e-3))
     axis = x.onnx_axis(axes[0])
     if axis == 1:
-        y = g.op("BatchNormalization", [x.name, g.const(gamma, "gamma"), g.const(beta, "beta"),
-                                        g.const(w["moving_mean"], "moving_mean"),
-                                        g.const(w["moving_variance"], "moving_variance")], epsilon=eps)
+        y = g.op(
+            "BatchNormalization",
+            [
+                x.name,
+                g.const(gamma, "gamma"),
+                g.const(beta, "beta"),
+                g.const(w["moving_mean"], "moving_mean"),
+                g.const(w["moving_variance"], "moving_variance"),
+            ],
+            epsilon=eps,
+        )
         return like(x, y)
     scale = (gamma / np.sqrt(w["moving_variance"].astype(np.float64) + eps)).astype(np.float32)
     shift = (beta - w["moving_mean"] * scale).astype(np.float32)
@@ -273,8 +301,15 @@ def _broadcast_to_layout(x: KTensor, value: np.ndarray, keras_shape: list[int]) 
     return np.ascontiguousarray(np.transpose(value, x.perm) if x.perm is not None else value)
 
 
-def _scale_by_root(g: GraphBuilder, x: KTensor, axes: list[int], epsilon: float, centred: bool, scale: np.ndarray,
-                   scale_shape: list[int]) -> KTensor:
+def _scale_by_root(
+    g: GraphBuilder,
+    x: KTensor,
+    axes: list[int],
+    epsilon: float,
+    centred: bool,
+    scale: np.ndarray,
+    scale_shape: list[int],
+) -> KTensor:
     """``x * scale / sqrt(mean(d * d) + epsilon)`` over ``axes``, d = x minus its mean if ``centred`` else x."""
     onnx_axes = sorted(x.onnx_axis(a) for a in axes)
     d = x.name
@@ -456,8 +491,16 @@ def cropping(layer: KerasLayer, g: GraphBuilder) -> KTensor:
         ends.append(size - after)
         onnx_axes.append(x.onnx_axis(axis))
         shape[axis] = size - before - after
-    y = g.op("Slice", [x.name, g.const(np.array(starts, np.int64), "starts"), g.const(np.array(ends, np.int64), "ends"),
-                       g.const(np.array(onnx_axes, np.int64), "axes")], name="crop")
+    y = g.op(
+        "Slice",
+        [
+            x.name,
+            g.const(np.array(starts, np.int64), "starts"),
+            g.const(np.array(ends, np.int64), "ends"),
+            g.const(np.array(onnx_axes, np.int64), "axes"),
+        ],
+        name="crop",
+    )
     return KTensor(y, tuple(shape), x.dtype, x.perm)
 
 
@@ -483,8 +526,14 @@ def upsampling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     return KTensor(y, tuple(shape), x.dtype, x.perm)
 
 
-@converter("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")
+@converter(
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+)
 def global_pooling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     """ReduceMean / ReduceMax over the spatial axes (keepdims supported)."""
     x = layer.input

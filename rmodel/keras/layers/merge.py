@@ -91,8 +91,10 @@ def dot(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     if ax == 0 or bx == 0:
         raise layer.fail(f"cannot contract the batch axis (axes={axes})")
     if None not in (a.shape[ax], b.shape[bx]) and a.shape[ax] != b.shape[bx]:
-        raise layer.fail(f"contracted axes differ in size: {a.shape[ax]} (axis {ax} of {a.shape}) and "
-                         f"{b.shape[bx]} (axis {bx} of {b.shape})")
+        raise layer.fail(
+            f"contracted axes differ in size: {a.shape[ax]} (axis {ax} of {a.shape}) and "
+            f"{b.shape[bx]} (axis {bx} of {b.shape})"
+        )
     xa, xb = g.as_layout(a, None), g.as_layout(b, None)
     if layer.get("normalize", False):
         xa, xb = _l2_normalize(g, xa, ax), _l2_normalize(g, xb, bx)

@@ -19,8 +19,13 @@ KINDS = {"LSTM": ("LSTM", 4), "GRU": ("GRU", 3), "SimpleRNN": ("RNN", 1)}
 #: Keras class -> number of state tensors (h, and c for LSTM)
 STATE_COUNT = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
 #: Keras activations the ONNX recurrent operators compute without parameters
-_PLAIN_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign",
-                      "softplus": "Softplus"}
+_PLAIN_ACTIVATIONS = {
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "relu": "Relu",
+    "softsign": "Softsign",
+    "softplus": "Softplus",
+}
 #: every activation a recurrent layer may use
 RECURRENT_ACTIVATIONS = sorted({*_PLAIN_ACTIVATIONS, "hard_sigmoid", "linear", "elu", "leaky_relu"})
 INT64_MIN = np.iinfo(np.int64).min
@@ -47,7 +52,9 @@ def _act(layer: KerasLayer, value: Any) -> OnnxActivation:
         return OnnxActivation("Elu", 1.0)
     if name == "leaky_relu":
         return OnnxActivation("LeakyRelu", 0.2)
-    raise layer.unsupported(f"activation '{name}' inside a recurrent layer (supported: {', '.join(RECURRENT_ACTIVATIONS)})")
+    raise layer.unsupported(
+        f"activation '{name}' inside a recurrent layer (supported: {', '.join(RECURRENT_ACTIVATIONS)})"
+    )
 
 
 def _check_options(layer: KerasLayer, cfg: dict[str, Any]) -> None:
@@ -59,8 +66,10 @@ def _check_options(layer: KerasLayer, cfg: dict[str, Any]) -> None:
 
 def _specs(kind: str, cfg: dict[str, Any], features: int, prefix: str, tag: str) -> list[WeightSpec]:
     units, gates = int(cfg["units"]), KINDS[kind][1]
-    specs = [WeightSpec(f"{tag}kernel", f"{prefix}cell/vars/0", "kernel", (features, gates * units)),
-             WeightSpec(f"{tag}recurrent_kernel", f"{prefix}cell/vars/1", "recurrent_kernel", (units, gates * units))]
+    specs = [
+        WeightSpec(f"{tag}kernel", f"{prefix}cell/vars/0", "kernel", (features, gates * units)),
+        WeightSpec(f"{tag}recurrent_kernel", f"{prefix}cell/vars/1", "recurrent_kernel", (units, gates * units)),
+    ]
     if cfg.get("use_bias", True):
         two_biases = kind == "GRU" and cfg.get("reset_after", True)
         shape = (2, gates * units) if two_biases else (gates * units,)
@@ -109,11 +118,16 @@ class Direction:
         return bool(self.cfg.get("go_backwards", False))
 
 
-def _direction(layer: KerasLayer, kind: str, cfg: dict[str, Any], w: dict[str, np.ndarray], tag: str,
-               states: list[KTensor]) -> Direction:
+def _direction(
+    layer: KerasLayer, kind: str, cfg: dict[str, Any], w: dict[str, np.ndarray], tag: str, states: list[KTensor]
+) -> Direction:
     """The ONNX view of one Keras recurrent layer (weights ``tag``-prefixed in ``w``)."""
     if kind == "LSTM":  # ONNX f (gates), g (cell input), h (cell output)
-        names = [cfg.get("recurrent_activation", "sigmoid"), cfg.get("activation", "tanh"), cfg.get("activation", "tanh")]
+        names = [
+            cfg.get("recurrent_activation", "sigmoid"),
+            cfg.get("activation", "tanh"),
+            cfg.get("activation", "tanh"),
+        ]
     elif kind == "GRU":  # ONNX f (gates), g (candidate)
         names = [cfg.get("recurrent_activation", "sigmoid"), cfg.get("activation", "tanh")]
     else:
@@ -128,8 +142,9 @@ def _check_states(layer: KerasLayer, kind: str, cfg: dict[str, Any], states: lis
         raise layer.fail(f"a {kind} takes {STATE_COUNT[kind]} initial state tensor(s), got {len(states)}")
     for s in states:
         if s.rank != 2 or s.shape[1] not in (None, units):
-            raise layer.fail(f"initial states of a {kind} with {units} units must have shape (batch, {units}), "
-                             f"got {s.shape}")
+            raise layer.fail(
+                f"initial states of a {kind} with {units} units must have shape (batch, {units}), got {s.shape}"
+            )
 
 
 def _stacked_states(g: GraphBuilder, states: list[KTensor]) -> str:
@@ -138,8 +153,9 @@ def _stacked_states(g: GraphBuilder, states: list[KTensor]) -> str:
     return parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0, name="initial_states")
 
 
-def _node(g: GraphBuilder, x: KTensor, dirs: list[Direction], direction: str,
-          want_c: bool) -> tuple[str, str, str | None]:
+def _node(
+    g: GraphBuilder, x: KTensor, dirs: list[Direction], direction: str, want_c: bool
+) -> tuple[str, str, str | None]:
     """The ONNX recurrent node; returns (Y [T, D, N, H], Y_h [D, N, H], Y_c or None)."""
     kind = dirs[0].kind
     op, _ = KINDS[kind]
@@ -149,9 +165,13 @@ def _node(g: GraphBuilder, x: KTensor, dirs: list[Direction], direction: str,
     acts = [a for d in dirs for a in d.activations]
     alphas = [a.alpha for a in acts if a.alpha is not None]
     betas = [a.beta for a in acts if a.beta is not None]
-    attrs: dict[str, Any] = {"hidden_size": dirs[0].units, "direction": direction,
-                             "activations": [a.name for a in acts],
-                             "activation_alpha": alphas or None, "activation_beta": betas or None}
+    attrs: dict[str, Any] = {
+        "hidden_size": dirs[0].units,
+        "direction": direction,
+        "activations": [a.name for a in acts],
+        "activation_alpha": alphas or None,
+        "activation_beta": betas or None,
+    }
     if kind == "GRU":
         attrs["linear_before_reset"] = int(bool(dirs[0].cfg.get("reset_after", True)))
     inputs = [g.as_layout(x, time_major(3)), g.const(w, "W"), g.const(r, "R"), g.const(b, "B")]
@@ -171,8 +191,17 @@ def _axes(g: GraphBuilder, *axes: int) -> str:
 
 
 def _reverse_time(g: GraphBuilder, seq: str) -> str:
-    return g.op("Slice", [seq, g.const(np.array([-1], np.int64), "starts"), g.const(np.array([INT64_MIN], np.int64), "ends"),
-                          _axes(g, 0), g.const(np.array([-1], np.int64), "steps")], name="reverse_time")
+    return g.op(
+        "Slice",
+        [
+            seq,
+            g.const(np.array([-1], np.int64), "starts"),
+            g.const(np.array([INT64_MIN], np.int64), "ends"),
+            _axes(g, 0),
+            g.const(np.array([-1], np.int64), "steps"),
+        ],
+        name="reverse_time",
+    )
 
 
 def _seq(g: GraphBuilder, name: str, steps: int | None, units: int) -> KTensor:
@@ -263,8 +292,7 @@ def _merge_pair(g: GraphBuilder, y: str, y_rev: str, mode: str | None) -> list[s
 def _one_node(fwd: Direction, back: Direction) -> bool:
     """Whether both directions fit one ONNX node (activations may differ per direction)."""
     same_gru = fwd.kind != "GRU" or bool(fwd.cfg.get("reset_after", True)) == bool(back.cfg.get("reset_after", True))
-    return (fwd.kind == back.kind and fwd.units == back.units and same_gru and not fwd.backwards
-            and back.backwards)
+    return fwd.kind == back.kind and fwd.units == back.units and same_gru and not fwd.backwards and back.backwards
 
 
 @converter("Bidirectional")
@@ -287,12 +315,16 @@ def bidirectional(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
     x, features, states = _input(layer)
     half = len(states) // 2  # Keras gives the first half of the states to the forward layer
     if states and len(states) != STATE_COUNT[kind] + STATE_COUNT[back_kind]:
-        raise layer.fail(f"got {len(states)} initial state tensor(s); the forward {kind} and the backward "
-                         f"{back_kind} need {STATE_COUNT[kind]} and {STATE_COUNT[back_kind]}")
+        raise layer.fail(
+            f"got {len(states)} initial state tensor(s); the forward {kind} and the backward "
+            f"{back_kind} need {STATE_COUNT[kind]} and {STATE_COUNT[back_kind]}"
+        )
     _check_states(layer, kind, cfg, states[:half])
     _check_states(layer, back_kind, back_cfg, states[half:])
-    w = layer.weights(_specs(kind, cfg, features, "forward_layer/", "f_") +
-                      _specs(back_kind, back_cfg, features, "backward_layer/", "b_"))
+    w = layer.weights(
+        _specs(kind, cfg, features, "forward_layer/", "f_")
+        + _specs(back_kind, back_cfg, features, "backward_layer/", "b_")
+    )
     fwd = _direction(layer, kind, cfg, w, "f_", states[:half])
     back = _direction(layer, back_kind, back_cfg, w, "b_", states[half:])
     want_state = bool(cfg.get("return_state", False))
@@ -370,13 +402,21 @@ def time_distributed(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
         result = CONVERTERS[cls](wrapped, g)
         return list(result) if isinstance(result, (list, tuple)) else [result]  # type: ignore[list-item]
     steps, rest = x.shape[1], known(layer, x.shape[2:], "the per-step shape")
-    merged = g.op("Reshape", [g.as_layout(x, None), g.const(np.array([-1, *rest], np.int64), "shape")], name="merge_time")
+    merged = g.op(
+        "Reshape", [g.as_layout(x, None), g.const(np.array([-1, *rest], np.int64), "shape")], name="merge_time"
+    )
     wrapped.inputs = [KTensor(merged, (None, *rest), x.dtype)]
     result = CONVERTERS[cls](wrapped, g)
     out = result[0] if isinstance(result, (list, tuple)) else result
     if isinstance(out, str):
         out = KTensor(out, (None, *g.onnx_shape(out)[1:]), g.onnx_dtype(out))
     out_rest = known(layer, out.shape[1:], "the wrapped layer's output shape")
-    y = g.op("Reshape", [g.as_layout(out, None), g.const(np.array([-1, known(layer, [steps], "the time steps")[0], *out_rest],
-                                                                   np.int64), "shape")], name="split_time")
+    y = g.op(
+        "Reshape",
+        [
+            g.as_layout(out, None),
+            g.const(np.array([-1, known(layer, [steps], "the time steps")[0], *out_rest], np.int64), "shape"),
+        ],
+        name="split_time",
+    )
     return [KTensor(y, (None, steps, *out_rest), out.dtype)]
