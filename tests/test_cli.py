@@ -92,3 +92,15 @@ def test_module_entry_point(mlp_file):
     run = subprocess.run([sys.executable, "-m", "rmodel", "inspect", str(mlp_file)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "dense_3" in run.stdout
+
+
+def test_readme_main_job_on_the_bundled_keras_model(tmp_path, capsys):
+    """The README's first command: convert examples/jet_tagger.keras and verify it."""
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[1] / "examples" / "jet_tagger.keras"
+    out = tmp_path / "jet_tagger.hxx"
+    assert main(["convert", str(model), "-o", str(out), "--verify"]) == 0
+    text = capsys.readouterr().out
+    assert "output_softmax" in text and " ok" in text
+    assert "namespace jet_tagger {" in out.read_text()
