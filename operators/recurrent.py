@@ -1,11 +1,13 @@
-"""Recurrent layers: LSTM, GRU and RNN (ONNX), as plain loops over time steps.
+"""Recurrent layers: LSTM, GRU and RNN (ONNX), as loops over time steps around matrix products.
 
-Per direction, the input projection of every time step is computed first as one matrix product
-(``X . W^T + bias``); then, step by step and for every batch row, the recurrent product
-``h_{t-1} . R^T`` is added and the gates are applied elementwise. W and R are used transposed
-(``input_size x gates*hidden``), so every inner loop runs over contiguous gate outputs; constant
-weights are transposed once at generation time, weights computed at run time are transposed into
-the workspace first.
+Per direction, the input projection of every time step is one matrix product
+(``xw = X . W^T + bias``, all steps and batch rows at once); then each step computes the recurrent
+product of the whole batch, ``rec = H_{t-1} . R^T`` (batch rows x gates*hidden), and applies the
+gates row by row in loops over contiguous hidden units (vectorized: the sigmoid/tanh/exp of
+``mathfn.py``). Both products use the register-blocked kernel of ``kernels.py``; constant W and R
+are transposed and packed into its panel layout at generation time, weights computed at run time
+are transposed into the workspace first. GRU with linear_before_reset=0 needs ``(r * h) . Rh^T``:
+its step is two products (z/r columns, then the h columns on the reset rows).
 
 Semantics follow onnxruntime where the ONNX text leaves room: ``activation_alpha``/``_beta`` are
 consumed in order only by the activations that take them (defaults: LeakyRelu 0.01, HardSigmoid
@@ -22,46 +24,26 @@ import numpy as np
 from onnx import NodeProto, helper
 
 from ..errors import RModelError
+from . import mathfn
 from .base import CpuContext, Operator, ShapeContext, float_literal, register
+from .kernels import BIAS_COL, gemm_call
 
 # lower-case name -> (ONNX name, takes alpha, takes beta, default alpha, default beta, C++ template of {v})
 _ACTIVATIONS: dict[str, tuple[str, bool, bool, float, float, str]] = {
-    "sigmoid": ("Sigmoid", False, False, 0.0, 0.0, "1.0f / (1.0f + std::exp(-{v}))"),
-    "tanh": ("Tanh", False, False, 0.0, 0.0, "std::tanh({v})"),
+    "sigmoid": ("Sigmoid", False, False, 0.0, 0.0, f"{mathfn.SIGMOID}({{v}})"),
+    "tanh": ("Tanh", False, False, 0.0, 0.0, f"{mathfn.TANH}({{v}})"),
     "relu": ("Relu", False, False, 0.0, 0.0, "std::max({v}, 0.0f)"),
     "affine": ("Affine", True, True, 0.0, 0.0, "{alpha} * {v} + {beta}"),
     "leakyrelu": ("LeakyRelu", True, False, 0.01, 0.0, "{v} >= 0.0f ? {v} : {alpha} * {v}"),
     "thresholdedrelu": ("ThresholdedRelu", True, False, 0.0, 0.0, "{v} > {alpha} ? {v} : 0.0f"),
-    "scaledtanh": ("ScaledTanh", True, True, 0.0, 0.0, "{alpha} * std::tanh({beta} * {v})"),
+    "scaledtanh": ("ScaledTanh", True, True, 0.0, 0.0, f"{{alpha}} * {mathfn.TANH}({{beta}} * {{v}})"),
     "hardsigmoid": ("HardSigmoid", True, True, 0.2, 0.5, "std::min(std::max({alpha} * {v} + {beta}, 0.0f), 1.0f)"),
-    "elu": ("Elu", True, False, 1.0, 0.0, "{v} >= 0.0f ? {v} : {alpha} * (std::exp({v}) - 1.0f)"),
+    "elu": ("Elu", True, False, 1.0, 0.0, f"{{v}} >= 0.0f ? {{v}} : {{alpha}} * ({mathfn.EXP}({{v}}) - 1.0f)"),
     "softsign": ("Softsign", False, False, 0.0, 0.0, "{v} / (1.0f + std::fabs({v}))"),
     "softplus": ("Softplus", False, False, 0.0, 0.0, "{v} > 20.0f ? {v} : std::log1p(std::exp({v}))"),
 }
-
-# y (M x N) = bias (N, every row) + x (M x K) . w (K x N); the inner loop runs over contiguous n.
-RNN_INPUT_PROJECTION = """template <std::size_t M, std::size_t K, std::size_t N>
-inline void rnn_input_projection(const float* x, const float* w, const float* bias, float* y) {
-  for (std::size_t m = 0; m < M; ++m) {
-    float* yr = y + m * N;
-    for (std::size_t n = 0; n < N; ++n) yr[n] = bias[n];
-    for (std::size_t k = 0; k < K; ++k) {
-      const float xv = x[m * K + k];
-      const float* wr = w + k * N;
-      for (std::size_t n = 0; n < N; ++n) yr[n] += xv * wr[n];
-    }
-  }
-}"""
-
-# y (N) += x (K) . w (K rows of N values, rows LDW apart); the inner loop runs over contiguous n.
-RNN_ACCUMULATE = """template <std::size_t K, std::size_t N, std::size_t LDW>
-inline void rnn_accumulate(const float* x, const float* w, float* y) {
-  for (std::size_t k = 0; k < K; ++k) {
-    const float xv = x[k];
-    const float* wr = w + k * LDW;
-    for (std::size_t n = 0; n < N; ++n) y[n] += xv * wr[n];
-  }
-}"""
+#: canonical names of the activations that call operators/mathfn.py's functions
+_MATHFN_ACTIVATIONS = {"Sigmoid", "Tanh", "ScaledTanh", "Elu"}
 
 
 def _plus(base: str, offset: int) -> str:
@@ -266,9 +248,10 @@ class _Recurrent(Operator):
             "rt": d * h * g * h if self._runtime(2) else 0,
             "bias": d * g * h if self._runtime(3) else 0,
             "xw": self.seq_length * self.batch * g * h,
+            "rec": self.batch * g * h,
             "h": self.batch * h,
             "c": self.batch * h if self.op_type == "LSTM" else 0,
-            "tmp": h if self.op_type == "GRU" else 0,
+            "tmp": self.batch * h if self.op_type == "GRU" and not self.linear_before_reset else 0,
         }
         layout, offset = {}, 0
         for key, size in sizes.items():
@@ -308,8 +291,8 @@ class _Recurrent(Operator):
                 if name and info is not None
             ]
             return "\n".join(lines)
-        ctx.helper("rnn_input_projection", RNN_INPUT_PROJECTION)
-        ctx.helper("rnn_accumulate", RNN_ACCUMULATE)
+        if any(a.name in _MATHFN_ACTIVATIONS for acts in self.activations for a in acts):
+            mathfn.use(ctx)
         d_count, g, h = self.num_directions, self.gates, self.hidden
         gh = g * h
         s_len, batch, isize = self.seq_length, self.batch, self.input_size
@@ -319,7 +302,8 @@ class _Recurrent(Operator):
         def region(key: str) -> str:
             return f"ws + {regions[key][0]}" if regions[key][0] else "ws"
 
-        # W^T and R^T per direction: (input_size x g*h) and (h x g*h)
+        # weights fed at run time: W^T and R^T per direction, (input_size x g*h) and (h x g*h);
+        # constant ones are packed for the product kernel at generation time
         for index, key, k in ((1, "wt", isize), (2, "rt", h)):
             if self._runtime(index):
                 lines += [
@@ -332,18 +316,15 @@ class _Recurrent(Operator):
                     "  }",
                     "}",
                 ]
-            else:
-                value = self._const_inputs[index]
-                transposed = np.ascontiguousarray(np.transpose(value, (0, 2, 1)))
-                lines.append(f"const float* {key} = {ctx.constant(self.name + '_' + key, transposed)};")
         lines += self._bias_code(ctx, region("bias"))
         lines += [
             f"float* xw = {region('xw')};",
+            f"float* rec = {region('rec')};",
             f"float* hs = {region('h')};",
         ]
         if self.op_type == "LSTM":
             lines.append(f"float* cs = {region('c')};")
-        if self.op_type == "GRU":
+        if regions["tmp"][1]:
             lines.append(f"float* tmp = {region('tmp')};")
         y = ctx.ptr(self.outputs[0]) if self.outputs and self.outputs[0] else None
         if y is not None:
@@ -361,11 +342,11 @@ class _Recurrent(Operator):
         return "\n".join(lines)
 
     def _bias_code(self, ctx: CpuContext, scratch: str) -> list[str]:
-        """Defines ``bias``: per direction, the g*h values added to every input projection."""
+        """Defines ``bias`` (if B is given): per direction, the g*h values added to every input projection."""
         d_count, gh = self.num_directions, self.gates * self.hidden
         combined = self._combined_bias_mask()
         if not self.has_input(3):
-            return [f"const float* bias = {ctx.constant('rnn_zero_bias', np.zeros(d_count * gh, np.float32))};"]
+            return []
         if not self._runtime(3):
             b = self._const_inputs[3].reshape(d_count, 2, gh)
             value = b[:, 0] + b[:, 1] * combined
@@ -391,15 +372,31 @@ class _Recurrent(Operator):
         """1 where the recurrent bias Rb can be added to the input projection (0: added inside a gate)."""
         return np.ones(self.gates * self.hidden, np.float32)
 
+    def _product(
+        self, ctx: CpuContext, index: int, d: int, a: str, y: str, rows: int, columns: tuple[int, int], bias: str = ""
+    ) -> str:
+        """C++ product ``y (rows x n, rows g*h apart) = [bias +] a (rows x k) . M^T[:, columns]`` for
+        direction d, where M is W (``index`` 1, k = input_size) or R (2, k = hidden_size): one call of
+        the register-blocked kernel, with a constant M packed into panels at generation time."""
+        gh = self.gates * self.hidden
+        k = self.input_size if index == 1 else self.hidden
+        c0, c1 = columns
+        options: dict[str, Any] = {"ldy": gh, "bias": bias or None, "bias_kind": BIAS_COL}
+        if self._runtime(index):
+            b = _plus("wt" if index == 1 else "rt", d * k * gh + c0)
+            return gemm_call(ctx, a, b, y, rows, k, c1 - c0, ldb=gh, **options)
+        value = self._const_inputs[index][d, c0:c1].T  # (k x columns)
+        return gemm_call(ctx, a, "", y, rows, k, c1 - c0, b_const=value, **options)
+
     def _direction_code(self, ctx: CpuContext, d: int, reverse: bool) -> list[str]:
         """C++ for one direction: projection, initial state, time loop, final state."""
-        g, h = self.gates, self.hidden
-        gh = g * h
-        s_len, batch, isize = self.seq_length, self.batch, self.input_size
+        h = self.hidden
+        gh = self.gates * h
+        s_len, batch = self.seq_length, self.batch
+        bias = _plus("bias", d * gh) if self.has_input(3) else ""
         lines = [
-            f"detail::rnn_input_projection<{s_len * batch}, {isize}, {gh}>({ctx.ptr(self.inputs[0])}, "
-            f"{_plus('wt', d * isize * gh)}, {_plus('bias', d * gh)}, xw);",
-            f"const float* r = {_plus('rt', d * h * gh)};",
+            "// input projection of every step at once: xw = X . W^T + bias",
+            self._product(ctx, 1, d, ctx.ptr(self.inputs[0]), "xw", s_len * batch, (0, gh), bias),
         ]
         states = [("hs", 5)] + ([("cs", 6)] if self.op_type == "LSTM" else [])
         for buffer, index in states:
@@ -417,39 +414,11 @@ class _Recurrent(Operator):
             else:
                 lines.append(f"std::fill({buffer}, {buffer} + {batch * h}, 0.0f);")
         lines += self._prologue(ctx, d)
-        varying = self.lengths is not None
-        steps = max(self.lengths) if varying else s_len
-        t_expr = "s"
-        if reverse:
-            t_expr = "lengths[b] - 1 - s" if varying else f"{s_len - 1} - s"
-        x_row = f"t * {batch} + b" if self.layout == 0 else f"b * {s_len} + t"
-        y_off = (
-            f"(t * {self.num_directions * batch} + {_plus('b', d * batch)}) * {h}"
-            if self.layout == 0
-            else f"(b * {s_len * self.num_directions} + {_plus(f't * {self.num_directions}', d)}) * {h}"
-        )
-        body = []
-        if varying:
-            body.append("if (s >= lengths[b]) continue;")
-        body += [
-            f"const std::size_t t = {t_expr};",
-            f"float* gates = xw + ({x_row}) * {gh};",
-            f"float* h = hs + b * {h};",
-        ]
-        if self.op_type == "LSTM":
-            body.append(f"float* c = cs + b * {h};")
-        has_y = bool(self.outputs and self.outputs[0])
-        if has_y:
-            body.append(f"float* yt = y + {y_off};")
-        body += self._step_code(d, has_y)
+        steps = max(self.lengths) if self.lengths is not None else s_len
         if steps > 0:
-            lines += [
-                f"for (std::size_t s = 0; s < {steps}; ++s) {{",
-                f"  for (std::size_t b = 0; b < {batch}; ++b) {{",
-                *["    " + line for line in body],
-                "  }",
-                "}",
-            ]
+            lines.append(f"for (std::size_t s = 0; s < {steps}; ++s) {{")
+            lines += ["  " + line for line in self._step_code(ctx, d, reverse)]
+            lines.append("}")
         for out_index, buffer in ((1, "hs"), (2, "cs")):
             if len(self.outputs) <= out_index or not self.outputs[out_index]:
                 continue
@@ -472,12 +441,51 @@ class _Recurrent(Operator):
                     lines.append(f"std::fill({dst} + {start}, {dst} + {start + h}, 0.0f);  // empty sequence")
         return lines
 
+    def _recurrent_product(self, ctx: CpuContext, d: int, columns: tuple[int, int], a: str = "hs") -> str:
+        """``rec[:, columns] = a . R^T[:, columns]`` for the whole batch (one product per step)."""
+        y = _plus("rec", columns[0])
+        return self._product(ctx, 2, d, a, y, self.batch, columns)
+
+    def _rows(self, d: int, reverse: bool, gate_loop: list[str], write_y: bool) -> list[str]:
+        """A loop over the batch rows still running at step ``s``: defines ``t`` (the time step),
+        ``xg`` (its input projection), ``rg`` (its recurrent product), ``h`` (its state row, and
+        ``c`` for LSTM), runs ``gate_loop`` and copies the new state into Y if ``write_y``."""
+        h, gh = self.hidden, self.gates * self.hidden
+        s_len, batch = self.seq_length, self.batch
+        varying = self.lengths is not None
+        t_expr = "s"
+        if reverse:
+            t_expr = "lengths[b] - 1 - s" if varying else f"{s_len - 1} - s"
+        x_row = f"t * {batch} + b" if self.layout == 0 else f"b * {s_len} + t"
+        body = ["if (s >= lengths[b]) continue;"] if varying else []
+        body += [
+            f"const std::size_t t = {t_expr};",
+            f"const float* xg = xw + ({x_row}) * {gh};",
+            f"const float* rg = rec + b * {gh};",
+            f"float* h = hs + b * {h};",
+        ]
+        if self.op_type == "LSTM":
+            body.append(f"float* c = cs + b * {h};")
+        body += gate_loop
+        if write_y:
+            dirs = self.num_directions
+            y_off = (
+                f"(t * {dirs * batch} + {_plus('b', d * batch)}) * {h}"
+                if self.layout == 0
+                else f"(b * {s_len * dirs} + {_plus(f't * {dirs}', d)}) * {h}"
+            )
+            body.append(f"std::copy(h, h + {h}, y + {y_off});")
+        return [f"for (std::size_t b = 0; b < {batch}; ++b) {{", *["  " + line for line in body], "}"]
+
+    def _has_y(self) -> bool:
+        return bool(self.outputs and self.outputs[0])
+
     def _prologue(self, ctx: CpuContext, d: int) -> list[str]:
         """Per-direction pointers the step code needs (peepholes, recurrent bias)."""
         return []
 
-    def _step_code(self, d: int, has_y: bool) -> list[str]:
-        """One time step of one batch row: ``gates`` holds the input projection, ``h`` the state."""
+    def _step_code(self, ctx: CpuContext, d: int, reverse: bool) -> list[str]:
+        """One time step ``s`` for the whole batch: recurrent product(s), then the gates row by row."""
         raise NotImplementedError
 
     def _clipped(self, expr: str) -> str:
@@ -539,44 +547,41 @@ class LSTM(_Recurrent):
             return []
         return [f"const float* p = {_plus(ctx.ptr(self.inputs[7]), d * 3 * self.hidden)};"]
 
-    def _step_code(self, d: int, has_y: bool) -> list[str]:
+    def _step_code(self, ctx: CpuContext, d: int, reverse: bool) -> list[str]:
         h = self.hidden
         f, g, hh = self.activations[d]
         peep = self.has_input(7)
 
         def pre(offset: int, peephole: int | None, cell: str) -> str:
             """Clipped pre-activation of the gate at ``offset`` (with its peephole term on ``cell``)."""
-            expr = f"gates[{offset} + j]" if offset else "gates[j]"
+            expr = f"xg[{offset} + j] + rg[{offset} + j]" if offset else "xg[j] + rg[j]"
             if peep and peephole is not None:
                 expr += f" + p[{peephole} + j] * {cell}" if peephole else f" + p[j] * {cell}"
             return self._clipped(expr)
 
-        body = [
-            f"detail::rnn_accumulate<{h}, {4 * h}, {4 * h}>(h, r, gates);",
+        gates = [
             f"for (std::size_t j = 0; j < {h}; ++j) {{",
             "  const float c_prev = c[j];",
             f"  const float ai = {pre(0, 0, 'c_prev')};",
             f"  const float i = {f.apply('ai')};",
         ]
         if self.input_forget:
-            body.append("  const float f = 1.0f - i;")
+            gates.append("  const float f = 1.0f - i;")
         else:
-            body += [
+            gates += [
                 f"  const float af = {pre(2 * h, 2 * h, 'c_prev')};",
                 f"  const float f = {f.apply('af')};",
             ]
-        body += [
+        gates += [
             f"  const float ac = {pre(3 * h, None, '')};",
             f"  const float c_new = f * c_prev + i * {g.apply('ac')};",
             f"  const float ao = {pre(h, h, 'c_new')};",
             f"  const float o = {f.apply('ao')};",
             "  c[j] = c_new;",
             f"  h[j] = o * {hh.apply('c_new')};",
+            "}",
         ]
-        if has_y:
-            body.append("  yt[j] = h[j];")
-        body.append("}")
-        return body
+        return [self._recurrent_product(ctx, d, (0, 4 * h)), *self._rows(d, reverse, gates, self._has_y())]
 
 
 @register("GRU")
@@ -611,44 +616,45 @@ class GRU(_Recurrent):
         value = self._const_inputs[3][d, 5 * h : 6 * h]
         return [f"const float* rbh = {ctx.constant(self.name + '_rbh', value.astype(np.float32))};"]
 
-    def _step_code(self, d: int, has_y: bool) -> list[str]:
+    def _step_code(self, ctx: CpuContext, d: int, reverse: bool) -> list[str]:
         h = self.hidden
         f, g = self.activations[d]
-        body = [
-            f"detail::rnn_accumulate<{h}, {2 * h}, {3 * h}>(h, r, gates);",
-        ]
         if self.linear_before_reset:
-            if self.has_input(3):
-                body.append(f"std::copy(rbh, rbh + {h}, tmp);")
-            else:
-                body.append(f"std::fill(tmp, tmp + {h}, 0.0f);")
-            body += [
-                f"detail::rnn_accumulate<{h}, {h}, {3 * h}>(h, r + {2 * h}, tmp);",
+            # h~ = g(xw_h + reset * (h . Rh^T + Rbh)): one product over all three gates
+            rec_h = f"rg[{2 * h} + j] + rbh[j]" if self.has_input(3) else f"rg[{2 * h} + j]"
+            gates = [
                 f"for (std::size_t j = 0; j < {h}; ++j) {{",
-                f"  const float az = {self._clipped('gates[j]')};",
-                f"  const float ar = {self._clipped(f'gates[{h} + j]')};",
+                f"  const float az = {self._clipped('xg[j] + rg[j]')};",
+                f"  const float ar = {self._clipped(f'xg[{h} + j] + rg[{h} + j]')};",
                 f"  const float z = {f.apply('az')};",
-                f"  const float rg = {f.apply('ar')};",
-                f"  const float ah = {self._clipped(f'gates[{2 * h} + j] + rg * tmp[j]')};",
+                f"  const float reset = {f.apply('ar')};",
+                f"  const float ah = {self._clipped(f'xg[{2 * h} + j] + reset * ({rec_h})')};",
                 f"  h[j] = (1.0f - z) * {g.apply('ah')} + z * h[j];",
-            ]
-        else:
-            body += [
-                f"for (std::size_t j = 0; j < {h}; ++j) {{",
-                f"  const float ar = {self._clipped(f'gates[{h} + j]')};",
-                f"  tmp[j] = {f.apply('ar')} * h[j];",
                 "}",
-                f"detail::rnn_accumulate<{h}, {h}, {3 * h}>(tmp, r + {2 * h}, gates + {2 * h});",
-                f"for (std::size_t j = 0; j < {h}; ++j) {{",
-                f"  const float az = {self._clipped('gates[j]')};",
-                f"  const float z = {f.apply('az')};",
-                f"  const float ah = {self._clipped(f'gates[{2 * h} + j]')};",
-                f"  h[j] = (1.0f - z) * {g.apply('ah')} + z * h[j];",
             ]
-        if has_y:
-            body.append("  yt[j] = h[j];")
-        body.append("}")
-        return body
+            return [self._recurrent_product(ctx, d, (0, 3 * h)), *self._rows(d, reverse, gates, self._has_y())]
+        # h~ = g(xw_h + (reset * h) . Rh^T): the z/r product, the reset rows, then the h~ product
+        reset = [
+            f"float* hr = tmp + b * {h};",
+            f"for (std::size_t j = 0; j < {h}; ++j) {{",
+            f"  const float ar = {self._clipped(f'xg[{h} + j] + rg[{h} + j]')};",
+            f"  hr[j] = {f.apply('ar')} * h[j];",
+            "}",
+        ]
+        gates = [
+            f"for (std::size_t j = 0; j < {h}; ++j) {{",
+            f"  const float az = {self._clipped('xg[j] + rg[j]')};",
+            f"  const float z = {f.apply('az')};",
+            f"  const float ah = {self._clipped(f'xg[{2 * h} + j] + rg[{2 * h} + j]')};",
+            f"  h[j] = (1.0f - z) * {g.apply('ah')} + z * h[j];",
+            "}",
+        ]
+        return [
+            self._recurrent_product(ctx, d, (0, 2 * h)),
+            *self._rows(d, reverse, reset, False),
+            self._recurrent_product(ctx, d, (2 * h, 3 * h), a="tmp"),
+            *self._rows(d, reverse, gates, self._has_y()),
+        ]
 
 
 @register("RNN")
@@ -658,19 +664,16 @@ class RNN(_Recurrent):
     gates = 1
     default_activations = ("Tanh",)
 
-    def _step_code(self, d: int, has_y: bool) -> list[str]:
+    def _step_code(self, ctx: CpuContext, d: int, reverse: bool) -> list[str]:
         h = self.hidden
         (f,) = self.activations[d]
-        body = [
-            f"detail::rnn_accumulate<{h}, {h}, {h}>(h, r, gates);",
+        gates = [
             f"for (std::size_t j = 0; j < {h}; ++j) {{",
-            f"  const float a = {self._clipped('gates[j]')};",
+            f"  const float a = {self._clipped('xg[j] + rg[j]')};",
             f"  h[j] = {f.apply('a')};",
+            "}",
         ]
-        if has_y:
-            body.append("  yt[j] = h[j];")
-        body.append("}")
-        return body
+        return [self._recurrent_product(ctx, d, (0, h)), *self._rows(d, reverse, gates, self._has_y())]
 
 
 __all__ = ["GRU", "LSTM", "RNN"]

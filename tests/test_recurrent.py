@@ -360,14 +360,17 @@ def test_hidden_size_taken_from_r() -> None:
 
 
 def test_generated_code_transposes_constant_weights_once() -> None:
-    """Constant W and R are transposed at generation time; weights fed at run time are transposed
-    into the workspace by the generated code."""
-    const_code = rmodel.from_onnx(Case("LSTM", seq=2, bias=True).model()).generate()
-    assert "rnn_accumulate<5, 20, 20>(h, r, gates)" in const_code
-    assert "rnn_input_projection<2, 4, 20>" in const_code
+    """Constant W and R are transposed and packed for the product kernel at generation time (one
+    product for the input projection of all steps, one per step for the recurrent product);
+    weights fed at run time are transposed into the workspace by the generated code."""
+    const_code = rmodel.from_onnx(Case("LSTM", seq=2, batch=3, bias=True).model()).generate()
+    assert "detail::gemm<6, 4, 20, 4, 1, true, 20, 20, 2>(in_X, " in const_code  # X . W^T + bias
+    assert "detail::gemm<3, 5, 20, 5, 1, true, 20, 20, 0>(hs, " in const_code  # H . R^T, whole batch
     assert "dst[k * 20 + n]" not in const_code
+    assert "std::exp" not in const_code and "std::tanh" not in const_code  # vectorizable math only
     runtime_code = rmodel.from_onnx(Case("LSTM", seq=2, bias=True, runtime_weights=True).model()).generate()
     assert "dst[k * 20 + n]" in runtime_code
+    assert "detail::gemm<1, 5, 20, 5, 1, false, 20, 20, 0>(hs, rt, nullptr, rec)" in runtime_code
 
 
 # ---- errors ------------------------------------------------------------------------------------
