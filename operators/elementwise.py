@@ -8,27 +8,28 @@ from typing import Any
 import numpy as np
 
 from ..tensor import cpp_type
+from . import mathfn
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register, strides_of
 
 # op type -> (attribute defaults, C++ expression of `v` (float); attributes appear as {name})
 UNARY_FLOAT: dict[str, tuple[dict[str, Any], str]] = {
     "Relu": ({}, "v > 0.0f ? v : 0.0f"),
     "LeakyRelu": ({"alpha": 0.01}, "v >= 0.0f ? v : {alpha} * v"),
-    "Elu": ({"alpha": 1.0}, "v >= 0.0f ? v : {alpha} * (std::exp(v) - 1.0f)"),
-    "Celu": ({"alpha": 1.0}, "std::max(0.0f, v) + std::min(0.0f, {alpha} * (std::exp(v / {alpha}) - 1.0f))"),
+    "Elu": ({"alpha": 1.0}, "v >= 0.0f ? v : {alpha} * (detail::exp_f32(v) - 1.0f)"),
+    "Celu": ({"alpha": 1.0}, "std::max(0.0f, v) + std::min(0.0f, {alpha} * (detail::exp_f32(v / {alpha}) - 1.0f))"),
     "Selu": (
         {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
-        "v > 0.0f ? {gamma} * v : {gamma} * ({alpha} * std::exp(v) - {alpha})",
+        "v > 0.0f ? {gamma} * v : {gamma} * ({alpha} * detail::exp_f32(v) - {alpha})",
     ),
     "ThresholdedRelu": ({"alpha": 1.0}, "v > {alpha} ? v : 0.0f"),
-    "Sigmoid": ({}, "1.0f / (1.0f + std::exp(-v))"),
+    "Sigmoid": ({}, "detail::sigmoid_f32(v)"),
     "HardSigmoid": ({"alpha": 0.2, "beta": 0.5}, "std::max(0.0f, std::min(1.0f, {alpha} * v + {beta}))"),
     "HardSwish": ({}, "v * std::max(0.0f, std::min(1.0f, v / 6.0f + 0.5f))"),
-    "Tanh": ({}, "std::tanh(v)"),
+    "Tanh": ({}, "detail::tanh_f32(v)"),
     "Softplus": ({}, "v > 20.0f ? v : std::log1p(std::exp(v))"),
     "Softsign": ({}, "v / (1.0f + std::fabs(v))"),
     "Mish": ({}, "v * std::tanh(v > 20.0f ? v : std::log1p(std::exp(v)))"),
-    "Exp": ({}, "std::exp(v)"),
+    "Exp": ({}, "detail::exp_f32(v)"),
     "Log": ({}, "std::log(v)"),
     "Sqrt": ({}, "std::sqrt(v)"),
     "Reciprocal": ({}, "1.0f / v"),
@@ -75,7 +76,7 @@ class _Unary(Operator):
     def expression(self) -> str:
         if self.op_type == "Gelu":
             if self.attr["approximate"] == "tanh":
-                return "0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))"
+                return "0.5f * v * (1.0f + detail::tanh_f32(0.7978845608028654f * (v + 0.044715f * v * v * v)))"
             return "0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f))"
         if self.op_type in ("Abs", "Sign") and np.issubdtype(self.output_infos[0].dtype, np.unsignedinteger):
             # no `v < 0` for unsigned types: it is always false and -Wextra warns (-Wtype-limits)
@@ -88,6 +89,9 @@ class _Unary(Operator):
     def emit_cpu(self, ctx: CpuContext) -> str:
         info = self.output_infos[0]
         t = cpp_type(info.dtype)
+        expression = self.expression()
+        if "detail::" in expression:  # exp/tanh/sigmoid of operators/mathfn.py (vectorizable)
+            mathfn.use(ctx)
         return "\n".join(
             [
                 f"using T = {t};",
@@ -95,7 +99,7 @@ class _Unary(Operator):
                 f"T* y = {ctx.ptr(self.outputs[0])};",
                 f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
                 "  const T v = x[i];",
-                f"  y[i] = {self.expression()};",
+                f"  y[i] = {expression};",
                 "}",
             ]
         )
