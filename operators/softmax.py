@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from . import mathfn
 from .base import CpuContext, Operator, ShapeContext, normalize_axis, register
 
 # Rows of length N are contiguous. The max is subtracted before exp, so large inputs cannot
-# overflow; the sum of exponentials is accumulated in double.
+# overflow; the sum of exponentials is accumulated in double. Softmax writes the exponentials first
+# (a loop the compiler vectorizes: detail::exp_f32 of mathfn.py) and sums them in a second loop.
 SOFTMAX_ROWS = """template <std::size_t OUTER, std::size_t N, bool LOG>
 inline void softmax_rows(const float* x, float* y) {
   for (std::size_t o = 0; o < OUTER; ++o) {
@@ -24,10 +26,11 @@ inline void softmax_rows(const float* x, float* y) {
     float mx = xr[0];
     for (std::size_t k = 1; k < N; ++k) mx = std::max(mx, xr[k]);
     double sum = 0.0;
-    for (std::size_t k = 0; k < N; ++k) {
-      const float e = std::exp(xr[k] - mx);
-      sum += e;
-      if (!LOG) yr[k] = e;
+    if (LOG) {
+      for (std::size_t k = 0; k < N; ++k) sum += exp_f32(xr[k] - mx);
+    } else {
+      for (std::size_t k = 0; k < N; ++k) yr[k] = exp_f32(xr[k] - mx);
+      for (std::size_t k = 0; k < N; ++k) sum += yr[k];
     }
     if (LOG) {
       const float shift = mx + static_cast<float>(std::log(sum));
@@ -52,7 +55,7 @@ inline void softmax_strided(const float* x, float* y, float* mx, double* sum) {
     for (std::size_t j = 0; j < INNER; ++j) sum[j] = 0.0;
     for (std::size_t k = 0; k < N; ++k)
       for (std::size_t j = 0; j < INNER; ++j) {
-        const float e = std::exp(xo[k * INNER + j] - mx[j]);
+        const float e = exp_f32(xo[k * INNER + j] - mx[j]);
         sum[j] += e;
         if (!LOG) yo[k * INNER + j] = e;
       }
@@ -127,6 +130,7 @@ class Softmax(Operator):
             ctx.helper("hardmax", HARDMAX)
             return f"detail::hardmax<{self.outer}, {self.n}, {self.inner}>({x}, {y});"
         log = "true" if self.op_type == "LogSoftmax" else "false"
+        mathfn.use(ctx)  # the helpers below call exp_f32 ("mathfn" sorts before them in the header)
         if self.inner == 1:
             ctx.helper("softmax_rows", SOFTMAX_ROWS)
             return f"detail::softmax_rows<{self.outer}, {self.n}, {log}>({x}, {y});"
