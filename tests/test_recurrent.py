@@ -14,7 +14,7 @@ from onnx import helper
 
 import rmodel
 from rmodel.errors import RModelError, ShapeError
-from rmodel.verify import compare
+from rmodel.verify import compare, onnxruntime_run
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 OUTPUTS = {"LSTM": ("Y", "Y_h", "Y_c"), "GRU": ("Y", "Y_h"), "RNN": ("Y", "Y_h")}
@@ -547,3 +547,93 @@ def test_keras_layer_semantics(kind: str, op: str, attrs: dict[str, Any]) -> Non
     y, y_h = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(x)
     np.testing.assert_allclose(y[:, :, 0, :], expected, atol=1e-5)
     np.testing.assert_allclose(y_h[:, 0, :], expected[:, -1, :], atol=1e-5)
+
+
+# ---- batch-wide products (register-blocked kernel) and vectorized gates ---------------------------
+# batches and hidden sizes that leave partial row tiles and a narrow last column panel of the
+# kernel (tiles of 6 or 8 rows x 16 columns), with every feature that changes the step code
+WIDE = [
+    (
+        "LSTM",
+        dict(batch=7, hidden=17, input_size=5, bias=True, initial="input", peepholes=True, direction="bidirectional"),
+    ),
+    ("LSTM", dict(batch=9, hidden=16, lengths=[3, 0, 1, 2, 3, 3, 2, 1, 3], layout=1, attrs={"clip": 0.8})),
+    ("LSTM", dict(batch=13, hidden=24, bias=True, runtime_weights=True, attrs={"input_forget": 1})),
+    ("GRU", dict(batch=9, hidden=17, bias=True, lengths=[3, 2, 0, 1, 3, 3, 2, 1, 3], direction="reverse")),
+    ("GRU", dict(batch=7, hidden=33, bias=True, initial="const", layout=1, attrs={"linear_before_reset": 1})),
+    ("GRU", dict(batch=6, hidden=17, bias=True, runtime_weights=True, direction="bidirectional")),
+    ("GRU", dict(batch=8, hidden=20, bias=True, runtime_weights=True, attrs={"linear_before_reset": 1})),
+    ("RNN", dict(batch=13, hidden=33, bias=True, initial="input", direction="bidirectional")),
+]
+
+
+@pytest.mark.parametrize(("op", "options"), WIDE, ids=[f"{op}-{i}" for i, (op, _) in enumerate(WIDE)])
+def test_batched_products_over_tile_edges(op: str, options: dict[str, Any]) -> None:
+    check(Case(op, seq=3, **options))
+
+
+@pytest.mark.parametrize(("op", "attrs"), [("LSTM", {}), ("GRU", {}), ("GRU", {"linear_before_reset": 1}), ("RNN", {})])
+def test_saturating_inputs(op: str, attrs: dict[str, Any]) -> None:
+    """inf, -inf and huge inputs saturate the gates (exp overflow/underflow inside sigmoid and tanh)
+    exactly as onnxruntime's."""
+    case = Case(op, seq=3, batch=4, bias=True, attrs=attrs)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4, 4)).astype(np.float32)
+    x[0, 0, 0], x[1, 1, 2], x[1, 2, :] = np.inf, -np.inf, 3e38
+    x[:, 3, 0], x[0, 3, 1] = 1e30, -1e30
+    check_against_onnxruntime(case.model(), {"X": x})
+
+
+@pytest.mark.parametrize("op", sorted(GATES))
+def test_nan_stays_in_its_row(op: str) -> None:
+    """A NaN input makes its own batch row NaN from that step on (onnxruntime's LSTM/GRU clamp it
+    away, so this is checked against onnxruntime on the other rows only)."""
+    case = Case(op, seq=3, batch=3, bias=True)
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 3, 4)).astype(np.float32)
+    x[1, 1, 2] = np.nan
+    m = rmodel.from_onnx(case.model())
+    y = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(x)[0]  # (seq, 1, batch, hidden)
+    assert np.isnan(y[1:, :, 1]).all() and not np.isnan(y[0]).any()
+    ref = onnxruntime_run(case.model(), {"X": x}, ["Y"])[0]
+    for row in (0, 2):
+        assert compare("Y", y[:, :, row], ref[:, :, row], 1e-6).passed
+
+
+def test_gate_loops_vectorize() -> None:
+    """g++ -O3 -march=native reports every per-row gate loop (the loops over hidden units that call
+    sigmoid/tanh) of LSTM, GRU (both resets) and RNN as vectorized."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from rmodel.build import compiler
+
+    cases = [
+        Case("LSTM", batch=2, bias=True, peepholes=True, hidden=32),
+        Case("GRU", batch=2, bias=True, hidden=32),
+        Case("GRU", batch=2, bias=True, hidden=32, attrs={"linear_before_reset": 1}),
+        Case("RNN", batch=2, bias=True, hidden=32, lengths=[3, 1]),
+    ]
+    for case in cases:
+        code = rmodel.from_onnx(case.model()).generate()
+        lines = code.splitlines()
+        loops = [i for i, line in enumerate(lines) if "for (std::size_t j = 0; j < 32; ++j)" in line]
+        assert len(loops) == (2 if case.op == "GRU" and not case.attrs else 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "model.h").write_text(code)
+            outputs = ", ".join(f"float* o{k}" for k in range(len(OUTPUTS[case.op])))
+            args = ", ".join(f"o{k}" for k in range(len(OUTPUTS[case.op])))
+            (Path(tmp) / "use.cpp").write_text(
+                f'#include "model.h"\nvoid run(test_model::Session& s, const float* x, {outputs}) '
+                f"{{ s.infer(x, {args}); }}\n"
+            )
+            result = subprocess.run(
+                [compiler(), "-O3", "-march=native", "-std=c++17", "-fopt-info-vec-optimized", "-c", "use.cpp"],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        report = (result.stdout + result.stderr).splitlines()
+        for i in loops:
+            vectorized = [r for r in report if r.startswith(f"model.h:{i + 1}:") and "loop vectorized" in r]
+            assert vectorized, f"{case.op}: gate loop at line {i + 1} not vectorized"

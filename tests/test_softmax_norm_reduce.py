@@ -59,6 +59,22 @@ def test_softmax_is_stable_for_large_inputs(opset: int, axis: int) -> None:
     check_against_onnxruntime(_softmax_model((2, 6, 3), axis, opset), {"X": x})
 
 
+@pytest.mark.parametrize(("shape", "axis"), [((3, 1000), -1), ((37, 6), 0)])
+def test_softmax_long_rows_with_underflow_and_minus_infinity(shape: tuple[int, int], axis: int) -> None:
+    """Long rows (the vectorized exp loop and its remainder), contiguous and strided: entries whose
+    exponential underflows to 0 or lands in the subnormal range, and -inf entries (exactly 0 out)."""
+    x = _f32(*shape, low=-30.0, high=30.0)
+    flat = x.reshape(-1) if axis == -1 else x.T.reshape(-1)
+    n = shape[axis]
+    flat[1:n:7] = -np.inf
+    flat[2:n:11] = flat[0] - 95.0  # exp(-95 - ...): subnormal or 0
+    flat[n : 2 * n] = np.linspace(-200.0, 0.0, n, dtype=np.float32)  # one row across the whole range
+    x = flat.reshape(shape) if axis == -1 else flat.reshape(shape[::-1]).T.copy()
+    nodes = [helper.make_node(op, ["X"], [op], axis=axis) for op in ("Softmax", "LogSoftmax")]
+    model = make_model(nodes, {"X": (np.float32, shape)}, ["Softmax", "LogSoftmax"], opset=13)
+    check_against_onnxruntime(model, {"X": x})
+
+
 @pytest.mark.parametrize("axis", [0, -1])
 def test_hardmax_picks_first_of_ties(axis: int) -> None:
     x = RNG.integers(0, 3, (4, 5)).astype(np.float32)
