@@ -16,7 +16,7 @@ UNARY_FLOAT: dict[str, tuple[dict[str, Any], str]] = {
     "Relu": ({}, "v > 0.0f ? v : 0.0f"),
     "LeakyRelu": ({"alpha": 0.01}, "v >= 0.0f ? v : {alpha} * v"),
     "Elu": ({"alpha": 1.0}, "v >= 0.0f ? v : {alpha} * (detail::exp_f32(v) - 1.0f)"),
-    "Celu": ({"alpha": 1.0}, "std::max(0.0f, v) + std::min(0.0f, {alpha} * (detail::exp_f32(v / {alpha}) - 1.0f))"),
+    "Celu": ({"alpha": 1.0}, "std::max(v, 0.0f) + std::min({alpha} * (detail::exp_f32(v / {alpha}) - 1.0f), 0.0f)"),
     "Selu": (
         {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
         "v > 0.0f ? {gamma} * v : {gamma} * ({alpha} * detail::exp_f32(v) - {alpha})",
