@@ -221,7 +221,7 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         "inline constexpr const char* kOutputNames[] = {" + ", ".join(f'"{o.name}"' for o in model.outputs) + "};",
         shapes,
         "\nnamespace detail {\n",
-        "\n\n".join(helpers[k] for k in sorted(helpers)),
+        "\n\n".join(helpers.values()),  # first-use order: register what a helper calls first
         "\n\n".join(weight_defs),
         "\n}  // namespace detail\n",
         "/// One inference context. Not thread-safe: use one Session per thread (weights are shared).",

@@ -93,7 +93,8 @@ class CpuContext:
         return self._scratch[np.dtype(dtype)]
 
     def helper(self, key: str, code: str) -> None:
-        """Add a helper function (emitted once per header, in namespace ``detail``)."""
+        """Add a helper function (emitted once per header, in namespace ``detail``, in first-use
+        order: register the helpers a helper calls before it)."""
         self._add_helper(key, code)
 
     def constant(self, hint: str, value: np.ndarray) -> str:

@@ -37,8 +37,8 @@ sample, and that the loops calling the functions vectorize.
 
 The coefficients were fitted for rmodel (``fit_coefficients`` re-derives them with numpy/scipy).
 The module registers no operator; operators call ``use(ctx)`` and then ``EXP``/``TANH``/``SIGMOID``.
-Helpers are emitted in the order of their keys: a helper that calls these functions needs a key
-sorting after "mathfn" (code inside ``infer()`` can always call them).
+Helpers are emitted in the order they are first registered: an operator whose own helper calls
+these functions calls ``use(ctx)`` before registering it (code inside ``infer()`` can always call them).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class Softmax(Operator):
             ctx.helper("hardmax", HARDMAX)
             return f"detail::hardmax<{self.outer}, {self.n}, {self.inner}>({x}, {y});"
         log = "true" if self.op_type == "LogSoftmax" else "false"
-        mathfn.use(ctx)  # the helpers below call exp_f32 ("mathfn" sorts before them in the header)
+        mathfn.use(ctx)  # registered first: the helpers below call exp_f32
         if self.inner == 1:
             ctx.helper("softmax_rows", SOFTMAX_ROWS)
             return f"detail::softmax_rows<{self.outer}, {self.n}, {log}>({x}, {y});"
