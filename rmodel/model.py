@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 from onnx import ModelProto, helper, numpy_helper
 
 from .errors import RModelError
@@ -174,7 +173,3 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def save_onnx(model: RModel, path: str | os.PathLike) -> None:
-    onnx.save(model.to_onnx(), str(path))
