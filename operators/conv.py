@@ -6,7 +6,8 @@ Conv is computed per image and group as im2col + the register-blocked matrix pro
 (each row's valid range is computed once, so the copy loops carry no bounds checks), then
 Y[:, block] = W . col + bias while the block is still in cache. Pointwise convolutions (1x1,
 stride 1, no padding) skip the copy. Depthwise convolutions (one input channel per group) are
-computed directly, a few output rows at a time in local accumulators.
+computed directly: stride-1 ones (1-D/2-D) from a zero-padded copy of the channel as one flat run
+of output rows (``depthwise_flat``), others a few output rows at a time in local accumulators.
 ConvTranspose is the adjoint: col = W' . X, then col2im scatters col into Y.
 
 The window geometry (``window_geometry``) is shared with the pooling operators.
@@ -118,6 +119,65 @@ inline void depthwise2d(const float* __restrict x, const float* __restrict w, fl
     }
   }
 }""".replace("DEPTHWISE_TILE", str(DEPTHWISE_TILE))
+)
+
+
+#: outputs per run of the padded depthwise kernel (its local accumulators: 4 AVX-512 or 8 AVX2
+#: registers; 32, 96, 128 and 256 measured slower on the benchmark)
+DEPTHWISE_FLAT_TILE = 64
+#: workspace limit in floats of the padded depthwise path (padded channel + flat output rows);
+#: larger channels take ``depthwise2d``
+DEPTHWISE_FLAT_FLOATS = 16384
+
+# One channel of a stride-1 depthwise 2-D convolution (1-D: IH = OH = KH = 1) through a zero-padded
+# copy: the channel is copied into the interior of `pad` (PW = PL + IW + PR columns per row; the
+# caller zeroes `pad` once, and only the interior is ever written), then the output is computed as
+# one flat run over rows of PW columns, out[j] = b + sum w[kh][kw] * pad[j + kh * DH * PW + kw * DW]
+# for j < L (OH * PW rounded up to 16): every tap is one contiguous stream with no bounds checks,
+# in runs of DEPTHWISE_FLAT_TILE accumulators (a last shorter run). Columns ow >= OW of a row of
+# `out` are discarded when the OW valid ones are copied to y.
+DEPTHWISE_FLAT = (
+    KEEP_LOOP
+    + """
+template <std::size_t T, std::size_t KH, std::size_t KW, std::size_t SKH, std::size_t DW>
+inline void depthwise_flat_run(const float* __restrict p, const float* __restrict w, float b, float* __restrict out) {
+  float c[T];
+  for (std::size_t j = 0; j < T; ++j) c[j] = b;
+  for (std::size_t kh = 0; kh < KH; ++kh) {
+    for (std::size_t kw = 0; kw < KW; ++kw) {
+      const float wv = w[kh * KW + kw];
+      const float* ps = p + kh * SKH + kw * DW;
+      if constexpr (T > 16) {
+        for (std::size_t j = 0; j < T; ++j) c[j] += wv * ps[j];
+      } else {  // g++ would unroll a short contiguous loop before vectorizing it
+        RMODEL_KEEP_LOOP
+        for (std::size_t j = 0; j < T; ++j) c[j] += wv * ps[j];
+      }
+    }
+  }
+  for (std::size_t j = 0; j < T; ++j) out[j] = c[j];
+}
+
+template <std::size_t IH, std::size_t IW, std::size_t OH, std::size_t OW, std::size_t KH, std::size_t KW,
+          std::size_t DH, std::size_t DW, std::size_t PT, std::size_t PL, std::size_t PW, std::size_t L>
+inline void depthwise_flat(const float* __restrict x, const float* __restrict w, float b, float* __restrict pad,
+                           float* __restrict out, float* __restrict y) {
+  constexpr std::size_t T = DEPTHWISE_FLAT_TILE, RUNS = L / T, REST = L % T;
+  for (std::size_t i = 0; i < IH; ++i) {
+    const float* xr = x + i * IW;
+    float* pr = pad + (PT + i) * PW + PL;
+    for (std::size_t j = 0; j < IW; ++j) pr[j] = xr[j];
+  }
+  for (std::size_t r = 0; r < RUNS; ++r) {
+    depthwise_flat_run<T, KH, KW, DH * PW, DW>(pad + r * T, w, b, out + r * T);
+  }
+  if constexpr (REST > 0) depthwise_flat_run<REST, KH, KW, DH * PW, DW>(pad + RUNS * T, w, b, out + RUNS * T);
+  for (std::size_t i = 0; i < OH; ++i) {
+    const float* orow = out + i * PW;
+    float* yr = y + i * OW;
+    for (std::size_t j = 0; j < OW; ++j) yr[j] = orow[j];
+  }
+}""".replace("DEPTHWISE_FLAT_TILE", str(DEPTHWISE_FLAT_TILE))
 )
 
 
@@ -402,6 +462,9 @@ class Conv(_ConvBase):
         return self.c == self.group and not self.pointwise
 
     def workspace(self) -> dict[np.dtype, int]:
+        if self.depthwise and self.flat_depthwise is not None:
+            pad_size, flat = self.flat_depthwise
+            return {np.dtype(np.float32): pad_size + flat}
         if self.pointwise or self.depthwise:
             return {}
         return {np.dtype(np.float32): self.kdim * self.block_rows * math.prod(self.win.out[1:])}
@@ -493,6 +556,8 @@ class Conv(_ConvBase):
         """1-D and 2-D: the ``depthwise2d`` helper per output channel; N-D: per output channel
         y = bias, then for every kernel tap y[o] += w * x[o * stride + offset] over the
         contiguous run of output positions whose input is valid."""
+        if self.flat_depthwise is not None:
+            return self._emit_depthwise_flat(ctx)
         if len(self.win.kernel) <= 2:
             return self._emit_depthwise_2d(ctx)
         ctx.helper("valid_range", VALID_RANGE)
@@ -534,6 +599,63 @@ class Conv(_ConvBase):
             indent = indent[:-2]
             lines.append(f"{indent}}}")
         lines.append("}")
+        return "\n".join(lines)
+
+    def _axes_2d(self, values: tuple[int, ...], one: int) -> tuple[int, int]:
+        """(vertical, horizontal) of a 1-D/2-D window value (1-D as one row: ``one`` vertically)."""
+        return (values[0], values[1]) if len(values) == 2 else (one, values[0])
+
+    @property
+    def flat_depthwise(self) -> tuple[int, int] | None:
+        """(padded copy size, flat output size) of the ``depthwise_flat`` path, used for 1-D/2-D
+        stride-1 depthwise convolutions whose padded channel fits in DEPTHWISE_FLAT_FLOATS."""
+        win = self.win
+        if len(win.kernel) > 2 or any(s != 1 for s in win.strides):
+            return None
+        ih, iw = self._axes_2d(self.in_spatial, 1)
+        oh, _ = self._axes_2d(win.out, 1)
+        kh, kw = self._axes_2d(win.kernel, 1)
+        dh, dw = self._axes_2d(win.dilations, 1)
+        pl, pr = self._axes_2d(win.pads_begin, 0)[1], self._axes_2d(win.pads_end, 0)[1]
+        pw = pl + iw + pr
+        flat = -(-oh * pw // 16) * 16
+        pad_size = flat + (kh - 1) * dh * pw + (kw - 1) * dw
+        if pad_size + flat > DEPTHWISE_FLAT_FLOATS:
+            return None
+        return pad_size, flat
+
+    def _emit_depthwise_flat(self, ctx: CpuContext) -> str:
+        """Stride-1 depthwise 1-D / 2-D convolution through ``depthwise_flat`` (see there)."""
+        ctx.helper("depthwise_flat", DEPTHWISE_FLAT)
+        win = self.win
+        ih, iw = self._axes_2d(self.in_spatial, 1)
+        oh, ow = self._axes_2d(win.out, 1)
+        kh, kw = self._axes_2d(win.kernel, 1)
+        dh, dw = self._axes_2d(win.dilations, 1)
+        pt, pl = self._axes_2d(win.pads_begin, 0)
+        pw = pl + iw + self._axes_2d(win.pads_end, 0)[1]
+        pad_size, flat = self.flat_depthwise or (0, 0)
+        mg = self.m // self.group
+        in_size, out_size = ih * iw, oh * ow
+        lines = [
+            f"const float* x = {ctx.ptr(self.inputs[0])};",
+            f"const float* w = {ctx.ptr(self.inputs[1])};",
+            f"float* y = {ctx.ptr(self.outputs[0])};",
+            f"float* pad = {ctx.scratch(np.float32)};  // zero-padded channel: only its interior is rewritten",
+            f"float* out = pad + {pad_size};  // flat output rows of {pw} columns",
+            f"for (std::size_t i = 0; i < {pad_size}; ++i) pad[i] = 0.0f;",
+        ]
+        if self.has_input(2):
+            lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
+        params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {dh}, {dw}, {pt}, {pl}, {pw}, {flat}"
+        bias = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
+        lines += [
+            f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",
+            f"  // input channel oc / {mg} of image oc / {self.m}",
+            f"  detail::depthwise_flat<{params}>(x + oc / {mg} * {in_size}, w + oc % {self.m} * {kh * kw}, {bias},",
+            f"                                   pad, out, y + oc * {out_size});",
+            "}",
+        ]
         return "\n".join(lines)
 
     def _emit_depthwise_2d(self, ctx: CpuContext) -> str:

@@ -162,12 +162,56 @@ def test_conv_depthwise_geometry(x_shape, multiplier, attrs):
     ],
     ids=["runs_overlap", "stride2_multiplier", "dilated_short_run", "no_interior", "1d_long"],
 )
-def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs):
-    """The 1-D/2-D depthwise kernel: interior runs (full, overlapping, short, none) and borders."""
+def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs, monkeypatch):
+    """The 1-D/2-D depthwise kernel: interior runs (full, overlapping, short, none) and borders
+    (the padded stride-1 path is switched off, so these shapes take ``depthwise2d``)."""
+    monkeypatch.setattr(conv_ops, "DEPTHWISE_FLAT_FLOATS", 0)
     channels = x_shape[1]
     w_shape = (channels * multiplier, 1, *kernel)
     model = conv_model(x_shape, w_shape, bias=bias, group=channels, **attrs)
     m = check_against_onnxruntime(model, batch_size=x_shape[0])
+    code = m.generate()
+    assert "detail::depthwise2d<" in code and "detail::depthwise_flat<" not in code
+
+
+@pytest.mark.parametrize(
+    "x_shape,kernel,multiplier,bias,attrs",
+    [
+        # 14x14 with pads 1 (MobileNet's last stages): 14 rows of 16 = 224 flat outputs, three
+        # 64-wide runs and a 32-wide rest; batch 2
+        ((2, 3, 14, 14), (3, 3), 1, True, {"pads": [1, 1, 1, 1]}),
+        # flat size a multiple of the run (8 rows of 16 = 128: two runs, no rest), no bias, x2
+        ((1, 2, 8, 14), (3, 3), 2, False, {"pads": [1, 1, 1, 1]}),
+        # shorter than one run (4 rows of 4 = 16: the 16-wide kept loop), input narrower than
+        # the kernel
+        ((1, 3, 4, 2), (3, 3), 1, True, {"pads": [1, 1, 1, 1]}),
+        # no padding at all, even kernel
+        ((1, 2, 9, 11), (2, 4), 1, True, {}),
+        # dilated both ways with asymmetric pads, kernel rows cut at top/bottom
+        ((1, 2, 6, 20), (3, 3), 1, True, {"dilations": [2, 3], "pads": [2, 3, 1, 2]}),
+        # SAME_LOWER: the larger pad at the start
+        ((1, 2, 7, 6), (4, 4), 1, True, {"auto_pad": "SAME_LOWER"}),
+        # 1-D with a long run and an even kernel
+        ((1, 2, 150), (4,), 1, True, {"pads": [0, 2]}),
+    ],
+    ids=["14x14_rest", "no_rest_x2", "one_short_run", "unpadded", "dilated", "same_lower", "1d"],
+)
+def test_conv_depthwise_flat(x_shape, kernel, multiplier, bias, attrs):
+    """Stride-1 depthwise convolutions through the zero-padded copy and flat output rows: runs
+    of the tile width with and without a shorter rest, borders and dilations as zeros."""
+    channels = x_shape[1]
+    w_shape = (channels * multiplier, 1, *kernel)
+    model = conv_model(x_shape, w_shape, bias=bias, group=channels, **attrs)
+    m = check_against_onnxruntime(model, batch_size=x_shape[0])
+    code = m.generate()
+    assert "detail::depthwise_flat<" in code and "detail::depthwise2d<" not in code
+
+
+def test_conv_depthwise_flat_size_limit():
+    """A channel whose padded copy exceeds the workspace limit takes ``depthwise2d`` instead."""
+    size = math.isqrt(conv_ops.DEPTHWISE_FLAT_FLOATS // 2) + 2  # padded copy + flat rows > limit
+    model = conv_model((1, 2, size, size), (2, 1, 3, 3), group=2, pads=[1, 1, 1, 1])
+    m = check_against_onnxruntime(model)
     assert "detail::depthwise2d<" in m.generate()
 
 
