@@ -375,6 +375,100 @@ def _functional_cases() -> dict[str, Callable[[], Any]]:
             ],
         )
 
+    def mha_self() -> Any:
+        x = k.Input((4, 6))
+        return k.Model(x, lay.MultiHeadAttention(num_heads=2, key_dim=3)(x, x))
+
+    def mha_cross_key_no_bias() -> Any:
+        q, v, key = k.Input((4, 6)), k.Input((5, 3)), k.Input((5, 7))
+        return k.Model([q, v, key], lay.MultiHeadAttention(3, 2, value_dim=4, use_bias=False)(q, v, key=key))
+
+    def mha_keywords_output_shape() -> Any:
+        q, v = k.Input((4, 6)), k.Input((5, 3))
+        # (key_dim=1 with num_heads equal to a sequence length would hit a Keras TensorFlow-backend bug:
+        # ops.add takes the (heads, 1) bias for an NCHW bias_add and adds it along the sequence axis)
+        mha = lay.MultiHeadAttention(3, 1, value_dim=2, output_shape=(2, 5))
+        return k.Model([q, v], [mha(query=q, value=v), lay.MultiHeadAttention(1, 5, output_shape=3)(v, q, q)])
+
+    def mha_gate_dropout_causal() -> Any:
+        x = k.Input((5, 4))
+        mha = lay.MultiHeadAttention(2, 3, value_dim=2, use_gate=True, dropout=0.3)
+        return k.Model(x, [mha(x, x), lay.MultiHeadAttention(2, 2)(x, x, use_causal_mask=True)])
+
+    def mha_rank4() -> Any:
+        x, y = k.Input((2, 3, 4)), k.Input((2, 2, 5))
+        return k.Model([x, y], lay.MultiHeadAttention(2, 3)(x, y))
+
+    def transformer_block() -> Any:
+        x = k.Input((6, 8))
+        h = lay.Dense(8)(x)
+        att = lay.MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.1)(h, h)
+        h = lay.LayerNormalization(epsilon=1e-6)(lay.Add()([h, att]))
+        ff = lay.Dense(8)(lay.Dense(16, activation="relu")(h))
+        h = lay.LayerNormalization(epsilon=1e-6)(lay.Add()([h, ff]))
+        return k.Model(x, lay.Dense(3)(lay.GlobalAveragePooling1D()(h)))
+
+    def attention_dot() -> Any:
+        q, v, key = k.Input((4, 6)), k.Input((5, 3)), k.Input((5, 6))
+        return k.Model(
+            [q, v, key],
+            [
+                lay.Attention()([q, key]),
+                lay.Attention(use_scale=True)([q, v, key]),
+                lay.Attention()([q, q], use_causal_mask=True),
+            ],
+        )
+
+    def attention_concat() -> Any:
+        q, v, key = k.Input((4, 6)), k.Input((5, 3)), k.Input((5, 6))
+        return k.Model(
+            [q, v, key],
+            [
+                lay.Attention(score_mode="concat")([q, key]),
+                lay.Attention(score_mode="concat", use_scale=True)([q, v, key], use_causal_mask=True),
+            ],
+        )
+
+    def additive_attention() -> Any:
+        q, v, key = k.Input((4, 6)), k.Input((5, 3)), k.Input((5, 6))
+        return k.Model(
+            [q, v, key],
+            [
+                lay.AdditiveAttention()([q, key]),
+                lay.AdditiveAttention(use_scale=False)([q, v, key], use_causal_mask=True),
+            ],
+        )
+
+    def group_normalization() -> Any:
+        x = k.Input((3, 4, 6))
+        return k.Model(
+            x,
+            [
+                lay.GroupNormalization(2)(x),
+                lay.GroupNormalization(3, axis=1, center=False)(x),
+                lay.GroupNormalization(-1, scale=False, epsilon=0.1)(x),
+                lay.GroupNormalization(1, axis=2)(lay.Conv2D(6, 1)(x)),
+            ],
+        )
+
+    def unit_normalization() -> Any:
+        x = k.Input((3, 4, 6))
+        conv = lay.Conv2D(6, 1)(x)  # channels-first inside the graph
+        return k.Model(
+            x, [lay.UnitNormalization()(x), lay.UnitNormalization(axis=[1, 3])(x), lay.UnitNormalization()(conv)]
+        )
+
+    c["mha_self"] = mha_self
+    c["mha_cross_key_no_bias"] = mha_cross_key_no_bias
+    c["mha_keywords_output_shape"] = mha_keywords_output_shape
+    c["mha_gate_dropout_causal"] = mha_gate_dropout_causal
+    c["mha_rank4"] = mha_rank4
+    c["transformer_block"] = transformer_block
+    c["attention_dot"] = attention_dot
+    c["attention_concat"] = attention_concat
+    c["additive_attention"] = additive_attention
+    c["group_normalization"] = group_normalization
+    c["unit_normalization"] = unit_normalization
     c["initial_states"] = initial_states
     c["bidirectional_initial_states"] = bidirectional_initial_states
     c["bidirectional_mixed_kinds"] = bidirectional_mixed_kinds
@@ -511,6 +605,18 @@ CASE_NAMES = [
     "bidirectional_initial_states",
     "bidirectional_mixed_kinds",
     "dot_mixed_ranks",
+    # attention and the normalizations used with it
+    "mha_self",
+    "mha_cross_key_no_bias",
+    "mha_keywords_output_shape",
+    "mha_gate_dropout_causal",
+    "mha_rank4",
+    "transformer_block",
+    "attention_dot",
+    "attention_concat",
+    "additive_attention",
+    "group_normalization",
+    "unit_normalization",
 ]
 
 

@@ -215,10 +215,53 @@ def _flat_refs(value: Any) -> list[tuple[str, int, int]]:
 STATE_COUNT = "initial_state_count"
 
 
-def _parse_node(node: Any) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
+#: keyword argument listing the call argument each input came from (converters with ``call_args``)
+CALL_ARG_NAMES = "call_arg_names"
+
+
+def _parse_named(node: Any, call_args: Sequence[str]) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
+    """Inputs of a layer called with several named tensor arguments (``mha(query, value, key=...)``):
+    the tensors of ``call_args`` given positionally or by keyword, in ``call_args`` order; which
+    ones were given is listed in ``kwargs[CALL_ARG_NAMES]``. Other tensor keywords (masks) stay in
+    the keyword arguments for the converter to reject."""
+    given: dict[str, Any] = {}
+    if isinstance(node, dict):  # Keras 3
+        args = node.get("args", [])
+        kwargs = dict(node.get("kwargs", {}))
+        if len(args) > len(call_args):
+            raise ModelLoadError(f"a layer call passes {len(args)} positional arguments; at most {len(call_args)}")
+        given.update(zip(call_args, args))
+    else:  # Keras 2: [[layer, node, tensor, {"value": [layer, node, tensor], ...}]]
+        if len(node) != 1:
+            raise ModelLoadError("a layer call with named tensor arguments lists several first arguments")
+        entry = node[0]
+        kwargs = dict(entry[3]) if len(entry) > 3 and isinstance(entry[3], dict) else {}
+        given[call_args[0]] = {"class_name": "__keras_tensor__", "config": {"keras_history": entry[:3]}}
+    for name in call_args:
+        if name in kwargs:
+            value = kwargs.pop(name)
+            if isinstance(value, list) and len(value) >= 3 and isinstance(value[0], str):
+                value = {"class_name": "__keras_tensor__", "config": {"keras_history": value[:3]}}
+            given[name] = value
+    refs, names = [], []
+    for name in call_args:
+        found = _flat_refs(given.get(name))
+        if len(found) > 1:
+            raise ModelLoadError(f"the layer call's '{name}' argument holds {len(found)} tensors; one expected")
+        if found:
+            refs.append(found[0])
+            names.append(name)
+    kwargs[CALL_ARG_NAMES] = names
+    return refs, kwargs
+
+
+def _parse_node(node: Any, call_args: Sequence[str] | None = None) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
     """Inputs (flattened first argument, then any initial states) and keyword arguments of one
     inbound node. Initial states (``initial_state=`` or the second positional argument) are appended
-    to the inputs and counted in ``kwargs[STATE_COUNT]``; Keras 2 configs list them as inputs already."""
+    to the inputs and counted in ``kwargs[STATE_COUNT]``; Keras 2 configs list them as inputs already.
+    ``call_args``: the layer's named tensor arguments (see :func:`_parse_named`)."""
+    if call_args:
+        return _parse_named(node, call_args)
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         args = node.get("args", [])
         kwargs = dict(node.get("kwargs", {}))
@@ -347,7 +390,12 @@ class ModelConverter:
         # Nested models built on an Input own a first node that configs leave out, so references
         # to their calls count from 1 (Keras 3 for Functional, Keras 2 for both model classes).
         highest: dict[str, int] = {}
-        all_refs = [r for layer in layers for n in layer.get("inbound_nodes") or [] for r in _parse_node(n)[0]]
+        all_refs = [
+            r
+            for layer in layers
+            for n in layer.get("inbound_nodes") or []
+            for r in _parse_node(n, _call_args(layer))[0]
+        ]
         for ref in all_refs + _io_refs(config["output_layers"]):
             highest[ref[0]] = max(highest.get(ref[0], -1), ref[1])
         pending: list[tuple[int, int, Any]] = []
@@ -362,7 +410,7 @@ class ModelConverter:
             progress = False
             remaining = []
             for index, node_index, node in pending:
-                refs, kwargs = _parse_node(node)
+                refs, kwargs = _parse_node(node, _call_args(layers[index]))
                 if not all(r in available for r in refs):
                     remaining.append((index, node_index, node))
                     continue
@@ -374,7 +422,14 @@ class ModelConverter:
                     available[(layer_name(layer), node_index, tensor_index)] = tensor
                 progress = True
             if not progress:
-                missing = sorted({r[0] for _, _, n in remaining for r in _parse_node(n)[0] if r not in available})
+                missing = sorted(
+                    {
+                        r[0]
+                        for i, _, n in remaining
+                        for r in _parse_node(n, _call_args(layers[i]))[0]
+                        if r not in available
+                    }
+                )
                 raise ModelLoadError(f"{path}: the model graph cannot be resolved; layers {missing} produce no tensors")
             pending = remaining
         outputs, names = [], []
@@ -422,6 +477,12 @@ class ModelConverter:
                 item = self.graph.tensor(item, (None, *self.graph.onnx_shape(item)[1:]), self.graph.onnx_dtype(item))
             outs.append(item)
         return outs
+
+
+def _call_args(layer: dict[str, Any]) -> Sequence[str] | None:
+    """The named tensor arguments of the layer's converter (``fn.call_args``), if it declares any."""
+    fn = CONVERTERS.get(layer.get("class_name", ""))
+    return getattr(fn, "call_args", None)
 
 
 def layer_name(layer: dict[str, Any]) -> str:

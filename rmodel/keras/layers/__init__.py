@@ -1,5 +1,5 @@
 """Built-in converters from Keras layers to ONNX, one module per layer family."""
 
-from . import conv, core, merge, recurrent  # noqa: F401
+from . import attention, conv, core, merge, recurrent  # noqa: F401
 
-__all__ = ["conv", "core", "merge", "recurrent"]
+__all__ = ["attention", "conv", "core", "merge", "recurrent"]
