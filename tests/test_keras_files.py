@@ -441,6 +441,11 @@ def test_supported_layers_cover_the_issue_list() -> None:
         "TimeDistributed",
         "Embedding",
         "EinsumDense",
+        "MultiHeadAttention",
+        "Attention",
+        "AdditiveAttention",
+        "GroupNormalization",
+        "UnitNormalization",
     }
     assert wanted <= names, wanted - names
 
@@ -546,3 +551,31 @@ def test_recurrent_activation_and_output_padding_errors(tmp_path: Path) -> None:
     (tmp_path / "op.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match=r"output_padding \(2,\) must lie in \[0, strides \(2,\)\)"):
         keras_to_onnx(tmp_path / "op.json")
+
+
+def test_transformer_block_file_without_tensorflow(tmp_path: Path) -> None:
+    """A small transformer encoder block saved as .keras converts from the file with TensorFlow,
+    Keras and tf2onnx blocked, matches Keras, and compiles to C++ within the onnxruntime criterion."""
+    from keras_models import all_cases
+
+    model = randomize(all_cases()["transformer_block"]())
+    model.save(tmp_path / "block.keras")
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 6, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "sitecustomize.py").write_text(_BLOCKER)
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        import rmodel.keras, onnx, onnxruntime as ort
+        proto = rmodel.keras.keras_to_onnx(r"{tmp_path / "block.keras"}")
+        assert not any(k.split(".")[0] in ("tensorflow", "keras", "tf_keras") for k in sys.modules), "TF was imported"
+        onnx.save(proto, r"{tmp_path / "block.onnx"}")
+        s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        np.save(r"{tmp_path / "y.npy"}", s.run(None, {{s.get_inputs()[0].name: np.load(r"{tmp_path / "x.npy"}")}})[0])
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_close([np.load(tmp_path / "y.npy")], keras_outputs(model, [x]))
+    proto = onnx.load(tmp_path / "block.onnx")
+    assert {"MatMul", "Softmax", "LayerNormalization"} <= {n.op_type for n in proto.graph.node}
+    check_against_onnxruntime(proto, {proto.graph.input[0].name: x}, batch_size=2)
