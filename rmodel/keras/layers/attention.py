@@ -85,7 +85,9 @@ def _mha_specs(
 
 @converter("MultiHeadAttention")
 def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """MatMul projections, Reshape/Transpose to heads, MatMul, Softmax, MatMul, output MatMul + Add (no masks)."""
+    """MatMul projections, Reshape/Transpose to heads, MatMul, Softmax, MatMul, output MatMul + Add (+ use_gate, causal).
+
+    Mask tensors (attention_mask=...) are rejected."""
     names = list(layer.call_kwargs.get(CALL_ARG_NAMES) or ["query", "value", "key"][: len(layer.inputs)])
     given = dict(zip(names, layer.inputs))
     if "query" not in given or "value" not in given:
@@ -195,7 +197,9 @@ def _pairwise_tanh(g: GraphBuilder, q: str, k: str, rank: int, scale: str | None
 
 @converter("Attention")
 def attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """dot: MatMul(query, Transpose(key)) (Mul by scale), concat: Unsqueeze, Add, Tanh, ReduceSum; Softmax, MatMul."""
+    """dot: MatMul(query, Transpose(key)), Mul by scale; concat: Unsqueeze, Add, Tanh, ReduceSum; then Softmax, MatMul.
+
+    use_causal_mask becomes a constant Add before the Softmax."""
     causal = _check_call(layer, ("mask",))
     q, qn, vn, kn = _attention_inputs(layer, g)
     use_scale = bool(layer.get("use_scale", False))
@@ -221,7 +225,7 @@ def attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("AdditiveAttention")
 def additive_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """Unsqueeze, Add, Tanh, (Mul by scale,) ReduceSum; Softmax, MatMul."""
+    """Unsqueeze, Add, Tanh, Mul by scale, ReduceSum; then Softmax, MatMul (use_causal_mask as a constant Add)."""
     causal = _check_call(layer, ("mask",))
     q, qn, vn, kn = _attention_inputs(layer, g)
     dim = int(q.shape[-1])  # type: ignore[arg-type]
@@ -278,7 +282,7 @@ def group_normalization(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @converter("UnitNormalization")
 def unit_normalization(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """ReduceSumSquare, Sqrt, Reciprocal, Min(1e12), Mul: x * min(1 / ||x||, 1e12) over the axes."""
+    """ReduceSumSquare, Sqrt, Reciprocal, Min, Mul: x * min(1 / norm(x), 1e12) over the axes."""
     x = layer.input
     value: Any = layer.get("axis", -1)
     keras_axes = {int(a) % x.rank for a in (value if isinstance(value, (list, tuple)) else [value])}
