@@ -579,3 +579,29 @@ def test_transformer_block_file_without_tensorflow(tmp_path: Path) -> None:
     proto = onnx.load(tmp_path / "block.onnx")
     assert {"MatMul", "Softmax", "LayerNormalization"} <= {n.op_type for n in proto.graph.node}
     check_against_onnxruntime(proto, {proto.graph.input[0].name: x}, batch_size=2)
+
+
+@pytest.mark.parametrize("maker", ["tf_keras", "keras"])
+def test_attention_layers_in_every_file_form(maker: str, tmp_path: Path) -> None:
+    """tf-keras names the MultiHeadAttention sub-layer groups '_query_dense' in .keras files and both
+    write legacy .h5 by weight name: every form gives Keras' outputs."""
+    import importlib
+
+    mod = importlib.import_module(maker)
+    lay = mod.layers
+    q, v = mod.Input((4, 6)), mod.Input((5, 3))
+    outs = [
+        lay.MultiHeadAttention(2, 3, value_dim=4)(q, v),
+        lay.MultiHeadAttention(2, 2, use_bias=False, output_shape=(3,))(q, q),
+        lay.Attention(use_scale=True)([q, q]),
+        lay.AdditiveAttention()([q, q]),
+        lay.GroupNormalization(3)(q),
+        lay.UnitNormalization()(q),
+    ]
+    model = randomize(mod.Model([q, v], outs))
+    rng = np.random.default_rng(1)
+    xs = [rng.uniform(-1, 1, (2, 4, 6)).astype(np.float32), rng.uniform(-1, 1, (2, 5, 3)).astype(np.float32)]
+    ref = [np.asarray(o) for o in model(xs)]
+    for suffix in (".h5", ".keras"):
+        model.save(tmp_path / f"m{suffix}")
+        _assert_close(_ort(keras_to_onnx(tmp_path / f"m{suffix}"), xs), ref)

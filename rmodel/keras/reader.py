@@ -109,10 +109,16 @@ class V3LayerWeights(LayerWeights):
         self.path = path
 
     def _get(self, sub: str) -> Any:
-        full = f"{self.path}/{sub}".strip("/")
-        for candidate in (full, full.replace("layers/", "_layer_checkpoint_dependencies/")):
-            if candidate in self.root:
-                return self.root[candidate]
+        subs = [sub]
+        if "/" in sub.strip("/") and not sub.startswith("vars"):
+            # a sub-layer's group: Keras 3 names it after the public property ("query_dense"),
+            # tf-keras after the attribute ("_query_dense")
+            subs.append(sub[1:] if sub.startswith("_") else f"_{sub}")
+        for name in subs:
+            full = f"{self.path}/{name}".strip("/")
+            for candidate in (full, full.replace("layers/", "_layer_checkpoint_dependencies/")):
+                if candidate in self.root:
+                    return self.root[candidate]
         return None
 
     def _count(self) -> int:
