@@ -440,14 +440,15 @@ def _functional_cases() -> dict[str, Callable[[], Any]]:
         )
 
     def group_normalization() -> Any:
-        x = k.Input((3, 4, 6))
+        x, flat = k.Input((3, 4, 6)), k.Input((8,))
         return k.Model(
-            x,
+            [x, flat],
             [
                 lay.GroupNormalization(2)(x),
                 lay.GroupNormalization(3, axis=1, center=False)(x),
                 lay.GroupNormalization(-1, scale=False, epsilon=0.1)(x),
                 lay.GroupNormalization(1, axis=2)(lay.Conv2D(6, 1)(x)),
+                lay.GroupNormalization(4)(flat),
             ],
         )
 
