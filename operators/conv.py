@@ -4,7 +4,9 @@ Conv is computed per image and group as im2col + the register-blocked matrix pro
 ``kernels.py``, in blocks of output rows: the input patches of a block are copied into a
 [C/group * prod(kernel), block] workspace whose rows are contiguous runs of output positions
 (each row's valid range is computed once, so the copy loops carry no bounds checks), then
-Y[:, block] = W . col + bias while the block is still in cache. Pointwise convolutions (1x1,
+Y[:, block] = W . col + bias while the block is still in cache. Stride-1 1-D/2-D convolutions
+skip the copy too: the input is copied once into a zero-padded buffer and the product reads each
+kernel tap's row of b straight from it (``Conv.padded_gemm``). Pointwise convolutions (1x1,
 stride 1, no padding) skip the copy. Depthwise convolutions (one input channel per group) are
 computed directly: stride-1 ones (1-D/2-D) from a zero-padded copy of the channel as one flat run
 of output rows (``depthwise_flat``), others a few output rows at a time in local accumulators.
@@ -30,6 +32,13 @@ AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 #: im2col block budget in floats (256 KiB: stays in the L2 cache between the copy and the
 #: product); blocks are whole rows of the first output axis, at least one
 COL_BLOCK_FLOATS = 65536
+
+#: stride-1 1-D/2-D convolutions read their taps straight from a zero-padded copy of the input
+#: (``Conv.padded_gemm``) instead of copying patches (im2col); this many flat output columns
+#: (whole rows of the padded width) per product
+PADDED_GEMM_COLUMNS = 512
+#: switch for the padded path (off: every convolution that is not pointwise or depthwise uses im2col)
+PADDED_GEMM = True
 
 #: output columns per run of the depthwise kernel (its local accumulators)
 DEPTHWISE_TILE = 32
@@ -467,6 +476,9 @@ class Conv(_ConvBase):
             return {np.dtype(np.float32): pad_size + flat}
         if self.pointwise or self.depthwise:
             return {}
+        if self.padded_gemm is not None:
+            geo = self.padded_gemm
+            return {np.dtype(np.float32): geo["pad_size"] + self.m // self.group * geo["rows"] * geo["pw"]}
         return {np.dtype(np.float32): self.kdim * self.block_rows * math.prod(self.win.out[1:])}
 
     def flops(self) -> int:
@@ -498,12 +510,110 @@ class Conv(_ConvBase):
         if self.pointwise:
             call = gemm_call(ctx, "wg", "xg", "yg", mg, self.kdim, out_size, **bias_args)
             lines.append(f"    {call}")
+        elif self.padded_gemm is not None:
+            lines[-5:-5] = [
+                f"float* pad = {ctx.scratch(np.float32)};  // zero-padded group input: only its interior is rewritten",
+                f"for (std::size_t i = 0; i < {self.padded_gemm['pad_size']}; ++i) pad[i] = 0.0f;",
+            ]
+            lines += self._padded_gemm(ctx, cg, mg, bias_args)
         else:
             ctx.helper("valid_range", VALID_RANGE)
             lines.append(f"    float* col = {ctx.scratch(np.float32)};")
             lines += self._blocked_im2col_gemm(ctx, cg, mg, bias_args)
         lines += ["  }", "}"]
         return "\n".join(lines)
+
+    @property
+    def padded_gemm(self) -> dict[str, int] | None:
+        """Geometry of the padded path, or None where it does not apply (stride > 1, 3-D and up).
+
+        The input of a group is copied into a zero-padded [cg, ph, pw] buffer; output row oh,
+        column ow of channel m is then sum over (c, kh, kw) of W[m, c, kh, kw] * pad[c, oh + kh *
+        dh, ow + kw * dw], i.e. a product whose b rows are the buffer at offsets c * ph * pw + kh *
+        dh * pw + kw * dw from the flat output position (rows of pw columns, the last pw - ow of
+        each discarded). ``rows`` output rows per product."""
+        win = self.win
+        if not PADDED_GEMM or len(win.kernel) > 2 or any(s != 1 for s in win.strides):
+            return None
+        if self.pointwise or self.depthwise:
+            return None
+        ih, iw = self._axes_2d(self.in_spatial, 1)
+        oh, ow = self._axes_2d(win.out, 1)
+        kh, kw = self._axes_2d(win.kernel, 1)
+        dh, dw = self._axes_2d(win.dilations, 1)
+        pt, pl = self._axes_2d(win.pads_begin, 0)
+        pb, pr = self._axes_2d(win.pads_end, 0)
+        ph, pw = pt + ih + pb, pl + iw + pr
+        cg = self.c // self.group
+        # the flat reads of the last channel run (kw - 1) * dw past it (into discarded columns)
+        pad_size = cg * ph * pw + (kw - 1) * dw
+        rows = max(1, min(oh, PADDED_GEMM_COLUMNS // pw))
+        return {
+            "ih": ih, "iw": iw, "oh": oh, "ow": ow, "kh": kh, "kw": kw, "dh": dh, "dw": dw,
+            "pt": pt, "pl": pl, "ph": ph, "pw": pw, "pad_size": pad_size, "rows": rows,
+        }  # fmt: skip
+
+    def _padded_gemm(self, ctx: CpuContext, cg: int, mg: int, bias_args: dict) -> list[str]:
+        """Per image and group: copy the input into the padded buffer, then per block of output
+        rows the product over the flat padded positions into ``out``, whose ow valid columns of
+        every row are copied to y."""
+        geo = self.padded_gemm
+        assert geo is not None
+        ih, iw, oh, ow, pw, rows = geo["ih"], geo["iw"], geo["oh"], geo["ow"], geo["pw"], geo["rows"]
+        chan = geo["ph"] * pw
+        out_size = oh * ow
+        lines = [
+            f"    float* out = pad + {geo['pad_size']};  // [{mg}, {rows} x {pw}] flat output rows",
+            f"    for (std::size_t c = 0; c < {cg}; ++c) {{",
+            f"      for (std::size_t i = 0; i < {ih}; ++i) {{",
+            f"        const float* xr = xg + (c * {ih} + i) * {iw};",
+            f"        float* pr = pad + c * {chan} + (i + {geo['pt']}) * {pw} + {geo['pl']};",
+            f"        for (std::size_t j = 0; j < {iw}; ++j) pr[j] = xr[j];",
+            "      }",
+            "    }",
+            f"    for (std::size_t r0 = 0; r0 < {oh}; r0 += {rows}) {{",
+            f"      const std::size_t rows = {oh} - r0 < {rows} ? {oh} - r0 : {rows};",
+        ]
+        taps = (geo["kh"], geo["dh"] * pw, geo["kw"], geo["dw"])
+
+        def product(count: int) -> str:
+            return gemm_call(
+                ctx,
+                "wg",
+                f"pad + r0 * {pw}",
+                "out",
+                mg,
+                cg,
+                count * pw,
+                a_strides=(self.kdim, 1),
+                ldb=chan,
+                ldy=rows * pw,
+                taps=taps,
+                **bias_args,
+            )
+
+        tail = oh % rows
+        if not tail:
+            lines.append(f"      {product(rows)}")
+        else:
+            lines += [
+                f"      if (rows == {rows}) {{",
+                f"        {product(rows)}",
+                "      } else {",
+                f"        {product(tail)}",
+                "      }",
+            ]
+        lines += [
+            f"      for (std::size_t m = 0; m < {mg}; ++m) {{",
+            "        for (std::size_t r = 0; r < rows; ++r) {",
+            f"          const float* orow = out + m * {rows * pw} + r * {pw};",
+            f"          float* yr = yg + m * {out_size} + (r0 + r) * {ow};",
+            f"          for (std::size_t j = 0; j < {ow}; ++j) yr[j] = orow[j];",
+            "        }",
+            "      }",
+            "    }",
+        ]
+        return lines
 
     @property
     def block_rows(self) -> int:

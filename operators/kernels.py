@@ -54,12 +54,12 @@ def _tile_specialization(mr: int) -> str:
     rows = range(mr)
     acc = " ".join(f"float c{i}[P * NR];" for i in rows)
     init = " ".join(f"c{i}[q] = BIAS == 1 ? bias[{i}] : bj;" for i in rows)
-    loads = " ".join(f"const float a{i} = a[{i} * SAM + k * SAK];" for i in rows)
+    loads = " ".join(f"const float a{i} = a[{i} * SAM + ka * SAK];" for i in rows)
     fmas = " ".join(f"c{i}[p * NR + j] += a{i} * bv;" for i in rows)
     stores = " ".join(f"y[{i} * LDY + q] = c{i}[q];" for i in rows)
     return f"""template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS>
-struct gemm_tile<{mr}, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS> {{
+          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
+struct gemm_tile<{mr}, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {{
   static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
                   float* __restrict y) {{
     {acc}
@@ -68,13 +68,18 @@ struct gemm_tile<{mr}, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS> {{
       {init}
     }}
     for (std::size_t k = 0; k < K; ++k) {{
-      {loads}
-      for (std::size_t p = 0; p < P; ++p) {{
-        const float* bk = b + p * PS + k * SBK;
-        RMODEL_KEEP_LOOP
-        for (std::size_t j = 0; j < NR; ++j) {{
-          const float bv = bk[j];
-          {fmas}
+      for (std::size_t k2 = 0; k2 < K2; ++k2) {{
+        for (std::size_t k3 = 0; k3 < K3; ++k3) {{
+          const std::size_t ka = (k * K2 + k2) * K3 + k3;
+          {loads}
+          for (std::size_t p = 0; p < P; ++p) {{
+            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
+            RMODEL_KEEP_LOOP
+            for (std::size_t j = 0; j < NR; ++j) {{
+              const float bv = bk[j];
+              {fmas}
+            }}
+          }}
         }}
       }}
     }}
@@ -107,9 +112,12 @@ def gemm_code() -> str:
 // One tile of MR rows x P panels of NR columns: y[i * LDY + p * NR + j] = bias + sum_k
 // a[i * SAM + k * SAK] * b[p * PS + k * SBK + j] for i < MR, p < P, j < NR. BIAS: 0 none,
 // 1 bias[i] per row, 2 bias[p * NR + j] per column. Several panels give a tile of few rows
-// enough independent accumulators to hide the FMA latency.
+// enough independent accumulators to hide the FMA latency. K2, S2, K3, S3 split every k into
+// K2 x K3 sub-steps whose row of b is k * SBK + k2 * S2 + k3 * S3 (a's column (k * K2 + k2) * K3
+// + k3): a convolution reads its kernel taps straight from a padded input this way.
 template <std::size_t MR, std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS>
+          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2 = 1, std::size_t S2 = 0, std::size_t K3 = 1,
+          std::size_t S3 = 0>
 struct gemm_tile;
 
 {tiles}
@@ -119,11 +127,13 @@ struct gemm_tile;
 // width W is {GEMM_NR}, or N % {GEMM_NR} for the last panel. Column panels outside, row tiles inside, so a
 // panel of b is reused from cache by every row tile.
 template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK, bool PACKED,
-          std::size_t LDB, std::size_t LDY, int BIAS>
+          std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2 = 1, std::size_t S2 = 0, std::size_t K3 = 1,
+          std::size_t S3 = 0>
 inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
                  float* __restrict y) {{
   constexpr std::size_t MR = RMODEL_GEMM_MR, NR = {GEMM_NR};
   static_assert(MR >= 1 && MR <= {GEMM_MR_MAX}, "RMODEL_GEMM_MR must be 1..{GEMM_MR_MAX}");
+  static_assert(!PACKED || K2 * K3 == 1, "sub-steps of k read b unpacked");
   constexpr std::size_t MF = M - M % MR, NF = N - N % NR, NT = N - NF;
   constexpr std::size_t SBK = PACKED ? NR : LDB, PS = PACKED ? K * NR : NR;
   // full tiles of MR rows x PF panels (PF = 2 where 32 vector registers hold the accumulators)
@@ -132,7 +142,7 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
     const float* bp = PACKED ? b + n0 * K : b + n0;
     const float* bn = BIAS == 2 ? bias + n0 : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
-      gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+      gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
                                                                   y + m0 * LDY + n0);
     }}
   }}
@@ -140,7 +150,7 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
     const float* bp = PACKED ? b + n0 * K : b + n0;
     const float* bn = BIAS == 2 ? bias + n0 : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
-      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
                                                                  y + m0 * LDY + n0);
     }}
   }}
@@ -151,11 +161,11 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
     const float* br = BIAS == 1 ? bias + MF : bias;
     float* yr = y + MF * LDY;
     for (std::size_t n0 = 0; n0 < NG; n0 += P * NR) {{
-      gemm_tile<R, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(ar, PACKED ? b + n0 * K : b + n0,
+      gemm_tile<R, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(ar, PACKED ? b + n0 * K : b + n0,
                                                                 BIAS == 2 ? bias + n0 : br, yr + n0);
     }}
     for (std::size_t n0 = NG; n0 < NF; n0 += NR) {{
-      gemm_tile<R, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS>::run(ar, PACKED ? b + n0 * K : b + n0,
+      gemm_tile<R, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(ar, PACKED ? b + n0 * K : b + n0,
                                                                 BIAS == 2 ? bias + n0 : br, yr + n0);
     }}
   }}
@@ -164,11 +174,11 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
     const float* bp = PACKED ? b + NF * K : b + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
-      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
                                                                 y + m0 * LDY + NF);
     }}
     if constexpr (MF < M) {{
-      gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
+      gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
                                                                     y + MF * LDY + NF);
     }}
   }}
@@ -198,13 +208,16 @@ def gemm_call(
     ldy: int | None = None,
     bias: str | None = None,
     bias_kind: int = BIAS_NONE,
+    taps: tuple[int, int, int, int] | None = None,
 ) -> str:
     """C++ statement: y (m x n, leading dimension ``ldy``) = bias + a . b.
 
     ``a_strides`` = (row, column) element strides of a (default row-major). A constant ``b_const``
     (k x n, already in product orientation) is packed into panels and ``b`` is ignored; otherwise
     ``b`` is a row-major pointer with leading dimension ``ldb``. ``bias_kind`` is BIAS_ROW
-    (bias[m]) or BIAS_COL (bias[n]) with ``bias`` its pointer.
+    (bias[m]) or BIAS_COL (bias[n]) with ``bias`` its pointer. ``taps`` = (K2, S2, K3, S3) makes
+    each of the k rows K2 x K3 rows of b at k * ldb + k2 * S2 + k3 * S3 (a then has k * K2 * K3
+    columns; b is a runtime pointer).
     """
     ctx.helper("gemm", gemm_code())
     sam, sak = a_strides or (k, 1)
@@ -214,4 +227,6 @@ def gemm_call(
     if bias is None:
         bias_kind = BIAS_NONE
     args = f"{m}, {k}, {n}, {sam}, {sak}, {'true' if packed else 'false'}, {ldb or n}, {ldy or n}, {bias_kind}"
+    if taps is not None and taps[0] * taps[2] > 1:
+        args += ", " + ", ".join(str(t) for t in taps)
     return f"detail::gemm<{args}>({a}, {b}, {bias or 'nullptr'}, {y});"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import helpers
 import numpy as np
 import onnx
 import pytest
@@ -258,10 +259,63 @@ def test_conv_larger_layer():
 )
 def test_conv_im2col_blocks(x_shape, w_shape, attrs, block_floats, block_rows, monkeypatch):
     """im2col and the product run in blocks of output rows (whole rows of the first output axis);
-    a smaller block budget forces several blocks and a shorter last one."""
+    a smaller block budget forces several blocks and a shorter last one (the padded path, which
+    stride-1 1-D/2-D convolutions take otherwise, is switched off)."""
     monkeypatch.setattr(conv_ops, "COL_BLOCK_FLOATS", block_floats)
+    monkeypatch.setattr(conv_ops, "PADDED_GEMM", False)
     m = check_against_onnxruntime(conv_model(x_shape, w_shape, **attrs), batch_size=x_shape[0])
     assert f"r0 += {block_rows})" in m.generate()
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,attrs,columns,rows",
+    [
+        # 3x3 pads 1 (the common CNN layer), 13 output channels (a full row tile plus a rest),
+        # padded width 11: 4 rows per product (44 flat columns: a 32-column pair, no single
+        # panel, a 12-wide rest), the last product of 1 row; batch 2
+        ((2, 5, 9, 9), (13, 5, 3, 3), {"pads": [1, 1, 1, 1]}, 44, 4),
+        # asymmetric pads, even kernel, no bias; 3 rows of 18 = 54 (a pair, a single panel, 6)
+        ((1, 3, 7, 15), (6, 3, 2, 4), {"pads": [0, 2, 1, 1], "bias": False}, 60, 3),
+        # dilated both ways, asymmetric pads; one row per product (budget below a row)
+        ((1, 4, 8, 7), (9, 4, 3, 3), {"dilations": [2, 2], "pads": [2, 1, 2, 3]}, 1, 1),
+        # SAME_LOWER (the larger pad first), 2 rows of 9 per product
+        ((1, 3, 5, 8), (4, 3, 2, 2), {"auto_pad": "SAME_LOWER"}, 18, 2),
+        # no padding, groups of 2 channels, all rows in one product
+        ((1, 4, 6, 10), (6, 2, 3, 3), {"group": 2}, 512, 4),
+        # input narrower than the kernel, padded around it
+        ((1, 2, 3, 2), (3, 2, 3, 5), {"pads": [1, 2, 1, 2]}, 512, 3),
+        # 1-D: one row of 34 padded positions
+        ((2, 3, 30), (7, 3, 5), {"pads": [2, 2]}, 512, 1),
+        # long rows (more than the column budget): one row per product, 5 full pairs + rest
+        ((1, 3, 4, 170), (17, 3, 3, 3), {"pads": [1, 1, 1, 1]}, 128, 1),
+    ],
+    ids=["3x3_tail", "asymmetric_nobias", "dilated", "same_lower", "grouped_valid", "narrow", "1d", "long_rows"],
+)
+def test_conv_padded_gemm(x_shape, w_shape, attrs, columns, rows, monkeypatch):
+    """Stride-1 convolutions read their taps from the zero-padded input (no im2col): products over
+    blocks of flat output rows (a shorter last block), every tile and panel rest, groups, 1-D."""
+    monkeypatch.setattr(conv_ops, "PADDED_GEMM_COLUMNS", columns)
+    attrs = dict(attrs)
+    bias = attrs.pop("bias", True)
+    model = conv_model(x_shape, w_shape, bias=bias, **attrs)
+    m = check_against_onnxruntime(model, batch_size=x_shape[0])
+    code = m.generate()
+    assert f"r0 += {rows})" in code and "im2col" not in code
+
+
+@pytest.mark.parametrize("flags", [("-DRMODEL_GEMM_MR=6", "-DRMODEL_GEMM_PANELS=1"), ("-DRMODEL_GEMM_PANELS=3",)])
+def test_conv_padded_gemm_tile_shapes(flags, monkeypatch):
+    """The padded path and the depthwise kernels with the tile shapes of other targets (6-row
+    tiles and one panel, as without AVX-512) and with 3 panels per full tile."""
+    monkeypatch.setattr(helpers, "TEST_FLAGS", (*helpers.TEST_FLAGS, *flags))
+    rng = np.random.default_rng(RNG_SEED)
+    nodes = [
+        helper.make_node("Conv", ["X", "W1", "B1"], ["H"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["H", "W2"], ["Y"], pads=[1, 1, 1, 1], group=8),
+    ]
+    inits = {"W1": weights(rng, 8, 3, 3, 3, fan_in=27), "B1": weights(rng, 8), "W2": weights(rng, 8, 1, 3, 3, fan_in=9)}
+    model = make_model(nodes, {"X": (np.float32, (1, 3, 10, 13))}, ["Y"], inits)
+    check_against_onnxruntime(model)
 
 
 @pytest.mark.parametrize("bias", [True, False])
