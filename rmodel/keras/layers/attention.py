@@ -46,9 +46,7 @@ def _causal_bias(g: GraphBuilder, tq: int, tv: int) -> str:
 # ---- MultiHeadAttention -------------------------------------------------------------------------
 
 
-def _projection(
-    layer: KerasLayer, g: GraphBuilder, x: str, w: dict[str, np.ndarray], name: str, scale: float = 1.0
-) -> str:
+def _projection(g: GraphBuilder, x: str, w: dict[str, np.ndarray], name: str, scale: float = 1.0) -> str:
     """x[..., d] @ kernel[d, heads, size] (+ bias[heads, size]) as a MatMul on (..., heads * size)."""
     kernel = w[f"{name}_kernel"]
     d, heads, size = kernel.shape
@@ -131,9 +129,9 @@ def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     q_src, v_src = flat(query, tq), flat(value, tv)
     k_src = v_src if key is value else flat(key, tv)
     # Keras scales the projected query by 1/sqrt(key_dim); folded into its kernel and bias here
-    q = _projection(layer, g, q_src, w, "query", 1.0 / math.sqrt(float(key_dim)))
-    k = _projection(layer, g, k_src, w, "key")
-    v = _projection(layer, g, v_src, w, "value")
+    q = _projection(g, q_src, w, "query", 1.0 / math.sqrt(float(key_dim)))
+    k = _projection(g, k_src, w, "key")
+    v = _projection(g, v_src, w, "value")
     q = g.op("Transpose", [g.op("Reshape", [q, _i64(g, [-1, tq, heads, key_dim])])], perm=[0, 2, 1, 3])
     k = g.op("Transpose", [g.op("Reshape", [k, _i64(g, [-1, tv, heads, key_dim])])], perm=[0, 2, 3, 1])
     v = g.op("Transpose", [g.op("Reshape", [v, _i64(g, [-1, tv, heads, value_dim])])], perm=[0, 2, 1, 3])
@@ -145,7 +143,7 @@ def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     merged = g.op("Transpose", [heads_out], perm=[0, 2, 1, 3])
     merged = g.op("Reshape", [merged, _i64(g, [-1, tq, heads * value_dim])], name="merge_heads")
     if gate:
-        merged = g.op("Mul", [merged, g.op("Sigmoid", [_projection(layer, g, q_src, w, "gate")])], name="gated")
+        merged = g.op("Mul", [merged, g.op("Sigmoid", [_projection(g, q_src, w, "gate")])], name="gated")
     n_out = int(np.prod(out))
     kernel = w["output_kernel"].reshape(heads * value_dim, n_out)
     y = g.op("MatMul", [merged, g.const(kernel, "output_kernel")], name="output")
@@ -173,7 +171,7 @@ def _attention_inputs(layer: KerasLayer, g: GraphBuilder) -> tuple[KTensor, str,
     return q, g.as_layout(q, None), g.as_layout(v, None), g.as_layout(k, None)
 
 
-def _apply_scores(layer: KerasLayer, g: GraphBuilder, scores: str, value: str, q: KTensor, causal: bool) -> KTensor:
+def _apply_scores(layer: KerasLayer, g: GraphBuilder, scores: str, value: str, causal: bool) -> KTensor:
     """softmax(scores (+ causal mask)) @ value."""
     if causal:
         tq, tv = g.onnx_shape(scores)[-2:]
@@ -186,7 +184,7 @@ def _apply_scores(layer: KerasLayer, g: GraphBuilder, scores: str, value: str, q
 
 
 def _pairwise_tanh(g: GraphBuilder, q: str, k: str, rank: int, scale: str | None = None) -> str:
-    """tanh(q[..., :, None, :] + k[..., None, :, :]) (q and k optionally multiplied by ``scale`` first)."""
+    """tanh(scale * (q[..., :, None, :] + k[..., None, :, :])) (no Mul when ``scale`` is None)."""
     qe = g.op("Unsqueeze", [q, _i64(g, [rank - 1], "axes")])
     ke = g.op("Unsqueeze", [k, _i64(g, [rank - 2], "axes")])
     total = g.op("Add", [qe, ke], name="pairwise_sum")
@@ -220,7 +218,7 @@ def attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     else:
         summed = g.op("ReduceSum", [_pairwise_tanh(g, qn, kn, rank, scale), _i64(g, [-1], "axes")], keepdims=0)
         scores = g.op("Mul", [summed, g.const(np.float32(w["concat_score_weight"]), "concat_score_weight")])
-    return _apply_scores(layer, g, scores, vn, q, causal)
+    return _apply_scores(layer, g, scores, vn, causal)
 
 
 @converter("AdditiveAttention")
@@ -235,7 +233,7 @@ def additive_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     if use_scale:
         t = g.op("Mul", [t, g.const(w["scale"], "scale")], name="scaled")
     scores = g.op("ReduceSum", [t, _i64(g, [-1], "axes")], keepdims=0, name="scores")
-    return _apply_scores(layer, g, scores, vn, q, causal)
+    return _apply_scores(layer, g, scores, vn, causal)
 
 
 # ---- GroupNormalization / UnitNormalization -----------------------------------------------------
