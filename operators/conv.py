@@ -138,24 +138,28 @@ DEPTHWISE_FLAT_TILE = 64
 #: larger channels take ``depthwise2d``
 DEPTHWISE_FLAT_FLOATS = 16384
 
-# One channel of a stride-1 depthwise 2-D convolution (1-D: IH = OH = KH = 1) through a zero-padded
-# copy: the channel is copied into the interior of `pad` (PW = PL + IW + PR columns per row; the
-# caller zeroes `pad` once, and only the interior is ever written), then the output is computed as
-# one flat run over rows of PW columns, out[j] = b + sum w[kh][kw] * pad[j + kh * DH * PW + kw * DW]
-# for j < L (OH * PW rounded up to 16): every tap is one contiguous stream with no bounds checks,
-# in runs of DEPTHWISE_FLAT_TILE accumulators (a last shorter run). Columns ow >= OW of a row of
-# `out` are discarded when the OW valid ones are copied to y.
+# One channel of a depthwise 2-D convolution (1-D: IH = OH = KH = 1) through a zero-padded copy,
+# split by stride phase: padded row r, column q (PL + IW + PR columns) goes to plane (r % SH) * SW
+# + q % SW at row r / SH, column q / SW of the planes' QH x QW (the padded size over the strides,
+# rounded up). Tap (kh, kw) of output (oh, ow) is then at row oh + kh * DH / SH, column ow + kw *
+# DW / SW of its phase's plane: with flat output rows of QW columns, every tap reads one contiguous
+# stream, out[j] = b + sum w[kh][kw] * pad[j + offset(kh, kw)] for j < L (OH * QW rounded up to
+# 16), in runs of DEPTHWISE_FLAT_TILE accumulators (a last shorter run) without bounds checks.
+# The caller zeroes `pad` once; only the interiors of the planes are ever written. Columns
+# ow >= OW of a row of `out` are discarded when the OW valid ones are copied to y.
 DEPTHWISE_FLAT = (
     KEEP_LOOP
     + """
-template <std::size_t T, std::size_t KH, std::size_t KW, std::size_t SKH, std::size_t DW>
+template <std::size_t T, std::size_t KH, std::size_t KW, std::size_t SH, std::size_t SW, std::size_t DH,
+          std::size_t DW, std::size_t QH, std::size_t QW>
 inline void depthwise_flat_run(const float* __restrict p, const float* __restrict w, float b, float* __restrict out) {
   float c[T];
   for (std::size_t j = 0; j < T; ++j) c[j] = b;
   for (std::size_t kh = 0; kh < KH; ++kh) {
     for (std::size_t kw = 0; kw < KW; ++kw) {
       const float wv = w[kh * KW + kw];
-      const float* ps = p + kh * SKH + kw * DW;
+      const std::size_t plane = (kh * DH % SH) * SW + kw * DW % SW;
+      const float* ps = p + plane * QH * QW + kh * DH / SH * QW + kw * DW / SW;
       if constexpr (T > 16) {
         for (std::size_t j = 0; j < T; ++j) c[j] += wv * ps[j];
       } else {  // g++ would unroll a short contiguous loop before vectorizing it
@@ -168,21 +172,33 @@ inline void depthwise_flat_run(const float* __restrict p, const float* __restric
 }
 
 template <std::size_t IH, std::size_t IW, std::size_t OH, std::size_t OW, std::size_t KH, std::size_t KW,
-          std::size_t DH, std::size_t DW, std::size_t PT, std::size_t PL, std::size_t PW, std::size_t L>
+          std::size_t SH, std::size_t SW, std::size_t DH, std::size_t DW, std::size_t PT, std::size_t PL,
+          std::size_t QH, std::size_t QW, std::size_t L>
 inline void depthwise_flat(const float* __restrict x, const float* __restrict w, float b, float* __restrict pad,
                            float* __restrict out, float* __restrict y) {
   constexpr std::size_t T = DEPTHWISE_FLAT_TILE, RUNS = L / T, REST = L % T;
   for (std::size_t i = 0; i < IH; ++i) {
     const float* xr = x + i * IW;
-    float* pr = pad + (PT + i) * PW + PL;
-    for (std::size_t j = 0; j < IW; ++j) pr[j] = xr[j];
+    const std::size_t r = PT + i;
+    float* pr = pad + (r % SH) * SW * QH * QW + r / SH * QW;
+    if constexpr (SW == 1) {
+      for (std::size_t j = 0; j < IW; ++j) pr[PL + j] = xr[j];
+    } else {  // column phase f: padded columns q * SW + f, input column q * SW + f - PL
+      for (std::size_t f = 0; f < SW; ++f) {
+        float* pf = pr + f * QH * QW;
+        const std::size_t q0 = PL > f ? (PL - f + SW - 1) / SW : 0;
+        for (std::size_t q = q0; q * SW + f < PL + IW; ++q) pf[q] = xr[q * SW + f - PL];
+      }
+    }
   }
   for (std::size_t r = 0; r < RUNS; ++r) {
-    depthwise_flat_run<T, KH, KW, DH * PW, DW>(pad + r * T, w, b, out + r * T);
+    depthwise_flat_run<T, KH, KW, SH, SW, DH, DW, QH, QW>(pad + r * T, w, b, out + r * T);
   }
-  if constexpr (REST > 0) depthwise_flat_run<REST, KH, KW, DH * PW, DW>(pad + RUNS * T, w, b, out + RUNS * T);
+  if constexpr (REST > 0) {
+    depthwise_flat_run<REST, KH, KW, SH, SW, DH, DW, QH, QW>(pad + RUNS * T, w, b, out + RUNS * T);
+  }
   for (std::size_t i = 0; i < OH; ++i) {
-    const float* orow = out + i * PW;
+    const float* orow = out + i * QW;
     float* yr = y + i * OW;
     for (std::size_t j = 0; j < OW; ++j) yr[j] = orow[j];
   }
@@ -472,8 +488,8 @@ class Conv(_ConvBase):
 
     def workspace(self) -> dict[np.dtype, int]:
         if self.depthwise and self.flat_depthwise is not None:
-            pad_size, flat = self.flat_depthwise
-            return {np.dtype(np.float32): pad_size + flat}
+            geo = self.flat_depthwise
+            return {np.dtype(np.float32): geo["pad_size"] + geo["flat"]}
         if self.pointwise or self.depthwise:
             return {}
         if self.padded_gemm is not None:
@@ -716,48 +732,61 @@ class Conv(_ConvBase):
         return (values[0], values[1]) if len(values) == 2 else (one, values[0])
 
     @property
-    def flat_depthwise(self) -> tuple[int, int] | None:
-        """(padded copy size, flat output size) of the ``depthwise_flat`` path, used for 1-D/2-D
-        stride-1 depthwise convolutions whose padded channel fits in DEPTHWISE_FLAT_FLOATS."""
+    def flat_depthwise(self) -> dict[str, int] | None:
+        """Geometry of the ``depthwise_flat`` path (stride planes QH x QW, flat output size L, size
+        of the padded planes with the flat runs' overreach), used for 1-D/2-D depthwise
+        convolutions whose workspace fits in DEPTHWISE_FLAT_FLOATS."""
         win = self.win
-        if len(win.kernel) > 2 or any(s != 1 for s in win.strides):
+        if len(win.kernel) > 2:
             return None
         ih, iw = self._axes_2d(self.in_spatial, 1)
         oh, _ = self._axes_2d(win.out, 1)
         kh, kw = self._axes_2d(win.kernel, 1)
+        sh, sw = self._axes_2d(win.strides, 1)
         dh, dw = self._axes_2d(win.dilations, 1)
-        pl, pr = self._axes_2d(win.pads_begin, 0)[1], self._axes_2d(win.pads_end, 0)[1]
-        pw = pl + iw + pr
-        flat = -(-oh * pw // 16) * 16
-        pad_size = flat + (kh - 1) * dh * pw + (kw - 1) * dw
+        pt, pl = self._axes_2d(win.pads_begin, 0)
+        pb, pr = self._axes_2d(win.pads_end, 0)
+        qh, qw = -(-(pt + ih + pb) // sh), -(-(pl + iw + pr) // sw)
+        flat = -(-oh * qw // 16) * 16
+        reach = max(
+            ((i * dh % sh) * sw + j * dw % sw) * qh * qw + i * dh // sh * qw + j * dw // sw
+            for i in range(kh)
+            for j in range(kw)
+        )
+        pad_size = max(sh * sw * qh * qw, reach + flat)
         if pad_size + flat > DEPTHWISE_FLAT_FLOATS:
             return None
-        return pad_size, flat
+        return {"qh": qh, "qw": qw, "flat": flat, "pad_size": pad_size}
 
     def _emit_depthwise_flat(self, ctx: CpuContext) -> str:
-        """Stride-1 depthwise 1-D / 2-D convolution through ``depthwise_flat`` (see there)."""
+        """Depthwise 1-D / 2-D convolution through ``depthwise_flat`` (see there)."""
         ctx.helper("depthwise_flat", DEPTHWISE_FLAT)
         win = self.win
         ih, iw = self._axes_2d(self.in_spatial, 1)
         oh, ow = self._axes_2d(win.out, 1)
         kh, kw = self._axes_2d(win.kernel, 1)
+        sh, sw = self._axes_2d(win.strides, 1)
         dh, dw = self._axes_2d(win.dilations, 1)
         pt, pl = self._axes_2d(win.pads_begin, 0)
-        pw = pl + iw + self._axes_2d(win.pads_end, 0)[1]
-        pad_size, flat = self.flat_depthwise or (0, 0)
+        geo = self.flat_depthwise
+        assert geo is not None
+        pad_size = geo["pad_size"]
         mg = self.m // self.group
         in_size, out_size = ih * iw, oh * ow
         lines = [
             f"const float* x = {ctx.ptr(self.inputs[0])};",
             f"const float* w = {ctx.ptr(self.inputs[1])};",
             f"float* y = {ctx.ptr(self.outputs[0])};",
-            f"float* pad = {ctx.scratch(np.float32)};  // zero-padded channel: only its interior is rewritten",
-            f"float* out = pad + {pad_size};  // flat output rows of {pw} columns",
+            f"float* pad = {ctx.scratch(np.float32)};  // zero-padded stride planes: only interiors are rewritten",
+            f"float* out = pad + {pad_size};  // flat output rows of {geo['qw']} columns",
             f"for (std::size_t i = 0; i < {pad_size}; ++i) pad[i] = 0.0f;",
         ]
         if self.has_input(2):
             lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
-        params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {dh}, {dw}, {pt}, {pl}, {pw}, {flat}"
+        params = (
+            f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, "
+            f"{geo['qh']}, {geo['qw']}, {geo['flat']}"
+        )
         bias = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
         lines += [
             f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",

@@ -194,12 +194,36 @@ def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs, monkeypat
         ((1, 2, 7, 6), (4, 4), 1, True, {"auto_pad": "SAME_LOWER"}),
         # 1-D with a long run and an even kernel
         ((1, 2, 150), (4,), 1, True, {"pads": [0, 2]}),
+        # stride 2 with pads 1 (MobileNet's downsampling), even padded size: 4 planes of 8 x 8
+        ((2, 3, 14, 14), (3, 3), 1, True, {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+        # stride 2 over odd padded sizes (planes rounded up), begin pads 2 > phase, x2, no bias
+        ((1, 2, 9, 11), (3, 3), 2, False, {"pads": [2, 2, 1, 1], "strides": [2, 2]}),
+        # stride 3 horizontally only, dilated (taps in every phase), asymmetric pads
+        ((1, 2, 7, 20), (3, 3), 1, True, {"strides": [1, 3], "dilations": [2, 2], "pads": [1, 0, 2, 3]}),
+        # stride 2 vertically only, even kernel, no pads
+        ((1, 2, 12, 9), (4, 2), 1, True, {"strides": [2, 1]}),
+        # 1-D stride 2 with dilation 2: every tap in the even phase
+        ((2, 3, 12), (3,), 1, True, {"strides": [2], "dilations": [2], "pads": [2, 1]}),
     ],
-    ids=["14x14_rest", "no_rest_x2", "one_short_run", "unpadded", "dilated", "same_lower", "1d"],
+    ids=[
+        "14x14_rest",
+        "no_rest_x2",
+        "one_short_run",
+        "unpadded",
+        "dilated",
+        "same_lower",
+        "1d",
+        "stride2",
+        "stride2_odd_x2",
+        "stride_1x3_dilated",
+        "stride_2x1",
+        "1d_stride2_dilated",
+    ],
 )
 def test_conv_depthwise_flat(x_shape, kernel, multiplier, bias, attrs):
-    """Stride-1 depthwise convolutions through the zero-padded copy and flat output rows: runs
-    of the tile width with and without a shorter rest, borders and dilations as zeros."""
+    """Depthwise convolutions through the zero-padded copy split by stride phase and flat output
+    rows: runs of the tile width with and without a shorter rest, borders and dilations as zeros,
+    strides on either axis."""
     channels = x_shape[1]
     w_shape = (channels * multiplier, 1, *kernel)
     model = conv_model(x_shape, w_shape, bias=bias, group=channels, **attrs)
