@@ -8,8 +8,9 @@ Y[:, block] = W . col + bias while the block is still in cache. Stride-1 1-D/2-D
 skip the copy too: the input is copied once into a zero-padded buffer and the product reads each
 kernel tap's row of b straight from it (``Conv.padded_gemm``). Pointwise convolutions (1x1,
 stride 1, no padding) skip the copy. Depthwise convolutions (one input channel per group) are
-computed directly: stride-1 ones (1-D/2-D) from a zero-padded copy of the channel as one flat run
-of output rows (``depthwise_flat``), others a few output rows at a time in local accumulators.
+computed directly: 1-D/2-D ones from a zero-padded copy of the channel split by stride phase, as
+flat runs over output rows (``depthwise_flat``; ``depthwise2d`` for channels too large for it: a
+few output rows at a time with bounds checks at the borders), N-D ones tap by tap.
 ConvTranspose is the adjoint: col = W' . X, then col2im scatters col into Y.
 
 The window geometry (``window_geometry``) is shared with the pooling operators.
@@ -132,27 +133,31 @@ inline void depthwise2d(const float* __restrict x, const float* __restrict w, fl
 
 
 #: outputs per run of the padded depthwise kernel (its local accumulators: 4 AVX-512 or 8 AVX2
-#: registers; 32, 96, 128 and 256 measured slower on the benchmark)
+#: registers; 32, 96, 128 and 256 measured slower on the benchmark); a power of 2
 DEPTHWISE_FLAT_TILE = 64
-#: workspace limit in floats of the padded depthwise path (padded channel + flat output rows);
+#: workspace limit in floats of the padded depthwise path (the padded stride planes);
 #: larger channels take ``depthwise2d``
 DEPTHWISE_FLAT_FLOATS = 16384
 
 # One channel of a depthwise 2-D convolution (1-D: IH = OH = KH = 1) through a zero-padded copy,
 # split by stride phase: padded row r, column q (PL + IW + PR columns) goes to plane (r % SH) * SW
 # + q % SW at row r / SH, column q / SW of the planes' QH x QW (the padded size over the strides,
-# rounded up). Tap (kh, kw) of output (oh, ow) is then at row oh + kh * DH / SH, column ow + kw *
-# DW / SW of its phase's plane: with flat output rows of QW columns, every tap reads one contiguous
-# stream, out[j] = b + sum w[kh][kw] * pad[j + offset(kh, kw)] for j < L (OH * QW rounded up to
-# 16), in runs of DEPTHWISE_FLAT_TILE accumulators (a last shorter run) without bounds checks.
-# The caller zeroes `pad` once; only the interiors of the planes are ever written. Columns
-# ow >= OW of a row of `out` are discarded when the OW valid ones are copied to y.
+# rounded up; QW widened to a power of 2 up to DEPTHWISE_FLAT_TILE, else a multiple of it). Tap
+# (kh, kw) of output (oh, ow) is then at row oh + kh * DH / SH, column ow + kw * DW / SW of its
+# phase's plane: over flat output positions j = oh * QW + ow every tap reads one contiguous stream,
+# b + sum w[kh][kw] * pad[j + offset(kh, kw)], computed in runs of DEPTHWISE_FLAT_TILE local
+# accumulators (whole rows, or TILE columns of a wide row) without bounds checks; the OW valid
+# columns of each row are stored, the others discarded. The caller zeroes `pad` once; only the
+# interiors of the planes are ever written.
 DEPTHWISE_FLAT = (
     KEEP_LOOP
     + """
-template <std::size_t T, std::size_t KH, std::size_t KW, std::size_t SH, std::size_t SW, std::size_t DH,
-          std::size_t DW, std::size_t QH, std::size_t QW>
-inline void depthwise_flat_run(const float* __restrict p, const float* __restrict w, float b, float* __restrict out) {
+// T = R * C consecutive flat outputs from p (R rows of C = QW columns, or one row's C columns);
+// the first V columns of each of the R rows are stored to y (rows OW apart)
+template <std::size_t R, std::size_t C, std::size_t V, std::size_t OW, std::size_t KH, std::size_t KW,
+          std::size_t SH, std::size_t SW, std::size_t DH, std::size_t DW, std::size_t QH, std::size_t QW>
+inline void depthwise_flat_run(const float* __restrict p, const float* __restrict w, float b, float* __restrict y) {
+  constexpr std::size_t T = R * C;
   float c[T];
   for (std::size_t j = 0; j < T; ++j) c[j] = b;
   for (std::size_t kh = 0; kh < KH; ++kh) {
@@ -168,15 +173,17 @@ inline void depthwise_flat_run(const float* __restrict p, const float* __restric
       }
     }
   }
-  for (std::size_t j = 0; j < T; ++j) out[j] = c[j];
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t j = 0; j < V; ++j) y[r * OW + j] = c[r * C + j];
+  }
 }
 
 template <std::size_t IH, std::size_t IW, std::size_t OH, std::size_t OW, std::size_t KH, std::size_t KW,
           std::size_t SH, std::size_t SW, std::size_t DH, std::size_t DW, std::size_t PT, std::size_t PL,
-          std::size_t QH, std::size_t QW, std::size_t L>
+          std::size_t QH, std::size_t QW>
 inline void depthwise_flat(const float* __restrict x, const float* __restrict w, float b, float* __restrict pad,
-                           float* __restrict out, float* __restrict y) {
-  constexpr std::size_t T = DEPTHWISE_FLAT_TILE, RUNS = L / T, REST = L % T;
+                           float* __restrict y) {
+  constexpr std::size_t TILE = DEPTHWISE_FLAT_TILE;
   for (std::size_t i = 0; i < IH; ++i) {
     const float* xr = x + i * IW;
     const std::size_t r = PT + i;
@@ -191,16 +198,27 @@ inline void depthwise_flat(const float* __restrict x, const float* __restrict w,
       }
     }
   }
-  for (std::size_t r = 0; r < RUNS; ++r) {
-    depthwise_flat_run<T, KH, KW, SH, SW, DH, DW, QH, QW>(pad + r * T, w, b, out + r * T);
-  }
-  if constexpr (REST > 0) {
-    depthwise_flat_run<REST, KH, KW, SH, SW, DH, DW, QH, QW>(pad + RUNS * T, w, b, out + RUNS * T);
-  }
-  for (std::size_t i = 0; i < OH; ++i) {
-    const float* orow = out + i * QW;
-    float* yr = y + i * OW;
-    for (std::size_t j = 0; j < OW; ++j) yr[j] = orow[j];
+  if constexpr (QW <= TILE) {  // runs of R = TILE / QW whole rows, the last one shorter
+    constexpr std::size_t R = TILE / QW, RUNS = OH / R, REST = OH % R;
+    for (std::size_t r = 0; r < RUNS; ++r) {
+      depthwise_flat_run<R, QW, OW, OW, KH, KW, SH, SW, DH, DW, QH, QW>(pad + r * R * QW, w, b, y + r * R * OW);
+    }
+    if constexpr (REST > 0) {
+      depthwise_flat_run<REST, QW, OW, OW, KH, KW, SH, SW, DH, DW, QH, QW>(pad + RUNS * R * QW, w, b,
+                                                                          y + RUNS * R * OW);
+    }
+  } else {  // wide rows: runs of TILE columns, the last one storing the V < TILE columns left
+    constexpr std::size_t FULL = OW / TILE, V = OW % TILE;
+    for (std::size_t i = 0; i < OH; ++i) {
+      for (std::size_t k = 0; k < FULL; ++k) {
+        depthwise_flat_run<1, TILE, TILE, OW, KH, KW, SH, SW, DH, DW, QH, QW>(pad + i * QW + k * TILE, w, b,
+                                                                             y + i * OW + k * TILE);
+      }
+      if constexpr (V > 0) {
+        depthwise_flat_run<1, TILE, V, OW, KH, KW, SH, SW, DH, DW, QH, QW>(pad + i * QW + FULL * TILE, w, b,
+                                                                          y + i * OW + FULL * TILE);
+      }
+    }
   }
 }""".replace("DEPTHWISE_FLAT_TILE", str(DEPTHWISE_FLAT_TILE))
 )
@@ -489,7 +507,7 @@ class Conv(_ConvBase):
     def workspace(self) -> dict[np.dtype, int]:
         if self.depthwise and self.flat_depthwise is not None:
             geo = self.flat_depthwise
-            return {np.dtype(np.float32): geo["pad_size"] + geo["flat"]}
+            return {np.dtype(np.float32): geo["pad_size"]}
         if self.pointwise or self.depthwise:
             return {}
         if self.padded_gemm is not None:
@@ -733,9 +751,9 @@ class Conv(_ConvBase):
 
     @property
     def flat_depthwise(self) -> dict[str, int] | None:
-        """Geometry of the ``depthwise_flat`` path (stride planes QH x QW, flat output size L, size
-        of the padded planes with the flat runs' overreach), used for 1-D/2-D depthwise
-        convolutions whose workspace fits in DEPTHWISE_FLAT_FLOATS."""
+        """Geometry of the ``depthwise_flat`` path (stride planes QH x QW, flat outputs OH * QW,
+        size of the planes with the runs' overreach), used for 1-D/2-D depthwise convolutions
+        whose planes fit in DEPTHWISE_FLAT_FLOATS."""
         win = self.win
         if len(win.kernel) > 2:
             return None
@@ -747,14 +765,18 @@ class Conv(_ConvBase):
         pt, pl = self._axes_2d(win.pads_begin, 0)
         pb, pr = self._axes_2d(win.pads_end, 0)
         qh, qw = -(-(pt + ih + pb) // sh), -(-(pl + iw + pr) // sw)
-        flat = -(-oh * qw // 16) * 16
+        # plane rows widened (with zeros) so runs fill whole vectors: a divisor of the run width
+        # DEPTHWISE_FLAT_TILE (runs of whole rows), or a multiple of it (runs along a row)
+        tile = DEPTHWISE_FLAT_TILE
+        qw = 1 << (qw - 1).bit_length() if qw <= tile else -(-qw // tile) * tile  # tile: a power of 2
+        flat = oh * qw
         reach = max(
             ((i * dh % sh) * sw + j * dw % sw) * qh * qw + i * dh // sh * qw + j * dw // sw
             for i in range(kh)
             for j in range(kw)
         )
         pad_size = max(sh * sw * qh * qw, reach + flat)
-        if pad_size + flat > DEPTHWISE_FLAT_FLOATS:
+        if pad_size > DEPTHWISE_FLAT_FLOATS:
             return None
         return {"qh": qh, "qw": qw, "flat": flat, "pad_size": pad_size}
 
@@ -778,21 +800,17 @@ class Conv(_ConvBase):
             f"const float* w = {ctx.ptr(self.inputs[1])};",
             f"float* y = {ctx.ptr(self.outputs[0])};",
             f"float* pad = {ctx.scratch(np.float32)};  // zero-padded stride planes: only interiors are rewritten",
-            f"float* out = pad + {pad_size};  // flat output rows of {geo['qw']} columns",
             f"for (std::size_t i = 0; i < {pad_size}; ++i) pad[i] = 0.0f;",
         ]
         if self.has_input(2):
             lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
-        params = (
-            f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, "
-            f"{geo['qh']}, {geo['qw']}, {geo['flat']}"
-        )
+        params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {geo['qh']}, {geo['qw']}"
         bias = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
         lines += [
             f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",
             f"  // input channel oc / {mg} of image oc / {self.m}",
             f"  detail::depthwise_flat<{params}>(x + oc / {mg} * {in_size}, w + oc % {self.m} * {kh * kw}, {bias},",
-            f"                                   pad, out, y + oc * {out_size});",
+            f"                                   pad, y + oc * {out_size});",
             "}",
         ]
         return "\n".join(lines)

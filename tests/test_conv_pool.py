@@ -178,23 +178,26 @@ def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs, monkeypat
 @pytest.mark.parametrize(
     "x_shape,kernel,multiplier,bias,attrs",
     [
-        # 14x14 with pads 1 (MobileNet's last stages): 14 rows of 16 = 224 flat outputs, three
-        # 64-wide runs and a 32-wide rest; batch 2
+        # 14x14 with pads 1 (MobileNet's last stages): planes 16 wide, runs of 4 rows, a last
+        # run of 2; batch 2
         ((2, 3, 14, 14), (3, 3), 1, True, {"pads": [1, 1, 1, 1]}),
-        # flat size a multiple of the run (8 rows of 16 = 128: two runs, no rest), no bias, x2
+        # runs of 4 rows with no rest, two outputs per channel, no bias
         ((1, 2, 8, 14), (3, 3), 2, False, {"pads": [1, 1, 1, 1]}),
-        # shorter than one run (4 rows of 4 = 16: the 16-wide kept loop), input narrower than
-        # the kernel
+        # one run of 4 rows of 4 (16 outputs: the kept short loop), input narrower than the kernel
         ((1, 3, 4, 2), (3, 3), 1, True, {"pads": [1, 1, 1, 1]}),
-        # no padding at all, even kernel
+        # no padding, even kernel: rows of 11 widened to 16
         ((1, 2, 9, 11), (2, 4), 1, True, {}),
-        # dilated both ways with asymmetric pads, kernel rows cut at top/bottom
+        # dilated both ways, asymmetric pads, kernel rows cut at top/bottom: rows of 25 -> 32
         ((1, 2, 6, 20), (3, 3), 1, True, {"dilations": [2, 3], "pads": [2, 3, 1, 2]}),
         # SAME_LOWER: the larger pad at the start
         ((1, 2, 7, 6), (4, 4), 1, True, {"auto_pad": "SAME_LOWER"}),
-        # 1-D with a long run and an even kernel
+        # 1-D wide row (152 -> 192 columns): two 64-column runs and a last one storing 21
         ((1, 2, 150), (4,), 1, True, {"pads": [0, 2]}),
-        # stride 2 with pads 1 (MobileNet's downsampling), even padded size: 4 planes of 8 x 8
+        # 1-D wide row whose 128 outputs are exactly two runs
+        ((1, 2, 128), (3,), 1, True, {"pads": [1, 1]}),
+        # wide rows (66 -> 128) with only 62 outputs: a single partly stored run per row
+        ((1, 2, 3, 66), (3, 3), 1, True, {"dilations": [1, 2], "pads": [1, 0, 1, 0]}),
+        # stride 2 with pads 1 (MobileNet's downsampling): 4 planes of 8 x 8, one run of 7 rows
         ((2, 3, 14, 14), (3, 3), 1, True, {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
         # stride 2 over odd padded sizes (planes rounded up), begin pads 2 > phase, x2, no bias
         ((1, 2, 9, 11), (3, 3), 2, False, {"pads": [2, 2, 1, 1], "strides": [2, 2]}),
@@ -212,7 +215,9 @@ def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs, monkeypat
         "unpadded",
         "dilated",
         "same_lower",
-        "1d",
+        "1d_wide_rest",
+        "1d_wide_exact",
+        "wide_partial",
         "stride2",
         "stride2_odd_x2",
         "stride_1x3_dilated",
@@ -222,8 +227,8 @@ def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs, monkeypat
 )
 def test_conv_depthwise_flat(x_shape, kernel, multiplier, bias, attrs):
     """Depthwise convolutions through the zero-padded copy split by stride phase and flat output
-    rows: runs of the tile width with and without a shorter rest, borders and dilations as zeros,
-    strides on either axis."""
+    rows: runs of whole rows (with and without a shorter last run) or along wide rows (with and
+    without a partly stored last run), borders and dilations as zeros, strides on either axis."""
     channels = x_shape[1]
     w_shape = (channels * multiplier, 1, *kernel)
     model = conv_model(x_shape, w_shape, bias=bias, group=channels, **attrs)
@@ -234,7 +239,7 @@ def test_conv_depthwise_flat(x_shape, kernel, multiplier, bias, attrs):
 
 def test_conv_depthwise_flat_size_limit():
     """A channel whose padded copy exceeds the workspace limit takes ``depthwise2d`` instead."""
-    size = math.isqrt(conv_ops.DEPTHWISE_FLAT_FLOATS // 2) + 2  # padded copy + flat rows > limit
+    size = math.isqrt(conv_ops.DEPTHWISE_FLAT_FLOATS) + 2  # padded copy > limit
     model = conv_model((1, 2, size, size), (2, 1, 3, 3), group=2, pads=[1, 1, 1, 1])
     m = check_against_onnxruntime(model)
     assert "detail::depthwise2d<" in m.generate()
