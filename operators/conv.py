@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import RModelError
 from .base import CpuContext, Operator, ShapeContext, register
-from .kernels import BIAS_ROW, GEMM_NR, KEEP_LOOP, gemm_call
+from .kernels import BIAS_COL, BIAS_ROW, GEMM_NR, KEEP_LOOP, gemm_call
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
@@ -38,6 +38,8 @@ COL_BLOCK_FLOATS = 65536
 #: (``Conv.padded_gemm``) instead of copying patches (im2col); this many flat output columns
 #: (whole rows of the padded width) per product
 PADDED_GEMM_COLUMNS = 512
+#: convolutions with at most this many output positions (per image) take ``weights_by_panel``
+WEIGHT_PANEL_POSITIONS = 64
 #: switch for the padded path (off: every convolution that is not pointwise or depthwise uses im2col)
 PADDED_GEMM = True
 
@@ -490,6 +492,7 @@ class Conv(_ConvBase):
         self.n, self.c, self.m = n, c, m
         self.in_spatial = tuple(x.shape[2:])
         self.kdim = (c // self.group) * math.prod(kernel)
+        self.w_const = ctx.const(self.inputs[1]) is not None
         return [self.out(0, np.float32, (n, m, *self.win.out))]
 
     @property
@@ -510,6 +513,9 @@ class Conv(_ConvBase):
             return {np.dtype(np.float32): geo["pad_size"]}
         if self.pointwise or self.depthwise:
             return {}
+        if self.weights_by_panel:
+            out_size = math.prod(self.win.out)
+            return {np.dtype(np.float32): (self.kdim + self.m) * out_size}
         if self.padded_gemm is not None:
             geo = self.padded_gemm
             return {np.dtype(np.float32): geo["pad_size"] + self.m // self.group * geo["rows"] * geo["pw"]}
@@ -544,6 +550,9 @@ class Conv(_ConvBase):
         if self.pointwise:
             call = gemm_call(ctx, "wg", "xg", "yg", mg, self.kdim, out_size, **bias_args)
             lines.append(f"    {call}")
+        elif self.weights_by_panel:  # the weights are a packed constant there
+            lines = [line for line in lines if "const float* w" not in line]
+            lines += self._weights_by_panel(ctx, cg, mg, bias_args)
         elif self.padded_gemm is not None:
             lines[-5:-5] = [
                 f"float* pad = {ctx.scratch(np.float32)};  // zero-padded group input: only its interior is rewritten",
@@ -556,6 +565,44 @@ class Conv(_ConvBase):
             lines += self._blocked_im2col_gemm(ctx, cg, mg, bias_args)
         lines += ["  }", "}"]
         return "\n".join(lines)
+
+    @property
+    def weights_by_panel(self) -> bool:
+        """Few output positions (at most WEIGHT_PANEL_POSITIONS), one group, constant weights: the
+        product runs transposed, Y^T = col^T . W^T with W^T packed into panels of output channels,
+        so the (large) weights stream through the cache once instead of once per column panel."""
+        return (
+            WEIGHT_PANEL_POSITIONS > 0
+            and self.group == 1
+            and self.w_const
+            and not self.pointwise
+            and not self.depthwise
+            and math.prod(self.win.out) <= WEIGHT_PANEL_POSITIONS
+        )
+
+    def _weights_by_panel(self, ctx: CpuContext, cg: int, mg: int, bias_args: dict) -> list[str]:
+        """im2col of the whole output into col [kdim, P], then out[P, M] = col^T . W^T (+ bias per
+        column) and y = out^T."""
+        ctx.helper("valid_range", VALID_RANGE)
+        out_size = math.prod(self.win.out)
+        w_const = ctx.const(self.inputs[1])
+        assert w_const is not None
+        wt = np.asarray(w_const, dtype=np.float32).reshape(mg, self.kdim).T
+        lines = [
+            f"    float* col = {ctx.scratch(np.float32)};",
+            f"    float* out = col + {self.kdim * out_size};  // [{out_size}, {mg}]",
+            f"    const std::ptrdiff_t r0 = 0, rows = {self.win.out[0]};",
+        ]
+        lines += self._im2col(cg, "    ", out_size)
+        bias = {"bias": bias_args["bias"], "bias_kind": BIAS_COL} if "bias" in bias_args else {}
+        call = gemm_call(ctx, "col", "", "out", out_size, self.kdim, mg, a_strides=(1, out_size), b_const=wt, **bias)
+        lines += [
+            f"    {call}",
+            f"    for (std::size_t p = 0; p < {out_size}; ++p) {{",
+            f"      for (std::size_t m = 0; m < {mg}; ++m) yg[m * {out_size} + p] = out[p * {mg} + m];",
+            "    }",
+        ]
+        return lines
 
     @property
     def padded_gemm(self) -> dict[str, int] | None:

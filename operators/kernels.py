@@ -36,6 +36,10 @@ GEMM_MR_DEFAULT = 6
 #: columns of a tile: one contiguous run of b (the packed panel width)
 GEMM_NR = 16
 
+#: deepest running sum of the product in columns of a (longer K is split into blocks whose partial
+#: sums are added to y; -DRMODEL_GEMM_KC=<n> overrides it)
+GEMM_KC = 256
+
 BIAS_NONE, BIAS_ROW, BIAS_COL = 0, 1, 2
 
 #: put before a short fixed-length loop over contiguous columns that must stay a loop for the
@@ -57,6 +61,7 @@ def _tile_specialization(mr: int) -> str:
     loads = " ".join(f"const float a{i} = a[{i} * SAM + ka * SAK];" for i in rows)
     fmas = " ".join(f"c{i}[p * NR + j] += a{i} * bv;" for i in rows)
     stores = " ".join(f"y[{i} * LDY + q] = c{i}[q];" for i in rows)
+    adds = " ".join(f"y[{i} * LDY + q] += c{i}[q];" for i in rows)
     return f"""template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<{mr}, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {{
@@ -83,8 +88,14 @@ struct gemm_tile<{mr}, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
         }}
       }}
     }}
-    for (std::size_t q = 0; q < P * NR; ++q) {{
-      {stores}
+    if constexpr (BIAS == 3) {{
+      for (std::size_t q = 0; q < P * NR; ++q) {{
+        {adds}
+      }}
+    }} else {{
+      for (std::size_t q = 0; q < P * NR; ++q) {{
+        {stores}
+      }}
     }}
   }}
 }};"""
@@ -100,6 +111,9 @@ def gemm_code() -> str:
 #define RMODEL_GEMM_MR {GEMM_MR_DEFAULT}
 #endif
 #endif
+#ifndef RMODEL_GEMM_KC
+#define RMODEL_GEMM_KC {GEMM_KC}
+#endif
 #ifndef RMODEL_GEMM_PANELS
 #if defined(__AVX512F__)
 #define RMODEL_GEMM_PANELS 2
@@ -111,8 +125,9 @@ def gemm_code() -> str:
 
 // One tile of MR rows x P panels of NR columns: y[i * LDY + p * NR + j] = bias + sum_k
 // a[i * SAM + k * SAK] * b[p * PS + k * SBK + j] for i < MR, p < P, j < NR. BIAS: 0 none,
-// 1 bias[i] per row, 2 bias[p * NR + j] per column. Several panels give a tile of few rows
-// enough independent accumulators to hide the FMA latency. K2, S2, K3, S3 split every k into
+// 1 bias[i] per row, 2 bias[p * NR + j] per column, 3 none but the tile is added to y (a later
+// block of k). Several panels give a tile of few rows enough independent accumulators to hide the
+// FMA latency. K2, S2, K3, S3 split every k into
 // K2 x K3 sub-steps whose row of b is k * SBK + k2 * S2 + k3 * S3 (a's column (k * K2 + k2) * K3
 // + k3): a convolution reads its kernel taps straight from a padded input this way.
 template <std::size_t MR, std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
@@ -122,24 +137,24 @@ struct gemm_tile;
 
 {tiles}
 
-// y[m * LDY + n] = bias + sum_k a[m * SAM + k * SAK] * b(k, n) for m < M, n < N. b(k, n) is
-// b[k * LDB + n] or, when PACKED, b[n / {GEMM_NR} * K * {GEMM_NR} + k * W + n % {GEMM_NR}] where the panel
-// width W is {GEMM_NR}, or N % {GEMM_NR} for the last panel. Column panels outside, row tiles inside, so a
-// panel of b is reused from cache by every row tile.
-template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK, bool PACKED,
-          std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2 = 1, std::size_t S2 = 0, std::size_t K3 = 1,
-          std::size_t S3 = 0>
-inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                 float* __restrict y) {{
+// Columns [K0, K0 + K) of a (k blocks of KF; each k covers K2 x K3 columns of a) of the product
+// below, into y (BIAS 3: added to y).
+template <std::size_t M, std::size_t KF, std::size_t K0, std::size_t K, std::size_t N, std::size_t SAM,
+          std::size_t SAK, bool PACKED, std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2,
+          std::size_t K3, std::size_t S3>
+inline void gemm_kblock(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
+                        float* __restrict y) {{
   constexpr std::size_t MR = RMODEL_GEMM_MR, NR = {GEMM_NR};
   static_assert(MR >= 1 && MR <= {GEMM_MR_MAX}, "RMODEL_GEMM_MR must be 1..{GEMM_MR_MAX}");
   static_assert(!PACKED || K2 * K3 == 1, "sub-steps of k read b unpacked");
   constexpr std::size_t MF = M - M % MR, NF = N - N % NR, NT = N - NF;
-  constexpr std::size_t SBK = PACKED ? NR : LDB, PS = PACKED ? K * NR : NR;
+  constexpr std::size_t SBK = PACKED ? NR : LDB, PS = PACKED ? KF * NR : NR;
+  a += K0 * K2 * K3 * SAK;
+  const float* bf = b + K0 * SBK;  // the full panels at this block of k
   // full tiles of MR rows x PF panels (PF = 2 where 32 vector registers hold the accumulators)
   constexpr std::size_t PF = RMODEL_GEMM_PANELS, NP = NF - NF % (PF * NR);
   for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {{
-    const float* bp = PACKED ? b + n0 * K : b + n0;
+    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
     const float* bn = BIAS == 2 ? bias + n0 : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
       gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
@@ -147,7 +162,7 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
     }}
   }}
   for (std::size_t n0 = NP; n0 < NF; n0 += NR) {{
-    const float* bp = PACKED ? b + n0 * K : b + n0;
+    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
     const float* bn = BIAS == 2 ? bias + n0 : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
       gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
@@ -161,17 +176,17 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
     const float* br = BIAS == 1 ? bias + MF : bias;
     float* yr = y + MF * LDY;
     for (std::size_t n0 = 0; n0 < NG; n0 += P * NR) {{
-      gemm_tile<R, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(ar, PACKED ? b + n0 * K : b + n0,
+      gemm_tile<R, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(ar, PACKED ? bf + n0 * KF : bf + n0,
                                                                 BIAS == 2 ? bias + n0 : br, yr + n0);
     }}
     for (std::size_t n0 = NG; n0 < NF; n0 += NR) {{
-      gemm_tile<R, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(ar, PACKED ? b + n0 * K : b + n0,
+      gemm_tile<R, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(ar, PACKED ? bf + n0 * KF : bf + n0,
                                                                 BIAS == 2 ? bias + n0 : br, yr + n0);
     }}
   }}
   if constexpr (NT > 0) {{  // the last, narrower column panel
     constexpr std::size_t SBL = PACKED ? NT : LDB;
-    const float* bp = PACKED ? b + NF * K : b + NF;
+    const float* bp = PACKED ? b + NF * KF + K0 * NT : b + K0 * LDB + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
     for (std::size_t m0 = 0; m0 < MF; m0 += MR) {{
       gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
@@ -182,6 +197,35 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
                                                                     y + MF * LDY + NF);
     }}
   }}
+}}
+
+// blocks of KB from K0 on: the first with the bias, the later ones added to y
+template <std::size_t M, std::size_t K, std::size_t K0, std::size_t KB, std::size_t N, std::size_t SAM,
+          std::size_t SAK, bool PACKED, std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2,
+          std::size_t K3, std::size_t S3>
+inline void gemm_kblocks(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
+                         float* __restrict y) {{
+  constexpr std::size_t KN = K - K0 < KB ? K - K0 : KB;
+  gemm_kblock<M, K, K0, KN, N, SAM, SAK, PACKED, LDB, LDY, K0 == 0 ? BIAS : 3, K2, S2, K3, S3>(a, b, bias, y);
+  if constexpr (K0 + KN < K) {{
+    gemm_kblocks<M, K, K0 + KN, KB, N, SAM, SAK, PACKED, LDB, LDY, BIAS, K2, S2, K3, S3>(a, b, bias, y);
+  }}
+}}
+
+// y[m * LDY + n] = bias + sum_k a[m * SAM + k * SAK] * b(k, n) for m < M, n < N. b(k, n) is
+// b[k * LDB + n] or, when PACKED, b[n / {GEMM_NR} * K * {GEMM_NR} + k * W + n % {GEMM_NR}] where the panel
+// width W is {GEMM_NR}, or N % {GEMM_NR} for the last panel. Column panels outside, row tiles inside, so a
+// panel of b is reused from cache by every row tile. A K of more than RMODEL_GEMM_KC columns of a
+// is split into equal blocks whose partial sums are added to y one after another: shorter
+// running sums, closer to an exact (or onnxruntime's) result for deep products.
+template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK, bool PACKED,
+          std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2 = 1, std::size_t S2 = 0, std::size_t K3 = 1,
+          std::size_t S3 = 0>
+inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
+                 float* __restrict y) {{
+  constexpr std::size_t KC = RMODEL_GEMM_KC / (K2 * K3) > 0 ? RMODEL_GEMM_KC / (K2 * K3) : 1;
+  constexpr std::size_t BLOCKS = (K + KC - 1) / KC;
+  gemm_kblocks<M, K, 0, (K + BLOCKS - 1) / BLOCKS, N, SAM, SAK, PACKED, LDB, LDY, BIAS, K2, S2, K3, S3>(a, b, bias, y);
 }}"""
 
 

@@ -289,9 +289,11 @@ def test_conv_larger_layer():
 def test_conv_im2col_blocks(x_shape, w_shape, attrs, block_floats, block_rows, monkeypatch):
     """im2col and the product run in blocks of output rows (whole rows of the first output axis);
     a smaller block budget forces several blocks and a shorter last one (the padded path, which
-    stride-1 1-D/2-D convolutions take otherwise, is switched off)."""
+    stride-1 1-D/2-D convolutions take otherwise, and the transposed product for few positions
+    are switched off)."""
     monkeypatch.setattr(conv_ops, "COL_BLOCK_FLOATS", block_floats)
     monkeypatch.setattr(conv_ops, "PADDED_GEMM", False)
+    monkeypatch.setattr(conv_ops, "WEIGHT_PANEL_POSITIONS", 0)
     m = check_against_onnxruntime(conv_model(x_shape, w_shape, **attrs), batch_size=x_shape[0])
     assert f"r0 += {block_rows})" in m.generate()
 
@@ -322,8 +324,10 @@ def test_conv_im2col_blocks(x_shape, w_shape, attrs, block_floats, block_rows, m
 )
 def test_conv_padded_gemm(x_shape, w_shape, attrs, columns, rows, monkeypatch):
     """Stride-1 convolutions read their taps from the zero-padded input (no im2col): products over
-    blocks of flat output rows (a shorter last block), every tile and panel rest, groups, 1-D."""
+    blocks of flat output rows (a shorter last block), every tile and panel rest, groups, 1-D
+    (the transposed product that few output positions take is switched off)."""
     monkeypatch.setattr(conv_ops, "PADDED_GEMM_COLUMNS", columns)
+    monkeypatch.setattr(conv_ops, "WEIGHT_PANEL_POSITIONS", 0)
     attrs = dict(attrs)
     bias = attrs.pop("bias", True)
     model = conv_model(x_shape, w_shape, bias=bias, **attrs)
@@ -334,17 +338,84 @@ def test_conv_padded_gemm(x_shape, w_shape, attrs, columns, rows, monkeypatch):
 
 @pytest.mark.parametrize("flags", [("-DRMODEL_GEMM_MR=6", "-DRMODEL_GEMM_PANELS=1"), ("-DRMODEL_GEMM_PANELS=3",)])
 def test_conv_padded_gemm_tile_shapes(flags, monkeypatch):
-    """The padded path and the depthwise kernels with the tile shapes of other targets (6-row
-    tiles and one panel, as without AVX-512) and with 3 panels per full tile."""
+    """The padded path, the depthwise kernels and the transposed product with the tile shapes of
+    other targets (6-row tiles and one panel, as without AVX-512) and with 3 panels per tile."""
     monkeypatch.setattr(helpers, "TEST_FLAGS", (*helpers.TEST_FLAGS, *flags))
     rng = np.random.default_rng(RNG_SEED)
     nodes = [
         helper.make_node("Conv", ["X", "W1", "B1"], ["H"], pads=[1, 1, 1, 1]),
-        helper.make_node("Conv", ["H", "W2"], ["Y"], pads=[1, 1, 1, 1], group=8),
+        helper.make_node("Conv", ["H", "W2"], ["D"], pads=[1, 1, 1, 1], group=8),
+        helper.make_node("Conv", ["D", "W3", "B3"], ["Y"], strides=[2, 2]),  # 4 x 6 positions
     ]
-    inits = {"W1": weights(rng, 8, 3, 3, 3, fan_in=27), "B1": weights(rng, 8), "W2": weights(rng, 8, 1, 3, 3, fan_in=9)}
+    inits = {
+        "W1": weights(rng, 8, 3, 3, 3, fan_in=27),
+        "B1": weights(rng, 8),
+        "W2": weights(rng, 8, 1, 3, 3, fan_in=9),
+        "W3": weights(rng, 19, 8, 3, 3, fan_in=72),
+        "B3": weights(rng, 19),
+    }
     model = make_model(nodes, {"X": (np.float32, (1, 3, 10, 13))}, ["Y"], inits)
     check_against_onnxruntime(model)
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,attrs,bias",
+    [
+        # 7x7 with pads 1 (a deep CNN stage): 49 positions (6 full 8-row tiles and 1 row), 40
+        # output channels (two full panels and 8); batch 2
+        ((2, 6, 7, 7), (40, 6, 3, 3), {"pads": [1, 1, 1, 1]}, True),
+        # strided, asymmetric pads, no bias: 4 x 3 = 12 positions, 13 channels (a narrow panel)
+        ((1, 4, 8, 6), (13, 4, 3, 2), {"strides": [2, 2], "pads": [1, 0, 0, 1]}, False),
+        # dilated, exactly 64 positions, 33 channels
+        ((1, 3, 10, 10), (33, 3, 2, 2), {"dilations": [2, 2]}, True),
+        # 1-D and 3-D
+        ((1, 5, 20), (17, 5, 3), {"strides": [2], "pads": [1, 1]}, True),
+        ((1, 2, 4, 4, 3), (18, 2, 2, 2, 2), {"pads": [1, 0, 0, 0, 1, 0]}, True),
+    ],
+    ids=["7x7", "strided_nobias", "dilated_64", "1d", "3d"],
+)
+def test_conv_weights_by_panel(x_shape, w_shape, attrs, bias):
+    """Few output positions: the transposed product streams the packed weights once (every
+    row tile and panel rest), then transposes into Y."""
+    model = conv_model(x_shape, w_shape, bias=bias, **attrs)
+    m = check_against_onnxruntime(model, batch_size=x_shape[0])
+    code = m.generate()
+    assert "yg[m *" in code
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,attrs",
+    [
+        # padded path, 40 channels x 9 taps: two k blocks of 20 channels (the second added to Y)
+        ((1, 40, 8, 9), (13, 40, 3, 3), {"pads": [1, 1, 1, 1]}),
+        # transposed product with packed weights, kdim 65 x 9 = 585: three k blocks of 195 over
+        # a narrow packed panel (13 channels)
+        ((1, 65, 4, 4), (13, 65, 3, 3), {"pads": [1, 1, 1, 1]}),
+        # pointwise, K = 300: two blocks of 150 over 24 output channels and 35 positions
+        ((1, 300, 5, 7), (24, 300, 1, 1), {}),
+        # im2col, strided: kdim 30 x 9 = 270, two blocks of 135
+        ((1, 30, 19, 19), (9, 30, 3, 3), {"strides": [2, 2]}),
+    ],
+    ids=["padded", "weights_by_panel", "pointwise", "im2col"],
+)
+def test_conv_deep_products(x_shape, w_shape, attrs):
+    """Products deeper than RMODEL_GEMM_KC columns are summed in k blocks (later blocks added to
+    Y) on every path, so their rounding stays close to onnxruntime's."""
+    m = check_against_onnxruntime(conv_model(x_shape, w_shape, **attrs))
+    assert m.generate().count("detail::gemm<") == 1
+
+
+def test_conv_weights_by_panel_not_taken():
+    """Runtime weights, groups or more positions than WEIGHT_PANEL_POSITIONS keep Y = W . col."""
+    positions = conv_ops.WEIGHT_PANEL_POSITIONS
+    cases = [
+        conv_model((1, 4, 7, 7), (8, 4, 3, 3), runtime_weights=True, strides=[2, 2]),
+        conv_model((1, 4, 7, 7), (8, 2, 3, 3), group=2, strides=[2, 2]),
+        conv_model((1, 2, 2, positions + 1), (8, 2, 1, 3), pads=[0, 1, 1, 1], strides=[2, 1]),
+    ]
+    for model in cases:
+        m = check_against_onnxruntime(model)
+        assert "yg[m *" not in m.generate()
 
 
 @pytest.mark.parametrize("bias", [True, False])
