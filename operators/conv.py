@@ -5,8 +5,10 @@ Conv is computed per image and group as im2col + the register-blocked matrix pro
 [C/group * prod(kernel), block] workspace whose rows are contiguous runs of output positions
 (each row's valid range is computed once, so the copy loops carry no bounds checks), then
 Y[:, block] = W . col + bias while the block is still in cache. Stride-1 1-D/2-D convolutions
-skip the copy too: the input is copied once into a zero-padded buffer and the product reads each
-kernel tap's row of b straight from it (``Conv.padded_gemm``). Pointwise convolutions (1x1,
+skip the patch copy: the input is copied once into a zero-padded buffer and the product reads
+each kernel tap's row of b straight from it (``Conv.padded_gemm``). Convolutions with few output
+positions (deep CNN stages) and constant weights compute Y^T = col^T . W^T with the weights packed,
+so they stream through the cache once (``Conv.weights_by_panel``). Pointwise convolutions (1x1,
 stride 1, no padding) skip the copy. Depthwise convolutions (one input channel per group) are
 computed directly: 1-D/2-D ones from a zero-padded copy of the channel split by stride phase, as
 flat runs over output rows (``depthwise_flat``; ``depthwise2d`` for channels too large for it: a

@@ -12,9 +12,13 @@ constant trip count). MR is 8 on targets with 32 vector registers (AVX-512), els
 accumulators fill 12 of AVX2's 16 registers; on AVX-512 8 rows keep more FMAs per load, and
 full tiles take ``RMODEL_GEMM_PANELS`` = 2 panels (8 x 32: 16 of the 32 registers), enough
 independent accumulators to keep both FMA units busy (1.3-1.9x on the conv benchmark's GEMM
-layers; 3 panels measured slower). The last
-R < MR rows (all rows at batch 1) take MR / R panels per tile, so they keep as many independent
-accumulators and the FMA latency stays hidden.
+layers; 3 panels measured slower). The last R < MR rows (all rows at batch 1) take MR / R
+panels per tile, so they keep as many independent accumulators and the FMA latency stays hidden.
+Products deeper than ``GEMM_KC`` (256) columns of ``a`` are summed in equal k blocks whose partial
+sums are added to y in turn: one running sum over thousands of terms drifted past the 1e-6
+criterion against onnxruntime (3x3 convolutions over 256+ channels). ``K2/S2/K3/S3`` split each k
+into sub-steps with their own b offsets, so a convolution reads its kernel taps from a padded
+input in place (``gemm_call(taps=...)``).
 
 g++ would fully unroll the NR-wide column loop of a tile with few rows before vectorizing, then
 vectorize along k instead (shuffling b); ``RMODEL_KEEP_LOOP`` (``#pragma GCC unroll 1`` on g++,
