@@ -798,6 +798,18 @@ class Conv(_ConvBase):
         """(vertical, horizontal) of a 1-D/2-D window value (1-D as one row: ``one`` vertically)."""
         return (values[0], values[1]) if len(values) == 2 else (one, values[0])
 
+    def _window_2d(self) -> tuple[int, ...]:
+        """Input, output, kernel, stride, dilation and leading pad sizes as (vertical, horizontal) pairs."""
+        win = self.win
+        return (
+            *self._axes_2d(self.in_spatial, 1),
+            *self._axes_2d(win.out, 1),
+            *self._axes_2d(win.kernel, 1),
+            *self._axes_2d(win.strides, 1),
+            *self._axes_2d(win.dilations, 1),
+            *self._axes_2d(win.pads_begin, 0),
+        )
+
     @property
     def flat_depthwise(self) -> dict[str, int] | None:
         """Geometry of the ``depthwise_flat`` path (stride planes QH x QW, flat outputs OH * QW,
@@ -832,34 +844,35 @@ class Conv(_ConvBase):
     def _emit_depthwise_flat(self, ctx: CpuContext) -> str:
         """Depthwise 1-D / 2-D convolution through ``depthwise_flat`` (see there)."""
         ctx.helper("depthwise_flat", DEPTHWISE_FLAT)
-        win = self.win
-        ih, iw = self._axes_2d(self.in_spatial, 1)
-        oh, ow = self._axes_2d(win.out, 1)
-        kh, kw = self._axes_2d(win.kernel, 1)
-        sh, sw = self._axes_2d(win.strides, 1)
-        dh, dw = self._axes_2d(win.dilations, 1)
-        pt, pl = self._axes_2d(win.pads_begin, 0)
+        ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl = self._window_2d()
         geo = self.flat_depthwise
         assert geo is not None
-        pad_size = geo["pad_size"]
+        params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {geo['qh']}, {geo['qw']}"
+        setup = [
+            f"float* pad = {ctx.scratch(np.float32)};  // zero-padded stride planes: only interiors are rewritten",
+            f"for (std::size_t i = 0; i < {geo['pad_size']}; ++i) pad[i] = 0.0f;",
+        ]
+        return self._depthwise_loop(ctx, f"depthwise_flat<{params}>", ih * iw, oh * ow, kh * kw, setup, "pad, ")
+
+    def _depthwise_loop(
+        self, ctx: CpuContext, call: str, in_size: int, out_size: int, taps: int, setup: list[str], extra: str
+    ) -> str:
+        """One call of a depthwise helper per output channel (``extra`` arguments go before y)."""
         mg = self.m // self.group
-        in_size, out_size = ih * iw, oh * ow
         lines = [
             f"const float* x = {ctx.ptr(self.inputs[0])};",
             f"const float* w = {ctx.ptr(self.inputs[1])};",
             f"float* y = {ctx.ptr(self.outputs[0])};",
-            f"float* pad = {ctx.scratch(np.float32)};  // zero-padded stride planes: only interiors are rewritten",
-            f"for (std::size_t i = 0; i < {pad_size}; ++i) pad[i] = 0.0f;",
+            *setup,
         ]
         if self.has_input(2):
             lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
-        params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {geo['qh']}, {geo['qw']}"
         bias = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
         lines += [
             f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",
             f"  // input channel oc / {mg} of image oc / {self.m}",
-            f"  detail::depthwise_flat<{params}>(x + oc / {mg} * {in_size}, w + oc % {self.m} * {kh * kw}, {bias},",
-            f"                                   pad, y + oc * {out_size});",
+            f"  detail::{call}(x + oc / {mg} * {in_size}, w + oc % {self.m} * {taps}, {bias},",
+            f"      {extra}y + oc * {out_size});",
             "}",
         ]
         return "\n".join(lines)
@@ -867,41 +880,13 @@ class Conv(_ConvBase):
     def _emit_depthwise_2d(self, ctx: CpuContext) -> str:
         """Depthwise 1-D / 2-D convolution through ``depthwise2d`` (1-D as one output row)."""
         ctx.helper("depthwise2d", DEPTHWISE_2D)
-        win = self.win
-        two_d = len(win.kernel) == 2
-
-        def axes(values: tuple[int, ...], one: int) -> tuple[int, int]:
-            return (values[0], values[1]) if two_d else (one, values[0])
-
-        ih, iw = axes(self.in_spatial, 1)
-        oh, ow = axes(win.out, 1)
-        kh, kw = axes(win.kernel, 1)
-        sh, sw = axes(win.strides, 1)
-        dh, dw = axes(win.dilations, 1)
-        pt, pl = axes(win.pads_begin, 0)
+        ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl = self._window_2d()
         # output columns whose horizontal taps all lie inside the input row
         lo = min(ow, -(-pl // sw))
         last = iw - 1 + pl - (kw - 1) * dw
         hi = max(lo, min(ow, last // sw + 1 if last >= 0 else 0))
-        mg, taps = self.m // self.group, kh * kw
-        in_size, out_size = ih * iw, oh * ow
-        lines = [
-            f"const float* x = {ctx.ptr(self.inputs[0])};",
-            f"const float* w = {ctx.ptr(self.inputs[1])};",
-            f"float* y = {ctx.ptr(self.outputs[0])};",
-        ]
-        if self.has_input(2):
-            lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
         params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {lo}, {hi}"
-        bias = f"bias[oc % {self.m}]" if self.has_input(2) else "0.0f"
-        lines += [
-            f"for (std::size_t oc = 0; oc < {self.n * self.m}; ++oc) {{",
-            f"  // input channel oc / {mg} of image oc / {self.m}",
-            f"  detail::depthwise2d<{params}>(x + oc / {mg} * {in_size}, w + oc % {self.m} * {taps}, {bias},",
-            f"                                y + oc * {out_size});",
-            "}",
-        ]
-        return "\n".join(lines)
+        return self._depthwise_loop(ctx, f"depthwise2d<{params}>", ih * iw, oh * ow, kh * kw, [], "")
 
     def _im2col(self, cg: int, indent: str, width: int) -> list[str]:
         """Loops copying the patches of output rows [r0, r0 + rows) of group input xg into
