@@ -105,4 +105,38 @@ def check_against_onnxruntime(
     return m
 
 
-__all__ = ["OPSET", "check_against_onnxruntime", "make_model", "random_feeds", "run_onnxruntime", "weights"]
+def vectorized_lines(header: str, use_source: str) -> set[int]:
+    """Line numbers of ``header`` whose loops g++ -O3 -march=native reports as vectorized, when
+    compiled through ``use_source`` (a .cpp that includes "model.h" and calls into it)."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from rmodel.build import compiler
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "model.h").write_text(header)
+        (Path(tmp) / "use.cpp").write_text(use_source)
+        result = subprocess.run(
+            [compiler(), "-O3", "-march=native", "-std=c++17", "-fopt-info-vec-optimized", "-c", "use.cpp"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    found = set()
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("model.h:") and "loop vectorized" in line:
+            found.add(int(line.split(":")[1]))
+    return found
+
+
+__all__ = [
+    "OPSET",
+    "check_against_onnxruntime",
+    "make_model",
+    "random_feeds",
+    "run_onnxruntime",
+    "vectorized_lines",
+    "weights",
+]
