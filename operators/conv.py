@@ -620,12 +620,7 @@ class Conv(_ConvBase):
             return None
         if self.pointwise or self.depthwise:
             return None
-        ih, iw = self._axes_2d(self.in_spatial, 1)
-        oh, ow = self._axes_2d(win.out, 1)
-        kh, kw = self._axes_2d(win.kernel, 1)
-        dh, dw = self._axes_2d(win.dilations, 1)
-        pt, pl = self._axes_2d(win.pads_begin, 0)
-        pb, pr = self._axes_2d(win.pads_end, 0)
+        ih, iw, oh, ow, kh, kw, _, _, dh, dw, pt, pl, pb, pr = self._window_2d()
         ph, pw = pt + ih + pb, pl + iw + pr
         cg = self.c // self.group
         # the flat reads of the last channel run (kw - 1) * dw past it (into discarded columns)
@@ -799,7 +794,7 @@ class Conv(_ConvBase):
         return (values[0], values[1]) if len(values) == 2 else (one, values[0])
 
     def _window_2d(self) -> tuple[int, ...]:
-        """Input, output, kernel, stride, dilation and leading pad sizes as (vertical, horizontal) pairs."""
+        """Input, output, kernel, stride, dilation, leading and trailing pad sizes as (vertical, horizontal) pairs."""
         win = self.win
         return (
             *self._axes_2d(self.in_spatial, 1),
@@ -808,6 +803,7 @@ class Conv(_ConvBase):
             *self._axes_2d(win.strides, 1),
             *self._axes_2d(win.dilations, 1),
             *self._axes_2d(win.pads_begin, 0),
+            *self._axes_2d(win.pads_end, 0),
         )
 
     @property
@@ -818,13 +814,7 @@ class Conv(_ConvBase):
         win = self.win
         if len(win.kernel) > 2:
             return None
-        ih, iw = self._axes_2d(self.in_spatial, 1)
-        oh, _ = self._axes_2d(win.out, 1)
-        kh, kw = self._axes_2d(win.kernel, 1)
-        sh, sw = self._axes_2d(win.strides, 1)
-        dh, dw = self._axes_2d(win.dilations, 1)
-        pt, pl = self._axes_2d(win.pads_begin, 0)
-        pb, pr = self._axes_2d(win.pads_end, 0)
+        ih, iw, oh, _, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr = self._window_2d()
         qh, qw = -(-(pt + ih + pb) // sh), -(-(pl + iw + pr) // sw)
         # plane rows widened (with zeros) so runs fill whole vectors: a divisor of the run width
         # DEPTHWISE_FLAT_TILE (runs of whole rows), or a multiple of it (runs along a row)
@@ -844,7 +834,7 @@ class Conv(_ConvBase):
     def _emit_depthwise_flat(self, ctx: CpuContext) -> str:
         """Depthwise 1-D / 2-D convolution through ``depthwise_flat`` (see there)."""
         ctx.helper("depthwise_flat", DEPTHWISE_FLAT)
-        ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl = self._window_2d()
+        ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, _, _ = self._window_2d()
         geo = self.flat_depthwise
         assert geo is not None
         params = f"{ih}, {iw}, {oh}, {ow}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pt}, {pl}, {geo['qh']}, {geo['qw']}"
@@ -880,7 +870,7 @@ class Conv(_ConvBase):
     def _emit_depthwise_2d(self, ctx: CpuContext) -> str:
         """Depthwise 1-D / 2-D convolution through ``depthwise2d`` (1-D as one output row)."""
         ctx.helper("depthwise2d", DEPTHWISE_2D)
-        ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl = self._window_2d()
+        ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, _, _ = self._window_2d()
         # output columns whose horizontal taps all lie inside the input row
         lo = min(ow, -(-pl // sw))
         last = iw - 1 + pl - (kw - 1) * dw

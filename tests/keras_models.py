@@ -56,6 +56,30 @@ def randomize(model: Any, seed: int = 0) -> Any:
     return model
 
 
+#: every built-in Keras activation, each tested as an Activation layer
+ACTIVATIONS = [
+    "relu",
+    "relu6",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "exponential",
+    "linear",
+    "leaky_relu",
+    "mish",
+    "hard_silu",
+    "log_softmax",
+]
+
+
 def _cases() -> dict[str, Callable[[], Any]]:
     k = _keras()
     lay = k.layers
@@ -63,27 +87,7 @@ def _cases() -> dict[str, Callable[[], Any]]:
     # dense and activations
     c["dense"] = lambda: seq((5,), lay.Dense(4), lay.Dense(3, activation="relu", use_bias=False))
     c["dense_rank3"] = lambda: seq((3, 5), lay.Dense(4, activation="tanh"))
-    for act in [
-        "relu",
-        "relu6",
-        "sigmoid",
-        "hard_sigmoid",
-        "tanh",
-        "softmax",
-        "elu",
-        "selu",
-        "softplus",
-        "softsign",
-        "swish",
-        "silu",
-        "gelu",
-        "exponential",
-        "linear",
-        "leaky_relu",
-        "mish",
-        "hard_silu",
-        "log_softmax",
-    ]:
+    for act in ACTIVATIONS:
         c[f"activation_{act}"] = lambda a=act: seq((6,), lay.Dense(6), lay.Activation(a))
     c["relu_layer_options"] = lambda: seq(
         (6,), lay.Dense(6), lay.ReLU(max_value=0.4, negative_slope=0.1, threshold=0.05)
@@ -490,30 +494,7 @@ def all_cases() -> dict[str, Callable[[], Any]]:
 CASE_NAMES = [
     "dense",
     "dense_rank3",
-    *[
-        f"activation_{a}"
-        for a in [
-            "relu",
-            "relu6",
-            "sigmoid",
-            "hard_sigmoid",
-            "tanh",
-            "softmax",
-            "elu",
-            "selu",
-            "softplus",
-            "softsign",
-            "swish",
-            "silu",
-            "gelu",
-            "exponential",
-            "linear",
-            "leaky_relu",
-            "mish",
-            "hard_silu",
-            "log_softmax",
-        ]
-    ],
+    *[f"activation_{a}" for a in ACTIVATIONS],
     "relu_layer_options",
     "relu_layer_max",
     "leaky_relu_layer",
