@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from .errors import (  # noqa: E402
     BuildError,
     DTypeError,
+    LimitExceededError,
     ModelLoadError,
     RModelError,
     ShapeError,
@@ -53,6 +54,7 @@ def supported_operators() -> list[str]:
 __all__ = [
     "BuildError",
     "DTypeError",
+    "LimitExceededError",
     "ModelLoadError",
     "RModel",
     "RModelError",

@@ -30,3 +30,8 @@ class DTypeError(RModelError):
 
 class BuildError(RModelError):
     """The C++ compiler rejected generated code (this is a bug in rmodel: please report it)."""
+
+
+class LimitExceededError(ModelLoadError):
+    """A model asks for more than a documented limit allows (tensor size, arena, folding work,
+    file size). The message names the limit, the value asked for, and how to raise the limit."""
