@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ import numpy as np
 from onnx import ModelProto, helper, numpy_helper
 
 from .errors import RModelError
+from .fileio import write_atomic
 from .naming import identifier
 from .tensor import TensorInfo, numpy_to_onnx_dtype
 
@@ -164,12 +164,4 @@ class RModel:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write a file so that readers never see it half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)

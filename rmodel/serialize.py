@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ModelLoadError, RModelError, UnsupportedOperatorError
+from .fileio import open_atomic
 from .model import RModel
 from .tensor import TensorInfo
 
@@ -226,23 +226,12 @@ def save(model: RModel, path: str | os.PathLike) -> None:
     """
     description, arrays = describe(model)
     text = _dumps(description)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", allowZip64=True) as archive:
-                archive.writestr(_zip_info(MANIFEST, zipfile.ZIP_DEFLATED), text.encode())
-                for member, array in arrays:
-                    large = array.nbytes > (1 << 31)
-                    with archive.open(_zip_info(member, zipfile.ZIP_STORED), "w", force_zip64=large) as out:
-                        np.lib.format.write_array(out, array, allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_atomic(path) as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as archive:
+        archive.writestr(_zip_info(MANIFEST, zipfile.ZIP_DEFLATED), text.encode())
+        for member, array in arrays:
+            large = array.nbytes > (1 << 31)
+            with archive.open(_zip_info(member, zipfile.ZIP_STORED), "w", force_zip64=large) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
 
 
 # ---- loading ----------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from ... import __version__
 from ...errors import RModelError
+from ...fileio import write_atomic
 from ...model import RModel
 from ...naming import identifier
 from .config import HlsConfig, resolve_options
@@ -208,11 +208,7 @@ def write_project(
     if reference is not None:
         files["tb_data/tb_output_predictions.dat"] = reference
     for rel, text in files.items():
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        write_atomic(path / rel, text)
     (path / "build_csim.sh").chmod(0o755)
     ap_types_include()  # fail early (with advice) if the C-simulation headers cannot be found
     return fw
