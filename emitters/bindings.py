@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import RModel
+from ..naming import cpp_string
 from ..tensor import cpp_type
 from .cpu_header import HeaderLayout
 
@@ -64,7 +65,7 @@ constexpr const char* kCapsule = "rmodel.Session";
 constexpr Py_ssize_t kIn = {n_in};
 constexpr Py_ssize_t kOut = {n_out};
 constexpr Py_ssize_t kInSlots = kIn > 0 ? kIn : 1;
-const char* const kInputNames[] = {{{", ".join(f'"{i.name}"' for i in model.inputs) or "nullptr"}}};
+const char* const kInputNames[] = {{{", ".join(cpp_string(i.name) for i in model.inputs) or "nullptr"}}};
 const int kInputTypes[] = {{{", ".join(NPY_TYPES[np.dtype(i.dtype).name] for i in model.inputs) or "0"}}};
 const int kInputRanks[] = {{{", ".join(str(i.rank) for i in model.inputs) or "0"}}};
 {_shape_table("kInputShape", model.inputs)}

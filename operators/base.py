@@ -15,6 +15,7 @@ import numpy as np
 from onnx import NodeProto, helper
 
 from ..errors import RModelError, ShapeError
+from ..naming import comment_text
 from ..tensor import TensorInfo, cpp_type
 
 REQUIRED = object()
@@ -199,9 +200,9 @@ class Operator:
         return [helper.make_node(self.op_type, self.inputs, self.outputs, name=self.name, **self.attrs)]
 
     def comment(self) -> str:
-        ins = ", ".join(str(i) for i in self.input_infos if i is not None)
-        outs = ", ".join(str(o) for o in self.output_infos if o is not None)
-        return f"{self.name} ({self.op_type}): {ins} -> {outs}"
+        ins = ", ".join(i.describe() for i in self.input_infos if i is not None)
+        outs = ", ".join(o.describe() for o in self.output_infos if o is not None)
+        return f"{comment_text(self.name)} ({comment_text(self.op_type)}): {ins} -> {outs}"
 
     def ctype(self, index: int = 0) -> str:
         """C++ element type of output ``index``."""

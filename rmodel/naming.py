@@ -1,8 +1,18 @@
-"""C++ identifiers from arbitrary ONNX/Keras names."""
+"""Safe text from untrusted names: C++ identifiers, comment text, string literals, file names.
+
+Every name that comes from a model file (ONNX node/tensor/graph names, Keras layer names, names
+in a ``.rmodel``) reaches generated C++, Tcl, shell or CMake text only through these functions.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+
+#: identifiers longer than this are shortened (kept readable, made unique by a hash suffix)
+MAX_IDENTIFIER_LENGTH = 64
+#: names shown in comments are cut after this many characters
+MAX_COMMENT_NAME_LENGTH = 120
 
 CPP_KEYWORDS = frozenset(
     [
@@ -96,31 +106,104 @@ CPP_KEYWORDS = frozenset(
 )
 
 
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
 def identifier(name: str, prefix: str = "t") -> str:
-    """A valid, readable C++ identifier for ``name`` (not guaranteed unique)."""
-    text = re.sub(r"\W+", "_", name).strip("_") or prefix
+    """A valid, readable ASCII C++ identifier for ``name`` (not guaranteed unique).
+
+    Only ``[A-Za-z0-9_]`` survive (no double underscores, which C++ reserves); long names are cut
+    to ``MAX_IDENTIFIER_LENGTH`` characters with a hash of the whole name appended.
+    """
+    text = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or prefix
+    text = re.sub(r"_+", "_", text)
     if text[0].isdigit():
         text = f"{prefix}_{text}"
-    if text in CPP_KEYWORDS or text.startswith("__") or re.match(r"_[A-Z]", text):
+    if text in CPP_KEYWORDS or re.match(r"_[A-Z]", text):
         text = f"{prefix}_{text}"
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        text = f"{text[: MAX_IDENTIFIER_LENGTH - 9].rstrip('_')}_{_digest(name)}"
     return text
 
 
-class UniqueNames:
-    """Hands out unique identifiers for names, stable for a given order of requests."""
+def comment_text(name: object, limit: int = MAX_COMMENT_NAME_LENGTH) -> str:
+    """``name`` as text that is safe inside a ``//`` or ``#`` comment and a ``/* */`` block.
 
-    def __init__(self, reserved: set[str] | None = None):
-        self._taken: set[str] = set(reserved or ())
+    Printable ASCII stays; a backslash, every other character (line breaks, a lone ``\\r``,
+    control and non-ASCII characters) becomes a ``\\xNN``/``\\uNNNN`` escape; ``*/`` and ``??``
+    are broken up. Names longer than ``limit`` are cut (with a hash, so different names stay
+    different).
+    """
+    text = str(name)
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    safe = "".join(out).replace("*/", "*\\x2f").replace("/*", "/\\x2a").replace("??", "?\\x3f")
+    if len(safe) > limit:
+        safe = f"{safe[: limit - 12]}...#{_digest(text)}"
+    return safe
+
+
+def cpp_string(name: str) -> str:
+    """A C++ string literal (with quotes) holding the UTF-8 bytes of ``name`` exactly.
+
+    Everything but letters, digits and a few harmless punctuation characters is written as a
+    3-digit octal escape (octal escapes never swallow the characters after them, unlike ``\\x``).
+    """
+    out = []
+    for byte in name.encode("utf-8", "surrogatepass"):
+        ch = chr(byte)
+        if ch.isascii() and (ch.isalnum() or ch in " _-.:/,;+=()[]{}<>@#$%^&*!|~'"):
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def file_stem(name: str, prefix: str = "f") -> str:
+    """A lower-case identifier usable as a file name on case-insensitive file systems too."""
+    return identifier(name, prefix).lower()
+
+
+class UniqueNames:
+    """Hands out unique identifiers for names, stable for a given order of requests.
+
+    With ``fold_case=True`` two identifiers never differ only in case (for names that become file
+    names or include guards on case-insensitive file systems).
+    """
+
+    def __init__(self, reserved: set[str] | None = None, fold_case: bool = False):
+        self._fold = fold_case
+        self._taken: set[str] = {self._key(r) for r in reserved or ()}
         self._given: dict[str, str] = {}
+
+    def _key(self, text: str) -> str:
+        return text.lower() if self._fold else text
 
     def __call__(self, name: str, prefix: str = "t") -> str:
         if name in self._given:
             return self._given[name]
         base = identifier(name, prefix)
         candidate, counter = base, 1
-        while candidate in self._taken:
+        while self._key(candidate) in self._taken:
             counter += 1
             candidate = f"{base}_{counter}"
-        self._taken.add(candidate)
+        self._taken.add(self._key(candidate))
         self._given[name] = candidate
         return candidate
+
+
+def quoted(name: object) -> str:
+    """``'name'`` for generated comments and Tcl/shell comments, escaped by ``comment_text``."""
+    return f"'{comment_text(name)}'"

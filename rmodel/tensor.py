@@ -9,6 +9,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from .errors import DTypeError
+from .naming import comment_text
 
 #: numpy dtype -> C++ type used in generated code
 CPP_TYPES: dict[np.dtype, str] = {
@@ -79,6 +80,10 @@ class TensorInfo:
 
     def with_name(self, name: str) -> TensorInfo:
         return TensorInfo(name, self.dtype, self.shape)
+
+    def describe(self) -> str:
+        """``name: dtype[shape]`` with the name escaped for generated comments."""
+        return f"{comment_text(self.name)}: {np.dtype(self.dtype).name}[{'x'.join(map(str, self.shape)) or 'scalar'}]"
 
     def __str__(self) -> str:
         return f"{self.name}: {np.dtype(self.dtype).name}[{'x'.join(map(str, self.shape)) or 'scalar'}]"

@@ -48,9 +48,10 @@ DEFAULT_PART = "xcvu9p-flga2104-2-e"
 DEFAULT_CLOCK_NS = 5.0
 
 _FIXED = re.compile(
-    r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$"
+    r"^\s*(ap_fixed|ap_ufixed)\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$",
+    re.ASCII,
 )
-_INT = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$")
+_INT = re.compile(r"^\s*(ap_int|ap_uint)\s*<\s*(\d+)\s*>\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class Precision:
             return Precision(is_float=True)
         m = _INT.match(t)
         if m:
+            if not 1 <= int(m.group(2)) <= 1024:
+                raise RModelError(f"{where}: width {m.group(2)} of '{text}' must be between 1 and 1024")
             return Precision(int(m.group(2)), int(m.group(2)), m.group(1) == "ap_int")
         m = _FIXED.match(t)
         if not m:
@@ -83,6 +86,8 @@ class Precision:
         width, integer = int(m.group(2)), int(m.group(3))
         if not 1 <= width <= 1024:
             raise RModelError(f"{where}: width {width} of '{text}' must be between 1 and 1024")
+        if not -1024 <= integer <= 1024:
+            raise RModelError(f"{where}: integer bits {integer} of '{text}' must be between -1024 and 1024")
         rnd, sat = m.group(4), m.group(5)
         if rnd is not None and rnd not in ROUNDING:
             raise RModelError(
@@ -182,7 +187,7 @@ class HlsConfig:
             if "precision" in over:
                 types.update(_role_types(over["precision"], f"layers['{key}'].precision", types))
             reuse = _positive_int(over.get("reuse_factor", reuse), f"layers['{key}'].reuse_factor")
-            size = _positive_int(over.get("table_size", size), f"layers['{key}'].table_size")
+            size = _positive_int(over.get("table_size", size), f"layers['{key}'].table_size", MAX_TABLE_SIZE)
             rng = _positive_float(over.get("table_range", rng), f"layers['{key}'].table_range")
         types = {k: v.with_modes(self.rounding, self.saturation) for k, v in types.items()}
         return LayerConfig(types, reuse, size, rng)
@@ -210,16 +215,35 @@ def _role_types(spec: Any, where: str, base: dict[str, Precision] | None = None)
     return out
 
 
-def _positive_int(value: Any, where: str) -> int:
+#: upper bounds of integer options (a .rmodel file is untrusted: these reach generated code)
+MAX_REUSE_FACTOR = 1 << 20
+MAX_TABLE_SIZE = 1 << 20
+MAX_STREAM_DEPTH = 1 << 24
+_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _positive_int(value: Any, where: str, limit: int = MAX_REUSE_FACTOR) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise RModelError(f"{where} must be a positive integer, got {value!r}")
+    if value > limit:
+        raise RModelError(f"{where} is {value}; rmodel allows at most {limit}")
     return value
 
 
 def _positive_float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise RModelError(f"{where} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e9:
+        raise RModelError(f"{where} must be a positive, finite number, got {value!r}")
     return float(value)
+
+
+def _part_name(value: Any) -> str:
+    """An FPGA part name as Vitis spells them (letters, digits, '-', '_', '.'): it reaches Tcl."""
+    if not isinstance(value, str) or not _PART.fullmatch(value):
+        raise RModelError(
+            f"part must be an FPGA part name of letters, digits, '-', '_' and '.' (such as {DEFAULT_PART!r}), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any], model: Any = None) -> HlsConfig:
@@ -255,10 +279,10 @@ def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any
         reuse_factor=_positive_int(raw.get("reuse_factor", 1), "reuse_factor"),
         rounding=rounding,
         saturation=saturation,
-        table_size=_positive_int(raw.get("table_size", 1024), "table_size"),
+        table_size=_positive_int(raw.get("table_size", 1024), "table_size", MAX_TABLE_SIZE),
         table_range=_positive_float(raw.get("table_range", 8.0), "table_range"),
-        stream_depth=None if depth is None else _positive_int(depth, "stream_depth"),
-        part=str(raw.get("part", DEFAULT_PART)),
+        stream_depth=None if depth is None else _positive_int(depth, "stream_depth", MAX_STREAM_DEPTH),
+        part=_part_name(raw.get("part", DEFAULT_PART)),
         clock_period=_positive_float(raw.get("clock_period", DEFAULT_CLOCK_NS), "clock_period"),
         tb_tolerance=None if tol is None else _positive_float(tol, "tb_tolerance"),
         raw=raw,
