@@ -60,6 +60,19 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
         raise RModelError(f"weights must be 'embedded' or 'file', got '{weights}'")
     layout = header_layout(model, namespace)
     plan = plan_memory(model)
+    lim = model.limits
+    arena_bytes = sum(size * np.dtype(dtype).itemsize for dtype, size in plan.arena_sizes.items())
+    lim.check("the scratch arena in bytes", arena_bytes, "max_arena_bytes", f"model {quoted(model.name)}")
+    weight_bytes = sum(int(model.constants[n].nbytes) for n in model.used_constants())
+    lim.check("the weights in bytes", weight_bytes, "max_weight_bytes", f"model {quoted(model.name)}")
+    if weights == "embedded" and 3 * weight_bytes > lim.max_header_bytes:  # ~12 characters per float as text
+        raise lim.exceeded(
+            "the embedded weights' estimated text size in bytes (generate with weights='file' to keep them out of "
+            "the header)",
+            3 * weight_bytes,
+            "max_header_bytes",
+            f"model {quoted(model.name)}",
+        )
     weight_names = UniqueNames()
 
     pointers: dict[str, str] = {}
@@ -142,6 +155,7 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
         data = b"".join(file_chunks)
         blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", file_offset, weight_checksum(data)) + data
     code = _assemble(model, layout, plan, helpers, weight_defs, body, weights, file_offset)
+    lim.check("the generated header in bytes", len(code), "max_header_bytes", f"model {quoted(model.name)}")
     return code, blob
 
 

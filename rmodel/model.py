@@ -12,6 +12,8 @@ from onnx import ModelProto, helper, numpy_helper
 
 from .errors import RModelError
 from .fileio import write_atomic
+from .limits import Limits
+from .limits import current as limits_current
 from .naming import identifier
 from .tensor import TensorInfo, numpy_to_onnx_dtype
 
@@ -34,6 +36,8 @@ class RModel:
     opset: int = 17
     #: options that affect generated code (recorded so a saved model regenerates identically)
     options: dict[str, Any] = field(default_factory=dict)
+    #: the limits in force when the model was loaded; generation checks against them
+    limits: Limits = field(default_factory=limits_current, repr=False, compare=False)
 
     # ---- structure ------------------------------------------------------------------------
     @property

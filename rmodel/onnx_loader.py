@@ -9,6 +9,7 @@ outputs, and collect every unsupported op so that one error can list them all.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,8 @@ import numpy as np
 import onnx
 from onnx import ModelProto, helper, numpy_helper
 
-from .errors import ModelLoadError, ShapeError, UnsupportedOperatorError
+from . import limits as limits_module
+from .errors import LimitExceededError, ModelLoadError, ShapeError, UnsupportedOperatorError
 from .model import RModel
 from .tensor import TensorInfo, numpy_to_onnx_dtype, onnx_to_numpy_dtype
 
@@ -33,38 +35,85 @@ _NONDETERMINISTIC = {
 }
 
 
-def read_onnx(source: str | os.PathLike | ModelProto | bytes) -> tuple[ModelProto, str]:
-    """Return the ModelProto and a name for it; raise ModelLoadError for anything unreadable."""
+def _external_tensors(model: ModelProto) -> list[onnx.TensorProto]:
+    """Every tensor of the model (initializers, Constant attributes, subgraphs) stored outside it."""
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    return [t for t in _get_all_tensors(model) if uses_external_data(t)]
+
+
+def _load_external_data(model: ModelProto, base_dir: Path, where: str) -> None:
+    """Read external weight data from files inside ``base_dir`` only (no absolute paths, no '..',
+    no symbolic links leading out of it); sizes are checked against the limits first."""
+    base = base_dir.resolve()
+    lim = limits_module.current()
+    total = 0
+    for tensor in _external_tensors(model):
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        rel = Path(location)
+        target = (base / rel).resolve()
+        if not location or rel.is_absolute() or ".." in rel.parts or not target.is_relative_to(base):
+            raise ModelLoadError(
+                f"{where}: tensor '{tensor.name}' names external data {location!r} outside the model's directory "
+                f"{str(base)!r}; rmodel reads external data only from files beside the model"
+            )
+        if not target.is_file():
+            raise ModelLoadError(f"{where}: tensor '{tensor.name}': external data file {location!r} is missing")
+        count = limits_module.check_shape(tensor.dims, 1, f"{where}: tensor '{tensor.name}'", lim)
+        total += count * 8
+        lim.check("the external weight data", total, "max_weight_bytes", where)
+    try:
+        onnx.load_external_data_for_model(model, str(base))
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: cannot load its external weight data: {exc}") from exc
+
+
+def read_onnx(
+    source: str | os.PathLike | ModelProto | bytes, base_dir: str | os.PathLike | None = None
+) -> tuple[ModelProto, str]:
+    """Return the ModelProto and a name for it; raise ModelLoadError for anything unreadable.
+
+    External weight data is read from the model file's directory, or for bytes and a ModelProto
+    from ``base_dir`` only (never from the current directory).
+    """
     if isinstance(source, ModelProto):
         model = ModelProto()
         model.CopyFrom(source)
-        return model, model.graph.name or "model"
-    if isinstance(source, bytes):
-        path_text, data = "<bytes>", source
+        path_text = "<ModelProto>"
     else:
-        path = Path(source)
-        path_text = str(path)
-        if not path.is_file():
-            raise ModelLoadError(f"{path_text}: no such file")
-        data = path.read_bytes()
-    try:
-        model = ModelProto()
-        model.ParseFromString(data)
-    except Exception as exc:  # protobuf raises DecodeError and friends
-        raise ModelLoadError(
-            f"{path_text} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
-            "is the file complete and really an .onnx file?"
-        ) from exc
+        if isinstance(source, bytes):
+            path_text, data = "<bytes>", source
+        else:
+            path = Path(source)
+            path_text = str(path)
+            if not path.is_file():
+                raise ModelLoadError(f"{path_text}: no such file")
+            data = path.read_bytes()
+        try:
+            model = ModelProto()
+            model.ParseFromString(data)
+        except Exception as exc:  # protobuf raises DecodeError and friends
+            raise ModelLoadError(
+                f"{path_text} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
+                "is the file complete and really an .onnx file?"
+            ) from exc
     if model.ir_version <= 0 or not model.graph.output:
         raise ModelLoadError(
             f"{path_text} does not contain an ONNX model (no IR version or no graph outputs); "
             "is the file complete and really an .onnx file?"
         )
-    if not isinstance(source, bytes):
-        try:
-            onnx.load_external_data_for_model(model, str(Path(source).parent))
-        except Exception as exc:
-            raise ModelLoadError(f"{path_text}: cannot load its external weight data: {exc}") from exc
+    if _external_tensors(model):
+        directory = Path(source).parent if not isinstance(source, (bytes, ModelProto)) else base_dir
+        if directory is None:
+            raise ModelLoadError(
+                f"{path_text}: the model keeps weights in external data files, and a model given as bytes or a "
+                "ModelProto has no directory to read them from; pass base_dir='...' (the directory holding them) "
+                "or load the model from its file path"
+            )
+        _load_external_data(model, Path(directory), path_text)
+    if isinstance(source, ModelProto):
+        return model, model.graph.name or "model"
     name = Path(path_text).stem if not isinstance(source, bytes) else (model.graph.name or "model")
     return model, name
 
@@ -144,6 +193,66 @@ def _outer_references(node: onnx.NodeProto) -> set[str]:
     return names
 
 
+#: constant inputs up to this many elements are given to shape inference as values (shape data)
+_SHAPE_DATA_ELEMENTS = 4096
+
+
+def _predicted_output_elements(node: onnx.NodeProto, values: list[np.ndarray | None], opset: int) -> list[int]:
+    """Element counts of a node's outputs as onnx's shape inference predicts them from its constant
+    inputs (without evaluating it); outputs whose shape is not known are left out."""
+    inits, infos = [], []
+    for name, value in zip(node.input, values):
+        if not name or value is None:
+            continue
+        if value.size <= _SHAPE_DATA_ELEMENTS:
+            inits.append(numpy_helper.from_array(value, name))
+        infos.append(helper.make_tensor_value_info(name, numpy_to_onnx_dtype(value.dtype), value.shape))
+    outputs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
+    probe = helper.make_model(
+        helper.make_graph([node], "probe", infos, outputs, inits), opset_imports=[helper.make_opsetid("", opset)]
+    )
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, strict_mode=False, data_prop=True)
+    except Exception:  # inference failing is not an error here: evaluation will say what is wrong
+        return []
+    counts = []
+    for out in inferred.graph.output:
+        ttype = out.type.tensor_type
+        if ttype.HasField("shape") and all(d.HasField("dim_value") for d in ttype.shape.dim):
+            counts.append(limits_module.elements(d.dim_value for d in ttype.shape.dim))
+    if node.op_type in ("Resize", "Upsample") and len(values) > 1 and values[0] is not None:
+        for scales in values[1:]:
+            if scales is not None and scales.dtype.kind == "f" and scales.size == values[0].ndim:
+                dims = [int(d) * float(f) for d, f in zip(values[0].shape, scales.ravel())]
+                counts.append(int(min(math.prod(dims), 1e30)))
+            elif scales is not None and scales.dtype.kind in "iu" and scales.size == values[0].ndim:
+                counts.append(limits_module.elements(scales.ravel()))
+    return counts
+
+
+def _fold_work(
+    node: onnx.NodeProto, values: list[np.ndarray | None], node_name: str, lim: limits_module.Limits, opset: int
+) -> int:
+    """Work units folding ``node`` will take (refused over the limits before it starts)."""
+    where = f"node '{node_name}' ({node.op_type}), folded at load time"
+    work = 0
+    if node.op_type == "Loop":
+        trip = values[0] if values and node.input and node.input[0] else None
+        if trip is None:
+            raise ModelLoadError(
+                f"{where}: a Loop without a constant trip count cannot be evaluated at load time (it may never end)"
+            )
+        body = next((a.g for a in node.attribute if a.name == "body"), None)
+        body_size = len(body.node) + 1 if body is not None else 1
+        work += lim.check(
+            "the Loop's work (trip count x body nodes)", int(trip.ravel()[0]) * body_size, "max_fold_work", where
+        )
+    for count in _predicted_output_elements(node, values, opset):
+        lim.check("the element count of an output", count, "max_fold_elements", where)
+        work += count
+    return work
+
+
 def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], model: ModelProto) -> list[np.ndarray]:
     """Run one node with onnx's reference evaluator."""
     from onnx.reference import ReferenceEvaluator
@@ -172,6 +281,7 @@ def from_onnx(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     name: str | None = None,
     optimize: bool = True,
+    base_dir: str | os.PathLike | None = None,
 ) -> RModel:
     """Load an ONNX model (path, bytes or ModelProto) into an RModel with concrete shapes.
 
@@ -180,19 +290,29 @@ def from_onnx(
     ``optimize`` runs the graph passes of ``rmodel.passes.optimize`` (fuse MatMul+Add into Gemm,
     fold BatchNormalization/Mul/Add into Conv and Gemm, merge Transposes, drop Identity/Dropout);
     ``optimize=False`` keeps one operator per ONNX node.
+    ``base_dir`` is where external weight data of a model given as bytes or a ModelProto lives
+    (a path's own directory is used for a file); without it such a model may not use external data.
+    Sizes are checked against ``rmodel.limits.current()`` before anything is allocated or folded.
     """
     from .operators import REGISTRY
     from .operators.base import ShapeContext
 
     if int(batch_size) < 1:
         raise ShapeError(f"batch_size must be a positive integer, got {batch_size}")
-    model, default_name = read_onnx(source)
+    lim = limits_module.current()
+    model, default_name = read_onnx(source, base_dir=base_dir)
     opset = _default_opset(model)
     graph = model.graph
     inputs = _fix_input_shapes(model, int(batch_size), dict(dim_values or {}), dict(input_shapes or {}))
+    for info in inputs:
+        limits_module.check_shape(info.shape, info.dtype.itemsize, f"input '{info.name}'", lim)
 
     constants: dict[str, np.ndarray] = {}
+    weight_bytes = 0
     for init in graph.initializer:
+        count = limits_module.check_shape(init.dims, 1, f"initializer '{init.name}'", lim)
+        weight_bytes += count * 4
+        lim.check("the weights' size in bytes", weight_bytes, "max_weight_bytes", f"initializer '{init.name}'")
         try:
             constants[init.name] = numpy_helper.to_array(init)
         except Exception as exc:
@@ -204,6 +324,7 @@ def from_onnx(
         tensors[cname] = TensorInfo(cname, value.dtype, value.shape)
 
     operators = []
+    fold_work = 0
     unsupported: dict[str, list[str]] = defaultdict(list)
     unknown: set[str] = set()
     used_names: set[str] = set()
@@ -234,8 +355,12 @@ def from_onnx(
             if shape_query and not is_constant:
                 info = tensors[node.input[0]]
                 values = [np.broadcast_to(np.zeros((), dtype=info.dtype), info.shape)]
+            fold_work += _fold_work(node, values, node_name, lim, opset)
+            lim.check("the total work of load-time folding", fold_work, "max_fold_work", f"node '{node_name}'")
             try:
                 results = _evaluate(node, values, model)
+            except LimitExceededError:
+                raise
             except Exception as exc:
                 raise ModelLoadError(
                     f"node '{node_name}' ({node.op_type}) has only constant inputs but could not be "
@@ -243,6 +368,12 @@ def from_onnx(
                 ) from exc
             for out_name, value in zip([o for o in node.output if o], results):
                 value = np.require(value, requirements="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+                lim.check(
+                    f"folded tensor '{out_name}' ({value.size:,} elements)",
+                    value.size,
+                    "max_fold_elements",
+                    f"node '{node_name}' ({node.op_type})",
+                )
                 constants[out_name] = value
                 tensors[out_name] = TensorInfo(out_name, value.dtype, value.shape)
             continue
@@ -257,6 +388,9 @@ def from_onnx(
         for out_name, info in zip(op.outputs, outs):
             if not out_name or info is None:
                 continue
+            limits_module.check_shape(
+                info.shape, info.dtype.itemsize, f"node '{node_name}' ({node.op_type}) output '{out_name}'", lim
+            )
             tensors[out_name] = info
         operators.append(op)
 

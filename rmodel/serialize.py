@@ -32,6 +32,8 @@ import numpy as np
 from . import __version__
 from .errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from .fileio import open_atomic
+from .limits import check_archive
+from .limits import current as limits_current
 from .model import RModel
 from .tensor import TensorInfo
 
@@ -39,8 +41,6 @@ FORMAT_NAME = "rmodel"
 #: (major, minor): a reader accepts its own major and any minor; a new major means old readers refuse
 FORMAT_VERSION = (1, 0)
 MANIFEST = "model.json"
-#: default limit on the total uncompressed size of an archive (zip bomb guard); see ``load(max_bytes=)``
-MAX_TOTAL_BYTES = 16 << 30
 #: limit on the size of model.json
 MAX_MANIFEST_BYTES = 64 << 20
 #: a .npy member may exceed its array's data by at most this much (its header)
@@ -245,6 +245,7 @@ class _Reader:
         self.archive = archive
         self.max_bytes = max_bytes
         self.members: dict[str, zipfile.ZipInfo] = {}
+        check_archive(archive, str(path))  # declared sizes against stored sizes and the limits
         total = 0
         for info in archive.infolist():
             name = info.filename
@@ -543,11 +544,14 @@ def _strict_constant(token: str) -> Any:
     raise ValueError(f"'{token}' is not valid JSON")
 
 
-def load(path: str | os.PathLike, *, max_bytes: int = MAX_TOTAL_BYTES) -> RModel:
+def load(path: str | os.PathLike, *, max_bytes: int | None = None) -> RModel:
     """Read a model written by ``save``; every problem with the file is a ModelLoadError.
 
-    ``max_bytes`` bounds the uncompressed size of the archive (a guard against zip bombs).
+    ``max_bytes`` bounds the uncompressed size of the archive (a guard against zip bombs); by
+    default ``rmodel.limits.current().max_archive_bytes``.
     """
+    if max_bytes is None:
+        max_bytes = limits_current().max_archive_bytes
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such file")
@@ -559,7 +563,7 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_TOTAL_BYTES) -> RModel
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise ModelLoadError(
             f"{path} is not an .rmodel file (it is not a zip archive); .rmodel files are written by "
-            "RModel.save() -- to read an ONNX or Keras model use rmodel.from_onnx / rmodel.load_model"
+            "RModel.save() -- to read an ONNX or Keras model use rmodel.from_onnx / rmodel.from_keras"
         )
     try:
         archive = zipfile.ZipFile(path)
@@ -593,4 +597,4 @@ def _load_archive(path: Path, archive: zipfile.ZipFile, max_bytes: int) -> RMode
     return _rebuild(description, constants, reader)
 
 
-__all__ = ["FORMAT_VERSION", "MAX_TOTAL_BYTES", "UnsupportedSavedOperatorError", "describe", "load", "save"]
+__all__ = ["FORMAT_VERSION", "UnsupportedSavedOperatorError", "describe", "load", "save"]

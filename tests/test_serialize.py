@@ -420,9 +420,9 @@ BAD_FILES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     # sizes: zip bombs and lies
     "declared_huge": (
         lambda d: _patch_central_size(d, W1, 0xFFFFFFF0),
-        rf"'{W1}' \(weight 'w1'\) declares 4294967280 uncompressed bytes, more than the 66048 it can need",
+        rf"'{W1}' is stored uncompressed but declares 4,294,967,280 bytes while holding \d+; the archive is damaged",
     ),
-    "deflate_bomb": (_bomb, rf"'{B1}' \(weight 'b1'\) declares 41943040 uncompressed bytes"),
+    "deflate_bomb": (_bomb, rf"'{B1}' inflates 1,028-fold .* over the limit max_compression_ratio"),
     "declared_small": (
         lambda d: _patch_central_size(d, MANIFEST, 100),
         r"'model\.json'.*(damaged|truncated)",
@@ -641,7 +641,8 @@ def test_every_model_field_is_saved() -> None:
     import dataclasses
 
     saved = {"name", "inputs", "outputs", "operators", "constants", "tensors", "batch_size", "opset", "options"}
-    assert {f.name for f in dataclasses.fields(rmodel.RModel)} == saved
+    # the limits in force belong to the session that loads a file, never to the file
+    assert {f.name for f in dataclasses.fields(rmodel.RModel)} - {"limits"} == saved
 
 
 def test_random_damage_is_always_a_load_error(good_file: bytes, tmp_path: Path) -> None:

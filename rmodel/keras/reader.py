@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..limits import check_archive, check_dataset
 
 
 def to_snake_case(name: str) -> str:
@@ -145,6 +146,9 @@ class V3LayerWeights(LayerWeights):
                     f"layer '{layer}': the weight file has no '{self.path}/{spec.path}' (its '{spec.name}'); the "
                     "weight file does not fit the model configuration"
                 )
+            check_dataset(
+                data.shape or (), data.dtype.itemsize, f"{self.where}: weight '{spec.path}' of layer '{layer}'"
+            )
             result[spec.name] = self._check(spec, np.asarray(data[()]), layer)
         stored = self._count()
         if stored != len(specs):
@@ -158,7 +162,10 @@ class V3LayerWeights(LayerWeights):
         group = self._get("vars")
         if group is None:
             return []
-        return [np.asarray(group[str(i)][()]) for i in range(len(group))]
+        datasets = [group[str(i)] for i in range(len(group))]
+        for d in datasets:
+            check_dataset(d.shape or (), d.dtype.itemsize, f"{self.where}: weights under '{self.path}'")
+        return [np.asarray(d[()]) for d in datasets]
 
 
 class LegacyLayerWeights(LayerWeights):
@@ -175,6 +182,7 @@ class LegacyLayerWeights(LayerWeights):
             for i, (parts, data) in enumerate(self.entries):
                 if not used[i] and parts[-1].split(":")[0] in spec.h5_name.split("|"):
                     used[i] = True
+                    check_dataset(data.shape or (), data.dtype.itemsize, f"{self.where}: a weight of layer '{layer}'")
                     result[spec.name] = self._check(spec, np.asarray(data[()]), layer)
                     break
             else:
@@ -191,6 +199,8 @@ class LegacyLayerWeights(LayerWeights):
         return result
 
     def all(self) -> list[np.ndarray]:
+        for _, d in self.entries:
+            check_dataset(d.shape or (), d.dtype.itemsize, f"{self.where}: a layer's weights")
         return [np.asarray(d[()]) for _, d in self.entries]
 
 
@@ -345,6 +355,7 @@ def read_keras_zip(path: Path) -> KerasSource:
             "model.save('....keras')?"
         ) from exc
     with archive:
+        check_archive(archive, where)
         names = set(archive.namelist())
         missing = [n for n in ("config.json", "model.weights.h5") if n not in names]
         if missing:
