@@ -7,12 +7,15 @@ import functools
 import hashlib
 import importlib.machinery
 import importlib.util
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,54 @@ from .model import RModel
 DEFAULT_FLAGS = ("-O3", "-march=native", "-std=c++17", "-Wall", "-Wextra")
 
 
+MANIFEST_NAME = "rmodel-build.json"
+
+
 def cache_dir() -> Path:
     """Where compiled modules are kept: $RMODEL_CACHE_DIR, else ~/.cache/rmodel."""
     env = os.environ.get("RMODEL_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "rmodel"
+
+
+def _private_dir(path: Path) -> Path:
+    """``path`` created with mode 0700 if missing; refused unless it is a directory owned by this user
+    that nobody else can write to (a library planted there would run inside this process)."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        raise BuildError(f"cannot create the build cache directory {path}: {exc}; set RMODEL_CACHE_DIR") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise BuildError(f"the build cache {path} is not a directory (a symbolic link?); set RMODEL_CACHE_DIR")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise BuildError(
+            f"the build cache {path} belongs to user id {info.st_uid}, not to you ({os.getuid()}); rmodel loads "
+            "compiled code from it, so it must be your own: set RMODEL_CACHE_DIR to a directory of yours"
+        )
+    if info.st_mode & 0o022:
+        raise BuildError(
+            f"the build cache {path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}); rmodel loads "
+            f"compiled code from it: run `chmod go-w {path}` or set RMODEL_CACHE_DIR to a private directory"
+        )
+    return path
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry_is_intact(target_dir: Path) -> bool:
+    """True if every file a cache entry's manifest lists is present with the recorded sha256."""
+    try:
+        recorded = json.loads((target_dir / MANIFEST_NAME).read_text())
+        files = recorded["files"]
+        return bool(files) and all(_file_digest(target_dir / name) == digest for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def compiler() -> str:
@@ -68,12 +115,15 @@ def build_shared_library(
         digest.update(key.encode() + b"\0" + hashlib.sha256((extra_files or {})[key]).digest())
     digest.update("\0".join([cxx, *cmd_flags, _compiler_identity(cxx), sys.version]).encode())
     key = digest.hexdigest()[:24]
-    target_dir = cache_dir() / "build" / key
+    build_root = _private_dir(_private_dir(cache_dir()) / "build")
+    target_dir = build_root / key
     library = target_dir / f"{output_stem}{suffix}"
-    if library.exists():
-        return library
-    target_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=f".{key}."))
+    if target_dir.exists():
+        if library.exists() and _entry_is_intact(target_dir):
+            return library
+        # truncated, damaged or not written by rmodel: never load it, build it again
+        shutil.rmtree(target_dir, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(dir=build_root, prefix=f".{key}."))
     try:
         for name, text in sources.items():
             (work / name).write_text(text)
@@ -91,10 +141,12 @@ def build_shared_library(
                 f"compiling generated code failed (sources kept in {keep}); this is a bug in rmodel, "
                 f"please report it.\ncommand: {' '.join(cmd)}\n{errors}"
             )
+        files = {p.name: _file_digest(p) for p in sorted(work.iterdir())}
+        (work / MANIFEST_NAME).write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
         try:
             os.replace(work, target_dir)
         except OSError:
-            if not library.exists():  # another process won the race with a complete build
+            if not (library.exists() and _entry_is_intact(target_dir)):  # another process won the race
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -148,7 +200,11 @@ class CompiledModel:
 
 
 class _CtypesRunner:
-    """Calls the C ABI of a generated header through ctypes (checks shapes and dtypes in Python)."""
+    """Calls the C ABI of a generated header through ctypes (checks shapes and dtypes in Python).
+
+    ctypes releases the GIL during the call, so each thread gets a Session of its own (a Session's
+    scratch arena must not be shared); they are all destroyed with the runner.
+    """
 
     def __init__(self, model: RModel, library: Path, weights_path: str | None):
         self._lib = ctypes.CDLL(str(library))
@@ -156,9 +212,11 @@ class _CtypesRunner:
         self._lib.rmodel_create.argtypes = [ctypes.c_char_p]
         self._lib.rmodel_destroy.argtypes = [ctypes.c_void_p]
         self._lib.rmodel_infer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        self._session = self._lib.rmodel_create(weights_path.encode() if weights_path else None)
-        if not self._session:
-            raise RModelError(f"the generated Session could not be created (weights file {weights_path!r})")
+        self._weights = weights_path.encode() if weights_path else None
+        self._local = threading.local()
+        self._sessions: list[int] = []
+        self._lock = threading.Lock()
+        self._session()  # fail now, not at the first call, if the weights cannot be loaded
         self._inputs = model.inputs
         self._outputs = model.outputs
         self._batch = model.batch_size
@@ -176,14 +234,24 @@ class _CtypesRunner:
         outs = [np.empty(o.shape, dtype=o.dtype) for o in self._outputs]
         in_ptrs = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
         out_ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
-        self._lib.rmodel_infer(self._session, in_ptrs, out_ptrs)
+        self._lib.rmodel_infer(self._session(), in_ptrs, out_ptrs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def _session(self) -> int:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._lib.rmodel_create(self._weights)
+            if not session:
+                raise RModelError(f"the generated Session could not be created (weights file {self._weights!r})")
+            with self._lock:
+                self._sessions.append(session)
+            self._local.session = session
+        return session
+
     def __del__(self) -> None:
-        session = getattr(self, "_session", None)
-        if session:
+        for session in getattr(self, "_sessions", []):
             self._lib.rmodel_destroy(session)
-            self._session = None
+        self._sessions = []
 
 
 def compile_cpu(

@@ -9,7 +9,7 @@ import numpy as np
 
 from ... import __version__
 from ...errors import RModelError
-from ...fileio import write_atomic
+from ...fileio import current_umask, write_atomic
 from ...model import RModel
 from ...naming import identifier, quoted
 from .config import HlsConfig, resolve_options
@@ -209,7 +209,7 @@ def write_project(
         files["tb_data/tb_output_predictions.dat"] = reference
     for rel, text in files.items():
         write_atomic(path / rel, text)
-    (path / "build_csim.sh").chmod(0o755)
+    (path / "build_csim.sh").chmod(0o777 & ~current_umask())
     ap_types_include()  # fail early (with advice) if the C-simulation headers cannot be found
     return fw
 
