@@ -3,17 +3,88 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .errors import RModelError
+
+HLS_ONLY = {
+    "precision": "--precision",
+    "reuse_factor": "--reuse-factor",
+    "part": "--part",
+    "clock_period": "--clock-period",
+}
+
+
+class UsageError(RModelError):
+    """A bad combination of command-line options."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line ``rmodel: error: ...`` contract (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see '{self.prog} --help')")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _report(message: str) -> int:
+    print(f"rmodel: error: {_one_line(message)}", file=sys.stderr)
+    return 2
+
+
+def _fail(message: str) -> NoReturn:
+    sys.exit(_report(message))
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options that would be silently ignored."""
+    if args.command not in ("convert", "inspect"):
+        return
+    if args.model.endswith(".rmodel"):
+        given = [
+            flag
+            for flag, value in (
+                ("--batch-size", args.batch_size),
+                ("--dim", args.dim),
+                ("--converter", args.converter),
+                ("--no-optimize", args.no_optimize),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} cannot change a .rmodel file: it keeps the shapes and options it was saved "
+                "with; convert the original .onnx/.keras model instead"
+            )
+    if args.command != "convert":
+        return
+    if args.target == "cpu":
+        given = [flag for key, flag in HLS_ONLY.items() if getattr(args, key) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply to the HLS target; add --target hls")
+        output = Path(args.output)
+        if output.is_dir():
+            raise UsageError(f"-o {args.output} is a directory; the CPU target writes one header file")
+    else:
+        if args.weights is not None:
+            raise UsageError("--weights applies to the CPU target only (HLS projects keep weights in firmware/weights)")
+        output = Path(args.output)
+        if output.exists() and not output.is_dir():
+            raise UsageError(f"-o {args.output} is a file; the HLS target writes a project directory")
 
 
 def _dims(values: list[str]) -> dict[str, int]:
     dims = {}
     for item in values:
         name, _, value = item.partition("=")
-        if not value.isdigit():
+        if not value.isdigit() or int(value) < 1 or not name:
             raise RModelError(f"--dim expects NAME=VALUE with a positive integer, got '{item}'")
         dims[name] = int(value)
     return dims
@@ -31,24 +102,47 @@ def _load(args: argparse.Namespace):
         options["optimize"] = False
     if args.model.endswith(".rmodel"):
         return load_model(args.model)
-    return load_model(args.model, batch_size=args.batch_size, **options)
+    return load_model(args.model, batch_size=args.batch_size or 1, **options)
 
 
 def _hls_options(args: argparse.Namespace) -> dict:
     options = {}
-    if args.precision:
-        options["precision"] = args.precision
-    if args.reuse_factor:
-        options["reuse_factor"] = args.reuse_factor
-    if args.part:
-        options["part"] = args.part
-    if args.clock_period:
-        options["clock_period"] = args.clock_period
+    for key in HLS_ONLY:
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     return options
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rmodel", description="Turn neural networks into dependency-free C++.")
+    """Run the command line; every failure is one line ``rmodel: error: ...`` and exit status 2."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
+    except RModelError as exc:
+        return _report(str(exc))
+    except BrokenPipeError:
+        # the reader went away (e.g. `rmodel inspect m.onnx | head -1`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _report("the output pipe was closed before all output was written")
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _report(f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return _report("interrupted")
+    except MemoryError:
+        return _report("out of memory; see 'Limits' in README.md for the sizes rmodel accepts")
+    except Exception as exc:  # a bug in rmodel: still one line, with a way to see more
+        if os.environ.get("RMODEL_DEBUG"):
+            raise
+        return _report(
+            f"internal error ({type(exc).__name__}: {exc}); run with RMODEL_DEBUG=1 for a traceback and please report it"
+        )
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _Parser(prog="rmodel", description="Turn neural networks into dependency-free C++.")
     parser.add_argument("--version", action="version", version=f"rmodel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -56,14 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("model", help=".onnx, .keras, .h5, .rmodel file or SavedModel directory")
     conv.add_argument("-o", "--output", required=True, help="header path (cpu) or project directory (hls)")
     conv.add_argument("--target", choices=["cpu", "hls"], default="cpu")
-    conv.add_argument("--batch-size", type=int, default=1)
+    conv.add_argument("--batch-size", type=int, help="batch size (default 1)")
     conv.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="fix a named symbolic dim")
     conv.add_argument("--namespace", help="C++ namespace (default: the model's name)")
     conv.add_argument(
         "--weights",
         choices=["embedded", "file"],
-        default="embedded",
-        help="cpu: embed weights in the header or write them to <output>.weights",
+        help="cpu: embed weights in the header (default) or write them to <output>.weights",
     )
     conv.add_argument("--converter", choices=["native", "tf2onnx"], help="Keras models: which converter")
     conv.add_argument("--no-optimize", action="store_true", help="keep one operator per ONNX node (no fusions)")
@@ -75,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     insp = sub.add_parser("inspect", help="print operators, shapes, parameters and FLOPs")
     insp.add_argument("model")
-    insp.add_argument("--batch-size", type=int, default=1)
+    insp.add_argument("--batch-size", type=int, help="batch size (default 1)")
     insp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE")
     insp.add_argument("--converter", choices=["native", "tf2onnx"])
     insp.add_argument("--no-optimize", action="store_true", help="show the graph before fusions")
@@ -83,43 +176,39 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("operators", help="list the supported ONNX operators")
 
     args = parser.parse_args(argv)
-    try:
-        if args.command == "operators":
-            from .operators import supported_operators
+    if getattr(args, "batch_size", None) is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    _check_options(args)
+    weights = getattr(args, "weights", None) or "embedded"
+    if args.command == "operators":
+        from .operators import supported_operators
 
-            print("\n".join(supported_operators()))
-            return 0
-        model = _load(args)
-        if args.command == "inspect":
-            print(model.summary())
-            return 0
-        if args.target == "cpu":
-            model.generate(args.output, namespace=args.namespace, weights=args.weights)
-        else:
-            model.generate(args.output, target="hls", namespace=args.namespace, **_hls_options(args))
-        print(
-            f"wrote {args.output}"
-            + (f" (+ {args.output}.weights)" if args.weights == "file" and args.target == "cpu" else "")
-        )
-        if args.verify:
-            from .verify import verify
-
-            if args.target == "hls":
-                from .emitters.hls import verify_hls
-
-                report = verify_hls(model, namespace=args.namespace, **_hls_options(args))
-            else:
-                report = verify(model, weights=args.weights)
-            print(report)
-            if not report.ok:
-                return 1
+        print("\n".join(supported_operators()))
         return 0
-    except RModelError as exc:
-        print(f"rmodel: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"rmodel: error: {exc}", file=sys.stderr)
-        return 2
+    model = _load(args)
+    if args.command == "inspect":
+        print(model.summary())
+        return 0
+    if args.target == "cpu":
+        model.generate(args.output, namespace=args.namespace, weights=weights)
+    else:
+        model.generate(args.output, target="hls", namespace=args.namespace, **_hls_options(args))
+    print(
+        f"wrote {args.output}" + (f" (+ {args.output}.weights)" if weights == "file" and args.target == "cpu" else "")
+    )
+    if args.verify:
+        from .verify import verify
+
+        if args.target == "hls":
+            from .emitters.hls import verify_hls
+
+            report = verify_hls(model, namespace=args.namespace, **_hls_options(args))
+        else:
+            report = verify(model, weights=weights)
+        print(report)
+        if not report.ok:
+            return 1
+    return 0
 
 
 if __name__ == "__main__":

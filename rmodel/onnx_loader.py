@@ -21,7 +21,9 @@ from onnx import ModelProto, helper, numpy_helper
 
 from . import limits as limits_module
 from .errors import LimitExceededError, ModelLoadError, ShapeError, UnsupportedOperatorError
+from .graph_checks import check_graph
 from .model import RModel
+from .naming import comment_text
 from .tensor import TensorInfo, numpy_to_onnx_dtype, onnx_to_numpy_dtype
 
 #: ops that must never be folded even when their inputs are constant
@@ -137,6 +139,26 @@ def _fix_input_shapes(
     missing = sorted(set(input_shapes) - set(graph_inputs))
     if missing:
         raise ShapeError(f"input_shapes names {missing}, which are not inputs of the model; inputs: {graph_inputs}")
+    symbolic = {
+        (d.dim_param, axis)
+        for vi in model.graph.input
+        if vi.name not in initializer_names and vi.type.tensor_type.HasField("shape")
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim)
+        if d.dim_param and not d.HasField("dim_value")
+    }
+    known_dims = sorted({name for name, _ in symbolic})
+    unknown = sorted(set(dim_values) - set(known_dims))
+    if unknown:
+        raise ShapeError(
+            f"dim_values names {', '.join(repr(u) for u in unknown)}, which no input of the model uses; "
+            f"its symbolic dims are: {', '.join(repr(k) for k in known_dims) or 'none'}"
+        )
+    for dim_name, axis in sorted(symbolic):
+        if axis == 0 and int(dim_values.get(dim_name, batch_size)) != batch_size:
+            raise ShapeError(
+                f"dim '{dim_name}' is the batch axis (the first axis of an input); set it with batch_size "
+                f"(--batch-size on the command line), not dim_values (--dim)"
+            )
     infos: list[TensorInfo] = []
     unresolved: list[str] = []
     for vi in model.graph.input:
@@ -173,7 +195,8 @@ def _fix_input_shapes(
         raise ShapeError(
             "the model has symbolic input dimensions rmodel cannot fix by itself: "
             + ", ".join(unresolved)
-            + ". Give their values with dim_values={'name': value} (or input_shapes=...); "
+            + ". Give their values with dim_values={'name': value} (--dim NAME=VALUE on the command line) "
+            "or input_shapes=...; "
             "the first axis of every input is taken as the batch axis and set to batch_size."
         )
     return infos
@@ -303,6 +326,7 @@ def from_onnx(
     model, default_name = read_onnx(source, base_dir=base_dir)
     opset = _default_opset(model)
     graph = model.graph
+    check_graph(graph, f"model '{comment_text(name or default_name)}'")
     inputs = _fix_input_shapes(model, int(batch_size), dict(dim_values or {}), dict(input_shapes or {}))
     for info in inputs:
         limits_module.check_shape(info.shape, info.dtype.itemsize, f"input '{info.name}'", lim)

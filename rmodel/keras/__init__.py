@@ -20,7 +20,7 @@ from typing import Any
 
 import onnx
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, RModelError
 from ..model import RModel
 from .convert import KerasLayer, layer_table, register_layer_converter, supported_layers
 from .graph import GraphBuilder, KTensor
@@ -82,9 +82,21 @@ def keras_to_onnx(
             return keras_to_onnx(path, batch_size=batch_size)
     from .convert import ModelConverter
 
-    read = _read(source)
+    where = str(source[0]) if isinstance(source, tuple) else str(source)
+    try:
+        read = _read(source)
+    except RModelError:
+        raise
+    except Exception as exc:  # h5py/json/zip oddities of a damaged or forged file
+        raise ModelLoadError(f"{where}: cannot be read as a Keras model ({type(exc).__name__}: {exc})") from exc
     try:
         return ModelConverter(read, batch_size).convert()
+    except RModelError:
+        raise
+    except Exception as exc:  # malformed configuration outside any one layer
+        raise ModelLoadError(
+            f"{read.origin}: the Keras model configuration is malformed ({type(exc).__name__}: {exc})"
+        ) from exc
     finally:
         read.close()
 

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..errors import ModelLoadError, UnsupportedOperatorError
+from ..errors import ModelLoadError, RModelError, UnsupportedOperatorError
+from ..naming import comment_text
 from .graph import GraphBuilder, KTensor
 from .reader import KerasSource, LayerWeights, WeightScope, WeightSpec, to_snake_case
 
@@ -468,6 +469,13 @@ class ModelConverter:
         self.graph.scope = f"{name}/"
         try:
             result = fn(ctx, self.graph)
+        except RModelError:
+            raise
+        except Exception as exc:  # a malformed config reaching a converter must say where it is
+            raise ModelLoadError(
+                f"{self.source.origin}: {position} '{comment_text(name)}' ({comment_text(cls)}) cannot be converted: "
+                f"its configuration or weights are malformed ({type(exc).__name__}: {exc})"
+            ) from exc
         finally:
             self.graph.scope = previous
         items = list(result) if isinstance(result, (list, tuple)) else [result]

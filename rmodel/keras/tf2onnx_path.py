@@ -82,9 +82,9 @@ def load_keras_with_tf(source: Any) -> Any:
 
 def saved_model_to_onnx(path: Path, opset: int | None = None) -> onnx.ModelProto:
     """Convert the ``serving_default`` signature of a TensorFlow SavedModel directory."""
-    tf = _tf()
     if not (path / "saved_model.pb").is_file():
         raise ModelLoadError(f"{path} is a directory but not a TensorFlow SavedModel (no saved_model.pb)")
+    tf = _tf()
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:

@@ -1,0 +1,56 @@
+"""Structural checks of an ONNX graph before it is loaded: every tensor name defined once (SSA),
+no duplicated graph inputs or outputs, names where ONNX requires them. What onnx's checker or
+onnxruntime refuses, rmodel refuses too, with a message naming the tensor and the nodes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from onnx import GraphProto
+
+from .errors import ModelLoadError
+from .naming import comment_text
+
+
+def _node_label(index: int, name: str, op_type: str) -> str:
+    return f"node '{comment_text(name or f'#{index}')}' ({comment_text(op_type)})"
+
+
+def check_graph(graph: GraphProto, where: str) -> None:
+    """Raise ModelLoadError if ``graph`` is not a valid single-assignment ONNX graph."""
+    problems: list[str] = []
+    inputs = Counter(vi.name for vi in graph.input)
+    outputs = Counter(vi.name for vi in graph.output)
+    for name, count in sorted(inputs.items()):
+        if count > 1:
+            problems.append(f"graph input '{comment_text(name)}' is listed {count} times")
+        if not name:
+            problems.append("a graph input has an empty name")
+    for name, count in sorted(outputs.items()):
+        if count > 1:
+            problems.append(f"graph output '{comment_text(name)}' is listed {count} times")
+        if not name:
+            problems.append("a graph output has an empty name")
+    initializers = Counter(t.name for t in graph.initializer)
+    for name, count in sorted(initializers.items()):
+        if count > 1:
+            problems.append(f"initializer '{comment_text(name)}' is defined {count} times")
+        if not name:
+            problems.append("an initializer has an empty name")
+    defined: dict[str, str] = {name: "a graph input" for name in inputs}
+    defined.update({name: "an initializer" for name in initializers})
+    for index, node in enumerate(graph.node):
+        label = _node_label(index, node.name, node.op_type)
+        for out in node.output:
+            if not out:
+                continue
+            if out in defined:
+                problems.append(
+                    f"{label} writes tensor '{comment_text(out)}', which is already {defined[out]}; "
+                    "ONNX graphs assign every tensor once"
+                )
+            else:
+                defined[out] = f"the output of {label}"
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ModelLoadError(f"{where}: the graph is not valid ONNX: {shown}")
