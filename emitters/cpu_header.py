@@ -132,7 +132,15 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
             add_helper=lambda key, code: helpers.setdefault(key, code),
             add_constant=add_derived,
         )
-        code = op.emit_cpu(ctx)
+        try:
+            code = op.emit_cpu(ctx)
+        except RModelError:
+            raise
+        except Exception as exc:  # a node whose attributes passed loading but cannot be emitted
+            raise RModelError(
+                f"node {quoted(op.name)} ({op.op_type}): cannot generate code ({type(exc).__name__}: {exc}); "
+                "if the model passes onnx.checker.check_model, please report this"
+            ) from exc
         body.append(f"  // [{index}] {op.comment()}\n  {{\n{_indent(code, 4)}\n  }}")
     # outputs that no operator writes (constants, inputs, repeated outputs) are copied
     for info, param in zip(model.outputs, layout.output_params):

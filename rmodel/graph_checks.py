@@ -18,6 +18,7 @@ def _node_label(index: int, name: str, op_type: str) -> str:
 
 def check_graph(graph: GraphProto, where: str) -> None:
     """Raise ModelLoadError if ``graph`` is not a valid single-assignment ONNX graph."""
+    _check_text(graph, where)
     problems: list[str] = []
     inputs = Counter(vi.name for vi in graph.input)
     outputs = Counter(vi.name for vi in graph.output)
@@ -54,3 +55,19 @@ def check_graph(graph: GraphProto, where: str) -> None:
     if problems:
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise ModelLoadError(f"{where}: the graph is not valid ONNX: {shown}")
+
+
+def _check_text(graph: GraphProto, where: str) -> None:
+    """Every name is text: protobuf hands out bytes for a string field that is not valid UTF-8."""
+    fields: list[object] = [graph.name]
+    fields += [vi.name for vi in [*graph.input, *graph.output, *graph.value_info]]
+    fields += [t.name for t in graph.initializer]
+    for node in graph.node:
+        fields += [node.name, node.op_type, node.domain, *node.input, *node.output]
+        fields += [a.name for a in node.attribute]
+    bad = [f for f in fields if not isinstance(f, str)]
+    if bad:
+        raise ModelLoadError(
+            f"{where}: {len(bad)} name(s) in the graph are not valid UTF-8 text (such as {bad[0]!r}); "
+            "the file is damaged"
+        )

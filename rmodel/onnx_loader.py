@@ -20,7 +20,7 @@ import onnx
 from onnx import ModelProto, helper, numpy_helper
 
 from . import limits as limits_module
-from .errors import LimitExceededError, ModelLoadError, ShapeError, UnsupportedOperatorError
+from .errors import LimitExceededError, ModelLoadError, RModelError, ShapeError, UnsupportedOperatorError
 from .graph_checks import check_graph
 from .model import RModel
 from .naming import comment_text
@@ -407,8 +407,16 @@ def from_onnx(
             unknown.update(o for o in node.output if o)
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        op = cls(node.op_type, node_name, list(node.input), list(node.output), attrs, opset)
-        outs = op.run_inference(ShapeContext(tensors, constants))
+        try:
+            op = cls(node.op_type, node_name, list(node.input), list(node.output), attrs, opset)
+            outs = op.run_inference(ShapeContext(tensors, constants))
+        except RModelError:
+            raise
+        except Exception as exc:  # wrong arity, attribute types, ... of a damaged or forged node
+            raise ModelLoadError(
+                f"node '{comment_text(node_name)}' ({comment_text(node.op_type)}) is malformed and cannot be loaded "
+                f"({type(exc).__name__}: {exc}); check the model against onnx.checker.check_model"
+            ) from exc
         for out_name, info in zip(op.outputs, outs):
             if not out_name or info is None:
                 continue

@@ -441,6 +441,12 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
             [_info(t, f"{key}[{k}]") for k, t in enumerate(_field(description, key, list, "model.json"))]
             for key in ("inputs", "outputs", "tensors")
         )
+        if not outputs:
+            raise ValueError("the model has no outputs")
+        for kind, infos in (("input", inputs), ("output", outputs)):
+            names = [i.name for i in infos]
+            if len(set(names)) != len(names):
+                raise ValueError(f"an {kind} name is listed twice: {names}")
         op_entries = _field(description, "operators", list, "model.json")
         ops = []
         for index, entry in enumerate(op_entries):
