@@ -225,7 +225,18 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         "#pragma once\n",
         "\n".join(
             f"#include <{h}>"
-            for h in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "limits", "tuple", "utility", "vector"]
+            for h in [
+                "algorithm",
+                "cmath",
+                "cstddef",
+                "cstdint",
+                "cstring",
+                "limits",
+                "tuple",
+                "type_traits",
+                "utility",
+                "vector",
+            ]
             + (["memory"] if any(is_bool) else [])
             + (["fstream", "stdexcept", "string"] if file_mode else [])
         ),

@@ -14,6 +14,7 @@ from onnx import TensorProto
 
 from ..errors import DTypeError
 from ..tensor import cpp_type, onnx_to_numpy_dtype
+from . import intmath
 from .base import REQUIRED, CpuContext, Operator, ShapeContext, register
 
 
@@ -23,6 +24,9 @@ def cast_expression(value: str, src: np.dtype, dst: np.dtype) -> str:
         return value
     if dst == np.bool_:
         return f"{value} != {cpp_type(src)}(0)"
+    if np.issubdtype(src, np.floating) and np.issubdtype(dst, np.integer):
+        # NaN, infinities and out-of-range values are undefined behaviour for static_cast
+        return f"detail::float_to_int<{cpp_type(dst)}>({value})"
     return f"static_cast<{cpp_type(dst)}>({value})"
 
 
@@ -44,6 +48,8 @@ class _Convert(Operator):
             size = f"{out.size} * sizeof({cpp_type(x.dtype)})"
             return "\n".join([*unused, f"std::memcpy({ctx.ptr(self.outputs[0])}, {ctx.ptr(self.inputs[0])}, {size});"])
         expression = cast_expression("src_[i]", x.dtype, out.dtype)
+        if "detail::float_to_int" in expression:
+            intmath.use(ctx)
         return "\n".join(
             [
                 *unused,

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 
 from ..tensor import cpp_type
-from . import mathfn
+from . import intmath, mathfn
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register, strides_of
 
 # op type -> (attribute defaults, C++ expression of `v` (float); attributes appear as {name})
 UNARY_FLOAT: dict[str, tuple[dict[str, Any], str]] = {
-    "Relu": ({}, "v > 0.0f ? v : 0.0f"),
+    "Relu": ({}, "v < 0.0f ? 0.0f : v"),  # NaN stays NaN
     "LeakyRelu": ({"alpha": 0.01}, "v >= 0.0f ? v : {alpha} * v"),
     "Elu": ({"alpha": 1.0}, "v >= 0.0f ? v : {alpha} * (detail::exp_f32(v) - 1.0f)"),
     "Celu": ({"alpha": 1.0}, "std::max(v, 0.0f) + std::min({alpha} * (detail::exp_f32(v / {alpha}) - 1.0f), 0.0f)"),
@@ -23,8 +23,8 @@ UNARY_FLOAT: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "ThresholdedRelu": ({"alpha": 1.0}, "v > {alpha} ? v : 0.0f"),
     "Sigmoid": ({}, "detail::sigmoid_f32(v)"),
-    "HardSigmoid": ({"alpha": 0.2, "beta": 0.5}, "std::max(0.0f, std::min(1.0f, {alpha} * v + {beta}))"),
-    "HardSwish": ({}, "v * std::max(0.0f, std::min(1.0f, v / 6.0f + 0.5f))"),
+    "HardSigmoid": ({"alpha": 0.2, "beta": 0.5}, "std::max(std::min({alpha} * v + {beta}, 1.0f), 0.0f)"),
+    "HardSwish": ({}, "v * std::max(std::min(v / 6.0f + 0.5f, 1.0f), 0.0f)"),
     "Tanh": ({}, "detail::tanh_f32(v)"),
     "Softplus": ({}, "v > 20.0f ? v : std::log1p(std::exp(v))"),
     "Softsign": ({}, "v / (1.0f + std::fabs(v))"),
@@ -81,6 +81,11 @@ class _Unary(Operator):
         if self.op_type in ("Abs", "Sign") and np.issubdtype(self.output_infos[0].dtype, np.unsignedinteger):
             # no `v < 0` for unsigned types: it is always false and -Wextra warns (-Wtype-limits)
             return "v" if self.op_type == "Abs" else "T(v != T(0))"
+        if self.op_type in ("Neg", "Abs") and np.issubdtype(self.output_infos[0].dtype, np.signedinteger):
+            # -INT_MIN overflows: wrap around as two's complement hardware does (and onnxruntime gives)
+            return "detail::wrap_neg<T>(v)" if self.op_type == "Neg" else "v < T(0) ? detail::wrap_neg<T>(v) : v"
+        if self.op_type == "Sign" and np.issubdtype(self.output_infos[0].dtype, np.floating):
+            return "v != v ? v : T((T(0) < v) - (v < T(0)))"  # NaN stays NaN
         if self.op_type in UNARY_ANY:
             return UNARY_ANY[self.op_type]
         template = UNARY_FLOAT[self.op_type][1]
@@ -90,7 +95,9 @@ class _Unary(Operator):
         info = self.output_infos[0]
         t = cpp_type(info.dtype)
         expression = self.expression()
-        if "detail::" in expression:  # exp/tanh/sigmoid of operators/mathfn.py (vectorizable)
+        if "detail::wrap_" in expression:
+            intmath.use(ctx)
+        elif "detail::" in expression:  # exp/tanh/sigmoid of operators/mathfn.py (vectorizable)
             mathfn.use(ctx)
         return "\n".join(
             [
@@ -189,6 +196,15 @@ BINARY: dict[str, tuple[str, Any]] = {
     "Where": ("v0 ? v1 : v2", None),
 }
 VARIADIC = {"Max": "std::max", "Min": "std::min", "Sum": "+", "Mean": "+"}
+# integer forms with defined results (two's complement wrap-around, as onnxruntime gives on every
+# platform it runs on) instead of signed-overflow undefined behaviour
+INTEGER_BINARY = {
+    "Add": "detail::wrap_add<{t}>(v0, v1)",
+    "Sub": "detail::wrap_sub<{t}>(v0, v1)",
+    "Mul": "detail::wrap_mul<{t}>(v0, v1)",
+    "PRelu": "v0 < 0 ? detail::wrap_mul<{t}>(v1, v0) : v0",
+    "Pow": "detail::float_to_int<{t}>(std::pow(static_cast<double>(v0), static_cast<double>(v1)))",
+}
 
 
 class _Broadcasting(Operator):
@@ -218,17 +234,27 @@ class _Broadcasting(Operator):
         if self.op_type in VARIADIC:
             fn = VARIADIC[self.op_type]
             expr = "v0"
+            floating = ctype in ("float", "double")
             for i in range(1, count):
-                expr = f"{expr} + v{i}" if fn == "+" else f"{fn}<{ctype}>({expr}, v{i})"
+                if fn == "+":
+                    expr = f"{expr} + v{i}"
+                elif floating:  # std::max/min return their first argument for NaN: guard the second
+                    expr = f"(v{i} != v{i} ? v{i} : {fn}<{ctype}>({expr}, v{i}))"
+                else:
+                    expr = f"{fn}<{ctype}>({expr}, v{i})"
             if self.op_type == "Mean":
                 expr = f"({expr}) / static_cast<{ctype}>({count})"
             return expr
+        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_infos[0].dtype, np.integer):
+            return INTEGER_BINARY[self.op_type].format(t=ctype)
         return BINARY[self.op_type][0]
 
     def emit_cpu(self, ctx: CpuContext) -> str:
         out = self.output_infos[0]
         inputs = [(ctx.ptr(n), cpp_type(ctx.info(n).dtype), ctx.info(n).shape) for n in self.inputs]
         value_type = cpp_type(self.input_infos[-1].dtype)
+        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_infos[0].dtype, np.integer):
+            intmath.use(ctx)
         return broadcast_code(
             ctx.ptr(self.outputs[0]), cpp_type(out.dtype), out.shape, inputs, self.expression(len(inputs), value_type)
         )
@@ -266,11 +292,15 @@ class Clip(Operator):
         def literal(v: float) -> str:
             return float_literal(v) if info.dtype == np.float32 else f"static_cast<{t}>({v})"
 
-        expr = "v"
-        if self.low is not None:
-            expr = f"std::max<{t}>({expr}, {literal(self.low)})"
-        if self.high is not None:
-            expr = f"std::min<{t}>({expr}, {literal(self.high)})"
+        low, high = self.low, self.high
+        if np.issubdtype(info.dtype, np.floating):  # ONNX: a missing bound is the type's finite limit
+            low = float(np.finfo(info.dtype).min) if low is None else low
+            high = float(np.finfo(info.dtype).max) if high is None else high
+        expr = "v"  # the value first: std::max/min then return NaN for NaN
+        if low is not None:
+            expr = f"std::max<{t}>({expr}, {literal(low)})"
+        if high is not None:
+            expr = f"std::min<{t}>({expr}, {literal(high)})"
         return "\n".join(
             [
                 f"const {t}* x = {ctx.ptr(self.inputs[0])};",

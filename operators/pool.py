@@ -25,12 +25,12 @@ inline void global_pool(const float* x, float* y) {
   for (std::size_t p = 0; p < P; ++p) {
     const float* xp = x + p * N;
     float acc[8];
-    for (std::size_t j = 0; j < 8; ++j) acc[j] = Max ? std::numeric_limits<float>::lowest() : 0.0f;
+    for (std::size_t j = 0; j < 8; ++j) acc[j] = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
     std::size_t i = 0;
     for (; i + 8 <= N; i += 8) {
       for (std::size_t j = 0; j < 8; ++j) {
         if (Max) {
-          acc[j] = xp[i + j] > acc[j] ? xp[i + j] : acc[j];
+          acc[j] = (xp[i + j] > acc[j] || xp[i + j] != xp[i + j]) ? xp[i + j] : acc[j];
         } else {
           acc[j] += xp[i + j];
         }
@@ -38,7 +38,7 @@ inline void global_pool(const float* x, float* y) {
     }
     for (std::size_t j = 0; i < N; ++i, ++j) {
       if (Max) {
-        acc[j] = xp[i] > acc[j] ? xp[i] : acc[j];
+        acc[j] = (xp[i] > acc[j] || xp[i] != xp[i]) ? xp[i] : acc[j];
       } else {
         acc[j] += xp[i];
       }
@@ -46,7 +46,7 @@ inline void global_pool(const float* x, float* y) {
     float r = acc[0];
     for (std::size_t j = 1; j < 8; ++j) {
       if (Max) {
-        r = acc[j] > r ? acc[j] : r;
+        r = (acc[j] > r || acc[j] != acc[j]) ? acc[j] : r;
       } else {
         r += acc[j];
       }
@@ -137,7 +137,7 @@ class _Pool(Operator):
         win = self.win
         rank = len(win.kernel)
         in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
-        init = "std::numeric_limits<float>::lowest()" if self.is_max else "0.0f"
+        init = "-std::numeric_limits<float>::infinity()" if self.is_max else "0.0f"
         lines = [
             f"const float* x = {ctx.ptr(self.inputs[0])};",
             f"float* y = {ctx.ptr(self.outputs[0])};",
@@ -151,7 +151,8 @@ class _Pool(Operator):
         last = rank - 1
         s = win.strides[last]
         step = "o" if s == 1 else f"o * {s}"
-        update = f"{dst}[o] = v > {dst}[o] ? v : {dst}[o];" if self.is_max else f"{dst}[o] += v;"
+        # NaN propagates (v != v): a NaN input never turns into a plausible maximum
+        update = f"{dst}[o] = (v > {dst}[o] || v != v) ? v : {dst}[o];" if self.is_max else f"{dst}[o] += v;"
         lines += [
             indent + loop("k", 0, win.kernel[last]),
             f"{indent}  const std::ptrdiff_t off = k * {win.dilations[last]} - {win.pads_begin[last]};",

@@ -42,9 +42,13 @@ REDUCTIONS: dict[str, Reduction] = {
     "ReduceL2": Reduction("zero", "v * v", "acc + t", "std::sqrt({acc})"),
     "ReduceLogSum": Reduction("zero", "v", "acc + t", "std::log({acc})"),
     # the max is found first (a separate pass) and subtracted, so exp cannot overflow
-    "ReduceLogSumExp": Reduction("zero", "std::exp(v - mx)", "acc + t", "std::log({acc}) + {mx}"),
-    "ReduceMax": Reduction("lowest", "v", "std::max(acc, t)", sums=False, ints=True),
-    "ReduceMin": Reduction("highest", "v", "std::min(acc, t)", sums=False, ints=True),
+    # (an infinite maximum is the result: inf - inf would make it NaN)
+    "ReduceLogSumExp": Reduction(
+        "zero", "std::exp(v - mx)", "acc + t", "(std::isinf({mx}) ? {mx} : std::log({acc}) + {mx})"
+    ),
+    # NaN propagates (t != t): a NaN input never turns into a plausible maximum
+    "ReduceMax": Reduction("lowest", "v", "(t > acc || t != t) ? t : acc", sums=False, ints=True),
+    "ReduceMin": Reduction("highest", "v", "(t < acc || t != t) ? t : acc", sums=False, ints=True),
 }
 _INT_TYPES = {np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.int32, np.int64)}
 
@@ -185,7 +189,7 @@ class Reduce(Operator):
             if log_sum_exp:
                 lines += [
                     "  float mx = xr[0];",
-                    f"  for (std::size_t k = 1; k < {n}; ++k) mx = std::max(mx, xr[k]);",
+                    f"  for (std::size_t k = 1; k < {n}; ++k) mx = (xr[k] > mx || xr[k] != xr[k]) ? xr[k] : mx;",
                 ]
             lines += [
                 f"  {t_acc} acc = {init};",
@@ -207,7 +211,7 @@ class Reduce(Operator):
             lines.append(f"float* mx_buf = {ctx.scratch(np.float32)};")
             lowest = self._init(np.dtype(np.float32), "lowest")
             lines.append(f"for (std::size_t i = 0; i < {size}; ++i) mx_buf[i] = {lowest};")
-            lines += self._walk(x, "mx_buf", "float", "std::max(acc, t)", "v")
+            lines += self._walk(x, "mx_buf", "float", "(t > acc || t != t) ? t : acc", "v")
         lines.append(f"{t_acc}* acc = {y if in_place else ctx.scratch(acc_dtype)};")
         lines.append(f"for (std::size_t i = 0; i < {size}; ++i) acc[i] = {init};")
         lines += self._walk(x, "acc", t_acc, self.reduction.combine, self.reduction.term, log_sum_exp)

@@ -71,17 +71,23 @@ inline void softmax_strided(const float* x, float* y, float* mx, double* sum) {
   }
 }"""
 
-# 1 at the first maximum along the axis, 0 elsewhere.
+# 1 at the first element equal to the maximum along the axis, 0 elsewhere. As onnxruntime: the
+# maximum is folded with std::max from the first element, so a leading NaN gives an all-zero row
+# and a later NaN is passed over.
 HARDMAX = """template <std::size_t OUTER, std::size_t N, std::size_t INNER>
 inline void hardmax(const float* x, float* y) {
   for (std::size_t i = 0; i < OUTER * N * INNER; ++i) y[i] = 0.0f;
   for (std::size_t o = 0; o < OUTER; ++o) {
     for (std::size_t j = 0; j < INNER; ++j) {
       const float* xc = x + o * N * INNER + j;
-      std::size_t best = 0;
-      for (std::size_t k = 1; k < N; ++k)
-        if (xc[k * INNER] > xc[best * INNER]) best = k;
-      y[o * N * INNER + best * INNER + j] = 1.0f;
+      float mx = xc[0];
+      for (std::size_t k = 1; k < N; ++k) mx = std::max(mx, xc[k * INNER]);
+      for (std::size_t k = 0; k < N; ++k) {
+        if (xc[k * INNER] == mx) {
+          y[o * N * INNER + k * INNER + j] = 1.0f;
+          break;
+        }
+      }
     }
   }
 }"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,8 +16,11 @@ from rmodel.tensor import numpy_to_onnx_dtype
 from rmodel.verify import compare, onnxruntime_run, random_inputs, run_onnxruntime
 
 OPSET = 17
-#: tests build with the shipping flags and fail on any compiler warning
-TEST_FLAGS = (*DEFAULT_FLAGS, "-Werror")
+#: tests build with the shipping flags and fail on any compiler warning; with RMODEL_TEST_SANITIZE=1
+#: (see tests/test_sanitizers.py) also under AddressSanitizer and UndefinedBehaviorSanitizer, any
+#: finding aborting the run
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g")
+TEST_FLAGS = (*DEFAULT_FLAGS, "-Werror", *(SANITIZE_FLAGS if os.environ.get("RMODEL_TEST_SANITIZE") == "1" else ()))
 
 
 def make_model(
