@@ -178,7 +178,7 @@ PyMethodDef run_def = {{"run", reinterpret_cast<PyCFunction>(reinterpret_cast<vo
 
 PYBIND11_MODULE({module_name}, m) {{
   if (_import_array() < 0) throw py::error_already_set();
-  m.doc() = "rmodel-generated inference for '{model.name}'";
+  m.doc() = {cpp_string("rmodel-generated inference for " + repr(model.name))};
   m.def("make_runner", [](py::object weights_path) {{
     (void)weights_path;
     auto* session = {ctor};

@@ -93,7 +93,8 @@ def _assert_no_breakout(text: str) -> None:
 def test_pybind11_binding_with_hostile_and_non_ascii_names():
     names = _names(PAYLOADS["quote"], None)
     names["input"] = "entrée\n"
-    m = check_against_onnxruntime(_mlp(names, graph_name="modèle"), binding="pybind11")
+    graph_name = 'modèle"; static_assert(false, "INJECTED_DOC"); //\n#error INJECTED'
+    m = check_against_onnxruntime(_mlp(names, graph_name=graph_name), binding="pybind11")
     assert m.default_namespace.isascii()
     net = m.compile(flags=TEST_FLAGS)
     x = np.full((1, 6), 0.5, np.float32)

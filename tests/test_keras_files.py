@@ -251,7 +251,7 @@ def test_files_convert_without_tensorflow(
         try:
             rmodel.keras.keras_to_onnx(r"{folder / "m.keras"}", converter="tf2onnx")
         except rmodel.ModelLoadError as exc:
-            assert "pip install rmodel[tf]" in str(exc), exc
+            assert "pip install rmodel-codegen[tf]" in str(exc), exc
             print("clear error")
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}

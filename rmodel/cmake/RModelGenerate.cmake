@@ -107,7 +107,7 @@ function(_rmodel_find_python)
   endif()
   message(FATAL_ERROR
     "rmodel: no Python interpreter that can import rmodel was found. Tried:\n${_reports}\n"
-    "Install it (`pip install rmodel`, or `pip install -e .` in a checkout) or point CMake at the "
+    "Install it (`pip install rmodel-codegen`, or `pip install -e .` in a checkout) or point CMake at the "
     "Python that has it with -DRMODEL_PYTHON=/path/to/python.")
 endfunction()
 

@@ -1,6 +1,6 @@
 """The tf2onnx path: live Keras models and SavedModel directories through TensorFlow.
 
-TensorFlow and tf2onnx are optional (``pip install rmodel[tf]``) and imported only here.
+TensorFlow and tf2onnx are optional (``pip install rmodel-codegen[tf]``) and imported only here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _tf() -> Any:
     except ImportError as exc:
         raise ModelLoadError(
             "this conversion needs TensorFlow (live models with converter='tf2onnx' and SavedModel directories); "
-            "install it with: pip install rmodel[tf]  (Keras files convert without it using converter='native')"
+            "install it with: pip install rmodel-codegen[tf]  (Keras files convert without it using converter='native')"
         ) from exc
     return tf
 
@@ -32,7 +32,7 @@ def _tf2onnx() -> Any:
     try:
         import tf2onnx
     except ImportError as exc:
-        raise ModelLoadError("converter='tf2onnx' needs tf2onnx: pip install rmodel[tf]") from exc
+        raise ModelLoadError("converter='tf2onnx' needs tf2onnx: pip install rmodel-codegen[tf]") from exc
     return tf2onnx
 
 
