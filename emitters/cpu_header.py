@@ -167,6 +167,49 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     return code, blob
 
 
+def batchable(model: RModel) -> bool:
+    """True if every input and output has the batch as its first axis, so samples can be run in
+    chunks of the compiled batch (``infer_many``, ``predict`` on any number of samples)."""
+    infos = [*model.inputs, *model.outputs]
+    return bool(model.inputs) and all(i.rank >= 1 and i.shape[0] == model.batch_size for i in infos)
+
+
+def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, str]:
+    """(declaration, staging members, definition) of ``Session::infer_many``."""
+    ins = list(zip(model.inputs, layout.input_params))
+    outs = list(zip(model.outputs, layout.output_params))
+    batch = model.batch_size
+    members = [f"  alignas(64) {cpp_type(i.dtype)} stage_{p}_[{i.size}];" for i, p in ins + outs]
+    params = ", ".join(
+        [f"const {cpp_type(i.dtype)}* {p}" for i, p in ins] + [f"{cpp_type(o.dtype)}* {p}" for o, p in outs]
+    )
+    full = ", ".join([f"{p} + done * {i.size // batch}" for i, p in ins + outs])
+    staged = ", ".join(f"stage_{p}_" for _, p in ins + outs)
+    body = [
+        f"inline void Session::infer_many(std::size_t n, {params}) {{",
+        "  std::size_t done = 0;",
+        f"  for (; n - done >= kBatchSize; done += kBatchSize) infer({full});",
+        "  const std::size_t rest = n - done;",
+        "  if (rest == 0) return;",
+        "  // the last, partial batch goes through zero-padded staging buffers",
+    ]
+    for i, p in ins:
+        per = i.size // batch
+        body.append(f"  std::fill_n(stage_{p}_, {i.size}, {cpp_type(i.dtype)}());")
+        body.append(f"  std::copy_n({p} + done * {per}, rest * {per}, stage_{p}_);")
+    body.append(f"  infer({staged});")
+    for o, p in outs:
+        per = o.size // batch
+        body.append(f"  std::copy_n(stage_{p}_, rest * {per}, {p} + done * {per});")
+    body.append("}")
+    declaration = (
+        "  /// Runs n samples (any n): full batches straight through, a last partial batch through\n"
+        "  /// zero-padded staging buffers. Each buffer holds n samples back to back; never allocates.\n"
+        f"  void infer_many(std::size_t n, {params});"
+    )
+    return declaration, "\n".join(members), "\n".join(body)
+
+
 def _signature(model: RModel, layout: HeaderLayout) -> str:
     params = [f"const {cpp_type(i.dtype)}* {p}" for i, p in zip(model.inputs, layout.input_params)]
     params += [f"{cpp_type(o.dtype)}* {p}" for o, p in zip(model.outputs, layout.output_params)]
@@ -214,6 +257,9 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         else "  Session() = default;\n"
     )
     members = arenas
+    many = _infer_many(model, layout) if batchable(model) else None
+    if many:
+        members = "\n".join(m for m in (members, many[1]) if m)
     if file_mode:
         members += "\n  std::vector<float> weights_;"
     parts = [
@@ -265,6 +311,7 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         f"  void infer({_signature(model, layout)});",
         "  /// Convenience overload returning freshly allocated output vectors.",
         f"  {ret_type} infer({in_params});",
+        *([many[0]] if many else []),
         "",
         " private:",
         members if members else "  // (no scratch memory needed)",
@@ -284,6 +331,7 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         f"  return {ret_expr};",
         "}",
         "",
+        *([many[2], ""] if many else []),
         f"}}  // namespace {layout.namespace}",
         "",
     ]

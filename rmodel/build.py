@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .emitters.cpu_header import batchable
 from .errors import BuildError, RModelError, ShapeError
 from .model import RModel
 
@@ -212,6 +213,9 @@ class _CtypesRunner:
         self._lib.rmodel_create.argtypes = [ctypes.c_char_p]
         self._lib.rmodel_destroy.argtypes = [ctypes.c_void_p]
         self._lib.rmodel_infer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._many = batchable(model)
+        if self._many:
+            self._lib.rmodel_infer_many.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
         self._weights = weights_path.encode() if weights_path else None
         self._local = threading.local()
         self._sessions: list[int] = []
@@ -223,18 +227,29 @@ class _CtypesRunner:
 
     def __call__(self, *inputs: Any) -> Any:
         arrays = []
+        count: int | None = None
         for info, value in zip(self._inputs, inputs):
             arr = np.require(np.asarray(value, dtype=info.dtype), requirements="C")  # keeps 0-d arrays 0-d
-            if arr.shape != info.shape:
+            if self._many and arr.ndim == info.rank and arr.shape[1:] == info.shape[1:]:
+                if count is not None and arr.shape[0] != count:
+                    raise ShapeError("the inputs hold different numbers of samples (first axis)")
+                count = arr.shape[0]
+            elif arr.shape != info.shape:
                 raise ShapeError(
                     f"input '{info.name}' has shape {arr.shape} but the model was generated for shape "
                     f"{info.shape} (batch size {self._batch}); pass an array of that shape or regenerate the model"
                 )
             arrays.append(arr)
-        outs = [np.empty(o.shape, dtype=o.dtype) for o in self._outputs]
+        if self._many and count is not None:
+            outs = [np.empty((count, *o.shape[1:]), dtype=o.dtype) for o in self._outputs]
+        else:
+            outs = [np.empty(o.shape, dtype=o.dtype) for o in self._outputs]
         in_ptrs = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
         out_ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
-        self._lib.rmodel_infer(self._session(), in_ptrs, out_ptrs)
+        if self._many and count is not None:
+            self._lib.rmodel_infer_many(self._session(), count, in_ptrs, out_ptrs)
+        else:
+            self._lib.rmodel_infer(self._session(), in_ptrs, out_ptrs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def _session(self) -> int:
