@@ -12,6 +12,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# In a source checkout, rmodel.operators and rmodel.emitters live in the top-level operators/ and
+# emitters/ folders (an install maps them into the package). Make the checkout import the same way,
+# so that `python3 -m rmodel` from the repository root works whatever is installed.
+import os as _os  # noqa: E402
+
+_checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_checkout, "operators", "__init__.py")) and _os.path.isfile(
+    _os.path.join(_checkout, "pyproject.toml")
+):
+    __path__.append(_checkout)  # type: ignore[name-defined]  # noqa: F821
+del _checkout
+
 from .errors import (  # noqa: E402
     BuildError,
     DTypeError,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,6 +35,31 @@ class _Parser(argparse.ArgumentParser):
 
 def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+class _Phases:
+    """One line per finished step on stderr (``rmodel: compiling ... done in 3.1 s``), silent with
+    --quiet. On a terminal the step shows while it runs; a failed step leaves no line behind, so
+    an error is still the single ``rmodel: error:`` line."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.live = not quiet and sys.stderr.isatty()
+
+    @contextlib.contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        start = time.perf_counter()
+        if self.live:
+            print(f"rmodel: {what} ...", end="", file=sys.stderr, flush=True)
+        try:
+            yield
+        except BaseException:
+            if self.live:
+                print("\r\033[K", end="", file=sys.stderr, flush=True)
+            raise
+        if not self.quiet:
+            lead = "\r\033[K" if self.live else ""
+            print(f"{lead}rmodel: {what} ... done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def _report(message: str) -> int:
@@ -164,7 +192,12 @@ def _main(argv: list[str] | None) -> int:
     conv.add_argument("--reuse-factor", type=int, help="hls: multiplier reuse factor")
     conv.add_argument("--part", help="hls: FPGA part for build_prj.tcl")
     conv.add_argument("--clock-period", type=float, help="hls: clock period in ns")
-    conv.add_argument("--verify", action="store_true", help="compile and compare with onnxruntime")
+    conv.add_argument(
+        "--verify",
+        action="store_true",
+        help="compile and compare with onnxruntime (and with Keras' own predict for Keras files, if Keras is installed)",
+    )
+    conv.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
     insp = sub.add_parser("inspect", help="print operators, shapes, parameters and FLOPs")
     insp.add_argument("model")
@@ -185,14 +218,17 @@ def _main(argv: list[str] | None) -> int:
 
         print("\n".join(supported_operators()))
         return 0
-    model = _load(args)
+    phase = _Phases(getattr(args, "quiet", False) or args.command == "inspect")
+    with phase(f"loading {args.model}"):
+        model = _load(args)
     if args.command == "inspect":
         print(model.summary())
         return 0
-    if args.target == "cpu":
-        model.generate(args.output, namespace=args.namespace, weights=weights)
-    else:
-        model.generate(args.output, target="hls", namespace=args.namespace, **_hls_options(args))
+    with phase(f"generating {'an HLS project' if args.target == 'hls' else 'the header'} {args.output}"):
+        if args.target == "cpu":
+            model.generate(args.output, namespace=args.namespace, weights=weights)
+        else:
+            model.generate(args.output, target="hls", namespace=args.namespace, **_hls_options(args))
     print(
         f"wrote {args.output}" + (f" (+ {args.output}.weights)" if weights == "file" and args.target == "cpu" else "")
     )
@@ -202,9 +238,16 @@ def _main(argv: list[str] | None) -> int:
         if args.target == "hls":
             from .emitters.hls import verify_hls
 
-            report = verify_hls(model, namespace=args.namespace, **_hls_options(args))
+            with phase("building and running the C simulation, and onnxruntime"):
+                report = verify_hls(model, namespace=args.namespace, **_hls_options(args))
         else:
-            report = verify(model, weights=weights)
+            with phase("compiling (g++ -O3 -march=native) and comparing with onnxruntime"):
+                report = verify(model, weights=weights)
+            if Path(args.model).suffix.lower() in (".keras", ".h5", ".hdf5"):
+                from .verify import add_keras_reference
+
+                with phase("comparing with Keras' own predict"):
+                    add_keras_reference(report, model, args.model)
         print(report)
         if not report.ok:
             return 1

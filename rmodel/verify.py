@@ -15,6 +15,8 @@ from .model import RModel
 
 #: float32 criterion: max|got - ref| <= RTOL * max(1, max|ref|)
 RTOL = 1e-6
+#: against Keras' own predict (another engine, other kernels): scale-relative
+KERAS_RTOL = 1e-5
 
 
 @dataclass
@@ -40,10 +42,14 @@ class VerifyReport:
     checks: list[OutputCheck]
     divergence: str | None = None
     inputs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: comparisons with Keras' own predict (Keras models, when Keras can load the file)
+    keras_checks: list[OutputCheck] = field(default_factory=list)
+    #: why Keras' predict was not used as a reference for a Keras model (None if it was, or not Keras)
+    keras_note: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return all(c.passed for c in self.checks) and all(c.passed for c in self.keras_checks)
 
     def raise_if_failed(self) -> VerifyReport:
         if not self.ok:
@@ -61,6 +67,15 @@ class VerifyReport:
             lines.append(f"  {c.name:24} {c.max_abs_diff:12.3e} {c.tolerance:12.3e} {c.max_abs_ref:12.3e}  {status}")
         if self.divergence:
             lines.append(f"  first diverging operator: {self.divergence}")
+        if self.keras_checks:
+            lines.append(f"and against Keras' own predict (criterion max|d| <= {KERAS_RTOL:g}*max(1, max|ref|))")
+            for c in self.keras_checks:
+                status = "ok" if c.passed else f"FAIL at {c.worst_index}: got {c.got:.9g}, Keras {c.ref:.9g}"
+                lines.append(
+                    f"  {c.name:24} {c.max_abs_diff:12.3e} {c.tolerance:12.3e} {c.max_abs_ref:12.3e}  {status}"
+                )
+        if self.keras_note:
+            lines.append(f"Keras reference not used: {self.keras_note}")
         return "\n".join(lines)
 
 
@@ -180,3 +195,52 @@ def first_divergence(model: RModel, feeds: Mapping[str, np.ndarray], binding: st
                     f"{op.name} ({op.op_type}) output '{out}': max|d| {check.max_abs_diff:.3e} > {check.tolerance:.3e}"
                 )
     return None
+
+
+def _load_keras(path: str) -> Any:
+    """The Keras model in ``path`` loaded by Keras itself (Keras 3, else tf-keras for old .h5)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter
+    errors = []
+    for module in ("keras", "tf_keras"):
+        try:
+            keras = __import__(module)
+        except ImportError:
+            errors.append(f"{module} is not installed")
+            continue
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as exc:  # unknown layers, version mismatches, ...
+            errors.append(f"{module} cannot load it ({type(exc).__name__}: {str(exc)[:200]})")
+    raise RModelError("; ".join(errors))
+
+
+def add_keras_reference(report: VerifyReport, model: RModel, path: str) -> VerifyReport:
+    """Compare the compiled model with Keras' own ``predict`` on the report's inputs (when Keras is
+    installed and loads the file), so a wrong Keras-to-ONNX translation cannot pass unnoticed."""
+    try:
+        keras_model = _load_keras(path)
+    except RModelError as exc:
+        report.keras_note = str(exc)
+        return report
+    feeds = [report.inputs[n] for n in model.input_names]
+    try:
+        ref = keras_model.predict(feeds if len(feeds) > 1 else feeds[0], verbose=0)
+    except Exception as exc:
+        report.keras_note = f"Keras' predict failed ({type(exc).__name__}: {str(exc)[:200]})"
+        return report
+    refs = list(ref) if isinstance(ref, (list, tuple)) else [ref]
+    net = model.compile(binding="ctypes")
+    got = net.predict(*feeds)
+    got = [got] if len(model.outputs) == 1 else list(got)
+    if len(refs) != len(got):
+        report.keras_note = f"Keras gives {len(refs)} outputs, the converted model {len(got)}"
+        return report
+    try:
+        refs = [np.asarray(r, dtype=g.dtype).reshape(g.shape) for g, r in zip(got, refs)]
+    except ValueError as exc:
+        report.keras_note = f"Keras' outputs do not have the converted model's shapes ({exc})"
+        return report
+    report.keras_checks = [compare(o.name, g, r, KERAS_RTOL) for o, g, r in zip(model.outputs, got, refs)]
+    return report

@@ -4,6 +4,7 @@ errors."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,13 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def _assert_one_line_error(run: subprocess.CompletedProcess, *fragments: str) -> None:
     assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
     lines = run.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rmodel: error: "), run.stderr
+    # progress lines of finished steps may come first; the error is the last line, and the only one
+    *progress, last = lines or [""]
+    assert last.startswith("rmodel: error: "), run.stderr
+    assert all(re.fullmatch(r"rmodel: .* \.\.\. done in \d+\.\d s", p) for p in progress), run.stderr
     assert "Traceback" not in run.stderr
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+        assert fragment in last, last
 
 
 @pytest.fixture(scope="module")
@@ -120,4 +124,9 @@ def test_broken_pipe_gives_no_traceback(files):
 def test_good_command_still_works(files, tmp_path):
     run = _run("convert", str(files / "seq.onnx"), "--dim", "seq=3", "-o", str(tmp_path / "s.hxx"), cwd=files)
     assert run.returncode == 0, run.stderr
+    assert "rmodel: loading" in run.stderr and "rmodel: generating the header" in run.stderr
+    quiet = _run("convert", str(files / "seq.onnx"), "--dim", "seq=3", "-q", "-o", str(tmp_path / "q.hxx"), cwd=files)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    bad = _run("convert", "nothere.onnx", "-q", "-o", "x.hxx", cwd=files)
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("rmodel: error:")
     assert (tmp_path / "s.hxx").read_text().count("kBatchSize = 1") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -205,12 +206,24 @@ def write_project(
     files["README.md"] = readme_text(model, fw, config)
     inputs, reference = tb_data(model, tb_inputs, tb_samples, seed)
     files["tb_data/tb_input_features.dat"] = inputs
+    notes: list[str] = []
     if reference is not None:
         files["tb_data/tb_output_predictions.dat"] = reference
+    else:
+        notes.append(
+            "onnxruntime is not installed, so tb_data/tb_output_predictions.dat (the test bench's reference "
+            "outputs) was not written: the test bench will only record its outputs. "
+            "Install onnxruntime (pip install rmodel-codegen[verify]) and generate again to get them."
+        )
     for rel, text in files.items():
         write_atomic(path / rel, text)
     (path / "build_csim.sh").chmod(0o777 & ~current_umask())
-    ap_types_include()  # fail early (with advice) if the C-simulation headers cannot be found
+    try:
+        ap_types_include()
+    except RModelError as exc:  # only the C simulation needs them: the project itself is complete
+        notes.append(f"C simulation will need Xilinx's ap_types headers: {exc}")
+    for note in notes:
+        print(f"rmodel: note: {note}", file=sys.stderr)
     return fw
 
 
