@@ -205,6 +205,11 @@ def _main(argv: list[str] | None) -> int:
     insp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE")
     insp.add_argument("--converter", choices=["native", "tf2onnx"])
     insp.add_argument("--no-optimize", action="store_true", help="show the graph before fusions")
+    insp.add_argument(
+        "--graph",
+        metavar="OUT.svg|OUT.png",
+        help="also draw the operator graph (shapes, parameters, FLOPs) and the memory plan (needs matplotlib)",
+    )
 
     sub.add_parser("operators", help="list the supported ONNX operators")
 
@@ -223,6 +228,11 @@ def _main(argv: list[str] | None) -> int:
         model = _load(args)
     if args.command == "inspect":
         print(model.summary())
+        if args.graph:
+            from .picture import draw
+
+            draw(model, args.graph)
+            print(f"wrote {args.graph}")
         return 0
     with phase(f"generating {'an HLS project' if args.target == 'hls' else 'the header'} {args.output}"):
         if args.target == "cpu":

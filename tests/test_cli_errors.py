@@ -130,3 +130,27 @@ def test_good_command_still_works(files, tmp_path):
     bad = _run("convert", "nothere.onnx", "-q", "-o", "x.hxx", cwd=files)
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("rmodel: error:")
     assert (tmp_path / "s.hxx").read_text().count("kBatchSize = 1") == 1
+
+
+def test_hls_project_without_ap_types_or_onnxruntime(tmp_path, monkeypatch, capsys):
+    """Core-only installs: the project is generated in full and the missing pieces are named."""
+    import importlib
+
+    from rmodel.emitters.hls import project
+
+    verify_module = importlib.import_module("rmodel.verify")
+    from rmodel.errors import RModelError
+
+    def no_ap_types():
+        raise RModelError("Xilinx's ap_types headers were not found; pip install rmodel-codegen[hls]")
+
+    def no_onnxruntime(*args, **kwargs):
+        raise RModelError("verification needs onnxruntime: pip install onnxruntime")
+
+    monkeypatch.setattr(project, "ap_types_include", no_ap_types)
+    monkeypatch.setattr(verify_module, "run_onnxruntime", no_onnxruntime)
+    rmodel.from_onnx(examples.mlp()).generate(tmp_path / "prj", target="hls")
+    err = capsys.readouterr().err
+    assert "tb_output_predictions.dat" in err and "onnxruntime" in err and "ap_types" in err
+    assert (tmp_path / "prj" / "build_prj.tcl").is_file() and (tmp_path / "prj" / "firmware" / "mlp.cpp").is_file()
+    assert not (tmp_path / "prj" / "tb_data" / "tb_output_predictions.dat").exists()

@@ -8,7 +8,7 @@ by keyword arguments. Recognised keys:
   "table": ..., "input": ...}``.
 - ``layers``: ``{op name or op type: {"precision": str | dict, "reuse_factor": int,
   "table_size": int, "table_range": float}}`` (a name beats an op type).
-- ``reuse_factor``: each multiplier is used this many times (II ~ reuse factor); default 1.
+- ``reuse_factor``: each multiplier is used this many times (fewer multipliers); default 1.
 - ``rounding`` / ``saturation``: quantization and overflow modes added to ap_fixed types that
   do not name their own (e.g. ``"AP_RND"``, ``"AP_SAT"``).
 - ``table_size`` (1024) and ``table_range`` (8.0): lookup tables of sigmoid/tanh cover

@@ -165,7 +165,9 @@ if [ -z "$AP_TYPES" ]; then
   fi
 fi
 STREAM="${{STREAM--DRMODEL_OWN_STREAM}}"
+echo "build_csim.sh: compiling the firmware and test bench with ${{CXX:-g++}} (this takes a while)..." >&2
 ${{CXX:-g++}} -std=c++14 -O2 $STREAM -Ifirmware -I"$AP_TYPES" firmware/{top}.cpp tb/{top}_test.cpp -o {top}_csim
+echo "build_csim.sh: running the C simulation" >&2
 ./{top}_csim "$@"
 """
 
