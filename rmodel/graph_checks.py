@@ -21,23 +21,17 @@ def check_graph(graph: GraphProto, where: str) -> None:
     _check_text(graph, where)
     problems: list[str] = []
     inputs = Counter(vi.name for vi in graph.input)
-    outputs = Counter(vi.name for vi in graph.output)
-    for name, count in sorted(inputs.items()):
-        if count > 1:
-            problems.append(f"graph input '{comment_text(name)}' is listed {count} times")
-        if not name:
-            problems.append("a graph input has an empty name")
-    for name, count in sorted(outputs.items()):
-        if count > 1:
-            problems.append(f"graph output '{comment_text(name)}' is listed {count} times")
-        if not name:
-            problems.append("a graph output has an empty name")
     initializers = Counter(t.name for t in graph.initializer)
-    for name, count in sorted(initializers.items()):
-        if count > 1:
-            problems.append(f"initializer '{comment_text(name)}' is defined {count} times")
-        if not name:
-            problems.append("an initializer has an empty name")
+    for kind, names in (
+        ("graph input", inputs),
+        ("graph output", Counter(vi.name for vi in graph.output)),
+        ("initializer", initializers),
+    ):
+        for name, count in sorted(names.items()):
+            if count > 1:
+                problems.append(f"{kind} '{comment_text(name)}' is listed {count} times")
+            if not name:
+                problems.append(f"a {kind} has an empty name")
     defined: dict[str, str] = {name: "a graph input" for name in inputs}
     defined.update({name: "an initializer" for name in initializers})
     for index, node in enumerate(graph.node):

@@ -9,7 +9,6 @@ CI runs about 10,000 generated inputs (deterministically: ``derandomize=True``);
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import signal
@@ -286,18 +285,19 @@ KERAS_CONFIG = json.loads(KERAS["config.json"])
 @given(data=st.data())
 @_settings(3000)
 def test_keras_config(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
-    config = _mutate_json(KERAS_CONFIG, data)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, member in KERAS.items():
-            archive.writestr(name, json.dumps(config) if name == "config.json" else member)
     path = tmp_path_factory.mktemp("k", numbered=True) / "fuzz.keras"
-    path.write_bytes(buffer.getvalue())
+    _write_zip(path, KERAS, "config.json", _mutate_json(KERAS_CONFIG, data))
     _must_load_or_refuse(lambda: rmodel.from_keras(path))
 
 
+def _write_zip(path: Path, members: dict[str, bytes], json_member: str, document: Any) -> None:
+    """``members`` as a zip archive at ``path``, with ``json_member`` replaced by ``document``."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, member in members.items():
+            archive.writestr(name, json.dumps(document) if name == json_member else member)
+
+
 def _rmodel_members() -> dict[str, bytes]:
-    buffer = io.BytesIO()
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"rmodel-fuzz-seed-{os.getpid()}.rmodel"
     rmodel.from_onnx(examples.cnn()).save(path)
     try:
@@ -305,7 +305,6 @@ def _rmodel_members() -> dict[str, bytes]:
             return {i.filename: archive.read(i) for i in archive.infolist()}
     finally:
         path.unlink()
-        del buffer
 
 
 RMODEL = _rmodel_members()
@@ -315,11 +314,8 @@ RMODEL_MANIFEST = json.loads(RMODEL["model.json"])
 @given(data=st.data())
 @_settings(2000)
 def test_rmodel_manifest(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
-    manifest = _mutate_json(RMODEL_MANIFEST, data)
     path = tmp_path_factory.mktemp("r", numbered=True) / "fuzz.rmodel"
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, member in RMODEL.items():
-            archive.writestr(name, json.dumps(manifest) if name == "model.json" else member)
+    _write_zip(path, RMODEL, "model.json", _mutate_json(RMODEL_MANIFEST, data))
     _must_load_or_refuse(lambda: rmodel.load(path))
 
 
