@@ -49,8 +49,9 @@ def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
     return HeaderLayout(
         namespace=ns,
         # prefixed so that no local name in operator code can shadow a parameter
-        input_params=[names("in_" + identifier(i.name), "in") for i in model.inputs],
-        output_params=[names("out_" + identifier(o.name), "out") for o in model.outputs],
+        # (keyed by the raw names: 'a.b' and 'a_b' are different inputs with different parameters)
+        input_params=[names("in_" + i.name, "in") for i in model.inputs],
+        output_params=[names("out_" + o.name, "out") for o in model.outputs],
     )
 
 

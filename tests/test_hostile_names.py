@@ -247,3 +247,38 @@ def test_long_names_stay_distinct():
 def test_case_folded_unique_names():
     names = UniqueNames(fold_case=True)
     assert names("dense").lower() != names("Dense").lower()
+
+
+def test_two_inputs_equal_after_sanitising_get_their_own_parameters():
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("Add", ["a.b", "a_b"], ["s"]), helper.make_node("MatMul", ["s", "w"], ["y"])]
+    proto = make_model(
+        nodes, {"a.b": (np.float32, [1, 4]), "a_b": (np.float32, [1, 4])}, ["y"], {"w": weights(rng, 4, 3)}
+    )
+    check_against_onnxruntime(proto)
+    check_against_onnxruntime(proto, binding="pybind11")
+
+
+@pytest.mark.parametrize("payload", ["newline", "tcl", "block_comment"])
+def test_hls_fork_of_a_hostile_tensor_simulates(payload, tmp_path):
+    """A tensor read twice gets a fork stage whose comment names it (and a reorder/drain may too)."""
+    from rmodel.emitters.hls import compile_hls
+
+    rng = np.random.default_rng(3)
+    t = PAYLOADS[payload]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], [t]),
+        helper.make_node("Relu", [t], ["r"]),
+        helper.make_node("Sigmoid", [t], ["s"]),
+        helper.make_node("Add", ["r", "s"], ["y"]),
+    ]
+    proto = make_model(nodes, {"x": (np.float32, [1, 4])}, ["y"], {"w": weights(rng, 4, 3)})
+    m = rmodel.from_onnx(proto)
+    m.generate(tmp_path / "prj", target="hls", precision="float")
+    for path in (tmp_path / "prj" / "firmware").rglob("*.cpp"):
+        _assert_no_breakout(path.read_text())
+    x = np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4)
+    import onnxruntime as ort
+
+    ref = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.max(np.abs(compile_hls(m, precision="float").predict(x) - ref)) <= 1e-6

@@ -267,7 +267,7 @@ class FirmwareEmitter:
         )
         return Stage(
             func,
-            f"copy '{value.tensor}' to its {len(branches)} readers",
+            f"copy {quoted(value.tensor)} to its {len(branches)} readers",
             [(source, value.ctype)],
             [(b, value.ctype) for b in branches],
             body,
@@ -276,7 +276,7 @@ class FirmwareEmitter:
     def _sink_stage(self, value: Value, source: str) -> Stage:
         func = self.fresh(f"drain_{value.tensor}", "drain")
         body = f"drain:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n  in0.read();\n}}"
-        return Stage(func, f"'{value.tensor}' is not used: drain it", [(source, value.ctype)], [], body)
+        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, value.ctype)], [], body)
 
     def _reorder_stage(self, value: Value, source: str, target: str, order) -> Stage:
         """Buffer the tensor, write it back in ``order`` (positions of the incoming stream)."""
@@ -295,7 +295,7 @@ class FirmwareEmitter:
         what = "copy" if order is None else "reorder"
         return Stage(
             func,
-            f"{what} '{value.tensor}' ({value.size} elements)",
+            f"{what} {quoted(value.tensor)} ({value.size} elements)",
             [(source, value.ctype)],
             [(target, value.ctype)],
             "\n".join(lines),
