@@ -162,6 +162,12 @@ class Reduce(Operator):
             "highest": f"{limits}::infinity()" if floating else f"{limits}::max()",
         }[kind]
 
+    def _combine(self, acc_dtype: np.dtype) -> str:
+        """The combine step; integers cannot be NaN, so the NaN test (and g++'s warning about a
+        self-comparison) is left out for them."""
+        combine = self.reduction.combine
+        return combine if np.issubdtype(acc_dtype, np.floating) else combine.replace(" || t != t", "")
+
     def _final(self, acc: str, mx: str, t_acc: str) -> str:
         return self.reduction.final.format(acc=acc, mx=mx, n=f"{t_acc}({self.count})")
 
@@ -196,7 +202,7 @@ class Reduce(Operator):
                 f"  for (std::size_t k = 0; k < {n}; ++k) {{",
                 f"    const {t_acc} v = xr[k];",
                 f"    const {t_acc} t = {self.reduction.term};",
-                f"    acc = {self.reduction.combine};",
+                f"    acc = {self._combine(acc_dtype)};",
                 "  }",
                 f"  {y}[o] = static_cast<{t_out}>({self._final('acc', 'mx', t_acc)});",
                 "}",
@@ -214,7 +220,7 @@ class Reduce(Operator):
             lines += self._walk(x, "mx_buf", "float", "(t > acc || t != t) ? t : acc", "v")
         lines.append(f"{t_acc}* acc = {y if in_place else ctx.scratch(acc_dtype)};")
         lines.append(f"for (std::size_t i = 0; i < {size}; ++i) acc[i] = {init};")
-        lines += self._walk(x, "acc", t_acc, self.reduction.combine, self.reduction.term, log_sum_exp)
+        lines += self._walk(x, "acc", t_acc, self._combine(acc_dtype), self.reduction.term, log_sum_exp)
         if not in_place or self.reduction.final != "{acc}":
             final = self._final("acc[i]", "mx_buf[i]", t_acc)
             lines.append(f"for (std::size_t i = 0; i < {size}; ++i) {y}[i] = static_cast<{t_out}>({final});")

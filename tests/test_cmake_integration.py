@@ -88,7 +88,7 @@ def test_example_app_matches_onnxruntime(tmp_path: Path) -> None:
             printed = run(out / "jet_app", tmp_path / "input.txt").stdout
         else:  # from standard input
             printed = run(out / "jet_app", stdin=text).stdout
-        assert printed.startswith("# probabilities\n")
+        assert printed.startswith("# output_softmax\n")
         assert_close(parse_floats(printed), reference(features).ravel())
     short = run(out / "jet_app", stdin="1 2 3", check=False)
     assert short.returncode == 1 and "expected 16 input values, could read only 3" in short.stderr

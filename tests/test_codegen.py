@@ -205,8 +205,10 @@ def test_predict_calling_conventions_and_errors(binding):
     for other in (net.predict({"x": x}), net.predict(x=x), net(x), net.predict(x.astype(np.float64))):
         np.testing.assert_array_equal(other[0], score)
         np.testing.assert_array_equal(other[1], aux)
-    with pytest.raises((ValueError, rmodel.ShapeError), match=r"input 'x' has shape \(3, 6\).*\(2, 6\)"):
-        net.predict(np.zeros((3, 6), np.float32))
+    # any number of samples is fine (tests/test_predict_many.py); a wrong sample shape is not
+    assert net.predict(np.zeros((3, 6), np.float32))[0].shape == (3, 8)
+    with pytest.raises((ValueError, rmodel.ShapeError), match=r"input 'x' has shape \(2, 7\).*\(2, 6\)"):
+        net.predict(np.zeros((2, 7), np.float32))
     with pytest.raises((TypeError, rmodel.RModelError), match="1 input"):
         net.predict(x, x)
     with pytest.raises((TypeError, rmodel.RModelError)):

@@ -39,11 +39,11 @@ def test_readme_generated_sections_are_current():
 
 def test_readme_commands_exist():
     text = (ROOT / "README.md").read_text()
-    assert "bash .ci/setup && python3 -m rmodel convert examples/jet_tagger.keras" in text
+    assert "bash .ci/setup core && .venv/bin/rmodel convert examples/jet_tagger.keras" in text
     assert "bash .ci/run" in text
     assert (ROOT / "examples" / "jet_tagger.keras").is_file()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "bash .ci/setup" in ci and "python3 -m pytest -n 2" in ci
+    assert "bash .ci/setup" in ci and ".venv/bin/python -m pytest" in ci and "-n 2" in ci
 
 
 def test_import_has_no_heavy_dependencies():
