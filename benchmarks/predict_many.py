@@ -5,7 +5,7 @@ chunks of the compiled batch) against onnxruntime (1 thread) at its best batch s
 
 The model is the bundled Keras jet tagger (examples/jet_tagger.keras). onnxruntime runs the
 samples in slices of each batch size it is tried with and the best is reported; rmodel's predict is
-called once with all samples, for headers compiled at batch 1, 16 and 64. Prints a table and writes
+called once with all samples, for headers compiled at batch 1, 16, 64 and 256. Prints a table and writes
 the numbers as JSON next to it.
 """
 
@@ -52,7 +52,7 @@ def main() -> None:
                 session.run(None, {name: x[start : start + batch]})
 
         rows.append(("onnxruntime", batch, best_of(run_ort, 3 if batch < 64 else 5)))
-    for batch in (1, 16, 64):
+    for batch in (1, 16, 64, 256):
         net = rmodel.from_keras(keras_file, batch_size=batch).compile()
         got = net.predict(x)
         assert np.max(np.abs(got - reference)) <= 1e-6 * max(1.0, float(np.max(np.abs(reference))))
