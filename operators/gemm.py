@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register
@@ -210,8 +212,8 @@ def _batch_offsets(
     batch: tuple[int, ...], a_shape: tuple[int, ...], b_shape: tuple[int, ...]
 ) -> tuple[list[int], list[int]]:
     """Element offsets of each (broadcast) batch matrix of a and b, in output order."""
-    a_batch = np.arange(int(np.prod(a_shape[:-2], dtype=np.int64))).reshape(a_shape[:-2] or ())
-    b_batch = np.arange(int(np.prod(b_shape[:-2], dtype=np.int64))).reshape(b_shape[:-2] or ())
+    a_batch = np.arange(math.prod(a_shape[:-2])).reshape(a_shape[:-2] or ())
+    b_batch = np.arange(math.prod(b_shape[:-2])).reshape(b_shape[:-2] or ())
     a_idx = np.broadcast_to(a_batch, batch).ravel() if batch else np.array([0])
     b_idx = np.broadcast_to(b_batch, batch).ravel() if batch else np.array([0])
     m_k = a_shape[-2] * a_shape[-1]

@@ -32,7 +32,7 @@ import numpy as np
 from . import __version__
 from .errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from .fileio import open_atomic
-from .limits import check_archive
+from .limits import check_archive, check_shape
 from .limits import current as limits_current
 from .model import RModel
 from .tensor import TensorInfo
@@ -352,7 +352,9 @@ def _info(obj: Any, where: str) -> TensorInfo:
     name = _field(obj, "name", str, where)
     where = f"{where} '{name}'"
     dtype = _dtype(_field(obj, "dtype", str, where), where)
-    return TensorInfo(name, dtype, _shape(_field(obj, "shape", list, where), where))
+    shape = _shape(_field(obj, "shape", list, where), where)
+    check_shape(shape, dtype.itemsize, f"model.json: {where}")  # before anything is allocated for it
+    return TensorInfo(name, dtype, shape)
 
 
 def _check_version(description: Any, reader: _Reader) -> None:
@@ -503,6 +505,7 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
             raise reader.error(f"{where} cannot be rebuilt: {exc}") from exc
         for tensor, info in zip(op_outputs, infos, strict=False):
             if tensor and info is not None:
+                check_shape(info.shape, info.dtype.itemsize, f"{where} output '{tensor}'")
                 tensors[tensor] = info
         operators.append(op)
 

@@ -120,7 +120,7 @@ def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
         out = [int(out_shape)] if isinstance(out_shape, int) else [int(d) for d in out_shape]
     dims = {"query": q_inner[-1], "key": k_inner[-1], "value": v_inner[-1]}
     w = layer.weights(_mha_specs(dims, heads, key_dim, value_dim, out, bias, gate))
-    tq, tv = int(np.prod(q_inner[:-1])), int(np.prod(v_inner[:-1]))
+    tq, tv = int(math.prod(q_inner[:-1])), int(math.prod(v_inner[:-1]))
 
     def flat(x: KTensor, length: int) -> str:
         src = g.as_layout(x, None)
@@ -144,7 +144,7 @@ def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     merged = g.op("Reshape", [merged, _i64(g, [-1, tq, heads * value_dim])], name="merge_heads")
     if gate:
         merged = g.op("Mul", [merged, g.op("Sigmoid", [_projection(g, q_src, w, "gate")])], name="gated")
-    n_out = int(np.prod(out))
+    n_out = int(math.prod(out))
     kernel = w["output_kernel"].reshape(heads * value_dim, n_out)
     y = g.op("MatMul", [merged, g.const(kernel, "output_kernel")], name="output")
     if bias:
@@ -262,7 +262,7 @@ def group_normalization(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     perm = (0, axis, *[a for a in range(1, x.rank) if a != axis])
     src = g.as_layout(x, perm)
     moved = [channels, *[d for i, d in enumerate(inner, start=1) if i != axis]]
-    grouped = g.op("Reshape", [src, _i64(g, [-1, groups, int(np.prod(moved)) // groups])], name="groups")
+    grouped = g.op("Reshape", [src, _i64(g, [-1, groups, int(math.prod(moved)) // groups])], name="groups")
     ones, zeros = np.ones(groups, np.float32), np.zeros(groups, np.float32)
     normed = g.op(
         "InstanceNormalization",

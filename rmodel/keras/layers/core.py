@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..convert import KerasLayer, converter
@@ -81,8 +83,8 @@ def _einsum_as_matmul(
     new = [c for c in b if c not in contracted]
     if a[0] not in free or sorted(free + new) != sorted(out) or any(c not in a + b for c in out):
         return g.op("Einsum", [src, g.const(kernel, "kernel")], equation=f"{a},{b}->{out}")
-    k = int(np.prod(known(layer, [dims[c] for c in contracted], "the contracted dims")))
-    n = int(np.prod(known(layer, [dims[c] for c in new], "the kernel's output dims")))
+    k = int(math.prod(known(layer, [dims[c] for c in contracted], "the contracted dims")))
+    n = int(math.prod(known(layer, [dims[c] for c in new], "the kernel's output dims")))
     order = [a.index(c) for c in free + contracted]
     x = g.op("Transpose", [src], perm=order) if order != list(range(len(a))) else src
     x = g.op("Reshape", [x, g.const(np.array([-1, k], np.int64), "shape")])
@@ -387,7 +389,7 @@ def flatten(layer: KerasLayer, g: GraphBuilder) -> KTensor:
         src = g.as_layout(x, (0, *range(2, x.rank), 1))
     else:
         src = g.as_layout(x, None)
-    size = int(np.prod(known(layer, x.shape[1:], "the input shape")))
+    size = int(math.prod(known(layer, x.shape[1:], "the input shape")))
     return KTensor(g.op("Flatten", [src], axis=1), (None, size), x.dtype)
 
 
@@ -395,12 +397,12 @@ def flatten(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 def reshape(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     """Reshape."""
     x = layer.input
-    size = int(np.prod(known(layer, x.shape[1:], "the input shape")))
+    size = int(math.prod(known(layer, x.shape[1:], "the input shape")))
     target = [int(d) for d in layer.get("target_shape")]
     if -1 in target:
-        rest = int(np.prod([d for d in target if d != -1]))
+        rest = int(math.prod([d for d in target if d != -1]))
         target[target.index(-1)] = size // rest
-    if int(np.prod(target)) != size:
+    if int(math.prod(target)) != size:
         raise layer.fail(f"cannot reshape {x.shape[1:]} to {tuple(target)}")
     y = g.op("Reshape", [g.as_layout(x, None), g.const(np.array([-1, *target], np.int64), "shape")])
     return KTensor(y, (None, *target), x.dtype)
