@@ -97,7 +97,7 @@ def elements(shape: Iterable[Any]) -> int:
     return math.prod(int(d) for d in shape)
 
 
-def check_shape(shape: Iterable[Any], itemsize: int, where: str, limits: Limits | None = None) -> int:
+def check_shape(shape: Iterable[Any], where: str, limits: Limits | None = None) -> int:
     """Element count of a tensor shape, refused over ``max_tensor_elements``; negative dims refused."""
     limits = limits or current()
     dims = [int(d) for d in shape]
@@ -105,7 +105,6 @@ def check_shape(shape: Iterable[Any], itemsize: int, where: str, limits: Limits 
         raise LimitExceededError(f"{where}: shape {tuple(dims)} has a negative dimension")
     count = math.prod(dims)
     limits.check(f"the element count of shape {tuple(dims)}", count, "max_tensor_elements", where)
-    del itemsize
     return count
 
 

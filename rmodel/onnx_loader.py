@@ -37,6 +37,14 @@ _NONDETERMINISTIC = {
 }
 
 
+def _itemsize(data_type: int) -> int:
+    """Bytes per element of an ONNX tensor type (4 for types numpy has no size for)."""
+    try:
+        return int(np.dtype(helper.tensor_dtype_to_np_dtype(data_type)).itemsize)
+    except Exception:  # unknown or exotic type: loading it fails later with a clear message
+        return 4
+
+
 def _external_tensors(model: ModelProto) -> list[onnx.TensorProto]:
     """Every tensor of the model (initializers, Constant attributes, subgraphs) stored outside it."""
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
@@ -62,8 +70,8 @@ def _load_external_data(model: ModelProto, base_dir: Path, where: str) -> None:
             )
         if not target.is_file():
             raise ModelLoadError(f"{where}: tensor '{tensor.name}': external data file {location!r} is missing")
-        count = limits_module.check_shape(tensor.dims, 1, f"{where}: tensor '{tensor.name}'", lim)
-        total += count * 8
+        count = limits_module.check_shape(tensor.dims, f"{where}: tensor '{tensor.name}'", lim)
+        total += count * _itemsize(tensor.data_type)
         lim.check("the external weight data", total, "max_weight_bytes", where)
     try:
         onnx.load_external_data_for_model(model, str(base))
@@ -329,13 +337,13 @@ def from_onnx(
     check_graph(graph, f"model '{comment_text(name or default_name)}'")
     inputs = _fix_input_shapes(model, int(batch_size), dict(dim_values or {}), dict(input_shapes or {}))
     for info in inputs:
-        limits_module.check_shape(info.shape, info.dtype.itemsize, f"input '{info.name}'", lim)
+        limits_module.check_shape(info.shape, f"input '{info.name}'", lim)
 
     constants: dict[str, np.ndarray] = {}
     weight_bytes = 0
     for init in graph.initializer:
-        count = limits_module.check_shape(init.dims, 1, f"initializer '{init.name}'", lim)
-        weight_bytes += count * 4
+        count = limits_module.check_shape(init.dims, f"initializer '{init.name}'", lim)
+        weight_bytes += count * _itemsize(init.data_type)
         lim.check("the weights' size in bytes", weight_bytes, "max_weight_bytes", f"initializer '{init.name}'")
         try:
             constants[init.name] = numpy_helper.to_array(init)
@@ -420,9 +428,7 @@ def from_onnx(
         for out_name, info in zip(op.outputs, outs):
             if not out_name or info is None:
                 continue
-            limits_module.check_shape(
-                info.shape, info.dtype.itemsize, f"node '{node_name}' ({node.op_type}) output '{out_name}'", lim
-            )
+            limits_module.check_shape(info.shape, f"node '{node_name}' ({node.op_type}) output '{out_name}'", lim)
             tensors[out_name] = info
         operators.append(op)
 

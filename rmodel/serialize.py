@@ -353,7 +353,7 @@ def _info(obj: Any, where: str) -> TensorInfo:
     where = f"{where} '{name}'"
     dtype = _dtype(_field(obj, "dtype", str, where), where)
     shape = _shape(_field(obj, "shape", list, where), where)
-    check_shape(shape, dtype.itemsize, f"model.json: {where}")  # before anything is allocated for it
+    check_shape(shape, f"model.json: {where}")  # before anything is allocated for it
     return TensorInfo(name, dtype, shape)
 
 
@@ -505,7 +505,7 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
             raise reader.error(f"{where} cannot be rebuilt: {exc}") from exc
         for tensor, info in zip(op_outputs, infos, strict=False):
             if tensor and info is not None:
-                check_shape(info.shape, info.dtype.itemsize, f"{where} output '{tensor}'")
+                check_shape(info.shape, f"{where} output '{tensor}'")
                 tensors[tensor] = info
         operators.append(op)
 
