@@ -255,7 +255,7 @@ __attribute__((visibility("default"))) void rmodel_destroy(void* session) {{
 }}
 __attribute__((visibility("default"))) void rmodel_infer(void* session, const void* const* inputs, void* const* outputs) {{
   {"(void)inputs;" if not model.inputs else ""}
-  static_cast<{ns}::Session*>(session)->infer({", ".join(args)});
+  static_cast<{ns}::Session*>(session)->infer({", ".join(([str(model.batch_size)] if model.dynamic_batch else []) + args)});
 }}
 {many_fn}
 }}

@@ -13,8 +13,8 @@ from ..errors import RModelError
 from ..model import RModel
 from ..naming import UniqueNames, cpp_string, identifier, quoted
 from ..operators.base import CpuContext
-from ..passes.memory import ALIGN_ELEMENTS, plan_memory
-from ..tensor import DTYPE_TAGS, cpp_type
+from ..passes.memory import ALIGN_ELEMENTS, MemoryPlan, plan_memory
+from ..tensor import DTYPE_TAGS, TensorInfo, cpp_type
 from .literals import array_definition
 
 WEIGHT_FILE_MAGIC = b"RMODELW1"
@@ -55,27 +55,60 @@ def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
     )
 
 
-def generate_header(model: RModel, namespace: str | None = None, weights: str = "embedded") -> tuple[str, bytes | None]:
-    """Return (header text, weight file bytes or None)."""
-    if weights not in ("embedded", "file"):
-        raise RModelError(f"weights must be 'embedded' or 'file', got '{weights}'")
-    layout = header_layout(model, namespace)
-    plan = plan_memory(model)
-    lim = model.limits
-    arena_bytes = sum(size * np.dtype(dtype).itemsize for dtype, size in plan.arena_sizes.items())
-    lim.check("the scratch arena in bytes", arena_bytes, "max_arena_bytes", f"model {quoted(model.name)}")
-    weight_bytes = sum(int(model.constants[n].nbytes) for n in model.used_constants())
-    lim.check("the weights in bytes", weight_bytes, "max_weight_bytes", f"model {quoted(model.name)}")
-    if weights == "embedded" and 3 * weight_bytes > lim.max_header_bytes:  # ~12 characters per float as text
-        raise lim.exceeded(
-            "the embedded weights' estimated text size in bytes (generate with weights='file' to keep them out of "
-            "the header)",
-            3 * weight_bytes,
-            "max_header_bytes",
-            f"model {quoted(model.name)}",
-        )
-    weight_names = UniqueNames()
+class _WeightPool:
+    """The header's constant data: C++ arrays (embedded) or slices of the weight file, shared by
+    every operator and, for a dynamic batch, by every batch kernel (same name and data: one copy)."""
 
+    def __init__(self, weights: str):
+        self.weights = weights
+        self.names = UniqueNames()
+        self.definitions: list[str] = []
+        self.file_chunks: list[bytes] = []
+        self.file_offset = 0
+        self._by_content: dict[tuple[str, bytes], str] = {}
+        self._derived: dict[bytes, str] = {}
+        self._named: set[str] = set()
+
+    @staticmethod
+    def _key(value: np.ndarray) -> bytes:
+        return value.dtype.str.encode() + str(value.shape).encode() + value.tobytes()
+
+    def add(self, cname: str, value: np.ndarray) -> str:
+        """Pointer expression for constant ``cname`` holding ``value``."""
+        value = np.ascontiguousarray(value)
+        key = (cname, self._key(value))
+        if key in self._by_content:
+            return self._by_content[key]
+        if self.weights == "file" and value.dtype == np.float32 and value.size >= ALIGN_ELEMENTS:
+            padded = np.zeros(-(-value.size // ALIGN_ELEMENTS) * ALIGN_ELEMENTS, dtype="<f4")
+            padded[: value.size] = value.ravel()
+            self.file_chunks.append(padded.tobytes())
+            self.file_offset += padded.size
+            expr = f"(weights_.data() + {self.file_offset - padded.size})"
+        else:
+            # a name seen before with other data (a batch-dependent constant) gets an identifier of its own
+            hint = cname if cname not in self._named else f"{cname} #{len(self._by_content)}"
+            ident = "w_" + self.names(hint, "w")
+            self.definitions.append(f"// constant {quoted(cname)}\n" + array_definition(ident, value))
+            expr = f"detail::{ident}"
+        self._named.add(cname)
+        self._by_content[key] = expr
+        return expr
+
+    def add_derived(self, hint: str, value: np.ndarray) -> str:
+        """Pointer expression for data an operator derives (packed weights), one copy per content."""
+        value = np.ascontiguousarray(value)
+        key = self._key(value)
+        if key not in self._derived:
+            # numbered: several operators may use the same hint, and the name allocator memoizes by name
+            self._derived[key] = self.add(f"{hint} #{len(self._derived) + 1}", value)
+        return self._derived[key]
+
+
+def _emit_body(
+    model: RModel, layout: HeaderLayout, plan: MemoryPlan, pool: _WeightPool, helpers: dict[str, str]
+) -> list[str]:
+    """The statements of one inference at ``model``'s batch size."""
     pointers: dict[str, str] = {}
     for info, param in zip(model.inputs, layout.input_params):
         pointers[info.name] = param
@@ -86,40 +119,14 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     for name, (dtype, offset) in plan.offsets.items():
         pointers[name] = f"(arena_{DTYPE_TAGS[dtype]}_ + {offset})"
 
-    weight_defs: list[str] = []
-    file_chunks: list[bytes] = []
-    file_offset = 0
-    derived: dict[bytes, str] = {}
-
-    def add_weight(cname: str, value: np.ndarray) -> str:
-        nonlocal file_offset
-        value = np.ascontiguousarray(value)
-        if weights == "file" and value.dtype == np.float32 and value.size >= ALIGN_ELEMENTS:
-            padded = np.zeros(-(-value.size // ALIGN_ELEMENTS) * ALIGN_ELEMENTS, dtype="<f4")
-            padded[: value.size] = value.ravel()
-            file_chunks.append(padded.tobytes())
-            file_offset += padded.size
-            return f"(weights_.data() + {file_offset - padded.size})"
-        ident = "w_" + weight_names(cname, "w")
-        weight_defs.append(f"// constant {quoted(cname)}\n" + array_definition(ident, value))
-        return f"detail::{ident}"
-
-    def add_derived(hint: str, value: np.ndarray) -> str:
-        key = value.dtype.str.encode() + str(value.shape).encode() + value.tobytes()
-        if key not in derived:
-            # numbered: several operators may use the same hint, and weight_names memoizes by name
-            derived[key] = add_weight(f"{hint} #{len(derived) + 1}", value)
-        return derived[key]
-
     def pointer(name: str) -> str:
         """Pointer expression; constants are emitted on first use, so unread ones cost nothing."""
         if name not in pointers:
             if name not in model.constants:
                 raise RModelError(f"internal error: tensor '{name}' has no storage")
-            pointers[name] = add_weight(name, model.constants[name])
+            pointers[name] = pool.add(name, model.constants[name])
         return pointers[name]
 
-    helpers: dict[str, str] = {}
     body: list[str] = []
     for index, op in enumerate(model.operators):
         scratch = {
@@ -131,7 +138,7 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
             constants=model.constants,
             scratch=scratch,
             add_helper=lambda key, code: helpers.setdefault(key, code),
-            add_constant=add_derived,
+            add_constant=pool.add_derived,
         )
         try:
             code = op.emit_cpu(ctx)
@@ -158,12 +165,43 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     for info, param in [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]:
         if not re.search(rf"\b{re.escape(param)}\b", text):
             body.insert(0, f"  (void){param};  // {quoted(info.name)} is not read or written by any operator")
+    return body
+
+
+def generate_header(model: RModel, namespace: str | None = None, weights: str = "embedded") -> tuple[str, bytes | None]:
+    """Return (header text, weight file bytes or None)."""
+    if weights not in ("embedded", "file"):
+        raise RModelError(f"weights must be 'embedded' or 'file', got '{weights}'")
+    layout = header_layout(model, namespace)
+    kernels = [model, *model.batch_variants]
+    lim = model.limits
+    pool = _WeightPool(weights)
+    helpers: dict[str, str] = {}
+    bodies: list[list[str]] = []
+    arena_sizes: dict[np.dtype, int] = {}
+    for kernel in kernels:
+        plan = plan_memory(kernel)
+        for dtype, size in plan.arena_sizes.items():
+            arena_sizes[dtype] = max(arena_sizes.get(dtype, 0), size)
+        arena_bytes = sum(size * np.dtype(dtype).itemsize for dtype, size in arena_sizes.items())
+        lim.check("the scratch arena in bytes", arena_bytes, "max_arena_bytes", f"model {quoted(model.name)}")
+        weight_bytes = sum(int(kernel.constants[n].nbytes) for n in kernel.used_constants())
+        lim.check("the weights in bytes", weight_bytes, "max_weight_bytes", f"model {quoted(model.name)}")
+        if weights == "embedded" and 3 * weight_bytes > lim.max_header_bytes:  # ~12 characters per float as text
+            raise lim.exceeded(
+                "the embedded weights' estimated text size in bytes (generate with weights='file' to keep them "
+                "out of the header)",
+                3 * weight_bytes,
+                "max_header_bytes",
+                f"model {quoted(model.name)}",
+            )
+        bodies.append(_emit_body(kernel, layout, plan, pool, helpers))
 
     blob = None
     if weights == "file":
-        data = b"".join(file_chunks)
-        blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", file_offset, weight_checksum(data)) + data
-    code = _assemble(model, layout, plan, helpers, weight_defs, body, weights, file_offset)
+        data = b"".join(pool.file_chunks)
+        blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", pool.file_offset, weight_checksum(data)) + data
+    code = _assemble(model, layout, arena_sizes, helpers, pool.definitions, bodies, weights, pool.file_offset)
     lim.check("the generated header in bytes", len(code), "max_header_bytes", f"model {quoted(model.name)}")
     return code, blob
 
@@ -217,9 +255,50 @@ def _signature(model: RModel, layout: HeaderLayout) -> str:
     return ", ".join(params)
 
 
-def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_count) -> str:
+def _sample_size(info: TensorInfo, batch: int) -> int:
+    return info.size // batch if batch else 0
+
+
+def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[list[str]]) -> tuple[list[str], list[str]]:
+    """(class members, definitions) of a dynamic-batch Session: ``infer(batch, ...)`` splits the
+    samples greedily over the batch kernels (largest first), each a private ``run_batchN``."""
+    signature = _signature(model, layout)
+    sizes = model.batch_sizes
+    ins = list(zip(model.inputs, layout.input_params))
+    outs = list(zip(model.outputs, layout.output_params))
+    top = model.batch_size
+
+    def call(size: int) -> str:
+        args = ", ".join(f"{p} + done * {_sample_size(i, top)}" for i, p in ins + outs)
+        return f"run_batch{size}({args});"
+
+    members = [f"  void run_batch{size}({signature});" for size in sizes]
+    lines = [
+        f"inline void Session::infer(std::size_t batch, {signature}) {{",
+        "  std::size_t done = 0;",
+        f"  for (; batch - done >= {top}; done += {top}) {call(top)}",
+    ]
+    for size in sizes[1:]:
+        lines.append(f"  if (batch - done >= {size}) {{")
+        lines.append(f"    {call(size)}")
+        lines.append(f"    done += {size};")
+        lines.append("  }")
+    lines += ["}", ""]
+    for size, body in zip(sizes, bodies):
+        lines += [
+            f"// ---- the kernel for batches of {size} ----",
+            f"inline void Session::run_batch{size}({signature}) {{",
+        ]
+        lines += [*body, "}", ""]
+    return members, lines
+
+
+def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights, weight_count) -> str:
+    dynamic = model.dynamic_batch
+    top = model.batch_size
     ins = "\n".join(f"//   {i.describe()}" for i in model.inputs)
     outs = "\n".join(f"//   {o.describe()}" for o in model.outputs)
+    batch_param = "std::size_t batch, " if dynamic else ""
     in_params = ", ".join(f"const {cpp_type(i.dtype)}* {p}" for i, p in zip(model.inputs, layout.input_params))
     in_args = ", ".join(layout.input_params)
     if len(model.outputs) == 1:
@@ -228,28 +307,37 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         ret_type = "std::tuple<" + ", ".join(f"std::vector<{cpp_type(o.dtype)}>" for o in model.outputs) + ">"
     # std::vector<bool> has no data(): bool outputs go through a plain buffer
     is_bool = [o.dtype == np.bool_ for o in model.outputs]
+    counts = [f"batch * {_sample_size(o, top)}" if dynamic else str(o.size) for o in model.outputs]
     out_vectors = "\n".join(
-        f"  std::unique_ptr<bool[]> r{k}(new bool[{o.size}]);"
+        f"  std::unique_ptr<bool[]> r{k}(new bool[{count}]);"
         if flag
-        else f"  std::vector<{cpp_type(o.dtype)}> r{k}({o.size});"
-        for k, (o, flag) in enumerate(zip(model.outputs, is_bool))
+        else f"  std::vector<{cpp_type(o.dtype)}> r{k}({count});"
+        for k, (o, flag, count) in enumerate(zip(model.outputs, is_bool, counts))
     )
     out_args = ", ".join(f"r{k}.get()" if flag else f"r{k}.data()" for k, flag in enumerate(is_bool))
     results = [
-        f"std::vector<bool>(r{k}.get(), r{k}.get() + {o.size})" if flag else f"std::move(r{k})"
-        for k, (o, flag) in enumerate(zip(model.outputs, is_bool))
+        f"std::vector<bool>(r{k}.get(), r{k}.get() + {count})" if flag else f"std::move(r{k})"
+        for k, (flag, count) in enumerate(zip(is_bool, counts))
     ]
     ret_expr = ("r0" if not is_bool[0] else results[0]) if len(model.outputs) == 1 else "{" + ", ".join(results) + "}"
     arenas = "\n".join(
         f"  alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
-        for dtype, size in sorted(plan.arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])
+        for dtype, size in sorted(arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])
         if size > 0
     )
-    shapes = "\n".join(
-        f"inline constexpr std::size_t k{kind}Shape{k}[] = {{{', '.join(map(str, t.shape)) or '1'}}};  // {quoted(t.name)}"
-        for kind, tensors in (("Input", model.inputs), ("Output", model.outputs))
-        for k, t in enumerate(tensors)
-    )
+    if dynamic:
+        shapes = "\n".join(
+            f"inline constexpr std::size_t k{kind}SampleShape{k}[] = {{{', '.join(map(str, t.shape[1:])) or '1'}}};"
+            f"  // {quoted(t.name)} without the batch axis"
+            for kind, tensors in (("Input", model.inputs), ("Output", model.outputs))
+            for k, t in enumerate(tensors)
+        )
+    else:
+        shapes = "\n".join(
+            f"inline constexpr std::size_t k{kind}Shape{k}[] = {{{', '.join(map(str, t.shape)) or '1'}}};  // {quoted(t.name)}"
+            for kind, tensors in (("Input", model.inputs), ("Output", model.outputs))
+            for k, t in enumerate(tensors)
+        )
     file_mode = weights == "file"
     ctor = (
         "  /// Loads the weights written next to the header by rmodel (throws std::runtime_error).\n"
@@ -258,15 +346,59 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         else "  Session() = default;\n"
     )
     members = arenas
-    many = _infer_many(model, layout) if batchable(model) else None
+    many = _infer_many(model, layout) if batchable(model) and not dynamic else None
     if many:
         members = "\n".join(m for m in (members, many[1]) if m)
     if file_mode:
         members += "\n  std::vector<float> weights_;"
+    if dynamic:
+        kernels, definitions = _dynamic_infer(model, layout, bodies)
+        members = "\n".join([*kernels, *([members] if members else [])])
+        sample_sizes = [
+            "constexpr bool kDynamicBatch = true;  // the batch is the first argument of infer()",
+            f"constexpr std::size_t kMaxBatch = {top};  // the largest batch kernel; larger batches run in chunks",
+            "inline constexpr std::size_t kBatchKernels[] = {" + ", ".join(map(str, model.batch_sizes)) + "};",
+            f"constexpr std::size_t kNumInputs = {len(model.inputs)};",
+            f"constexpr std::size_t kNumOutputs = {len(model.outputs)};",
+            "// sizes of one sample (a batch of n samples holds n times as many values)",
+            "inline constexpr std::size_t kInputSampleSizes[] = {"
+            + ", ".join(str(_sample_size(i, top)) for i in model.inputs)
+            + "};",
+            "inline constexpr std::size_t kOutputSampleSizes[] = {"
+            + ", ".join(str(_sample_size(o, top)) for o in model.outputs)
+            + "};",
+        ]
+    else:
+        definitions = [f"inline void Session::infer({_signature(model, layout)}) {{", *bodies[0], "}", ""]
+        sample_sizes = [
+            f"constexpr std::size_t kBatchSize = {model.batch_size};",
+            f"constexpr std::size_t kNumInputs = {len(model.inputs)};",
+            f"constexpr std::size_t kNumOutputs = {len(model.outputs)};",
+            "inline constexpr std::size_t kInputSizes[] = {" + ", ".join(str(i.size) for i in model.inputs) + "};",
+            "inline constexpr std::size_t kOutputSizes[] = {" + ", ".join(str(o.size) for o in model.outputs) + "};",
+            f"constexpr std::size_t kInputSize = {model.inputs[0].size if model.inputs else 0};",
+            f"constexpr std::size_t kOutputSize = {model.outputs[0].size};",
+        ]
+    if dynamic:
+        infer_doc = [
+            "  /// Computes the outputs of `batch` samples (any number; 0 does nothing), each buffer holding",
+            "  /// them back to back; never allocates. Buffers must not overlap.",
+            f"  void infer(std::size_t batch, {_signature(model, layout)});",
+            "  /// The same as infer(n, ...) (the name headers with a fixed batch use).",
+            f"  void infer_many(std::size_t n, {_signature(model, layout)}) {{",
+            f"    infer(n, {', '.join([*layout.input_params, *layout.output_params])});",
+            "  }",
+        ]
+    else:
+        infer_doc = [
+            "  /// Computes the outputs; never allocates. Buffers must not overlap.",
+            f"  void infer({_signature(model, layout)});",
+        ]
     parts = [
         f"// Generated by rmodel {__version__} from {quoted(model.name)} -- do not edit.",
-        f"// batch size {model.batch_size}; {len(model.operators)} operators; "
-        f"{model.parameter_count()} parameters; {model.flops()} FLOPs per inference.",
+        f"// {model.describe_batch()}; {len(model.operators)} operators; "
+        f"{model.parameter_count()} parameters; {model.flops()} FLOPs per inference"
+        + (f" of {top} samples." if dynamic else "."),
         "// Inputs:\n" + ins,
         "// Outputs:\n" + outs,
         "#pragma once\n",
@@ -288,13 +420,7 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
             + (["fstream", "stdexcept", "string"] if file_mode else [])
         ),
         f"\nnamespace {layout.namespace} {{\n",
-        f"constexpr std::size_t kBatchSize = {model.batch_size};",
-        f"constexpr std::size_t kNumInputs = {len(model.inputs)};",
-        f"constexpr std::size_t kNumOutputs = {len(model.outputs)};",
-        "inline constexpr std::size_t kInputSizes[] = {" + ", ".join(str(i.size) for i in model.inputs) + "};",
-        "inline constexpr std::size_t kOutputSizes[] = {" + ", ".join(str(o.size) for o in model.outputs) + "};",
-        f"constexpr std::size_t kInputSize = {model.inputs[0].size if model.inputs else 0};",
-        f"constexpr std::size_t kOutputSize = {model.outputs[0].size};",
+        *sample_sizes,
         "inline constexpr const char* kInputNames[] = {" + ", ".join(cpp_string(i.name) for i in model.inputs) + "};"
         if model.inputs
         else "",
@@ -308,10 +434,9 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
         "class Session {",
         " public:",
         ctor.rstrip("\n"),
-        "  /// Computes the outputs; never allocates. Buffers must not overlap.",
-        f"  void infer({_signature(model, layout)});",
+        *infer_doc,
         "  /// Convenience overload returning freshly allocated output vectors.",
-        f"  {ret_type} infer({in_params});",
+        f"  {ret_type} infer({batch_param}{in_params});",
         *([many[0]] if many else []),
         "",
         " private:",
@@ -322,13 +447,10 @@ def _assemble(model, layout, plan, helpers, weight_defs, body, weights, weight_c
     if file_mode:
         parts.append(_weight_loader(weight_count))
     parts += [
-        f"inline void Session::infer({_signature(model, layout)}) {{",
-        "\n".join(body),
-        "}",
-        "",
-        f"inline {ret_type} Session::infer({in_params}) {{",
+        *definitions,
+        f"inline {ret_type} Session::infer({batch_param}{in_params}) {{",
         out_vectors,
-        f"  infer({', '.join(a for a in (in_args, out_args) if a)});",
+        f"  infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});",
         f"  return {ret_expr};",
         "}",
         "",

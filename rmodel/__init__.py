@@ -40,7 +40,7 @@ from .tensor import TensorInfo  # noqa: E402
 from .verify import VerifyReport, verify  # noqa: E402
 
 
-def from_keras(source, batch_size: int = 1, **options) -> RModel:
+def from_keras(source, batch_size: int | None = 1, **options) -> RModel:
     """An RModel from a Keras model: a ``.keras``/``.h5`` file, an ``(arch.json, weights.h5)`` pair,
     a live ``keras.Model`` or a SavedModel directory. Files need no TensorFlow.
     Options: ``converter="native"|"tf2onnx"``, ``name``, and those of ``from_onnx``."""

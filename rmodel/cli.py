@@ -80,6 +80,7 @@ def _check_options(args: argparse.Namespace) -> None:
             flag
             for flag, value in (
                 ("--batch-size", args.batch_size),
+                ("--max-batch", args.max_batch),
                 ("--dim", args.dim),
                 ("--converter", args.converter),
                 ("--no-optimize", args.no_optimize),
@@ -108,6 +109,21 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UsageError(f"-o {args.output} is a file; the HLS target writes a project directory")
 
 
+def _parse_batch(args: argparse.Namespace) -> None:
+    """--batch-size N|dynamic and --max-batch M into args.batch_size (int, None = dynamic, or unset)."""
+    text = getattr(args, "batch_size", None)
+    args.dynamic_batch = text == "dynamic"
+    if text is not None and not args.dynamic_batch:
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"--batch-size must be a positive integer or 'dynamic', got '{text}'")
+        args.batch_size = int(text)
+    max_batch = getattr(args, "max_batch", None)
+    if max_batch is not None and not args.dynamic_batch:
+        raise UsageError("--max-batch applies to --batch-size dynamic only")
+    if max_batch is not None and max_batch < 1:
+        raise UsageError(f"--max-batch must be a positive integer, got {max_batch}")
+
+
 def _dims(values: list[str]) -> dict[str, int]:
     dims = {}
     for item in values:
@@ -130,6 +146,8 @@ def _load(args: argparse.Namespace):
         options["optimize"] = False
     if args.model.endswith(".rmodel"):
         return load_model(args.model)
+    if args.dynamic_batch:
+        return load_model(args.model, batch_size=None, max_batch=args.max_batch, **options)
     return load_model(args.model, batch_size=args.batch_size or 1, **options)
 
 
@@ -178,7 +196,12 @@ def _main(argv: list[str] | None) -> int:
     conv.add_argument("model", help=".onnx, .keras, .h5, .rmodel file or SavedModel directory")
     conv.add_argument("-o", "--output", required=True, help="header path (cpu) or project directory (hls)")
     conv.add_argument("--target", choices=["cpu", "hls"], default="cpu")
-    conv.add_argument("--batch-size", type=int, help="batch size (default 1)")
+    conv.add_argument(
+        "--batch-size", metavar="N|dynamic", help="batch size (default 1); 'dynamic': any batch at run time"
+    )
+    conv.add_argument(
+        "--max-batch", type=int, metavar="M", help="with --batch-size dynamic: the largest batch kernel (default 16)"
+    )
     conv.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="fix a named symbolic dim")
     conv.add_argument("--namespace", help="C++ namespace (default: the model's name)")
     conv.add_argument(
@@ -201,7 +224,12 @@ def _main(argv: list[str] | None) -> int:
 
     insp = sub.add_parser("inspect", help="print operators, shapes, parameters and FLOPs")
     insp.add_argument("model")
-    insp.add_argument("--batch-size", type=int, help="batch size (default 1)")
+    insp.add_argument(
+        "--batch-size", metavar="N|dynamic", help="batch size (default 1); 'dynamic': any batch at run time"
+    )
+    insp.add_argument(
+        "--max-batch", type=int, metavar="M", help="with --batch-size dynamic: the largest batch kernel (default 16)"
+    )
     insp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE")
     insp.add_argument("--converter", choices=["native", "tf2onnx"])
     insp.add_argument("--no-optimize", action="store_true", help="show the graph before fusions")
@@ -214,8 +242,7 @@ def _main(argv: list[str] | None) -> int:
     sub.add_parser("operators", help="list the supported ONNX operators")
 
     args = parser.parse_args(argv)
-    if getattr(args, "batch_size", None) is not None and args.batch_size < 1:
-        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    _parse_batch(args)
     _check_options(args)
     weights = getattr(args, "weights", None) or "embedded"
     if args.command == "operators":

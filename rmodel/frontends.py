@@ -12,7 +12,7 @@ from .model import RModel
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_model(source: Any, batch_size: int = 1, **options: Any) -> RModel:
+def load_model(source: Any, batch_size: int | None = 1, **options: Any) -> RModel:
     """An RModel from an .onnx / .keras / .h5 / .rmodel file, a SavedModel directory, an
     onnx.ModelProto or a keras.Model."""
     from .onnx_loader import from_onnx

@@ -35,7 +35,7 @@ def summary(model: RModel) -> str:
     arena_bytes = sum(size * dtype.itemsize for dtype, size in plan.arena_sizes.items())
     weight_bytes = sum(v.nbytes for v in model.constants.values())
     lines = [
-        f"model '{model.name}'  (batch size {model.batch_size}, opset {model.opset})",
+        f"model '{model.name}'  ({model.describe_batch()}, opset {model.opset})",
         "inputs:  " + ", ".join(str(i) for i in model.inputs),
         "outputs: " + ", ".join(str(o) for o in model.outputs),
         "",

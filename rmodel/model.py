@@ -38,6 +38,10 @@ class RModel:
     options: dict[str, Any] = field(default_factory=dict)
     #: the limits in force when the model was loaded; generation checks against them
     limits: Limits = field(default_factory=limits_current, repr=False, compare=False)
+    #: dynamic batch: the batch is a run-time argument of ``infer``; this model is the kernel for
+    #: the largest batch (``batch_size``), ``batch_variants`` the same graph at smaller batches
+    dynamic_batch: bool = False
+    batch_variants: list[RModel] = field(default_factory=list, repr=False, compare=False)
 
     # ---- structure ------------------------------------------------------------------------
     @property
@@ -81,8 +85,20 @@ class RModel:
         return int(sum(op.flops() for op in self.operators))
 
     @property
+    def batch_sizes(self) -> list[int]:
+        """The batch sizes code is generated for: one, or for a dynamic batch every kernel's."""
+        return [self.batch_size] + [v.batch_size for v in self.batch_variants]
+
+    def describe_batch(self) -> str:
+        if self.dynamic_batch:
+            return f"dynamic batch (kernels for {', '.join(map(str, self.batch_sizes))}; shapes shown for {self.batch_size})"
+        return f"batch size {self.batch_size}"
+
+    @property
     def default_namespace(self) -> str:
         base = identifier(self.name, "model")
+        if self.dynamic_batch:
+            return f"{base}_dynbatch{self.batch_size}"
         return base if self.batch_size == 1 else f"{base}_batch{self.batch_size}"
 
     # ---- outputs of the tool --------------------------------------------------------------

@@ -20,6 +20,7 @@ import onnx
 from onnx import ModelProto, helper, numpy_helper
 
 from . import limits as limits_module
+from .batching import batch_variants, make_dynamic
 from .errors import LimitExceededError, ModelLoadError, RModelError, ShapeError, UnsupportedOperatorError
 from .graph_checks import check_graph
 from .model import RModel
@@ -306,8 +307,9 @@ def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], model: Mode
 
 def from_onnx(
     source: str | os.PathLike | ModelProto | bytes,
-    batch_size: int = 1,
+    batch_size: int | None = 1,
     *,
+    max_batch: int | None = None,
     dim_values: Mapping[str, int] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     name: str | None = None,
@@ -317,6 +319,9 @@ def from_onnx(
     """Load an ONNX model (path, bytes or ModelProto) into an RModel with concrete shapes.
 
     ``batch_size`` fixes the first axis of every input whose first dim is symbolic;
+    ``batch_size=None`` gives a dynamic-batch model: the batch becomes a run-time argument of the
+    generated ``infer`` (any number of samples), computed by kernels compiled for the batch sizes
+    ``batch_variants(max_batch)`` (``max_batch`` defaults to ``DEFAULT_MAX_BATCH``);
     ``dim_values`` fixes other named dims; ``input_shapes`` overrides whole input shapes.
     ``optimize`` runs the graph passes of ``rmodel.passes.optimize`` (fuse MatMul+Add into Gemm,
     fold BatchNormalization/Mul/Add into Conv and Gemm, merge Transposes, drop Identity/Dropout);
@@ -325,13 +330,37 @@ def from_onnx(
     (a path's own directory is used for a file); without it such a model may not use external data.
     Sizes are checked against ``rmodel.limits.current()`` before anything is allocated or folded.
     """
+    if batch_size is not None and max_batch is not None:
+        raise ShapeError("max_batch applies to dynamic-batch models only: pass batch_size=None with it")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1):
+        raise ShapeError(f"batch_size must be a positive integer or None (dynamic batch), got {batch_size!r}")
+    sizes = batch_variants(max_batch) if batch_size is None else [int(batch_size)]
+    source_model, default_name = read_onnx(source, base_dir=base_dir)
+    loaded = []
+    for size in sizes:
+        model = ModelProto()
+        model.CopyFrom(source_model)
+        loaded.append(_load_graph(model, default_name, size, dim_values, input_shapes, name=name, optimize=optimize))
+    if batch_size is not None:
+        return loaded[0]
+    return make_dynamic(loaded)
+
+
+def _load_graph(
+    model: ModelProto,
+    default_name: str,
+    batch_size: int,
+    dim_values: Mapping[str, int] | None,
+    input_shapes: Mapping[str, Sequence[int]] | None,
+    *,
+    name: str | None,
+    optimize: bool,
+) -> RModel:
+    """The RModel of ``model`` (which this modifies) with the batch axis set to ``batch_size``."""
     from .operators import REGISTRY
     from .operators.base import ShapeContext
 
-    if int(batch_size) < 1:
-        raise ShapeError(f"batch_size must be a positive integer, got {batch_size}")
     lim = limits_module.current()
-    model, default_name = read_onnx(source, base_dir=base_dir)
     opset = _default_opset(model)
     graph = model.graph
     check_graph(graph, f"model '{comment_text(name or default_name)}'")

@@ -119,7 +119,7 @@ def draw(model: RModel, path: str | os.PathLike) -> Path:
     graph_ax.axis("off")
     graph_ax.set_title(
         f"{model.name}: {len(ops)} operators, {model.parameter_count():,} parameters, "
-        f"{model.flops():,} FLOPs per inference (batch {model.batch_size})",
+        f"{model.flops():,} FLOPs per inference (batch {model.batch_size}{', dynamic' if model.dynamic_batch else ''})",
         fontsize=9,
     )
     # ---- memory plan: each arena tensor as a bar over the operators during which it is alive

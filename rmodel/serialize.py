@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .batching import batch_variants, make_dynamic
 from .errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from .fileio import open_atomic
 from .limits import check_archive, check_shape
@@ -39,7 +40,7 @@ from .tensor import TensorInfo
 
 FORMAT_NAME = "rmodel"
 #: (major, minor): a reader accepts its own major and any minor; a new major means old readers refuse
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)  # 1.1: dynamic-batch models (a 'dynamic_batch' record)
 MANIFEST = "model.json"
 #: limit on the size of model.json
 MAX_MANIFEST_BYTES = 64 << 20
@@ -138,8 +139,28 @@ def _member_name(index: int, name: str) -> str:
 def describe(model: RModel) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
     """The JSON description of ``model`` and its weights as (member name, array) pairs.
 
-    Raises RModelError for anything that would not load back exactly (values JSON cannot hold).
+    A dynamic-batch model also describes its smaller batch kernels (``dynamic_batch.variants``);
+    their weights share the members of equal weights. Raises RModelError for anything that would
+    not load back exactly (values JSON cannot hold).
     """
+    description, arrays = _describe_one(model, "", {})
+    if model.dynamic_batch:
+        stored = {(w["name"], w["sha256"]): w["file"] for w in description["weights"]}
+        variants = []
+        for variant in model.batch_variants:
+            part, more = _describe_one(variant, f"batch{variant.batch_size}/", stored)
+            for key in ("format", "format_version", "rmodel_version"):
+                del part[key]
+            variants.append(part)
+            arrays += more
+        description["dynamic_batch"] = {"variants": variants}
+    return description, arrays
+
+
+def _describe_one(
+    model: RModel, prefix: str, stored: dict[tuple[str, str], str]
+) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+    """``describe`` for one batch size; weights equal to one in ``stored`` reuse its member."""
     operators = []
     for index, op in enumerate(model.operators):
         where = f"operator {index} '{op.name}' ({op.op_type}) attribute"
@@ -168,17 +189,20 @@ def describe(model: RModel) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]
         array = _little_endian(np.asarray(value))
         if array.dtype.kind not in _WEIGHT_KINDS:
             raise RModelError(f"constant '{name}' has dtype {array.dtype}, which .rmodel files cannot store")
-        member = _member_name(index, name)
+        digest = hashlib.sha256(array.data).hexdigest()
+        member = stored.get((name, digest))
+        if member is None:
+            member = prefix + _member_name(index, name)
+            arrays.append((member, array))
         weights.append(
             {
                 "name": name,
                 "dtype": array.dtype.name,
                 "shape": list(array.shape),
                 "file": member,
-                "sha256": hashlib.sha256(array.data).hexdigest(),
+                "sha256": digest,
             }
         )
-        arrays.append((member, array))
     description = {
         "format": FORMAT_NAME,
         "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
@@ -244,6 +268,8 @@ class _Reader:
         self.path = path
         self.archive = archive
         self.max_bytes = max_bytes
+        self.budget = max_bytes  # bytes of weights still allowed (each member counted once)
+        self.arrays: dict[tuple[str, str], np.ndarray] = {}  # weights read, by (member, sha256)
         self.members: dict[str, zipfile.ZipInfo] = {}
         check_archive(archive, str(path))  # declared sizes against stored sizes and the limits
         total = 0
@@ -383,7 +409,6 @@ def _read_weights(description: dict[str, Any], reader: _Reader) -> dict[str, np.
     entries = _field(description, "weights", list, "model.json")
     constants: dict[str, np.ndarray] = {}
     seen_members: set[str] = set()
-    budget = reader.max_bytes
     for index, entry in enumerate(entries):
         where = f"weights[{index}]"
         try:
@@ -398,9 +423,15 @@ def _read_weights(description: dict[str, Any], reader: _Reader) -> dict[str, np.
         if member in seen_members:
             raise reader.error(f"member '{member}' is used by two weights")
         seen_members.add(member)
+        if (member, digest.lower()) in reader.arrays:  # a dynamic-batch kernel's weight stored once
+            known = reader.arrays[(member, digest.lower())]
+            if known.dtype.name != info.dtype.name or known.shape != info.shape:
+                raise reader.error(f"weight '{name}' ('{member}') is listed with two different shapes or types")
+            constants[name] = known
+            continue
         nbytes = math.prod(info.shape) * info.dtype.itemsize
-        budget -= nbytes
-        if budget < 0:
+        reader.budget -= nbytes
+        if reader.budget < 0:
             raise reader.error(
                 f"the weights declare more than the limit of {reader.max_bytes} bytes (at weight '{name}'); "
                 "pass max_bytes= to load() if the model is genuinely that large"
@@ -423,6 +454,7 @@ def _read_weights(description: dict[str, Any], reader: _Reader) -> dict[str, np.
         if array.dtype.byteorder == "<" and not np.little_endian:  # pragma: no cover - big-endian hosts
             array = array.astype(array.dtype.newbyteorder("="))
         constants[name] = array if array.flags.writeable else array.copy()
+        reader.arrays[(member, digest.lower())] = constants[name]
     return constants
 
 
@@ -603,7 +635,27 @@ def _load_archive(path: Path, archive: zipfile.ZipFile, max_bytes: int) -> RMode
         raise reader.error(f"'{MANIFEST}' is not valid JSON: {exc}") from exc
     _check_version(description, reader)
     constants = _read_weights(description, reader)
-    return _rebuild(description, constants, reader)
+    model = _rebuild(description, constants, reader)
+    if "dynamic_batch" not in description:
+        return model
+    try:
+        variants = _field(_field(description, "dynamic_batch", dict, "model.json"), "variants", list, "dynamic_batch")
+        if not all(isinstance(v, dict) for v in variants):
+            raise ValueError("dynamic_batch.variants must be a list of model descriptions")
+    except ValueError as exc:
+        raise reader.error(f"'{MANIFEST}' is invalid: {exc}") from exc
+    kernels = [model]
+    for variant in variants:
+        kernels.append(_rebuild(variant, _read_weights(variant, reader), reader))
+    sizes = [k.batch_size for k in kernels]
+    if sizes != batch_variants(model.batch_size):
+        raise reader.error(
+            f"'{MANIFEST}' lists batch kernels {sizes}, which is not a dynamic-batch set; the file is damaged"
+        )
+    try:
+        return make_dynamic(kernels)
+    except RModelError as exc:
+        raise reader.error(f"the batch kernels do not agree: {exc}") from exc
 
 
 __all__ = ["FORMAT_VERSION", "UnsupportedSavedOperatorError", "describe", "load", "save"]

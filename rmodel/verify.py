@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from .batching import batch_chunks
 from .errors import RModelError
 from .model import RModel
 
@@ -80,19 +81,49 @@ class VerifyReport:
 
 
 def random_inputs(
-    model: RModel, seed: int = 0, *, rng: np.random.Generator | None = None, int_high: int = 2
+    model: RModel,
+    seed: int = 0,
+    *,
+    rng: np.random.Generator | None = None,
+    int_high: int = 2,
+    samples: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Seeded inputs: floats uniform in [-1, 1), integers in [0, int_high), booleans at random."""
+    """Seeded inputs: floats uniform in [-1, 1), integers in [0, int_high), booleans at random.
+
+    ``samples`` replaces the first (batch) axis of every input (for any-count and dynamic-batch runs).
+    """
     rng = rng if rng is not None else np.random.default_rng(seed)
     feeds = {}
     for info in model.inputs:
+        shape = info.shape if samples is None else (samples, *info.shape[1:])
         if np.issubdtype(info.dtype, np.floating):
-            feeds[info.name] = rng.uniform(-1, 1, info.shape).astype(info.dtype)
+            feeds[info.name] = rng.uniform(-1, 1, shape).astype(info.dtype)
         elif info.dtype == np.bool_:
-            feeds[info.name] = rng.integers(0, 2, info.shape).astype(bool)
+            feeds[info.name] = rng.integers(0, 2, shape).astype(bool)
         else:
-            feeds[info.name] = rng.integers(0, int_high, info.shape).astype(info.dtype)
+            feeds[info.name] = rng.integers(0, int_high, shape).astype(info.dtype)
     return feeds
+
+
+def dynamic_reference(model: RModel, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """onnxruntime's outputs for ``feeds`` (any number of samples) on a dynamic-batch model: every
+    chunk of ``batch_chunks`` run through the ONNX form of the kernel that computes it."""
+    count = int(next(iter(feeds.values())).shape[0])
+    parts: list[list[np.ndarray]] = []
+    onnx_forms: dict[int, onnx.ModelProto] = {}
+    for kernel, start in batch_chunks(model, count):
+        size = kernel.batch_size
+        proto = onnx_forms.setdefault(size, kernel.to_onnx())
+        chunk = {name: value[start : start + size] for name, value in feeds.items()}
+        parts.append(onnxruntime_run(proto, chunk))
+    if not parts:
+        return [np.empty((0, *o.shape[1:]), dtype=o.dtype) for o in model.outputs]
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))]
+
+
+def dynamic_counts(model: RModel) -> list[int]:
+    """Sample counts that run every kernel of a dynamic-batch model alone, and all in one call."""
+    return sorted(set(model.batch_sizes)) + [sum(model.batch_sizes)]
 
 
 def onnxruntime_run(
@@ -159,6 +190,8 @@ def verify(
     On a mismatch (and with ``diagnose``) the report names the first operator whose output
     differs, found by building a variant of the model that returns every intermediate tensor.
     """
+    if model.dynamic_batch:
+        return _verify_dynamic(model, inputs, seed, binding, compiled, diagnose, compile_options)
     feeds = dict(inputs) if inputs is not None else random_inputs(model, seed)
     missing = [i.name for i in model.inputs if i.name not in feeds]
     if missing:
@@ -171,6 +204,45 @@ def verify(
     report = VerifyReport(model.name, checks, inputs=feeds)
     if not report.ok and diagnose:
         report.divergence = first_divergence(model, feeds, binding)
+    return report
+
+
+def _verify_dynamic(
+    model: RModel,
+    inputs: Mapping[str, np.ndarray] | None,
+    seed: int,
+    binding: str,
+    compiled: Any,
+    diagnose: bool,
+    compile_options: dict[str, Any],
+) -> VerifyReport:
+    """``verify`` for a dynamic batch: every kernel alone and all kernels in one call (or the given
+    inputs, any number of samples), each against onnxruntime on the same split of the samples."""
+    net = compiled if compiled is not None else model.compile(binding=binding, **compile_options)
+    if inputs is not None:
+        missing = [i.name for i in model.inputs if i.name not in inputs]
+        if missing:
+            raise RModelError(f"verify: no value given for input(s) {missing}")
+        runs = [{n: np.asarray(inputs[n]) for n in model.input_names}]
+    else:
+        rng = np.random.default_rng(seed)
+        runs = [random_inputs(model, rng=rng, samples=count) for count in dynamic_counts(model)]
+    checks = []
+    for feeds in runs:
+        count = int(feeds[model.input_names[0]].shape[0])
+        got = net.predict(*[feeds[n] for n in model.input_names])
+        got = [got] if len(model.outputs) == 1 else list(got)
+        ref = dynamic_reference(model, feeds)
+        checks += [compare(f"{o.name} (n={count})", g, r) for o, g, r in zip(model.outputs, got, ref)]
+    report = VerifyReport(model.name, checks, inputs=runs[-1])
+    if not report.ok and diagnose:
+        for kernel in [model, *model.batch_variants]:
+            static = copy.copy(kernel)
+            static.dynamic_batch, static.batch_variants = False, []
+            report.divergence = first_divergence(static, random_inputs(static, seed), binding)
+            if report.divergence:
+                report.divergence = f"(batch kernel {kernel.batch_size}) {report.divergence}"
+                break
     return report
 
 

@@ -172,7 +172,17 @@ int main() {
         (
             f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" BATCH_SIZE 0)',
             [],
-            "BATCH_SIZE must be a positive integer, got '0'",
+            "BATCH_SIZE must be a positive integer or 'dynamic', got '0'",
+        ),
+        (
+            f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" BATCH_SIZE 4 MAX_BATCH 8)',
+            [],
+            "MAX_BATCH applies to BATCH_SIZE dynamic only",
+        ),
+        (
+            f'rmodel_generate(TARGET m MODEL "{MODEL.as_posix()}" BATCH_SIZE dynamic MAX_BATCH 0)',
+            [],
+            "MAX_BATCH must be a positive integer, got '0'",
         ),
         (f'rmodel_generate(MODEL "{MODEL.as_posix()}")', [], r"TARGET <name> is required"),
         (
@@ -181,7 +191,15 @@ int main() {
             "no Python interpreter that can import rmodel was found",
         ),
     ],
-    ids=["missing-model", "bad-weights", "bad-batch", "no-target", "python-without-rmodel"],
+    ids=[
+        "missing-model",
+        "bad-weights",
+        "bad-batch",
+        "max-batch-static",
+        "bad-max-batch",
+        "no-target",
+        "python-without-rmodel",
+    ],
 )
 def test_rmodel_generate_errors(tmp_path: Path, call: str, options: list[str], message: str) -> None:
     project = tmp_path / "p"
@@ -196,11 +214,14 @@ def test_rmodel_generate_errors(tmp_path: Path, call: str, options: list[str], m
 
 
 def expected_ctest_count() -> int:
-    """3 tests per enabled rmodel_test_model() line, +1 per weight-file case, +1 batch-variant test."""
+    """3 tests per enabled rmodel_test_model() line, +1 per weight-file case, + the TEST()s of the
+    hand-written sources (batch variants, dynamic batch)."""
     lines = [l.strip() for l in (ROOT / "cpp_tests" / "CMakeLists.txt").read_text().splitlines()]
     cases = [l for l in lines if l.startswith("rmodel_test_model(")]
     assert len(cases) >= 5
-    return 3 * len(cases) + sum("WEIGHTS file" in l for l in cases) + 1
+    written = sum(len(re.findall(r"^TEST\(", f.read_text(), re.MULTILINE)) for f in (ROOT / "cpp_tests").glob("*.cpp"))
+    assert written >= 3
+    return 3 * len(cases) + sum("WEIGHTS file" in l for l in cases) + written
 
 
 @pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])

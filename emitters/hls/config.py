@@ -249,6 +249,11 @@ def _part_name(value: Any) -> str:
 def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any], model: Any = None) -> HlsConfig:
     """Merge ``model.options['hls']`` with keyword options (keywords win) and validate them; with
     ``model``, every ``layers`` key must name one of its operators or op types."""
+    if model is not None and getattr(model, "dynamic_batch", False):
+        raise RModelError(
+            "the HLS target has no dynamic batch (the kernel streams one inference at a time); "
+            "load the model with a fixed batch_size (--batch-size N) for target 'hls'"
+        )
     raw = copy.deepcopy(dict(model_options or {}))
     raw.update({k: v for k, v in options.items() if v is not None})
     unknown = sorted(set(raw) - KNOWN_OPTIONS)

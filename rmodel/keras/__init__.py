@@ -102,7 +102,7 @@ def keras_to_onnx(
 
 
 def from_keras(
-    source: Any, batch_size: int = 1, *, converter: str = "native", name: str | None = None, **options: Any
+    source: Any, batch_size: int | None = 1, *, converter: str = "native", name: str | None = None, **options: Any
 ) -> RModel:
     """An RModel from a Keras model (file, arch/weights pair, live model or SavedModel directory)."""
     from ..onnx_loader import from_onnx
