@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import cpp_type
+from rmodel.tensor import cpp_type
 
 VALUES_PER_LINE = 8
 

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 from onnx import NodeProto, helper
 
-from ..errors import RModelError, ShapeError
-from ..naming import comment_text
-from ..tensor import TensorInfo, cpp_type
+from rmodel.errors import RModelError, ShapeError
+from rmodel.naming import comment_text
+from rmodel.tensor import TensorInfo, cpp_type
 
 REQUIRED = object()
 

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
-from ..errors import DTypeError
-from ..tensor import cpp_type, onnx_to_numpy_dtype
+from rmodel.errors import DTypeError
+from rmodel.tensor import cpp_type, onnx_to_numpy_dtype
+
 from . import intmath
 from .base import REQUIRED, CpuContext, Operator, ShapeContext, register
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..tensor import cpp_type
+from rmodel.tensor import cpp_type
+
 from .base import REQUIRED, CpuContext, Operator, ShapeContext, normalize_axis, register
 from .transpose import as_int_list, strided_copy
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RModelError
+from rmodel.errors import RModelError
+
 from .base import CpuContext, Operator, ShapeContext, register
 from .kernels import BIAS_COL, BIAS_ROW, GEMM_NR, KEEP_LOOP, gemm_call
 

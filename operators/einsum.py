@@ -12,7 +12,8 @@ import re
 
 import numpy as np
 
-from ..errors import RModelError
+from rmodel.errors import RModelError
+
 from .base import CpuContext, Operator, ShapeContext, register, strides_of
 
 

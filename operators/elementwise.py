@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import cpp_type
+from rmodel.tensor import cpp_type
+
 from . import intmath, mathfn
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register, strides_of
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RModelError
+from rmodel.errors import RModelError
+
 from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register
 
 # y[n, c, s] = x[n, c, s] * a[c] + b[c]

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RModelError
+from rmodel.errors import RModelError
+
 from .base import REQUIRED, CpuContext, Operator, ShapeContext, float_literal, register
 from .conv import VALID_RANGE, Window, check_auto_pad, loop, window_geometry, window_outer_loops
 

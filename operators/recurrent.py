@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 from onnx import NodeProto, helper
 
-from ..errors import RModelError
+from rmodel.errors import RModelError
+
 from . import mathfn
 from .base import CpuContext, Operator, ShapeContext, float_literal, register
 from .kernels import BIAS_COL, gemm_call

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RModelError
-from ..tensor import cpp_type
+from rmodel.errors import RModelError
+from rmodel.tensor import cpp_type
+
 from .base import CpuContext, Operator, ShapeContext, normalize_axis, register, strides_of
 
 

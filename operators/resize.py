@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import cpp_type
+from rmodel.tensor import cpp_type
+
 from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register, strides_of
 from .transpose import as_int_list, index_expr
 

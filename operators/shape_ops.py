@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import cpp_type
+from rmodel.tensor import cpp_type
+
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, normalize_axis, register, strides_of
 from .transpose import as_int_list, copy_op, copy_statement
 

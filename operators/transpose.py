@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import cpp_type
+from rmodel.tensor import cpp_type
+
 from .base import CpuContext, Operator, ShapeContext, register, strides_of
 
 

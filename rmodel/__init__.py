@@ -10,21 +10,9 @@ print(rmodel.verify(m))          # compare with onnxruntime
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-# In a source checkout, rmodel.operators and rmodel.emitters live in the top-level operators/ and
-# emitters/ folders (an install maps them into the package). Make the checkout import the same way,
-# so that `python3 -m rmodel` from the repository root works whatever is installed.
-import os as _os  # noqa: E402
-
-_checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-if _os.path.isfile(_os.path.join(_checkout, "operators", "__init__.py")) and _os.path.isfile(
-    _os.path.join(_checkout, "pyproject.toml")
-):
-    __path__.append(_checkout)  # type: ignore[name-defined]  # noqa: F821
-del _checkout
-
-from .errors import (  # noqa: E402
+from . import emitters  # noqa: F401  (importing it registers the code-generation targets: cpu, hls)
+from ._version import __version__
+from .errors import (
     BuildError,
     DTypeError,
     LimitExceededError,
@@ -33,11 +21,11 @@ from .errors import (  # noqa: E402
     ShapeError,
     UnsupportedOperatorError,
 )
-from .model import RModel  # noqa: E402
-from .onnx_loader import from_onnx  # noqa: E402
-from .serialize import load  # noqa: E402
-from .tensor import TensorInfo  # noqa: E402
-from .verify import VerifyReport, verify  # noqa: E402
+from .model import RModel
+from .onnx_loader import from_onnx
+from .serialize import load
+from .tensor import TensorInfo
+from .verify import VerifyReport, verify
 
 
 def from_keras(source, batch_size: int | None = 1, **options) -> RModel:

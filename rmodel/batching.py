@@ -8,12 +8,15 @@ runs n samples through the largest kernel as often as it fits, then each smaller
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ShapeError
-from .model import RModel
 from .naming import comment_text
+
+if TYPE_CHECKING:
+    from .model import RModel
 
 #: the largest batch a dynamic-batch model's kernels are compiled for, unless max_batch says otherwise
 DEFAULT_MAX_BATCH = 16

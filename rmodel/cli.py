@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__
+from ._version import __version__
 from .errors import RModelError
 
 HLS_ONLY = {

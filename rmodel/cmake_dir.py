@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", action="store_true", help="print the version and generator package directories")
     args = parser.parse_args(argv)
     if args.probe:
-        from . import __version__
+        from ._version import __version__
 
         print(__version__)
         print(sys.executable)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .model import RModel
+from typing import TYPE_CHECKING
+
+from .passes.memory import plan_memory
+
+if TYPE_CHECKING:
+    from .model import RModel
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -10,7 +15,6 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def summary(model: RModel) -> str:
-    from .passes.memory import plan_memory
 
     rows = [("#", "node", "op", "inputs", "outputs", "params", "FLOPs")]
     for index, op in enumerate(model.operators):

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from onnx import ModelProto, helper, numpy_helper
 
-from .errors import RModelError
-from .fileio import write_atomic
+from .inspect import summary
 from .limits import Limits
 from .limits import current as limits_current
 from .naming import identifier
+from .saving import save
+from .targets import get_target
 from .tensor import TensorInfo, numpy_to_onnx_dtype
 
 if TYPE_CHECKING:
-    from .build import CompiledModel
     from .operators.base import Operator
 
 
@@ -101,68 +100,36 @@ class RModel:
             return f"{base}_dynbatch{self.batch_size}"
         return base if self.batch_size == 1 else f"{base}_batch{self.batch_size}"
 
-    # ---- outputs of the tool --------------------------------------------------------------
+    # ---- outputs of the tool (each target registers itself in rmodel.targets) ---------------
     def generate(
         self,
         path: str | os.PathLike | None = None,
         *,
         target: str = "cpu",
         namespace: str | None = None,
-        weights: str = "embedded",
         **options: Any,
     ) -> str:
         """Write generated code to ``path`` and return it.
 
         target="cpu": one self-contained C++17 header. ``weights="file"`` writes the weights to
         ``<path>.weights`` next to it (the Session constructor then takes that file's path).
+        target="hls": a Vitis HLS project in directory ``path`` (options in rmodel.emitters.hls.config).
         """
-        if target == "cpu":
-            if options:
-                raise RModelError(f"unknown option(s) for target 'cpu': {', '.join(sorted(options))}")
-            from .emitters.cpu_header import generate_header
+        return get_target(target).generate(self, path, namespace=namespace, **options)
 
-            code, weight_blob = generate_header(self, namespace=namespace, weights=weights)
-            if path is not None:
-                path = Path(path)
-                if weight_blob is not None:
-                    _write_atomic(path.with_name(path.name + ".weights"), weight_blob)
-                _write_atomic(path, code.encode())
-            return code
-        if target == "hls":
-            from .emitters.hls import generate_hls_project
-
-            if path is None:
-                raise RModelError("generate(target='hls') needs a directory path to write the project to")
-            return generate_hls_project(self, Path(path), namespace=namespace, **options)
-        raise RModelError(f"unknown target '{target}'; choose 'cpu' or 'hls'")
-
-    def compile(self, *, target: str = "cpu", **options: Any) -> CompiledModel:
+    def compile(self, *, target: str = "cpu", **options: Any) -> Any:
         """Build generated code into a Python-callable model (cached by content hash)."""
-        if target == "cpu":
-            from .build import compile_cpu
-
-            return compile_cpu(self, **options)
-        if target == "hls":
-            from .emitters.hls import compile_hls
-
-            return compile_hls(self, **options)
-        raise RModelError(f"unknown target '{target}'; choose 'cpu' or 'hls'")
+        return get_target(target).compile(self, **options)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write this model to one .rmodel file; ``rmodel.load`` reads it back (no TensorFlow needed)."""
-        from .serialize import save
-
         save(self, path)
 
     def hls_report(self, **options: Any) -> str:
         """Per-layer multipliers, latency/interval estimates and numeric types of the HLS design."""
-        from .emitters.hls import hls_report
-
-        return hls_report(self, **options)
+        return get_target("hls").report(self, **options)
 
     def summary(self) -> str:
-        from .inspect import summary
-
         return summary(self)
 
     def to_onnx(self) -> ModelProto:
@@ -180,8 +147,3 @@ class RModel:
         ins = ", ".join(map(str, self.inputs))
         outs = ", ".join(map(str, self.outputs))
         return f"RModel('{self.name}', inputs=[{ins}], outputs=[{outs}], {len(self.operators)} operators)"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers never see it half-written."""
-    write_atomic(path, data)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 
 from .batching import batch_chunks
 from .errors import RModelError
-from .model import RModel
+
+if TYPE_CHECKING:
+    from .model import RModel
 
 #: float32 criterion: max|got - ref| <= RTOL * max(1, max|ref|)
 RTOL = 1e-6

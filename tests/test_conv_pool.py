@@ -12,10 +12,10 @@ import onnx
 import pytest
 from helpers import check_against_onnxruntime, make_model, weights
 from onnx import helper
-from rmodel.operators import conv as conv_ops
 
 import rmodel
 from rmodel.errors import RModelError, ShapeError
+from rmodel.operators import conv as conv_ops
 
 RNG_SEED = 7
 

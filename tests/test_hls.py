@@ -11,6 +11,9 @@ import onnx
 import pytest
 from helpers import make_model, weights
 from onnx import helper
+
+import rmodel
+from rmodel import examples
 from rmodel.emitters.hls import (
     Precision,
     build_firmware,
@@ -22,9 +25,6 @@ from rmodel.emitters.hls import (
     verify_hls,
 )
 from rmodel.emitters.hls.headers import ap_types_include
-
-import rmodel
-from rmodel import examples
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.verify import random_inputs
 

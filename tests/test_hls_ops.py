@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from helpers import make_model, weights
 from onnx import helper
-from rmodel.emitters.hls import compile_hls
 from test_hls import assert_matches, hls_errors
 
 import rmodel
+from rmodel.emitters.hls import compile_hls
 from rmodel.errors import RModelError
 
 RNG = np.random.default_rng(7)

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from helpers import check_against_onnxruntime, make_model
 from onnx import TensorProto, helper
-from rmodel.operators.transpose import merge_dims
 
 import rmodel
 from rmodel.errors import DTypeError, RModelError, ShapeError
+from rmodel.operators.transpose import merge_dims
 
 F32 = np.float32
 I64 = np.int64

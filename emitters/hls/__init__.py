@@ -9,6 +9,14 @@ Options are described in ``rmodel.emitters.hls.config``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+from rmodel.errors import RModelError
+from rmodel.model import RModel
+from rmodel.targets import register_target
+
 from .config import HlsConfig, LayerConfig, Precision, resolve_options
 from .csim import HlsCompiledModel, HlsVerifyReport, compile_hls, verify_hls
 from .firmware import Firmware, build_firmware, hls_implementations
@@ -17,6 +25,7 @@ from .report import ProfileReport, TensorProfile, hls_report, profile_hls
 
 __all__ = [
     "Firmware",
+    "HlsTarget",
     "HlsCompiledModel",
     "HlsConfig",
     "HlsVerifyReport",
@@ -33,3 +42,28 @@ __all__ = [
     "resolve_options",
     "verify_hls",
 ]
+
+
+class HlsTarget:
+    """``generate`` writes a Vitis HLS project directory; ``compile`` builds its C simulation."""
+
+    name = "hls"
+
+    def generate(
+        self, model: RModel, path: str | os.PathLike | None, *, namespace: str | None = None, **options: Any
+    ) -> str:
+        if path is None:
+            raise RModelError("generate(target='hls') needs a directory path to write the project to")
+        return generate_hls_project(model, Path(path), namespace=namespace, **options)
+
+    def compile(self, model: RModel, **options: Any) -> HlsCompiledModel:
+        return compile_hls(model, **options)
+
+    def verify(self, model: RModel, **options: Any) -> HlsVerifyReport:
+        return verify_hls(model, **options)
+
+    def report(self, model: RModel, **options: Any) -> str:
+        return hls_report(model, **options)
+
+
+register_target(HlsTarget())

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from ...build import CompiledModel, build_shared_library
-from ...errors import RModelError, ShapeError
-from ...model import RModel
-from ...verify import OutputCheck, VerifyReport, compare, random_inputs, run_onnxruntime
+from rmodel.build import CompiledModel, build_shared_library
+from rmodel.errors import RModelError, ShapeError
+from rmodel.model import RModel
+from rmodel.verify import OutputCheck, VerifyReport, compare, random_inputs, run_onnxruntime
+
 from .config import HlsConfig, resolve_options
 from .firmware import Firmware, build_firmware
 from .headers import STREAM_HEADER, ap_types_include, use_own_stream

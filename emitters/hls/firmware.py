@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
-from ...errors import RModelError, UnsupportedOperatorError
-from ...model import RModel
-from ...naming import identifier, quoted
-from ...operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_array, normalize_order, same_order
+from rmodel._version import __version__
+from rmodel.errors import RModelError, UnsupportedOperatorError
+from rmodel.model import RModel
+from rmodel.naming import identifier, quoted
+from rmodel.operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_array, normalize_order, same_order
+
 from ..literals import VALUES_PER_LINE, element_texts
 from .config import HlsConfig, LayerConfig
 

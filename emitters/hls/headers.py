@@ -12,7 +12,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from ...errors import BuildError
+from rmodel.errors import BuildError
 
 
 def xilinx_include() -> Path | None:

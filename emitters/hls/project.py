@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
-from ...errors import RModelError
-from ...fileio import current_umask, write_atomic
-from ...model import RModel
-from ...naming import identifier, quoted
+from rmodel._version import __version__
+from rmodel.errors import RModelError
+from rmodel.fileio import current_umask, write_atomic
+from rmodel.model import RModel
+from rmodel.naming import identifier, quoted
+
 from .config import HlsConfig, resolve_options
 from .firmware import Firmware, build_firmware
 from .headers import STREAM_HEADER, ap_types_include
@@ -243,7 +244,7 @@ def tb_data(model: RModel, tb_inputs: Any, samples: int, seed: int) -> tuple[str
     ``tb_inputs``: {input name: array of shape (calls, *input shape)} (or that array for a
     one-input model); default: ``samples`` seeded random calls.
     """
-    from ...verify import random_inputs, run_onnxruntime
+    from rmodel.verify import random_inputs, run_onnxruntime
 
     if tb_inputs is None:
         calls = [random_inputs(model, seed + s) for s in range(samples)]

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ...model import RModel
-from ...verify import random_inputs, run_onnxruntime
+from rmodel.model import RModel
+from rmodel.verify import random_inputs, run_onnxruntime
+
 from .config import Precision, resolve_options
 from .firmware import hls_implementations
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ...errors import RModelError
+from rmodel.errors import RModelError
+
 from ..base import normalize_axis
 from . import ANY, HlsContext, HlsImpl, as_array, register_hls
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import RModelError
+from rmodel.errors import RModelError
+
 from ..pool import tap_counts
 from . import ANY, HlsContext, HlsImpl, channels_last_order, register_hls, same_order
 

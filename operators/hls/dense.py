@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 
-from ...errors import RModelError
+from rmodel.errors import RModelError
+
 from . import ANY, HlsContext, HlsImpl, register_hls, transpose_order
 
 

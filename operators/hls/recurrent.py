@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from ...errors import RModelError
+from rmodel.errors import RModelError
+
 from . import HlsContext, HlsImpl, register_hls, transpose_order
 from .activation import lut_index, table_points
 

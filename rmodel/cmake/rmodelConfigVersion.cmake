@@ -1,6 +1,6 @@
 # Version check for find_package(rmodel <version>): the version is read from the Python
 # package this file ships in. Any 0.x release is only compatible with the same 0.x.
-file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/../__init__.py" _rmodel_version_line
+file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/../_version.py" _rmodel_version_line
   REGEX "^__version__ = \"[0-9]+\\.[0-9]+\\.[0-9]+")
 string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" PACKAGE_VERSION "${_rmodel_version_line}")
 unset(_rmodel_version_line)

@@ -22,9 +22,10 @@ import onnx
 
 from ..errors import ModelLoadError, RModelError
 from ..model import RModel
-from .convert import KerasLayer, layer_table, register_layer_converter, supported_layers
 from .graph import GraphBuilder, KTensor
+from .layers import layer_table, supported_layers
 from .reader import KerasSource, WeightSpec, read_json_and_weights, read_path
+from .registry import KerasLayer, register_layer_converter
 
 CONVERTERS_AVAILABLE = ("native", "tf2onnx")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,129 +11,11 @@ import onnx
 from ..errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from ..naming import comment_text
 from .graph import GraphBuilder, KTensor
-from .reader import KerasSource, LayerWeights, WeightScope, WeightSpec, to_snake_case
+from .layers import BUILT_IN as _BUILT_IN  # noqa: F401  (importing the layers registers their converters)
+from .reader import KerasSource, WeightScope, to_snake_case
+from .registry import CALL_ARG_NAMES, CONVERTERS, STATE_COUNT, KerasLayer
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-
-#: what a converter may return: one tensor, several, or ONNX names (Keras layout)
-ConverterResult = KTensor | str | Sequence[KTensor | str]
-Converter = Callable[["KerasLayer", GraphBuilder], ConverterResult]
-
-#: Keras class name -> converter
-CONVERTERS: dict[str, Converter] = {}
-
-
-def converter(*class_names: str) -> Callable[[Converter], Converter]:
-    """Decorator registering a built-in converter for the given Keras layer classes."""
-
-    def wrap(fn: Converter) -> Converter:
-        for name in class_names:
-            CONVERTERS[name] = fn
-        return fn
-
-    return wrap
-
-
-def register_layer_converter(class_name: str, fn: Converter, *, replace: bool = False) -> None:
-    """Let rmodel convert Keras layers of class ``class_name`` with ``fn(layer, graph)``.
-
-    ``layer`` is a :class:`KerasLayer` (config, inputs, weights); ``graph`` is the
-    :class:`GraphBuilder` to add ONNX nodes to. ``fn`` returns the output tensor(s): a
-    :class:`KTensor` or the name of an ONNX tensor in Keras (channels-last) layout. Set
-    ``fn.takes_initial_state = True`` if ``fn`` handles calls with ``initial_state=``: the states then
-    follow the first input in ``layer.inputs``.
-    """
-    if not callable(fn):
-        raise TypeError("register_layer_converter needs a callable fn(layer, graph)")
-    if class_name in CONVERTERS and not replace:
-        raise ValueError(f"a converter for Keras layer class '{class_name}' exists already; pass replace=True")
-    CONVERTERS[class_name] = fn
-
-
-def supported_layers() -> list[str]:
-    """Keras layer classes the native converter handles (built-in and registered)."""
-    from . import layers  # noqa: F401  (fills CONVERTERS)
-
-    return sorted(CONVERTERS)
-
-
-def layer_table() -> str:
-    """Markdown table of the supported Keras layers and the ONNX they become (from the registry)."""
-    from . import layers  # noqa: F401
-    from .layers.common import ACTIVATIONS
-    from .layers.recurrent import RECURRENT_ACTIVATIONS
-
-    groups: dict[Any, list[str]] = {}
-    for name in sorted(CONVERTERS):
-        groups.setdefault(CONVERTERS[name], []).append(name)
-    rows = [
-        "| Keras layers | ONNX |",
-        "|---|---|",
-        "| InputLayer, Sequential, Functional (nested) | graph inputs, inlined |",
-    ]
-    for fn, names in sorted(groups.items(), key=lambda item: item[1][0]):
-        doc = (fn.__doc__ or "custom converter").strip().splitlines()[0]
-        rows.append(f"| {', '.join(names)} | {doc} |")
-    rows.append("")
-    rows.append("Activations (Activation layer and `activation=` options): " + ", ".join(ACTIVATIONS) + ".")
-    rows.append("")
-    rows.append(
-        "Activations inside LSTM, GRU and SimpleRNN (`activation=`, `recurrent_activation=`): "
-        + ", ".join(RECURRENT_ACTIVATIONS)
-        + "."
-    )
-    return "\n".join(rows)
-
-
-class KerasLayer:
-    """A Keras layer call as a converter sees it."""
-
-    def __init__(
-        self,
-        cfg: dict[str, Any],
-        inputs: list[KTensor],
-        weights: LayerWeights,
-        position: str,
-        keras_major: int,
-        call_kwargs: dict[str, Any] | None = None,
-    ):
-        self.class_name: str = cfg.get("class_name", "?")
-        self.config: dict[str, Any] = cfg.get("config", {})
-        self.name: str = self.config.get("name") or cfg.get("name") or self.class_name.lower()
-        self.inputs = inputs
-        self._weights = weights
-        self.position = position
-        self.keras_major = keras_major
-        self.call_kwargs = call_kwargs or {}
-
-    @property
-    def input(self) -> KTensor:
-        if len(self.inputs) != 1:
-            raise self.fail(f"expects one input, got {len(self.inputs)}")
-        return self.inputs[0]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.config.get(key, default)
-
-    def weights(self, specs: Sequence[WeightSpec]) -> dict[str, np.ndarray]:
-        """The layer's variables, checked against ``specs`` (names, places and shapes)."""
-        return self._weights.fetch(specs, self.name)
-
-    def weight_list(self) -> list[np.ndarray]:
-        """Every stored variable of the layer in file order (for custom converters)."""
-        return self._weights.all()
-
-    def fail(self, message: str) -> ModelLoadError:
-        return ModelLoadError(f"Keras layer '{self.name}' ({self.class_name}, {self.position}): {message}")
-
-    def unsupported(self, option: str) -> UnsupportedOperatorError:
-        return UnsupportedOperatorError(
-            f"Keras layer '{self.name}' ({self.class_name}, {self.position}): {option} is not supported by rmodel's "
-            "Keras converter; try converter='tf2onnx' or register your own converter with "
-            "rmodel.keras.register_layer_converter",
-            {self.class_name: [self.name]},
-        )
-
 
 # ---- model walk --------------------------------------------------------------------------------
 
@@ -210,14 +92,6 @@ def _flat_refs(value: Any) -> list[tuple[str, int, int]]:
     if isinstance(value, dict) and value.get("class_name") != "__keras_tensor__":
         return [r for v in value.values() for r in _flat_refs(v)]
     return []
-
-
-#: keyword argument telling a converter how many of its last inputs are initial states
-STATE_COUNT = "initial_state_count"
-
-
-#: keyword argument listing the call argument each input came from (converters with ``call_args``)
-CALL_ARG_NAMES = "call_arg_names"
 
 
 def _parse_named(node: Any, call_args: Sequence[str]) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
@@ -298,8 +172,6 @@ class ModelConverter:
     """Converts one KerasSource into an ONNX ModelProto."""
 
     def __init__(self, source: KerasSource, batch_size: int | None = None):
-        from . import layers  # noqa: F401  (register built-in converters)
-
         self.source = source
         self.batch_size = batch_size
         self.graph = GraphBuilder(source.name)

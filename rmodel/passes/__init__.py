@@ -9,14 +9,17 @@ results (beyond float rounding within the project's criterion) and returns how m
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import RModelError
-from ..model import RModel
 from .fuse import fold_channel_affine, matmul_add_to_gemm
 from .layout import merge_transposes, remove_identities
 from .memory import MemoryPlan, plan_memory
 
-Pass = Callable[[RModel], int]
+if TYPE_CHECKING:
+    from ..model import RModel
+
+Pass = Callable[["RModel"], int]
 
 #: the passes ``optimize`` runs by default, in this order (repeated until none changes anything):
 #: drop Identity/Dropout, compose or drop Transpose pairs, MatMul+Add -> Gemm, fold

@@ -14,12 +14,15 @@ only to float32 tensors. Folded weights are computed in float64 and rounded once
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..model import RModel
 from ..operators.base import Operator
 from .rewrite import add_constant, build, readers, replace, sole_reader
+
+if TYPE_CHECKING:
+    from ..model import RModel
 
 #: operators that may apply a per-channel affine map
 _CONSUMERS = ("BatchNormalization", "Mul", "Add", "Sub")

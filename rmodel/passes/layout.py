@@ -12,9 +12,13 @@ never change.
 
 from __future__ import annotations
 
-from ..model import RModel
+from typing import TYPE_CHECKING
+
 from ..operators.base import Operator
 from .rewrite import alias, build, producers, readers, replace, sole_reader
+
+if TYPE_CHECKING:
+    from ..model import RModel
 
 
 def _perm(op: Operator) -> tuple[int, ...]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..model import RModel
+if TYPE_CHECKING:
+    from ..model import RModel
+
 
 #: offsets are multiples of this many elements (64 bytes for float32)
 ALIGN_ELEMENTS = 16

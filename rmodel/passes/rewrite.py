@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..model import RModel
 from ..operators import REGISTRY
 from ..operators.base import Operator, ShapeContext
 from ..tensor import TensorInfo
+
+if TYPE_CHECKING:
+    from ..model import RModel
 
 
 def readers(model: RModel) -> dict[str, list[Operator]]:

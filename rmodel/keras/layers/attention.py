@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..convert import CALL_ARG_NAMES, KerasLayer, converter
 from ..graph import GraphBuilder, KTensor
 from ..reader import WeightSpec
+from ..registry import CALL_ARG_NAMES, KerasLayer, converter
 from .common import known
 
 #: Keras' additive mask value for float32 scores (``scores - 1e9`` where masked)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..convert import KerasLayer
 from ..graph import GraphBuilder, KTensor
 from ..reader import WeightSpec
+from ..registry import KerasLayer
 
 
 def spec(

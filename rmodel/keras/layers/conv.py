@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from ..convert import KerasLayer, converter
 from ..graph import GraphBuilder, KTensor, channels_first
+from ..registry import KerasLayer, converter
 from .common import activation, int_list, known, spec
 
 

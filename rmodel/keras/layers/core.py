@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from ..convert import KerasLayer, converter
 from ..graph import GraphBuilder, KTensor
+from ..registry import KerasLayer, converter
 from .common import activation, int_list, known, like, spec
 
 # ---- no-ops at inference ------------------------------------------------------------------------

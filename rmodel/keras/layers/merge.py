@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from ..convert import KerasLayer, converter
 from ..graph import GraphBuilder, KTensor
+from ..registry import KerasLayer, converter
 
 
 def _common(layer: KerasLayer, g: GraphBuilder) -> tuple[list[str], KTensor]:

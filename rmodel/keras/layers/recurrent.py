@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..convert import CONVERTERS, KerasLayer, converter
 from ..graph import GraphBuilder, KTensor, time_major
 from ..reader import LayerWeights, WeightSpec
+from ..registry import CONVERTERS, KerasLayer, converter
 from .common import activation_name, known
 
 #: Keras class -> (ONNX op, gates)

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
-from ..errors import RModelError
-from ..model import RModel
-from ..naming import UniqueNames, cpp_string, identifier, quoted
-from ..operators.base import CpuContext
-from ..passes.memory import ALIGN_ELEMENTS, MemoryPlan, plan_memory
-from ..tensor import DTYPE_TAGS, TensorInfo, cpp_type
-from .literals import array_definition
+from rmodel._version import __version__
+from rmodel.errors import RModelError
+from rmodel.model import RModel
+from rmodel.naming import UniqueNames, cpp_string, identifier, quoted
+from rmodel.operators.base import CpuContext
+from rmodel.passes.memory import ALIGN_ELEMENTS, MemoryPlan, plan_memory
+from rmodel.tensor import DTYPE_TAGS, TensorInfo, cpp_type
+
+from ..literals import array_definition
 
 WEIGHT_FILE_MAGIC = b"RMODELW1"
 _RESERVED = {"infer", "Session", "kBatchSize", "detail"}

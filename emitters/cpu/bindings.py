@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import RModel
-from ..naming import cpp_string
-from ..tensor import cpp_type
-from .cpu_header import HeaderLayout, batchable
+from rmodel.model import RModel
+from rmodel.naming import cpp_string
+from rmodel.tensor import cpp_type
+
+from .header import HeaderLayout, batchable
 
 NPY_TYPES = {
     "float32": "NPY_FLOAT32",
