@@ -15,10 +15,10 @@ import tempfile
 import time
 
 import numpy as np
-from rmodel.emitters.hls import compile_hls
 
 import rmodel
 from rmodel import examples
+from rmodel.emitters.hls import compile_hls
 from rmodel.verify import run_onnxruntime
 
 MODELS = {"mlp 16-64-32-32-5": examples.mlp, "cnn 1x12x12 (conv-bn-relu-pool x2, gap, dense)": examples.cnn}

@@ -76,9 +76,7 @@ def main() -> None:
         print(f"{engine:16} {batch:>7} {seconds * 1e3:>11.1f} {per:>10.0f} {best_ort / seconds:>19.2f}x")
         results.append({"engine": engine, "batch": batch, "seconds": seconds, "ns_per_sample": per})
     events = _events(x, nets, session, name)
-    args.json.write_text(
-        json.dumps({"samples": args.samples, "results": results, "events": events}, indent=1) + "\n"
-    )
+    args.json.write_text(json.dumps({"samples": args.samples, "results": results, "events": events}, indent=1) + "\n")
     print(f"(written to {args.json})")
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from rmodel import verify
+
 
 def per_call_seconds(fn: Callable, x: np.ndarray, calls: int, rounds: int = 7) -> float:
     """Median over ``rounds`` of the mean time of ``calls`` calls (after one warm-up call)."""
@@ -24,8 +26,5 @@ def per_call_seconds(fn: Callable, x: np.ndarray, calls: int, rounds: int = 7) -
 
 
 def onnxruntime_session(proto: onnx.ModelProto) -> ort.InferenceSession:
-    """onnxruntime on the CPU with one thread, like the generated code."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    """onnxruntime on the CPU with one thread, like the generated code (rmodel's reference session)."""
+    return verify.onnxruntime_session(proto)

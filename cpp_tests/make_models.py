@@ -183,14 +183,10 @@ def _input_shape(vi: onnx.ValueInfoProto, batch_size: int) -> list[int]:
 
 
 def reference_onnx(model: onnx.ModelProto, batch_size: int, rng: np.random.Generator):
-    import onnxruntime as ort
+    from rmodel.verify import onnxruntime_session
 
     feeds = {vi.name: rng.uniform(-1, 1, _input_shape(vi, batch_size)).astype(np.float32) for vi in model.graph.input}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    outputs = session.run([o.name for o in model.graph.output], feeds)
+    outputs = onnxruntime_session(model).run([o.name for o in model.graph.output], feeds)
     return list(feeds.values()), outputs
 
 

@@ -8,7 +8,7 @@ compute it (``emit_cpu``). Emitters assemble those statements; they never look a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,7 +49,7 @@ def _plain(value: Any) -> Any:
 class ShapeContext:
     """What an operator may look at while inferring its outputs."""
 
-    def __init__(self, tensors: dict[str, TensorInfo], constants: dict[str, np.ndarray]):
+    def __init__(self, tensors: Mapping[str, TensorInfo], constants: Mapping[str, np.ndarray]):
         self._tensors = tensors
         self._constants = constants
 

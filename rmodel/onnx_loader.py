@@ -25,6 +25,7 @@ from .errors import LimitExceededError, ModelLoadError, RModelError, ShapeError,
 from .graph_checks import check_graph
 from .model import RModel
 from .naming import comment_text
+from .operators import REGISTRY, build_operator
 from .tensor import TensorInfo, numpy_to_onnx_dtype, onnx_to_numpy_dtype
 
 #: ops that must never be folded even when their inputs are constant
@@ -357,9 +358,6 @@ def _load_graph(
     optimize: bool,
 ) -> RModel:
     """The RModel of ``model`` (which this modifies) with the batch axis set to ``batch_size``."""
-    from .operators import REGISTRY
-    from .operators.base import ShapeContext
-
     lim = limits_module.current()
     opset = _default_opset(model)
     graph = model.graph
@@ -445,8 +443,9 @@ def _load_graph(
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         try:
-            op = cls(node.op_type, node_name, list(node.input), list(node.output), attrs, opset)
-            outs = op.run_inference(ShapeContext(tensors, constants))
+            op, outs = build_operator(
+                node.op_type, node_name, node.input, node.output, attrs, opset, tensors, constants, cls=cls
+            )
         except RModelError:
             raise
         except Exception as exc:  # wrong arity, attribute types, ... of a damaged or forged node

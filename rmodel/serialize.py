@@ -35,8 +35,7 @@ from .errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from .limits import check_archive, check_shape
 from .limits import current as limits_current
 from .model import RModel
-from .operators import REGISTRY
-from .operators.base import ShapeContext
+from .operators import REGISTRY, build_operator
 from .saving import (
     _WEIGHT_KINDS,
     FORMAT_NAME,
@@ -326,8 +325,7 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
             if tensor and tensor in tensors:
                 raise reader.error(f"{where} writes tensor '{tensor}', which already exists")
         try:
-            op = REGISTRY[op_type](op_type, op_name, op_inputs, op_outputs, attrs, op_opset)
-            infos = op.run_inference(ShapeContext(tensors, constants))
+            op, infos = build_operator(op_type, op_name, op_inputs, op_outputs, attrs, op_opset, tensors, constants)
         except Exception as exc:  # a bad attribute can fail in any way inside an operator's setup
             raise reader.error(f"{where} cannot be rebuilt: {exc}") from exc
         for tensor, info in zip(op_outputs, infos, strict=False):

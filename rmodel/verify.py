@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -128,10 +129,9 @@ def dynamic_counts(model: RModel) -> list[int]:
     return sorted(set(model.batch_sizes)) + [sum(model.batch_sizes)]
 
 
-def onnxruntime_run(
-    proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
-) -> list[np.ndarray]:
-    """Run an ONNX model in onnxruntime (CPU, one thread: the reference for every comparison)."""
+def onnxruntime_session(model: onnx.ModelProto | str | os.PathLike) -> Any:
+    """An onnxruntime session on the CPU with one thread and quiet logs: the reference engine of
+    every comparison (the generated code is single-threaded too). ``model``: a ModelProto or a path."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -140,8 +140,15 @@ def onnxruntime_run(
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(list(outputs) if outputs else None, dict(feeds))
+    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else os.fspath(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def onnxruntime_run(
+    proto: onnx.ModelProto, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None
+) -> list[np.ndarray]:
+    """Run an ONNX model in onnxruntime (``onnxruntime_session``)."""
+    return onnxruntime_session(proto).run(list(outputs) if outputs else None, dict(feeds))
 
 
 def run_onnxruntime(

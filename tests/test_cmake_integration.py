@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import rmodel.cli
+from rmodel.verify import onnxruntime_session
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cpp_app"
@@ -45,10 +45,7 @@ def build(build_dir: Path) -> str:
 
 
 def reference(features: np.ndarray) -> np.ndarray:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
-    return session.run(None, {"features": features})[0]
+    return onnxruntime_session(MODEL).run(None, {"features": features})[0]
 
 
 def parse_floats(text: str) -> np.ndarray:

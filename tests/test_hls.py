@@ -26,20 +26,14 @@ from rmodel.emitters.hls import (
 )
 from rmodel.emitters.hls.headers import ap_types_include
 from rmodel.errors import RModelError, UnsupportedOperatorError
-from rmodel.verify import random_inputs
+from rmodel.verify import onnxruntime_session, random_inputs
 
 # ---- helpers shared with test_hls_ops.py ---------------------------------------------------
 
 
 def reference(proto: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
     """onnxruntime's outputs of the original model."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(outputs, feeds)
+    return onnxruntime_session(proto).run(outputs, feeds)
 
 
 def hls_errors(

@@ -26,15 +26,11 @@ import rmodel  # noqa: E402
 from rmodel.errors import ModelLoadError, UnsupportedOperatorError  # noqa: E402
 from rmodel.keras import KerasLayer, keras_to_onnx, register_layer_converter, supported_layers  # noqa: E402
 from rmodel.keras.graph import GraphBuilder, KTensor  # noqa: E402
+from rmodel.verify import onnxruntime_session
 
 
 def _ort(proto: onnx.ModelProto, xs: list[np.ndarray]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(proto)
     return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), xs)})
 
 

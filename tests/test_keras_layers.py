@@ -12,19 +12,14 @@ from helpers import check_against_onnxruntime
 from keras_models import CASE_NAMES, all_cases, inputs_for, keras_outputs, randomize
 
 from rmodel.keras import keras_to_onnx
+from rmodel.verify import onnxruntime_session
 
 # Keras deprecates LayerNormalization(rms_scaling=True), which the layer tests still cover
 pytestmark = pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
 
 
 def _ort(proto: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    return onnxruntime_session(proto).run(None, feeds)
 
 
 def assert_close_to_keras(got: list[np.ndarray], ref: list[np.ndarray], rtol: float = 1e-5) -> None:

@@ -14,7 +14,7 @@ from onnx import helper
 
 import rmodel
 from rmodel.errors import RModelError, ShapeError
-from rmodel.verify import compare, onnxruntime_run
+from rmodel.verify import compare, onnxruntime_run, onnxruntime_session
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 OUTPUTS = {"LSTM": ("Y", "Y_h", "Y_c"), "GRU": ("Y", "Y_h"), "RNN": ("Y", "Y_h")}
@@ -118,18 +118,12 @@ def check(case: Case) -> rmodel.RModel:
 
 def check_layout1(case: Case) -> rmodel.RModel:
     """Layout 1 (batch-major): onnxruntime runs the time-major model with explicit transposes."""
-    import onnxruntime as ort
 
     m = rmodel.from_onnx(case.model())
     feeds = random_feeds(m, np.random.default_rng(case.seed))
     got = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(*[feeds[n] for n in m.input_names])
     got = [got] if len(m.outputs) == 1 else list(got)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        case.model(layout=0).SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    ref = session.run(m.output_names, feeds)
+    ref = onnxruntime_session(case.model(layout=0)).run(m.output_names, feeds)
     for name, g, r in zip(m.output_names, got, ref):
         result = compare(name, g, r, 1e-6)
         assert result.passed, f"'{name}': max|d| {result.max_abs_diff:.3e} at {result.worst_index}"

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..operators import REGISTRY
-from ..operators.base import Operator, ShapeContext
+from ..operators import build_operator
+from ..operators.base import Operator
 from ..tensor import TensorInfo
 
 if TYPE_CHECKING:
@@ -54,8 +54,7 @@ def build(
     cls: type[Operator] | None = None,
 ) -> Operator:
     """A new operator from the registry, shape-inferred against ``model`` (its outputs recorded)."""
-    op = (cls or REGISTRY[op_type])(op_type, name, list(inputs), list(outputs), dict(attrs), opset)
-    infos = op.run_inference(ShapeContext(model.tensors, model.constants))
+    op, infos = build_operator(op_type, name, inputs, outputs, attrs, opset, model.tensors, model.constants, cls=cls)
     for out, info in zip(op.outputs, infos):
         if out and info is not None:
             model.tensors[out] = info
