@@ -91,6 +91,28 @@ def test_example_app_matches_onnxruntime(tmp_path: Path) -> None:
     assert short.returncode == 1 and "expected 16 input values, could read only 3" in short.stderr
 
 
+def test_python3_on_path_without_rmodel_is_not_a_problem(tmp_path: Path) -> None:
+    """With `python3` and `python` on PATH failing, -DPython3_EXECUTABLE is enough for both the
+    example's package lookup and rmodel_generate(): one interpreter, found the same way by both."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("python3", "python"):
+        (fake / name).write_text("#!/bin/sh\nexit 1\n")
+        (fake / name).chmod(0o755)
+    env = {**os.environ, "PATH": os.pathsep.join([str(fake), os.environ.get("PATH", "")])}
+    out = tmp_path / "build"
+    command = ["cmake", "-S", str(EXAMPLE), "-B", str(out), *GENERATOR, f"-DPython3_EXECUTABLE={sys.executable}"]
+    configured = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    assert "rmodel 0.1" in configured.stdout and "generator runs with" in configured.stdout
+    assert str(fake) not in configured.stdout
+    built = subprocess.run(["cmake", "--build", str(out)], capture_output=True, text=True, env=env, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    features = np.linspace(-1, 1, 16, dtype=np.float32)
+    printed = run(out / "jet_app", stdin=" ".join(f"{v:.9g}" for v in features)).stdout
+    assert_close(parse_floats(printed), reference(features[None]).ravel())
+
+
 def test_touching_the_model_regenerates_the_header(tmp_path: Path) -> None:
     source = tmp_path / "app"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build*"))
