@@ -16,25 +16,15 @@ from onnx import NodeProto, helper
 
 from rmodel.errors import RModelError, ShapeError
 from rmodel.naming import comment_text
+from rmodel.registry import Registry
 from rmodel.tensor import TensorInfo, cpp_type
 
 REQUIRED = object()
 
 #: ONNX op type -> Operator subclass
-REGISTRY: dict[str, type[Operator]] = {}
-
-
-def register(*op_types: str) -> Callable[[type[Operator]], type[Operator]]:
-    """Class decorator: make ``cls`` the implementation of the given ONNX op types."""
-
-    def wrap(cls: type[Operator]) -> type[Operator]:
-        for op_type in op_types:
-            if op_type in REGISTRY:
-                raise RuntimeError(f"operator {op_type} registered twice ({REGISTRY[op_type]} and {cls})")
-            REGISTRY[op_type] = cls
-        return cls
-
-    return wrap
+REGISTRY: Registry[type[Operator]] = Registry("operator")
+#: class decorator: make the class the implementation of the given ONNX op types
+register = REGISTRY.register
 
 
 def _plain(value: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable
 
 #: identifiers longer than this are shortened (kept readable, made unique by a hash suffix)
 MAX_IDENTIFIER_LENGTH = 64
@@ -177,31 +178,45 @@ def file_stem(name: str, prefix: str = "f") -> str:
 
 
 class UniqueNames:
-    """Hands out unique identifiers for names, stable for a given order of requests.
+    """The one allocator of unique names: C++ identifiers by default, or any names ``clean`` makes.
 
-    With ``fold_case=True`` two identifiers never differ only in case (for names that become file
-    names or include guards on case-insensitive file systems).
+    ``names(key)`` gives the name for ``key`` (the same key always gets the same name);
+    ``names.fresh(hint)`` gives a new name on every call. A taken name gets ``_2``, ``_3``, ...
+    (from ``first_suffix``). With ``fold_case=True`` no two names differ only in case (for names
+    that become file names or include guards on case-insensitive file systems).
     """
 
-    def __init__(self, reserved: set[str] | None = None, fold_case: bool = False):
+    def __init__(
+        self,
+        reserved: Iterable[str] | None = None,
+        fold_case: bool = False,
+        *,
+        clean: Callable[[str, str], str] | None = None,
+        first_suffix: int = 2,
+    ):
         self._fold = fold_case
+        self._clean = clean or identifier
+        self._first = first_suffix
         self._taken: set[str] = {self._key(r) for r in reserved or ()}
         self._given: dict[str, str] = {}
 
     def _key(self, text: str) -> str:
         return text.lower() if self._fold else text
 
-    def __call__(self, name: str, prefix: str = "t") -> str:
-        if name in self._given:
-            return self._given[name]
-        base = identifier(name, prefix)
-        candidate, counter = base, 1
+    def fresh(self, hint: str, prefix: str = "t") -> str:
+        """A new name like ``hint``, distinct from every name handed out or reserved before."""
+        base = self._clean(hint, prefix)
+        candidate, counter = base, self._first
         while self._key(candidate) in self._taken:
-            counter += 1
             candidate = f"{base}_{counter}"
+            counter += 1
         self._taken.add(self._key(candidate))
-        self._given[name] = candidate
         return candidate
+
+    def __call__(self, name: str, prefix: str = "t") -> str:
+        if name not in self._given:
+            self._given[name] = self.fresh(name, prefix)
+        return self._given[name]
 
 
 def quoted(name: object) -> str:

@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import RModelError
+from .registry import Registry
 
 if TYPE_CHECKING:
     from .model import RModel
@@ -30,14 +31,11 @@ class Target(Protocol):
     def report(self, model: RModel, **options: Any) -> str: ...
 
 
-_TARGETS: dict[str, Target] = {}
+_TARGETS: Registry[Target] = Registry("code-generation target")
 
 
 def register_target(target: Target) -> Target:
-    if target.name in _TARGETS and _TARGETS[target.name] is not target:
-        raise RModelError(f"a target named '{target.name}' is already registered")
-    _TARGETS[target.name] = target
-    return target
+    return _TARGETS.add(target.name, target)
 
 
 def get_target(name: str) -> Target:

@@ -17,7 +17,7 @@ import numpy as np
 from rmodel._version import __version__
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.model import RModel
-from rmodel.naming import identifier, quoted
+from rmodel.naming import UniqueNames, identifier, quoted
 from rmodel.operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_array, normalize_order, same_order
 
 from ..literals import VALUES_PER_LINE, element_texts
@@ -92,20 +92,14 @@ class FirmwareEmitter:
         self.top = top
         # compared case-folded: weight names become file names and include guards, which must
         # stay distinct on case-insensitive file systems ('dense' and 'Dense')
-        self._taken: set[str] = {n.lower() for n in _RESERVED | {top}}
+        self._names = UniqueNames(_RESERVED | {top}, fold_case=True)
         self.typedefs: dict[str, str] = {}
         self.weights: dict[str, tuple[str, np.ndarray, str]] = {}  # name -> (ctype, values, stage)
         self.helpers: dict[str, str] = {}
 
     def fresh(self, hint: str, prefix: str = "t") -> str:
         """A new C++ identifier like ``hint``, distinct (ignoring case) from every one handed out before."""
-        base = identifier(hint, prefix)
-        candidate, counter = base, 1
-        while candidate.lower() in self._taken:
-            counter += 1
-            candidate = f"{base}_{counter}"
-        self._taken.add(candidate.lower())
-        return candidate
+        return self._names.fresh(hint, prefix)
 
     # ---- services for HlsContext ----------------------------------------------------------
     def layer_type(self, stage: str, role: str, config: LayerConfig) -> str:

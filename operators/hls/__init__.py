@@ -19,33 +19,23 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
+from rmodel.registry import Registry
+
 from ..base import Operator
 
 #: ONNX op type -> HLS implementation class
-HLS_REGISTRY: dict[str, type[HlsImpl]] = {}
+HLS_REGISTRY: Registry[type[HlsImpl]] = Registry("HLS implementation")
+#: class decorator: make the class the HLS implementation of the given ONNX op types
+register_hls = HLS_REGISTRY.register
 
 #: order of a stream: None (row-major) or an int array of flat row-major indices
 Order = Any
 #: required order meaning "accept the order the stream arrives in"
 ANY = "any"
-
-
-def register_hls(*op_types: str) -> Callable[[type[HlsImpl]], type[HlsImpl]]:
-    """Class decorator: make ``cls`` the HLS implementation of the given ONNX op types."""
-
-    def wrap(cls: type[HlsImpl]) -> type[HlsImpl]:
-        for op_type in op_types:
-            if op_type in HLS_REGISTRY:
-                raise RuntimeError(f"HLS implementation of {op_type} registered twice")
-            HLS_REGISTRY[op_type] = cls
-        return cls
-
-    return wrap
 
 
 def normalize_order(order: Order) -> Order:

@@ -17,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ModelLoadError
+from ..naming import UniqueNames
 from ..tensor import numpy_to_onnx_dtype
 
 OPSET = 17
@@ -85,7 +86,7 @@ class GraphBuilder:
         self.initializers: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
-        self._names: set[str] = set()
+        self._names = UniqueNames(clean=_onnx_name, first_suffix=1)
         self._layout_cache: dict[tuple[str, tuple[int, ...]], str] = {}
         self._const_cache: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
         #: inferred (onnx) shapes and dtypes of every tensor produced so far
@@ -97,14 +98,8 @@ class GraphBuilder:
 
     # ---- names ----------------------------------------------------------------------------
     def unique(self, hint: str) -> str:
-        base = "".join(c if c.isalnum() or c in "_./:-" else "_" for c in hint) or "t"
-        name = base
-        counter = 1
-        while name in self._names:
-            name = f"{base}_{counter}"
-            counter += 1
-        self._names.add(name)
-        return name
+        """A new ONNX tensor or node name like ``hint``."""
+        return self._names.fresh(hint)
 
     # ---- graph pieces ---------------------------------------------------------------------
     def add_input(self, name: str, shape: Shape, dtype: Any, batch_size: int | None) -> KTensor:
@@ -241,3 +236,8 @@ class GraphBuilder:
 
 
 FLOAT = TensorProto.FLOAT
+
+
+def _onnx_name(hint: str, prefix: str) -> str:
+    """``hint`` with characters other than letters, digits and ``_./:-`` replaced by ``_``."""
+    return "".join(c if c.isalnum() or c in "_./:-" else "_" for c in hint) or prefix

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError, UnsupportedOperatorError
+from ..registry import Registry
 from .graph import GraphBuilder, KTensor
 from .reader import LayerWeights, WeightSpec
 
@@ -26,18 +27,9 @@ ConverterResult = KTensor | str | Sequence[KTensor | str]
 Converter = Callable[["KerasLayer", GraphBuilder], ConverterResult]
 
 #: Keras class name -> converter
-CONVERTERS: dict[str, Converter] = {}
-
-
-def converter(*class_names: str) -> Callable[[Converter], Converter]:
-    """Decorator registering a built-in converter for the given Keras layer classes."""
-
-    def wrap(fn: Converter) -> Converter:
-        for name in class_names:
-            CONVERTERS[name] = fn
-        return fn
-
-    return wrap
+CONVERTERS: Registry[Converter] = Registry("converter for Keras layer class")
+#: decorator registering a built-in converter for the given Keras layer classes
+converter = CONVERTERS.register
 
 
 def register_layer_converter(class_name: str, fn: Converter, *, replace: bool = False) -> None:
@@ -51,9 +43,7 @@ def register_layer_converter(class_name: str, fn: Converter, *, replace: bool = 
     """
     if not callable(fn):
         raise TypeError("register_layer_converter needs a callable fn(layer, graph)")
-    if class_name in CONVERTERS and not replace:
-        raise ValueError(f"a converter for Keras layer class '{class_name}' exists already; pass replace=True")
-    CONVERTERS[class_name] = fn
+    CONVERTERS.add(class_name, fn, replace=replace)
 
 
 class KerasLayer:
