@@ -7,11 +7,13 @@ compute it (``emit_cpu``). Emitters assemble those statements; they never look a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import onnx
 from onnx import NodeProto, helper
 
 from rmodel.errors import RModelError, ShapeError
@@ -34,6 +36,49 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_plain(v) for v in value)
     return value
+
+
+#: an attribute the ONNX schema leaves optional without a default value
+_NO_DEFAULT = object()
+#: defaults the ONNX schemas get wrong: (op type, since version, attribute) -> the documented value
+_SCHEMA_ERRATA = {("GRU", 1, "direction"): "forward"}  # GRU-1's schema says 'foward'
+
+
+@functools.cache
+def _schema_attributes(op_type: str, opset: int) -> dict[str, Any] | None:
+    """{attribute: default} of the ONNX schema of ``op_type`` at ``opset`` (REQUIRED for required
+    attributes, _NO_DEFAULT for optional ones without a default); None for ops without a schema."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset)
+    except onnx.defs.SchemaError:
+        return None
+    out: dict[str, Any] = {}
+    for name, attribute in schema.attributes.items():
+        if attribute.required:
+            out[name] = REQUIRED
+        elif (op_type, schema.since_version, name) in _SCHEMA_ERRATA:
+            out[name] = _SCHEMA_ERRATA[(op_type, schema.since_version, name)]
+        elif attribute.default_value.type != onnx.AttributeProto.UNDEFINED:
+            out[name] = _plain(helper.get_attribute_value(attribute.default_value))
+        else:
+            out[name] = _NO_DEFAULT
+    return out
+
+
+def onnx_defaults(op_type: str, opset: int, declared: dict[str, Any]) -> dict[str, Any]:
+    """The attributes an operator accepts at ``opset`` and their defaults, read from onnx.defs.
+
+    ``declared`` names the attributes the implementation supports (over all opsets); those that the
+    schema at ``opset`` does not have are dropped, defaults and required-ness come from the
+    schema, and ``declared`` values fill in only where ONNX has no default. Ops without an ONNX
+    schema (other domains) keep ``declared`` as it is.
+    """
+    schema = _schema_attributes(op_type, opset)
+    if schema is None:
+        return dict(declared)
+    return {
+        name: declared[name] if schema[name] is _NO_DEFAULT else schema[name] for name in declared if name in schema
+    }
 
 
 class ShapeContext:
@@ -116,7 +161,7 @@ class Operator:
         self.outputs = list(outputs)
         self.opset = opset
         self.attrs = {k: _plain(v) for k, v in attrs.items()}
-        defaults = self.attribute_defaults(op_type, opset)
+        defaults = onnx_defaults(op_type, opset, self.attribute_defaults(op_type, opset))
         unknown = sorted(set(self.attrs) - set(defaults))
         if unknown:
             raise RModelError(
@@ -134,6 +179,8 @@ class Operator:
     # ---- hooks for subclasses -------------------------------------------------------------
     @classmethod
     def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
+        """The attributes this class implements for ``op_type``, with values for the ones ONNX gives
+        no default (``onnx_defaults`` takes every other default from the ONNX schema itself)."""
         return cls.attributes
 
     def setup(self) -> None:

@@ -7,8 +7,6 @@ out of the target integer range is undefined (as in onnxruntime).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from onnx import TensorProto
 
@@ -65,9 +63,7 @@ class _Convert(Operator):
 class Cast(_Convert):
     """y = x converted to the element type ``to``."""
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        return {"to": REQUIRED, "saturate": 1} if opset >= 19 else {"to": REQUIRED}
+    attributes = {"to": REQUIRED, "saturate": 1}  # saturate: opset 19+
 
     def setup(self) -> None:
         to = self.attr["to"]
@@ -89,9 +85,7 @@ class Cast(_Convert):
 class CastLike(_Convert):
     """y = x converted to the element type of the second input."""
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        return {"saturate": 1} if opset >= 19 else {}
+    attributes = {"saturate": 1}  # opset 19+
 
     def infer(self, ctx: ShapeContext) -> list:
         x, like = self.input_info(0), self.input_info(1)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from rmodel.tensor import cpp_type
 
-from .base import REQUIRED, CpuContext, Operator, ShapeContext, normalize_axis, register
+from .base import CpuContext, Operator, ShapeContext, normalize_axis, register
 from .transpose import as_int_list, strided_copy
 
 
@@ -15,9 +14,7 @@ from .transpose import as_int_list, strided_copy
 class Concat(Operator):
     """Join the inputs along ``axis``; every other dim must agree."""
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        return {"axis": 1} if opset < 4 else {"axis": REQUIRED}
+    attributes = {"axis": 1}  # required from opset 4 (onnx.defs); before, optional with 1 as documented
 
     def infer(self, ctx: ShapeContext) -> list:
         infos = [self.input_info(i) for i in range(len(self.inputs))]
@@ -67,13 +64,8 @@ class Concat(Operator):
 class Split(Operator):
     """Cut the input along ``axis`` into pieces of the given sizes (or equal pieces)."""
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        if opset < 13:
-            return {"axis": 0, "split": None}
-        if opset < 18:
-            return {"axis": 0}
-        return {"axis": 0, "num_outputs": None}
+    #: 'split' is an attribute before opset 13, 'num_outputs' exists from 18 (onnx.defs says which)
+    attributes = {"axis": 0, "split": None, "num_outputs": None}
 
     def infer(self, ctx: ShapeContext) -> list:
         x = self.input_info(0)

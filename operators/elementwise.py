@@ -271,10 +271,6 @@ class Clip(Operator):
     attributes = {"min": None, "max": None}
     constant_inputs = (1, 2)
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        return cls.attributes if opset < 11 else {}
-
     def infer(self, ctx: ShapeContext) -> list:
         x = self.input_info(0)
         if self.opset < 11:

@@ -8,7 +8,6 @@ coefficients of a BatchNormalization with constant parameters are folded at gene
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -135,18 +134,15 @@ class BatchNormalization(Operator):
 
     constant_inputs = ()
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        defaults: dict[str, Any] = {"epsilon": 1e-5, "momentum": 0.9}
-        if opset < 6:
-            defaults["consumed_inputs"] = ()
-        if opset < 7:
-            defaults["is_test"] = 0
-        if opset < 9:
-            defaults["spatial"] = 1
-        if opset >= 14:
-            defaults["training_mode"] = 0
-        return defaults
+    #: over all opsets (consumed_inputs < 6, is_test < 7, spatial < 9, training_mode 14+: onnx.defs)
+    attributes = {
+        "epsilon": 1e-5,
+        "momentum": 0.9,
+        "consumed_inputs": (),
+        "is_test": 0,
+        "spatial": 1,
+        "training_mode": 0,
+    }
 
     def setup(self) -> None:
         self.epsilon = float(self.attr["epsilon"])

@@ -7,7 +7,6 @@ Modes: constant (the value from the attribute or the optional, possibly run-time
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -37,13 +36,8 @@ def source_index(o: int, begin: int, extent: int, mode: str) -> int:
 class Pad(Operator):
     """y = x with ``pads`` elements added before/after each axis (pads = [begins..., ends...])."""
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        if opset < 2:
-            return {"paddings": None, "mode": "constant", "value": 0.0}
-        if opset < 11:
-            return {"pads": None, "mode": "constant", "value": 0.0}
-        return {"mode": "constant"}
+    #: 'paddings' before opset 2, 'pads' and 'value' before 11 (inputs since), from onnx.defs
+    attributes = {"paddings": None, "pads": None, "mode": "constant", "value": 0.0}
 
     def setup(self) -> None:
         self.mode = str(self.attr["mode"])

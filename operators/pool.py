@@ -10,7 +10,6 @@ the explicit padding, never those past it that ``ceil_mode`` adds).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -72,21 +71,17 @@ def tap_counts(
 class _Pool(Operator):
     """MaxPool and AveragePool over the spatial axes of (N, C, spatial...)."""
 
-    @classmethod
-    def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
-        attrs: dict[str, Any] = {"auto_pad": "NOTSET", "kernel_shape": REQUIRED, "pads": None, "strides": None}
-        if opset >= 10:
-            attrs["ceil_mode"] = 0
-        if op_type == "MaxPool":
-            if opset >= 8:
-                attrs["storage_order"] = 0
-            if opset >= 10:
-                attrs["dilations"] = None
-        else:
-            attrs["count_include_pad"] = 0
-            if opset >= 19:
-                attrs["dilations"] = None
-        return attrs
+    #: over all opsets and both ops (onnx.defs says which exist where)
+    attributes = {
+        "auto_pad": "NOTSET",
+        "kernel_shape": REQUIRED,
+        "pads": None,
+        "strides": None,
+        "ceil_mode": 0,
+        "storage_order": 0,
+        "dilations": None,
+        "count_include_pad": 0,
+    }
 
     def setup(self) -> None:
         self.is_max = self.op_type == "MaxPool"

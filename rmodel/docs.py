@@ -1,7 +1,9 @@
-"""Generated documentation: the supported-operator table in README.md, kept in sync by a test.
+"""Generated documentation, kept in sync by a test: the supported-operator and Keras-layer tables
+in README.md, and source files quoted in CONTRIBUTING.md (``<!-- BEGIN file <path> -->``).
 
 python -m rmodel.docs            # print the tables
-python -m rmodel.docs --update   # rewrite the marked sections of README.md
+python -m rmodel.docs --update   # rewrite the marked sections of README.md and CONTRIBUTING.md
+python -m rmodel.docs --check    # exit 1 if one is out of date
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: the documents whose marked sections are generated
+DOCUMENTS = (README, ROOT / "CONTRIBUTING.md")
+_LANGUAGES = {".py": "python", ".cpp": "cpp", ".hpp": "cpp", ".h": "cpp", ".cmake": "cmake", ".sh": "bash"}
 
 
 def operator_table() -> str:
@@ -44,27 +50,37 @@ def _sections() -> dict[str, Callable[[], str]]:
     return sections
 
 
+def quoted_file(relative: str) -> str:
+    """A repository file as a fenced code block."""
+    path = (ROOT / relative).resolve()
+    if ROOT not in path.parents or not path.is_file():
+        raise SystemExit(f"rmodel.docs: '{relative}' is not a file of the repository")
+    return f"```{_LANGUAGES.get(path.suffix, '')}\n{path.read_text().rstrip()}\n```"
+
+
 def render(text: str) -> str:
     """``text`` with every ``<!-- BEGIN name -->...<!-- END name -->`` section regenerated."""
     for name, make in _sections().items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
         text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
-    return text
+    files = re.compile(r"(<!-- BEGIN file ([\w./-]+) -->\n)(?:.*?\n)?(<!-- END file \2 -->)", re.S)
+    return files.sub(lambda m: m.group(1) + quoted_file(m.group(2)) + "\n" + m.group(3), text)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--update", action="store_true", help=f"rewrite {README.name} in place")
-    parser.add_argument("--check", action="store_true", help=f"exit 1 if {README.name} is out of date")
+    parser.add_argument("--update", action="store_true", help="rewrite the generated sections in place")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a generated section is out of date")
     args = parser.parse_args(argv)
+    documents = [d for d in DOCUMENTS if d.is_file()]
     if args.check:
-        current = README.read_text()
-        if render(current) != current:
-            print(f"{README} is out of date: run `python -m rmodel.docs --update`")
-            return 1
-        return 0
+        stale = [d for d in documents if render(d.read_text()) != d.read_text()]
+        for document in stale:
+            print(f"{document} is out of date: run `python -m rmodel.docs --update`")
+        return 1 if stale else 0
     if args.update:
-        README.write_text(render(README.read_text()))
+        for document in documents:
+            document.write_text(render(document.read_text()))
         return 0
     for name, make in _sections().items():
         print(f"## {name}\n{make()}\n")

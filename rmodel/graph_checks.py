@@ -55,6 +55,12 @@ def _check_text(graph: GraphProto, where: str) -> None:
     """Every name is text: protobuf hands out bytes for a string field that is not valid UTF-8."""
     fields: list[object] = [graph.name]
     fields += [vi.name for vi in [*graph.input, *graph.output, *graph.value_info]]
+    fields += [
+        dim.dim_param
+        for vi in [*graph.input, *graph.output]
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
+        for dim in vi.type.tensor_type.shape.dim
+    ]
     fields += [t.name for t in graph.initializer]
     for node in graph.node:
         fields += [node.name, node.op_type, node.domain, *node.input, *node.output]

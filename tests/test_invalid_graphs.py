@@ -89,3 +89,24 @@ def test_an_input_that_is_also_an_initializer_is_allowed():
     m = _graph([helper.make_node("Add", ["x", "w"], ["y"])], inits={"w": np.ones((1, 4), np.float32)})
     m.graph.input.append(helper.make_tensor_value_info("w", onnx.TensorProto.FLOAT, [1, 4]))
     assert rmodel.from_onnx(m).constants["w"].shape == (1, 4)
+
+
+@pytest.mark.parametrize("slot", ["node name", "tensor name", "symbolic dim"])
+def test_names_that_are_not_utf8_are_a_load_error(slot):
+    """protobuf hands out bytes for a string field that is not valid UTF-8: refused, not a crash."""
+    names = {"node name": "NODEQQ", "tensor name": "x", "symbolic dim": "DIMQQQ"}
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"], name="NODEQQ")],
+        {"x": (np.float32, ["DIMQQQ", 4])},
+        ["y"],
+    )
+    if slot == "tensor name":
+        model.graph.input[0].name = "XQQQQQ"
+        model.graph.node[0].input[0] = "XQQQQQ"
+        names[slot] = "XQQQQQ"
+    data = model.SerializeToString()
+    marker = names[slot].encode()
+    assert marker in data
+    damaged = data.replace(marker, b"\xff\xfe" + marker[2:])
+    with pytest.raises(ModelLoadError, match="not valid UTF-8"):
+        rmodel.from_onnx(damaged)

@@ -216,3 +216,30 @@ def test_loop_reading_runtime_tensors_is_reported_unsupported():
     )
     with pytest.raises(UnsupportedOperatorError, match="Loop: node loop"):
         rmodel.from_onnx(model)
+
+
+def test_attribute_defaults_come_from_the_onnx_schema():
+    from rmodel.operators.base import REQUIRED, onnx_defaults
+
+    leaky = onnx_defaults("LeakyRelu", 17, {"alpha": 0.5})
+    assert leaky == {"alpha": float(np.float32(0.01))}  # the schema's float32 default, not the declared value
+    # Concat-1 documents axis=1 without a schema default (the declared value); Concat-4+ requires it
+    assert onnx_defaults("Concat", 1, {"axis": 1}) == {"axis": 1}
+    assert onnx_defaults("Concat", 13, {"axis": 1}) == {"axis": REQUIRED}
+    assert set(onnx_defaults("Clip", 6, {"min": None, "max": None})) == {"min", "max"}
+    assert onnx_defaults("Clip", 13, {"min": None, "max": None}) == {}
+    # optional without an ONNX default: the declared value
+    assert onnx_defaults("Conv", 17, {"pads": None, "group": 7})["pads"] is None
+    assert onnx_defaults("Conv", 17, {"pads": None, "group": 7})["group"] == 1
+    assert onnx_defaults("GRU", 1, {"direction": "forward"})["direction"] == "forward"  # schema typo corrected
+    # no schema (another domain): declared as is
+    assert onnx_defaults("NoSuchOp", 17, {"a": 3}) == {"a": 3}
+
+
+def test_an_attribute_the_opset_does_not_have_is_refused():
+    from helpers import make_model
+    from onnx import helper
+
+    proto = make_model([helper.make_node("Clip", ["x"], ["y"], min=0.0)], {"x": (np.float32, [1, 4])}, ["y"], opset=13)
+    with pytest.raises(rmodel.RModelError, match="attribute"):
+        rmodel.from_onnx(proto)

@@ -1,0 +1,17 @@
+"""HLS twin of Shrink (operators/shrink.py): one element per clock, in the order x arrives."""
+
+from __future__ import annotations
+
+from . import HlsContext, register_hls
+from .activation import _Elementwise
+
+
+@register_hls("Shrink")
+class ShrinkHls(_Elementwise):
+    def statements(self, ctx: HlsContext) -> str:
+        t, result = ctx.in_types[0], ctx.type("result")
+        lambd, bias = self.op.lambd, self.op.bias
+        return (
+            f"const {result} y = v < {t}({-lambd!r}) ? {result}(v + {t}({bias!r}))\n"
+            f"                 : v > {t}({lambd!r}) ? {result}(v - {t}({bias!r})) : {result}(0);"
+        )
