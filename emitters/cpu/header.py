@@ -19,6 +19,9 @@ from rmodel.tensor import DTYPE_TAGS, TensorInfo, cpp_type
 from ..literals import array_definition
 
 WEIGHT_FILE_MAGIC = b"RMODELW1"
+#: models with more outputs get no infer() overload returning a std::tuple of vectors (g++ gives up
+#: on tuples of about a thousand elements; verify's probe returns every intermediate tensor)
+MAX_TUPLE_OUTPUTS = 64
 _RESERVED = {"infer", "Session", "kBatchSize", "detail"}
 
 
@@ -302,6 +305,7 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
     batch_param = "std::size_t batch, " if dynamic else ""
     in_params = ", ".join(f"const {cpp_type(i.dtype)}* {p}" for i, p in zip(model.inputs, layout.input_params))
     in_args = ", ".join(layout.input_params)
+    convenience = len(model.outputs) <= MAX_TUPLE_OUTPUTS
     if len(model.outputs) == 1:
         ret_type = f"std::vector<{cpp_type(model.outputs[0].dtype)}>"
     else:
@@ -436,8 +440,17 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         " public:",
         ctor.rstrip("\n"),
         *infer_doc,
-        "  /// Convenience overload returning freshly allocated output vectors.",
-        f"  {ret_type} infer({batch_param}{in_params});",
+        *(
+            [
+                "  /// Convenience overload returning freshly allocated output vectors.",
+                f"  {ret_type} infer({batch_param}{in_params});",
+            ]
+            if convenience
+            else [
+                f"  // (no overload returning vectors: a std::tuple of {len(model.outputs)} outputs is more than "
+                f"the {MAX_TUPLE_OUTPUTS} compilers handle well)"
+            ]
+        ),
         *([many[0]] if many else []),
         "",
         " private:",
@@ -449,12 +462,18 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         parts.append(_weight_loader(weight_count))
     parts += [
         *definitions,
-        f"inline {ret_type} Session::infer({batch_param}{in_params}) {{",
-        out_vectors,
-        f"  infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});",
-        f"  return {ret_expr};",
-        "}",
-        "",
+        *(
+            [
+                f"inline {ret_type} Session::infer({batch_param}{in_params}) {{",
+                out_vectors,
+                f"  infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});",
+                f"  return {ret_expr};",
+                "}",
+                "",
+            ]
+            if convenience
+            else []
+        ),
         *([many[2], ""] if many else []),
         f"}}  // namespace {layout.namespace}",
         "",
