@@ -99,13 +99,14 @@ class _WeightPool:
         self._by_content[key] = expr
         return expr
 
-    def add_derived(self, hint: str, value: np.ndarray) -> str:
-        """Pointer expression for data an operator derives (packed weights), one copy per content."""
+    def add_derived(self, owner: str, hint: str, value: np.ndarray) -> str:
+        """Pointer expression for data operator ``owner`` derives (packed weights), one copy per
+        content, named after the operator (``w_<owner>_<hint>``)."""
         value = np.ascontiguousarray(value)
         key = self._key(value)
         if key not in self._derived:
-            # numbered: several operators may use the same hint, and the name allocator memoizes by name
-            self._derived[key] = self.add(f"{hint} #{len(self._derived) + 1}", value)
+            name = hint if hint.startswith(owner) else f"{owner}_{hint}"
+            self._derived[key] = self.add(name, value)
         return self._derived[key]
 
 
@@ -120,8 +121,17 @@ def _emit_body(
     for info, param in zip(model.outputs, layout.output_params):
         if info.name in produced:
             pointers.setdefault(info.name, param)
+    # one named pointer per tensor of the scratch arena, declared at the top of the function
+    local_names = UniqueNames([*layout.input_params, *layout.output_params, *_RESERVED])
+    declarations: dict[str, str] = {}
     for name, (dtype, offset) in plan.offsets.items():
-        pointers[name] = f"(arena_{DTYPE_TAGS[dtype]}_ + {offset})"
+        ident = local_names("t_" + name, "t")
+        pointers[name] = ident
+        info = model.tensors[name]
+        declarations[ident] = (
+            f"  {cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // {quoted(name)} "
+            f"{np.dtype(info.dtype).name}[{'x'.join(map(str, info.shape)) or 'scalar'}]"
+        )
 
     def pointer(name: str) -> str:
         """Pointer expression; constants are emitted on first use, so unread ones cost nothing."""
@@ -133,16 +143,21 @@ def _emit_body(
 
     body: list[str] = []
     for index, op in enumerate(model.operators):
-        scratch = {
-            dtype: f"(arena_{DTYPE_TAGS[dtype]}_ + {offset})" for dtype, offset in plan.scratch.get(index, {}).items()
-        }
+        scratch = {}
+        for dtype, offset in plan.scratch.get(index, {}).items():
+            ident = local_names(f"ws_{op.name}_{DTYPE_TAGS[dtype]}", "ws")
+            scratch[dtype] = ident
+            declarations[ident] = (
+                f"  {cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // workspace of "
+                f"{quoted(op.name)}"
+            )
         ctx = CpuContext(
             pointer=pointer,
             tensors=model.tensors,
             constants=model.constants,
             scratch=scratch,
             add_helper=lambda key, code: helpers.setdefault(key, code),
-            add_constant=pool.add_derived,
+            add_constant=lambda hint, value, owner=op.name: pool.add_derived(owner, hint, value),
         )
         try:
             code = op.emit_cpu(ctx)
@@ -169,6 +184,12 @@ def _emit_body(
     for info, param in [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]:
         if not re.search(rf"\b{re.escape(param)}\b", text):
             body.insert(0, f"  (void){param};  // {quoted(info.name)} is not read or written by any operator")
+    used = [line for ident, line in declarations.items() if re.search(rf"\b{ident}\b", text)]
+    if used:
+        body[:0] = [
+            "  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)",
+            *used,
+        ]
     return body
 
 

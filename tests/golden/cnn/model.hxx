@@ -844,9 +844,9 @@ alignas(64) inline constexpr float w_conv_1_B[16] = {
     0.209634423f, 0.113950834f, 0.0498866066f, 0.0913061574f, -0.141936705f, -0.260385275f, -0.12207222f, -0.185722336f,
 };
 
-// constant 'packed #1'
+// constant 'conv_1_packed'
 // shape 1152
-alignas(64) inline constexpr float w_packed_1[1152] = {
+alignas(64) inline constexpr float w_conv_1_packed[1152] = {
     -0.05315971f, -0.201067239f, -0.171625823f, -0.0592216514f, 0.067967169f, 0.0190438926f, 0.0410120152f, 0.000545254909f,
     0.0910281092f, 0.123185821f, 0.0615139604f, -0.0727543458f, -0.0633322597f, -0.0250158682f, -0.0639321133f, 0.00565242767f,
     0.0577539876f, -0.0817676857f, -0.14945662f, -0.0576391406f, 0.0701834559f, 0.0455306321f, 0.01398509f, -0.10960272f,
@@ -1000,9 +1000,9 @@ alignas(64) inline constexpr float w_dense_bias[10] = {
     0.0114299236f, -0.00706904102f,
 };
 
-// constant 'packed #2'
+// constant 'dense_packed'
 // shape 160
-alignas(64) inline constexpr float w_packed_2[160] = {
+alignas(64) inline constexpr float w_dense_packed[160] = {
     0.0256850272f, -0.157210112f, -0.204472974f, -0.214512154f, 0.0684836656f, 0.0642939731f, 0.143378913f, 0.0793074369f,
     0.00970180333f, -0.168589175f, 0.117236927f, -0.247969612f, 0.0801528171f, -0.167344674f, -0.170593753f, 0.203045994f,
     0.213634402f, 0.110142708f, -0.135693356f, -0.0153118139f, -0.0769008696f, -0.191197723f, -0.131591931f, -0.221015558f,
@@ -1046,12 +1046,23 @@ class Session {
 };
 
 inline void Session::infer(const float* in_image, float* out_probabilities) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_bn_0 = arena_f32_ + 0;  // 'bn_0' float32[1x8x12x12]
+  float* const t_relu_0 = arena_f32_ + 1152;  // 'relu_0' float32[1x8x12x12]
+  float* const t_pool_0 = arena_f32_ + 2304;  // 'pool_0' float32[1x8x6x6]
+  float* const t_bn_1 = arena_f32_ + 1408;  // 'bn_1' float32[1x16x4x4]
+  float* const t_relu_1 = arena_f32_ + 0;  // 'relu_1' float32[1x16x4x4]
+  float* const t_gap = arena_f32_ + 256;  // 'gap' float32[1x16x1x1]
+  float* const t_flatten = arena_f32_ + 0;  // 'flatten' float32[1x16]
+  float* const t_dense = arena_f32_ + 16;  // 'dense' float32[1x10]
+  float* const ws_conv_0_f32 = arena_f32_ + 1152;  // workspace of 'conv_0'
+  float* const ws_conv_1_f32 = arena_f32_ + 0;  // workspace of 'conv_1'
   // [0] conv_0 (Conv): image: float32[1x1x12x12], conv_0_W: float32[8x1x3x3], conv_0_B: float32[8] -> bn_0: float32[1x8x12x12]
   {
     const float* x = in_image;
     const float* w = detail::w_conv_0_W;
-    float* y = (arena_f32_ + 0);
-    float* pad = (arena_f32_ + 1152);  // zero-padded stride planes: only interiors are rewritten
+    float* y = t_bn_0;
+    float* pad = ws_conv_0_f32;  // zero-padded stride planes: only interiors are rewritten
     for (std::size_t i = 0; i < 226; ++i) pad[i] = 0.0f;
     const float* bias = detail::w_conv_0_B;
     for (std::size_t oc = 0; oc < 8; ++oc) {
@@ -1063,8 +1074,8 @@ inline void Session::infer(const float* in_image, float* out_probabilities) {
   // [1] relu_0 (Relu): bn_0: float32[1x8x12x12] -> relu_0: float32[1x8x12x12]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 1152);
+    const T* x = t_bn_0;
+    T* y = t_relu_0;
     for (std::size_t i = 0; i < 1152; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1072,8 +1083,8 @@ inline void Session::infer(const float* in_image, float* out_probabilities) {
   }
   // [2] pool_0 (MaxPool): relu_0: float32[1x8x12x12] -> pool_0: float32[1x8x6x6]
   {
-    const float* x = (arena_f32_ + 1152);
-    float* y = (arena_f32_ + 2304);
+    const float* x = t_relu_0;
+    float* y = t_pool_0;
     for (std::size_t p = 0; p < 8; ++p) {
       const float* xp = x + p * 144;
       float* yp = y + p * 36;
@@ -1099,14 +1110,14 @@ inline void Session::infer(const float* in_image, float* out_probabilities) {
   }
   // [3] conv_1 (Conv): pool_0: float32[1x8x6x6], conv_1_W: float32[16x8x3x3], conv_1_B: float32[16] -> bn_1: float32[1x16x4x4]
   {
-    const float* x = (arena_f32_ + 2304);
-    float* y = (arena_f32_ + 1408);
+    const float* x = t_pool_0;
+    float* y = t_bn_1;
     const float* bias = detail::w_conv_1_B;
     for (std::size_t n = 0; n < 1; ++n) {
       for (std::size_t g = 0; g < 1; ++g) {
         const float* xg = x + (n * 8 + g * 8) * 36;
         float* yg = y + (n * 16 + g * 16) * 16;
-        float* col = (arena_f32_ + 0);
+        float* col = ws_conv_1_f32;
         float* out = col + 1152;  // [16, 16]
         const std::ptrdiff_t r0 = 0, rows = 4;
         // im2col: col[(c, k...), (o...)] = xg[c][o * stride + k * dilation - pad]
@@ -1125,7 +1136,7 @@ inline void Session::infer(const float* in_image, float* out_probabilities) {
             }
           }
         }
-        detail::gemm<16, 72, 16, 1, 16, true, 16, 16, 2>(col, detail::w_packed_1, bias + g * 16, out);
+        detail::gemm<16, 72, 16, 1, 16, true, 16, 16, 2>(col, detail::w_conv_1_packed, bias + g * 16, out);
         for (std::size_t p = 0; p < 16; ++p) {
           for (std::size_t m = 0; m < 16; ++m) yg[m * 16 + p] = out[p * 16 + m];
         }
@@ -1135,8 +1146,8 @@ inline void Session::infer(const float* in_image, float* out_probabilities) {
   // [4] relu_1 (Relu): bn_1: float32[1x16x4x4] -> relu_1: float32[1x16x4x4]
   {
     using T = float;
-    const T* x = (arena_f32_ + 1408);
-    T* y = (arena_f32_ + 0);
+    const T* x = t_bn_1;
+    T* y = t_relu_1;
     for (std::size_t i = 0; i < 256; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1144,19 +1155,19 @@ inline void Session::infer(const float* in_image, float* out_probabilities) {
   }
   // [5] gap (GlobalAveragePool): relu_1: float32[1x16x4x4] -> gap: float32[1x16x1x1]
   {
-    detail::global_pool<16, 16, false>((arena_f32_ + 0), (arena_f32_ + 256));
+    detail::global_pool<16, 16, false>(t_relu_1, t_gap);
   }
   // [6] flatten (Flatten): gap: float32[1x16x1x1] -> flatten: float32[1x16]
   {
-    std::memcpy((arena_f32_ + 0), (arena_f32_ + 256), 16 * sizeof(float));
+    std::memcpy(t_flatten, t_gap, 16 * sizeof(float));
   }
   // [7] dense (Gemm): flatten: float32[1x16], dense/kernel: float32[16x10], dense/bias: float32[10] -> dense: float32[1x10]
   {
-    detail::gemm<1, 16, 10, 16, 1, true, 10, 10, 2>((arena_f32_ + 0), detail::w_packed_2, detail::w_dense_bias, (arena_f32_ + 16));
+    detail::gemm<1, 16, 10, 16, 1, true, 10, 10, 2>(t_flatten, detail::w_dense_packed, detail::w_dense_bias, t_dense);
   }
   // [8] probabilities (Softmax): dense: float32[1x10] -> probabilities: float32[1x10]
   {
-    detail::softmax_rows<1, 10, false>((arena_f32_ + 16), out_probabilities);
+    detail::softmax_rows<1, 10, false>(t_dense, out_probabilities);
   }
 }
 

@@ -524,9 +524,9 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
   constexpr std::size_t BLOCKS = (K + KC - 1) / KC;
   gemm_kblocks<M, K, 0, (K + BLOCKS - 1) / BLOCKS, N, SAM, SAK, PACKED, LDB, LDY, BIAS, K2, S2, K3, S3>(a, b, bias, y);
 }
-// constant 'gru_bias #1'
+// constant 'gru_bias'
 // shape 1x48
-alignas(64) inline constexpr float w_gru_bias_1[48] = {
+alignas(64) inline constexpr float w_gru_bias[48] = {
     0.00900957733f, 0.0325880274f, 0.0190201662f, -0.0448154137f, 0.00249399245f, -0.050433211f, -0.0639157891f, -0.0301940516f,
     -0.043443352f, -0.0465809181f, -0.0359130017f, 0.108437315f, 0.0708967596f, 0.051827725f, -0.0313691944f, -0.0156080741f,
     0.0751669183f, -0.0832203478f, 0.0920191407f, 0.0860969871f, 0.118945763f, -0.0913992152f, -0.0534779392f, 0.0591459498f,
@@ -535,9 +535,9 @@ alignas(64) inline constexpr float w_gru_bias_1[48] = {
     -0.0221878067f, -0.0700071976f, -0.00972182024f, -0.0447211526f, 0.0356038362f, 0.0176454913f, 0.0689842775f, 0.0299132559f,
 };
 
-// constant 'packed #2'
+// constant 'gru_packed'
 // shape 288
-alignas(64) inline constexpr float w_packed_2[288] = {
+alignas(64) inline constexpr float w_gru_packed[288] = {
     -0.338316053f, -0.0171045437f, -0.0566419847f, 0.160209686f, 0.319830745f, -0.102679484f, -0.164799154f, 0.14925468f,
     0.285584658f, 0.303033859f, -0.261044145f, 0.286509573f, 0.234361231f, -0.233626619f, 0.379859865f, 0.1468748f,
     -0.214893326f, -0.277822018f, 0.0708707348f, -0.169242799f, 0.069535248f, -0.334067374f, 0.197393507f, 0.261340767f,
@@ -576,16 +576,16 @@ alignas(64) inline constexpr float w_packed_2[288] = {
     -0.0398631394f, 0.161164954f, -0.287159562f, -0.246278062f, -0.0294334646f, 0.0498313978f, 0.133379519f, 0.0165264588f,
 };
 
-// constant 'gru_rbh #3'
+// constant 'gru_rbh'
 // shape 16
-alignas(64) inline constexpr float w_gru_rbh_3[16] = {
+alignas(64) inline constexpr float w_gru_rbh[16] = {
     0.049964942f, 0.0225532502f, 0.0443694107f, 0.0139980922f, 0.0289584082f, 0.0699928999f, -0.0110216029f, 0.0373996384f,
     0.0727847889f, -0.0725987181f, -0.0391385518f, -0.0224589687f, 0.011687045f, -0.00708147604f, 0.0699700788f, -0.0488882326f,
 };
 
-// constant 'packed #4'
+// constant 'gru_packed'
 // shape 768
-alignas(64) inline constexpr float w_packed_4[768] = {
+alignas(64) inline constexpr float w_gru_packed_3[768] = {
     -0.0582398027f, -0.244746387f, -0.248453274f, -0.0980413631f, -0.207642317f, 0.202167124f, -0.064782545f, -0.0644365102f,
     -0.0766364634f, -0.159084618f, -0.0601262227f, 0.000808246201f, 0.0742916688f, 0.050676547f, 0.24016729f, -0.159357533f,
     0.00494348258f, 0.0954560786f, -0.0263620634f, -0.120754093f, -0.214365602f, 0.00309120957f, -0.153812408f, -0.117330112f,
@@ -690,9 +690,9 @@ alignas(64) inline constexpr float w_dense_bias[1] = {
     -0.0461573787f,
 };
 
-// constant 'packed #5'
+// constant 'dense_packed'
 // shape 16
-alignas(64) inline constexpr float w_packed_5[16] = {
+alignas(64) inline constexpr float w_dense_packed[16] = {
     -0.0970622823f, -0.211608082f, -0.161238253f, 0.0475823916f, -0.224078164f, 0.22068578f, 0.129713669f, -0.207272857f,
     0.144762635f, -0.188696295f, 0.008481225f, -0.142804876f, -0.163761616f, 0.0164345391f, 0.192128599f, -0.207994059f,
 };
@@ -718,28 +718,35 @@ class Session {
 };
 
 inline void Session::infer(const float* in_sequence, float* out_score) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_gru_0 = arena_f32_ + 448;  // 'gru_0' float32[8x1x1x16]
+  float* const t_time_major = arena_f32_ + 576;  // 'time_major' float32[8x1x6]
+  float* const t_gru_1 = arena_f32_ + 624;  // 'gru_1' float32[1x1x16]
+  float* const t_last_state = arena_f32_ + 0;  // 'last_state' float32[1x16]
+  float* const t_dense = arena_f32_ + 16;  // 'dense' float32[1x1]
+  float* const ws_gru_f32 = arena_f32_ + 0;  // workspace of 'gru'
   // [0] time_major (Transpose): sequence: float32[1x8x6] -> time_major: float32[8x1x6]
   {
     const float* src_ = in_sequence;
-    float* dst_ = (arena_f32_ + 576);
+    float* dst_ = t_time_major;
     std::copy_n(src_, 48, dst_);
   }
   // [1] gru (GRU): time_major: float32[8x1x6], gru/W: float32[1x48x6], gru/R: float32[1x48x16], gru/B: float32[1x96] -> gru_0: float32[8x1x1x16], gru_1: float32[1x1x16]
   {
-    float* ws = (arena_f32_ + 0);
-    const float* bias = detail::w_gru_bias_1;
+    float* ws = ws_gru_f32;
+    const float* bias = detail::w_gru_bias;
     float* xw = ws;
     float* rec = ws + 384;
     float* hs = ws + 432;
-    float* y = (arena_f32_ + 448);
+    float* y = t_gru_0;
     // direction 0: forward
     {
       // input projection of every step at once: xw = X . W^T + bias
-      detail::gemm<8, 6, 48, 6, 1, true, 48, 48, 2>((arena_f32_ + 576), detail::w_packed_2, bias, xw);
+      detail::gemm<8, 6, 48, 6, 1, true, 48, 48, 2>(t_time_major, detail::w_gru_packed, bias, xw);
       std::fill(hs, hs + 16, 0.0f);
-      const float* rbh = detail::w_gru_rbh_3;
+      const float* rbh = detail::w_gru_rbh;
       for (std::size_t s = 0; s < 8; ++s) {
-        detail::gemm<1, 16, 48, 16, 1, true, 48, 48, 0>(hs, detail::w_packed_4, nullptr, rec);
+        detail::gemm<1, 16, 48, 16, 1, true, 48, 48, 0>(hs, detail::w_gru_packed_3, nullptr, rec);
         for (std::size_t b = 0; b < 1; ++b) {
           const std::size_t t = s;
           const float* xg = xw + (t * 1 + b) * 48;
@@ -756,21 +763,21 @@ inline void Session::infer(const float* in_sequence, float* out_score) {
           std::copy(h, h + 16, y + (t * 1 + b) * 16);
         }
       }
-      std::copy(hs, hs + 16, (arena_f32_ + 624));
+      std::copy(hs, hs + 16, t_gru_1);
     }
   }
   // [2] last_state (Squeeze): gru_1: float32[1x1x16], axis0: int64[1] -> last_state: float32[1x16]
   {
-    std::memcpy((arena_f32_ + 0), (arena_f32_ + 624), 16 * sizeof(float));
+    std::memcpy(t_last_state, t_gru_1, 16 * sizeof(float));
   }
   // [3] dense (Gemm): last_state: float32[1x16], dense/kernel: float32[16x1], dense/bias: float32[1] -> dense: float32[1x1]
   {
-    detail::gemm<1, 16, 1, 16, 1, true, 1, 1, 2>((arena_f32_ + 0), detail::w_packed_5, detail::w_dense_bias, (arena_f32_ + 16));
+    detail::gemm<1, 16, 1, 16, 1, true, 1, 1, 2>(t_last_state, detail::w_dense_packed, detail::w_dense_bias, t_dense);
   }
   // [4] score (Sigmoid): dense: float32[1x1] -> score: float32[1x1]
   {
     using T = float;
-    const T* x = (arena_f32_ + 16);
+    const T* x = t_dense;
     T* y = out_score;
     for (std::size_t i = 0; i < 1; ++i) {
       const T v = x[i];

@@ -561,9 +561,9 @@ alignas(64) inline constexpr float w_dense_1_gemm_C[64] = {
     0.0715829134f, -0.265500158f, 0.573381782f, 0.0628776327f, 0.0300256722f, 0.140125781f, 0.0141598573f, 0.0261207558f,
 };
 
-// constant 'packed #1'
+// constant 'dense_1/gemm_packed'
 // shape 1024
-alignas(64) inline constexpr float w_packed_1[1024] = {
+alignas(64) inline constexpr float w_dense_1_gemm_packed[1024] = {
     -0.0771291852f, -0.192520842f, 0.168120578f, -0.142070144f, -0.090068534f, -0.221250951f, 0.00717401691f, 0.287656486f,
     0.0967223868f, -0.0431625992f, 0.231230706f, -0.0357557051f, 0.0851369426f, -0.0924388692f, -0.179802462f, 0.0957659855f,
     -0.250644088f, 0.124228016f, 0.102717586f, -0.133835822f, 0.0694045126f, 0.212977797f, 0.0515018702f, 0.234132975f,
@@ -703,9 +703,9 @@ alignas(64) inline constexpr float w_dense_2_bias[32] = {
     -0.00610948959f, 0.0593286417f, 0.0213354547f, -0.0181595162f, 0.0336382575f, 0.0785126463f, 0.0644187257f, -0.00741347205f,
 };
 
-// constant 'packed #2'
+// constant 'dense_2/gemm_packed'
 // shape 2048
-alignas(64) inline constexpr float w_packed_2[2048] = {
+alignas(64) inline constexpr float w_dense_2_gemm_packed[2048] = {
     -0.0772329122f, -0.0928006694f, -0.076572299f, 0.10801547f, 0.164079249f, -0.0317194872f, -0.0653910786f, 0.0452803597f,
     -0.0665954351f, -0.0488381423f, 0.169524327f, -0.178203613f, -0.139594525f, -0.23791723f, -0.116379544f, 0.26746887f,
     0.176708311f, -0.216139257f, 0.11736539f, 0.0058209626f, 0.180846661f, -0.214585587f, -0.0816281289f, -0.0773566067f,
@@ -973,9 +973,9 @@ alignas(64) inline constexpr float w_dense_3_bias[32] = {
     -0.0271531232f, -0.044325307f, -0.0156989861f, -0.0136695737f, 0.0323581658f, 0.0395987518f, -0.023428021f, 0.0506055839f,
 };
 
-// constant 'packed #3'
+// constant 'dense_3/gemm_packed'
 // shape 1024
-alignas(64) inline constexpr float w_packed_3[1024] = {
+alignas(64) inline constexpr float w_dense_3_gemm_packed[1024] = {
     0.139563009f, -0.233025759f, 0.20261009f, 0.315220535f, 0.136001214f, -0.107613198f, 0.189719334f, -0.257947057f,
     -0.0912886187f, 0.0721124932f, 0.0495553873f, -0.270436823f, 0.341969192f, 0.268673837f, -0.00305421534f, -0.267260462f,
     0.144072518f, 0.221849322f, 0.0350688547f, -0.0632515997f, 0.0755369365f, 0.212002844f, 0.0124252178f, 0.157451168f,
@@ -1112,9 +1112,9 @@ alignas(64) inline constexpr float w_output_softmax_bias[5] = {
     -0.0473707132f, 0.023897415f, -0.0130965738f, -0.00538649922f, 0.0563557111f,
 };
 
-// constant 'packed #4'
+// constant 'output_softmax/gemm_packed'
 // shape 160
-alignas(64) inline constexpr float w_packed_4[160] = {
+alignas(64) inline constexpr float w_output_softmax_gemm_packed[160] = {
     -0.199540928f, 0.266543776f, -0.145682767f, -0.0244330764f, 0.105827868f, -0.375239938f, 0.275804132f, -0.0556564294f,
     0.231848314f, -0.435346305f, -0.320931137f, -0.123228036f, -0.235497296f, -0.234613091f, 0.20232074f, 0.305221587f,
     -0.314607382f, 0.0299693458f, -0.393898219f, -0.176133484f, -0.410973668f, 0.17325817f, 0.364776969f, 0.180381194f,
@@ -1158,15 +1158,23 @@ class Session {
 };
 
 inline void Session::infer(const float* in_features, float* out_output_softmax) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_batchnorm_1_batchnormalization_1 = arena_f32_ + 0;  // 'batchnorm_1/batchnormalization_1' float32[1x64]
+  float* const t_relu_1_relu_1 = arena_f32_ + 64;  // 'relu_1/relu_1' float32[1x64]
+  float* const t_dense_2_gemm_1 = arena_f32_ + 0;  // 'dense_2/gemm_1' float32[1x32]
+  float* const t_dense_2_relu_1 = arena_f32_ + 32;  // 'dense_2/relu_1' float32[1x32]
+  float* const t_dense_3_gemm_1 = arena_f32_ + 0;  // 'dense_3/gemm_1' float32[1x32]
+  float* const t_dense_3_relu_1 = arena_f32_ + 32;  // 'dense_3/relu_1' float32[1x32]
+  float* const t_output_softmax_gemm_1 = arena_f32_ + 0;  // 'output_softmax/gemm_1' float32[1x5]
   // [0] dense_1/gemm (Gemm): features: float32[1x16], dense_1/gemm_W: float32[16x64], dense_1/gemm_C: float32[64] -> batchnorm_1/batchnormalization_1: float32[1x64]
   {
-    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_features, detail::w_packed_1, detail::w_dense_1_gemm_C, (arena_f32_ + 0));
+    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_features, detail::w_dense_1_gemm_packed, detail::w_dense_1_gemm_C, t_batchnorm_1_batchnormalization_1);
   }
   // [1] relu_1/relu (Relu): batchnorm_1/batchnormalization_1: float32[1x64] -> relu_1/relu_1: float32[1x64]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 64);
+    const T* x = t_batchnorm_1_batchnormalization_1;
+    T* y = t_relu_1_relu_1;
     for (std::size_t i = 0; i < 64; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1174,13 +1182,13 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   }
   // [2] dense_2/gemm (Gemm): relu_1/relu_1: float32[1x64], dense_2/kernel: float32[64x32], dense_2/bias: float32[32] -> dense_2/gemm_1: float32[1x32]
   {
-    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>((arena_f32_ + 64), detail::w_packed_2, detail::w_dense_2_bias, (arena_f32_ + 0));
+    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_1_relu_1, detail::w_dense_2_gemm_packed, detail::w_dense_2_bias, t_dense_2_gemm_1);
   }
   // [3] dense_2/relu (Relu): dense_2/gemm_1: float32[1x32] -> dense_2/relu_1: float32[1x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 32);
+    const T* x = t_dense_2_gemm_1;
+    T* y = t_dense_2_relu_1;
     for (std::size_t i = 0; i < 32; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1188,13 +1196,13 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   }
   // [4] dense_3/gemm (Gemm): dense_2/relu_1: float32[1x32], dense_3/kernel: float32[32x32], dense_3/bias: float32[32] -> dense_3/gemm_1: float32[1x32]
   {
-    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>((arena_f32_ + 32), detail::w_packed_3, detail::w_dense_3_bias, (arena_f32_ + 0));
+    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>(t_dense_2_relu_1, detail::w_dense_3_gemm_packed, detail::w_dense_3_bias, t_dense_3_gemm_1);
   }
   // [5] dense_3/relu (Relu): dense_3/gemm_1: float32[1x32] -> dense_3/relu_1: float32[1x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 32);
+    const T* x = t_dense_3_gemm_1;
+    T* y = t_dense_3_relu_1;
     for (std::size_t i = 0; i < 32; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1202,11 +1210,11 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   }
   // [6] output_softmax/gemm (Gemm): dense_3/relu_1: float32[1x32], output_softmax/kernel: float32[32x5], output_softmax/bias: float32[5] -> output_softmax/gemm_1: float32[1x5]
   {
-    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>((arena_f32_ + 32), detail::w_packed_4, detail::w_output_softmax_bias, (arena_f32_ + 0));
+    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>(t_dense_3_relu_1, detail::w_output_softmax_gemm_packed, detail::w_output_softmax_bias, t_output_softmax_gemm_1);
   }
   // [7] output_softmax/softmax (Softmax): output_softmax/gemm_1: float32[1x5] -> output_softmax: float32[1x5]
   {
-    detail::softmax_rows<1, 5, false>((arena_f32_ + 0), out_output_softmax);
+    detail::softmax_rows<1, 5, false>(t_output_softmax_gemm_1, out_output_softmax);
   }
 }
 

@@ -524,9 +524,9 @@ inline void gemm(const float* __restrict a, const float* __restrict b, const flo
   constexpr std::size_t BLOCKS = (K + KC - 1) / KC;
   gemm_kblocks<M, K, 0, (K + BLOCKS - 1) / BLOCKS, N, SAM, SAK, PACKED, LDB, LDY, BIAS, K2, S2, K3, S3>(a, b, bias, y);
 }
-// constant 'lstm_bias #1'
+// constant 'lstm_bias'
 // shape 1x64
-alignas(64) inline constexpr float w_lstm_bias_1[64] = {
+alignas(64) inline constexpr float w_lstm_bias[64] = {
     -0.011223387f, 0.104985349f, -0.00493360683f, -0.0289869122f, -0.0713191107f, 0.12673299f, 0.0336069986f, 0.0992922187f,
     0.0494237132f, -0.0485269725f, -0.05366005f, -0.0801919848f, -0.0136973858f, -0.00745938346f, 0.0902568996f, 0.0462626852f,
     0.0672025755f, 0.0798259154f, 0.081672959f, -0.025425639f, 0.0960372165f, 0.102511264f, -0.0334922224f, -0.0339986198f,
@@ -537,9 +537,9 @@ alignas(64) inline constexpr float w_lstm_bias_1[64] = {
     0.109234989f, -0.0439096726f, -0.0926626772f, -0.0442764983f, 0.0386745259f, -0.0926419646f, 0.00772903487f, -0.0665043592f,
 };
 
-// constant 'packed #2'
+// constant 'lstm_packed'
 // shape 384
-alignas(64) inline constexpr float w_packed_2[384] = {
+alignas(64) inline constexpr float w_lstm_packed[384] = {
     -0.194642872f, -0.254827708f, -0.0550067276f, -0.0884879529f, -0.14848268f, -0.243391544f, 0.0135360388f, 0.268918157f,
     -0.326024145f, -0.093819432f, -0.267992944f, -0.327079445f, 0.20444797f, 0.154340014f, -0.397771746f, 0.393456101f,
     -0.164531291f, -0.363221258f, 0.138230667f, -0.255357206f, 0.346371651f, 0.313901842f, 0.0762963146f, -0.00158722454f,
@@ -590,9 +590,9 @@ alignas(64) inline constexpr float w_packed_2[384] = {
     0.228717998f, -0.291470826f, 0.229645044f, -0.153893545f, 0.148726851f, 0.323638082f, 0.013660307f, -0.248874873f,
 };
 
-// constant 'packed #3'
+// constant 'lstm_packed'
 // shape 1024
-alignas(64) inline constexpr float w_packed_3[1024] = {
+alignas(64) inline constexpr float w_lstm_packed_2[1024] = {
     -0.24325411f, 0.118638001f, 0.0621533804f, 0.0351656936f, -0.162921384f, 0.0374284275f, 0.192124277f, -0.202121779f,
     0.205129489f, 0.0104620662f, -0.129024133f, 0.132177815f, 0.181891561f, 0.129231602f, 0.224199563f, 0.172581241f,
     0.203520209f, 0.059948016f, -0.121369094f, 0.170197219f, 0.149077475f, -0.0779269859f, 0.0552881062f, 0.15575169f,
@@ -729,9 +729,9 @@ alignas(64) inline constexpr float w_dense_bias[1] = {
     -0.0252388548f,
 };
 
-// constant 'packed #4'
+// constant 'dense_packed'
 // shape 16
-alignas(64) inline constexpr float w_packed_4[16] = {
+alignas(64) inline constexpr float w_dense_packed[16] = {
     -0.102896325f, -0.0319319963f, 0.137475938f, 0.136506855f, -0.0542898811f, -0.245969564f, -0.247751996f, -0.192938581f,
     0.248098835f, -0.0296807531f, -0.000856735569f, 0.0995564237f, -0.00413466478f, -0.168950081f, 0.105643287f, -0.160242662f,
 };
@@ -757,29 +757,36 @@ class Session {
 };
 
 inline void Session::infer(const float* in_sequence, float* out_score) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_lstm_0 = arena_f32_ + 608;  // 'lstm_0' float32[8x1x1x16]
+  float* const t_time_major = arena_f32_ + 736;  // 'time_major' float32[8x1x6]
+  float* const t_lstm_1 = arena_f32_ + 784;  // 'lstm_1' float32[1x1x16]
+  float* const t_last_state = arena_f32_ + 0;  // 'last_state' float32[1x16]
+  float* const t_dense = arena_f32_ + 16;  // 'dense' float32[1x1]
+  float* const ws_lstm_f32 = arena_f32_ + 0;  // workspace of 'lstm'
   // [0] time_major (Transpose): sequence: float32[1x8x6] -> time_major: float32[8x1x6]
   {
     const float* src_ = in_sequence;
-    float* dst_ = (arena_f32_ + 736);
+    float* dst_ = t_time_major;
     std::copy_n(src_, 48, dst_);
   }
   // [1] lstm (LSTM): time_major: float32[8x1x6], lstm/W: float32[1x64x6], lstm/R: float32[1x64x16], lstm/B: float32[1x128] -> lstm_0: float32[8x1x1x16], lstm_1: float32[1x1x16]
   {
-    float* ws = (arena_f32_ + 0);
-    const float* bias = detail::w_lstm_bias_1;
+    float* ws = ws_lstm_f32;
+    const float* bias = detail::w_lstm_bias;
     float* xw = ws;
     float* rec = ws + 512;
     float* hs = ws + 576;
     float* cs = ws + 592;
-    float* y = (arena_f32_ + 608);
+    float* y = t_lstm_0;
     // direction 0: forward
     {
       // input projection of every step at once: xw = X . W^T + bias
-      detail::gemm<8, 6, 64, 6, 1, true, 64, 64, 2>((arena_f32_ + 736), detail::w_packed_2, bias, xw);
+      detail::gemm<8, 6, 64, 6, 1, true, 64, 64, 2>(t_time_major, detail::w_lstm_packed, bias, xw);
       std::fill(hs, hs + 16, 0.0f);
       std::fill(cs, cs + 16, 0.0f);
       for (std::size_t s = 0; s < 8; ++s) {
-        detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 0>(hs, detail::w_packed_3, nullptr, rec);
+        detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 0>(hs, detail::w_lstm_packed_2, nullptr, rec);
         for (std::size_t b = 0; b < 1; ++b) {
           const std::size_t t = s;
           const float* xg = xw + (t * 1 + b) * 64;
@@ -802,21 +809,21 @@ inline void Session::infer(const float* in_sequence, float* out_score) {
           std::copy(h, h + 16, y + (t * 1 + b) * 16);
         }
       }
-      std::copy(hs, hs + 16, (arena_f32_ + 784));
+      std::copy(hs, hs + 16, t_lstm_1);
     }
   }
   // [2] last_state (Squeeze): lstm_1: float32[1x1x16], axis0: int64[1] -> last_state: float32[1x16]
   {
-    std::memcpy((arena_f32_ + 0), (arena_f32_ + 784), 16 * sizeof(float));
+    std::memcpy(t_last_state, t_lstm_1, 16 * sizeof(float));
   }
   // [3] dense (Gemm): last_state: float32[1x16], dense/kernel: float32[16x1], dense/bias: float32[1] -> dense: float32[1x1]
   {
-    detail::gemm<1, 16, 1, 16, 1, true, 1, 1, 2>((arena_f32_ + 0), detail::w_packed_4, detail::w_dense_bias, (arena_f32_ + 16));
+    detail::gemm<1, 16, 1, 16, 1, true, 1, 1, 2>(t_last_state, detail::w_dense_packed, detail::w_dense_bias, t_dense);
   }
   // [4] score (Sigmoid): dense: float32[1x1] -> score: float32[1x1]
   {
     using T = float;
-    const T* x = (arena_f32_ + 16);
+    const T* x = t_dense;
     T* y = out_score;
     for (std::size_t i = 0; i < 1; ++i) {
       const T v = x[i];

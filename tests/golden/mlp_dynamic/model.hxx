@@ -562,9 +562,9 @@ alignas(64) inline constexpr float w_dense_0_bias[64] = {
     0.0158451926f, -0.0557026565f, -0.021207802f, 0.0567685477f, -0.00501480605f, -0.025795823f, -0.0251474027f, 0.0513307564f,
 };
 
-// constant 'packed #1'
+// constant 'dense_0_packed'
 // shape 1024
-alignas(64) inline constexpr float w_packed_1[1024] = {
+alignas(64) inline constexpr float w_dense_0_packed[1024] = {
     0.0684808418f, -0.115106642f, -0.229513243f, -0.241736189f, 0.156635121f, 0.206377789f, 0.0533178896f, 0.114748277f,
     0.0218124948f, 0.217536211f, 0.157926783f, -0.248630747f, 0.178702131f, -0.233207211f, 0.114827722f, -0.162172183f,
     -0.100651935f, 0.0859974399f, -0.150242284f, 0.221056551f, -0.0674449131f, -0.197252363f, 0.0645540729f, 0.213577271f,
@@ -704,9 +704,9 @@ alignas(64) inline constexpr float w_dense_1_bias[32] = {
     0.0356611311f, -0.0299745761f, 0.0343260542f, -0.0245398022f, 0.0304562915f, 0.0180757344f, 0.0253856685f, -0.0113898804f,
 };
 
-// constant 'packed #2'
+// constant 'dense_1_packed'
 // shape 2048
-alignas(64) inline constexpr float w_packed_2[2048] = {
+alignas(64) inline constexpr float w_dense_1_packed[2048] = {
     -0.0114252428f, 0.112088375f, -0.046949964f, 0.064120084f, -0.053573627f, 0.0669597015f, -0.120600507f, -0.0925447568f,
     -0.0601857752f, 0.0925229937f, -0.0443754047f, -0.00411861483f, -0.0982388705f, 0.0166695714f, -0.101001367f, -0.0895994157f,
     -0.0076897894f, 0.0136874253f, -0.0281369388f, 0.0637250841f, 0.0472349487f, 0.0464430824f, 0.0678985938f, -0.0253484678f,
@@ -974,9 +974,9 @@ alignas(64) inline constexpr float w_dense_2_bias[32] = {
     -0.026021855f, 0.0241508707f, -0.040285904f, 0.0256293658f, -0.0422221161f, 0.0103721051f, 0.0556446053f, 0.0492265522f,
 };
 
-// constant 'packed #3'
+// constant 'dense_2_packed'
 // shape 1024
-alignas(64) inline constexpr float w_packed_3[1024] = {
+alignas(64) inline constexpr float w_dense_2_packed[1024] = {
     -0.0743526295f, 0.0324206948f, 0.0417877659f, 0.127216339f, -0.133715704f, -0.0336198732f, -0.097208634f, -0.0505488664f,
     -0.0835852325f, -0.134392142f, -0.0688128322f, 0.174972489f, 0.0679523274f, 0.031865716f, 0.106122188f, 0.0508928038f,
     0.00381045858f, 0.0218936838f, 0.0288317744f, 0.108531535f, -0.0325773098f, 0.00224491907f, -0.147489473f, 0.133140728f,
@@ -1113,9 +1113,9 @@ alignas(64) inline constexpr float w_dense_3_bias[5] = {
     0.0241292901f, -0.0273933224f, 0.0348096117f, 0.0461832955f, 0.0459257029f,
 };
 
-// constant 'packed #4'
+// constant 'dense_3_packed'
 // shape 160
-alignas(64) inline constexpr float w_packed_4[160] = {
+alignas(64) inline constexpr float w_dense_3_packed[160] = {
     -0.148153812f, 0.0332482494f, -0.00845092908f, -0.158591732f, 0.0722646862f, 0.00202025915f, 0.0446687005f, -0.128734335f,
     -0.108509414f, 0.0753888637f, 0.150775969f, -0.0509168878f, 0.171104431f, -0.0993285924f, -0.110298596f, 0.0807579085f,
     -0.0857750326f, 0.160621136f, -0.160099313f, 0.0240516402f, 0.106918819f, 0.0852557346f, 0.162539542f, -0.0958811194f,
@@ -1176,15 +1176,23 @@ inline void Session::infer(std::size_t batch, const float* in_x, float* out_prob
 
 // ---- the kernel for batches of 4 ----
 inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_dense_0 = arena_f32_ + 0;  // 'dense_0' float32[4x64]
+  float* const t_relu_0 = arena_f32_ + 256;  // 'relu_0' float32[4x64]
+  float* const t_dense_1 = arena_f32_ + 0;  // 'dense_1' float32[4x32]
+  float* const t_relu_1 = arena_f32_ + 128;  // 'relu_1' float32[4x32]
+  float* const t_dense_2 = arena_f32_ + 0;  // 'dense_2' float32[4x32]
+  float* const t_relu_2 = arena_f32_ + 128;  // 'relu_2' float32[4x32]
+  float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[4x5]
   // [0] dense_0 (Gemm): x: float32[4x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[4x64]
   {
-    detail::gemm<4, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_packed_1, detail::w_dense_0_bias, (arena_f32_ + 0));
+    detail::gemm<4, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[4x64] -> relu_0: float32[4x64]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 256);
+    const T* x = t_dense_0;
+    T* y = t_relu_0;
     for (std::size_t i = 0; i < 256; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1192,13 +1200,13 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[4x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[4x32]
   {
-    detail::gemm<4, 64, 32, 64, 1, true, 32, 32, 2>((arena_f32_ + 256), detail::w_packed_2, detail::w_dense_1_bias, (arena_f32_ + 0));
+    detail::gemm<4, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[4x32] -> relu_1: float32[4x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 128);
+    const T* x = t_dense_1;
+    T* y = t_relu_1;
     for (std::size_t i = 0; i < 128; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1206,13 +1214,13 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[4x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[4x32]
   {
-    detail::gemm<4, 32, 32, 32, 1, true, 32, 32, 2>((arena_f32_ + 128), detail::w_packed_3, detail::w_dense_2_bias, (arena_f32_ + 0));
+    detail::gemm<4, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[4x32] -> relu_2: float32[4x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 128);
+    const T* x = t_dense_2;
+    T* y = t_relu_2;
     for (std::size_t i = 0; i < 128; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1220,25 +1228,33 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[4x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[4x5]
   {
-    detail::gemm<4, 32, 5, 32, 1, true, 5, 5, 2>((arena_f32_ + 128), detail::w_packed_4, detail::w_dense_3_bias, (arena_f32_ + 0));
+    detail::gemm<4, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[4x5] -> probabilities: float32[4x5]
   {
-    detail::softmax_rows<4, 5, false>((arena_f32_ + 0), out_probabilities);
+    detail::softmax_rows<4, 5, false>(t_dense_3, out_probabilities);
   }
 }
 
 // ---- the kernel for batches of 2 ----
 inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_dense_0 = arena_f32_ + 0;  // 'dense_0' float32[2x64]
+  float* const t_relu_0 = arena_f32_ + 128;  // 'relu_0' float32[2x64]
+  float* const t_dense_1 = arena_f32_ + 0;  // 'dense_1' float32[2x32]
+  float* const t_relu_1 = arena_f32_ + 64;  // 'relu_1' float32[2x32]
+  float* const t_dense_2 = arena_f32_ + 0;  // 'dense_2' float32[2x32]
+  float* const t_relu_2 = arena_f32_ + 64;  // 'relu_2' float32[2x32]
+  float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[2x5]
   // [0] dense_0 (Gemm): x: float32[2x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[2x64]
   {
-    detail::gemm<2, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_packed_1, detail::w_dense_0_bias, (arena_f32_ + 0));
+    detail::gemm<2, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[2x64] -> relu_0: float32[2x64]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 128);
+    const T* x = t_dense_0;
+    T* y = t_relu_0;
     for (std::size_t i = 0; i < 128; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1246,13 +1262,13 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[2x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[2x32]
   {
-    detail::gemm<2, 64, 32, 64, 1, true, 32, 32, 2>((arena_f32_ + 128), detail::w_packed_2, detail::w_dense_1_bias, (arena_f32_ + 0));
+    detail::gemm<2, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[2x32] -> relu_1: float32[2x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 64);
+    const T* x = t_dense_1;
+    T* y = t_relu_1;
     for (std::size_t i = 0; i < 64; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1260,13 +1276,13 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[2x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[2x32]
   {
-    detail::gemm<2, 32, 32, 32, 1, true, 32, 32, 2>((arena_f32_ + 64), detail::w_packed_3, detail::w_dense_2_bias, (arena_f32_ + 0));
+    detail::gemm<2, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[2x32] -> relu_2: float32[2x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 64);
+    const T* x = t_dense_2;
+    T* y = t_relu_2;
     for (std::size_t i = 0; i < 64; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1274,25 +1290,33 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[2x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[2x5]
   {
-    detail::gemm<2, 32, 5, 32, 1, true, 5, 5, 2>((arena_f32_ + 64), detail::w_packed_4, detail::w_dense_3_bias, (arena_f32_ + 0));
+    detail::gemm<2, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[2x5] -> probabilities: float32[2x5]
   {
-    detail::softmax_rows<2, 5, false>((arena_f32_ + 0), out_probabilities);
+    detail::softmax_rows<2, 5, false>(t_dense_3, out_probabilities);
   }
 }
 
 // ---- the kernel for batches of 1 ----
 inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_dense_0 = arena_f32_ + 0;  // 'dense_0' float32[1x64]
+  float* const t_relu_0 = arena_f32_ + 64;  // 'relu_0' float32[1x64]
+  float* const t_dense_1 = arena_f32_ + 0;  // 'dense_1' float32[1x32]
+  float* const t_relu_1 = arena_f32_ + 32;  // 'relu_1' float32[1x32]
+  float* const t_dense_2 = arena_f32_ + 0;  // 'dense_2' float32[1x32]
+  float* const t_relu_2 = arena_f32_ + 32;  // 'relu_2' float32[1x32]
+  float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[1x5]
   // [0] dense_0 (Gemm): x: float32[1x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[1x64]
   {
-    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_packed_1, detail::w_dense_0_bias, (arena_f32_ + 0));
+    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[1x64] -> relu_0: float32[1x64]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 64);
+    const T* x = t_dense_0;
+    T* y = t_relu_0;
     for (std::size_t i = 0; i < 64; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1300,13 +1324,13 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[1x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[1x32]
   {
-    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>((arena_f32_ + 64), detail::w_packed_2, detail::w_dense_1_bias, (arena_f32_ + 0));
+    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[1x32] -> relu_1: float32[1x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 32);
+    const T* x = t_dense_1;
+    T* y = t_relu_1;
     for (std::size_t i = 0; i < 32; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1314,13 +1338,13 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[1x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[1x32]
   {
-    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>((arena_f32_ + 32), detail::w_packed_3, detail::w_dense_2_bias, (arena_f32_ + 0));
+    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[1x32] -> relu_2: float32[1x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 32);
+    const T* x = t_dense_2;
+    T* y = t_relu_2;
     for (std::size_t i = 0; i < 32; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -1328,11 +1352,11 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[1x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[1x5]
   {
-    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>((arena_f32_ + 32), detail::w_packed_4, detail::w_dense_3_bias, (arena_f32_ + 0));
+    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[1x5] -> probabilities: float32[1x5]
   {
-    detail::softmax_rows<1, 5, false>((arena_f32_ + 0), out_probabilities);
+    detail::softmax_rows<1, 5, false>(t_dense_3, out_probabilities);
   }
 }
 

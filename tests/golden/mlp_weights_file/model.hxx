@@ -605,15 +605,23 @@ inline Session::Session(const std::string& weights_path) : weights_(4384) {
 }
 
 inline void Session::infer(const float* in_x, float* out_probabilities) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_dense_0 = arena_f32_ + 0;  // 'dense_0' float32[1x64]
+  float* const t_relu_0 = arena_f32_ + 64;  // 'relu_0' float32[1x64]
+  float* const t_dense_1 = arena_f32_ + 0;  // 'dense_1' float32[1x32]
+  float* const t_relu_1 = arena_f32_ + 32;  // 'relu_1' float32[1x32]
+  float* const t_dense_2 = arena_f32_ + 0;  // 'dense_2' float32[1x32]
+  float* const t_relu_2 = arena_f32_ + 32;  // 'relu_2' float32[1x32]
+  float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[1x5]
   // [0] dense_0 (Gemm): x: float32[1x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[1x64]
   {
-    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_x, (weights_.data() + 64), (weights_.data() + 0), (arena_f32_ + 0));
+    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_x, (weights_.data() + 64), (weights_.data() + 0), t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[1x64] -> relu_0: float32[1x64]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 64);
+    const T* x = t_dense_0;
+    T* y = t_relu_0;
     for (std::size_t i = 0; i < 64; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -621,13 +629,13 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[1x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[1x32]
   {
-    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>((arena_f32_ + 64), (weights_.data() + 1120), (weights_.data() + 1088), (arena_f32_ + 0));
+    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, (weights_.data() + 1120), (weights_.data() + 1088), t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[1x32] -> relu_1: float32[1x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 32);
+    const T* x = t_dense_1;
+    T* y = t_relu_1;
     for (std::size_t i = 0; i < 32; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -635,13 +643,13 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[1x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[1x32]
   {
-    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>((arena_f32_ + 32), (weights_.data() + 3200), (weights_.data() + 3168), (arena_f32_ + 0));
+    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, (weights_.data() + 3200), (weights_.data() + 3168), t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[1x32] -> relu_2: float32[1x32]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 32);
+    const T* x = t_dense_2;
+    T* y = t_relu_2;
     for (std::size_t i = 0; i < 32; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -649,11 +657,11 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[1x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[1x5]
   {
-    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>((arena_f32_ + 32), (weights_.data() + 4224), detail::w_dense_3_bias, (arena_f32_ + 0));
+    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, (weights_.data() + 4224), detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[1x5] -> probabilities: float32[1x5]
   {
-    detail::softmax_rows<1, 5, false>((arena_f32_ + 0), out_probabilities);
+    detail::softmax_rows<1, 5, false>(t_dense_3, out_probabilities);
   }
 }
 

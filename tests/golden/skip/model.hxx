@@ -534,9 +534,9 @@ alignas(64) inline constexpr float w_dense_1_bias[8] = {
     0.0992059633f, -0.0303921197f, 0.0618317239f, -0.118263341f, 0.107167311f, 0.00959747285f, 0.0826927945f, -0.0578524917f,
 };
 
-// constant 'packed #1'
+// constant 'dense_1_packed'
 // shape 48
-alignas(64) inline constexpr float w_packed_1[48] = {
+alignas(64) inline constexpr float w_dense_1_packed[48] = {
     0.361753792f, 0.00924890768f, 0.388851345f, -0.342245966f, 0.0876556709f, -0.10084828f, 0.246501297f, -0.265746921f,
     0.303438932f, 0.0358780026f, 0.328407228f, -0.0186540689f, -0.0567495525f, 0.235924006f, 0.395309269f, -0.106368445f,
     0.382882088f, 0.350298584f, -0.263162911f, 0.0888769701f, 0.167271361f, 0.361547679f, 0.135258719f, -0.299331099f,
@@ -551,9 +551,9 @@ alignas(64) inline constexpr float w_dense_2_bias[8] = {
     -0.0304600708f, 0.0113054393f, 0.077936992f, -0.0354625881f, 0.0554712191f, 0.0212487318f, 0.00566438353f, 0.0290221311f,
 };
 
-// constant 'packed #2'
+// constant 'dense_2_packed'
 // shape 64
-alignas(64) inline constexpr float w_packed_2[64] = {
+alignas(64) inline constexpr float w_dense_2_packed[64] = {
     -0.0875936896f, -0.107449315f, 0.334065288f, -0.0498793945f, -0.00021726526f, 0.322425783f, 0.285102338f, -0.0742387772f,
     -0.136218518f, 0.21711567f, -0.277559489f, -0.0762339532f, 0.266178906f, 0.295317769f, -0.188460737f, -0.297889829f,
     0.203454062f, 0.0861100927f, -0.185612127f, 0.00416711764f, -0.303053081f, 0.141483098f, 0.0188977513f, 0.144707888f,
@@ -564,9 +564,9 @@ alignas(64) inline constexpr float w_packed_2[64] = {
     0.28787297f, 0.220998898f, 0.227407932f, 0.0927369595f, -0.347745329f, -0.151226774f, 0.00127236987f, 0.281750053f,
 };
 
-// constant 'packed #3'
+// constant 'head_packed'
 // shape 24
-alignas(64) inline constexpr float w_packed_3[24] = {
+alignas(64) inline constexpr float w_head_packed[24] = {
     -0.0107091544f, -0.27366972f, 0.280654758f, 0.332151204f, 0.235582277f, -0.103384763f, 0.0946920142f, 0.191458419f,
     -0.309537858f, 0.20466876f, -0.293523937f, 0.311002672f, -0.18281433f, 0.327490926f, -0.189451858f, 0.0250208788f,
     0.234386921f, 0.344744354f, 0.145449817f, 0.236686662f, -0.0765187591f, 0.177283555f, -0.0815684944f, 0.303947359f,
@@ -595,15 +595,22 @@ class Session {
 };
 
 inline void Session::infer(const float* in_x, const float* in_gate, float* out_score, float* out_aux) {
+  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)
+  float* const t_dense_1 = arena_f32_ + 0;  // 'dense_1' float32[1x8]
+  float* const t_relu = arena_f32_ + 16;  // 'relu' float32[1x8]
+  float* const t_dense_2 = arena_f32_ + 32;  // 'dense_2' float32[1x8]
+  float* const t_skip = arena_f32_ + 48;  // 'skip' float32[1x8]
+  float* const t_gated = arena_f32_ + 16;  // 'gated' float32[1x8]
+  float* const t_head = arena_f32_ + 32;  // 'head' float32[1x3]
   // [0] dense_1 (Gemm): x: float32[1x6], dense_1/kernel: float32[6x8], dense_1/bias: float32[8] -> dense_1: float32[1x8]
   {
-    detail::gemm<1, 6, 8, 6, 1, true, 8, 8, 2>(in_x, detail::w_packed_1, detail::w_dense_1_bias, (arena_f32_ + 0));
+    detail::gemm<1, 6, 8, 6, 1, true, 8, 8, 2>(in_x, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [1] relu (Relu): dense_1: float32[1x8] -> relu: float32[1x8]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
-    T* y = (arena_f32_ + 16);
+    const T* x = t_dense_1;
+    T* y = t_relu;
     for (std::size_t i = 0; i < 8; ++i) {
       const T v = x[i];
       y[i] = v < 0.0f ? 0.0f : v;
@@ -611,13 +618,13 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   }
   // [2] dense_2 (Gemm): relu: float32[1x8], dense_2/kernel: float32[8x8], dense_2/bias: float32[8] -> dense_2: float32[1x8]
   {
-    detail::gemm<1, 8, 8, 8, 1, true, 8, 8, 2>((arena_f32_ + 16), detail::w_packed_2, detail::w_dense_2_bias, (arena_f32_ + 32));
+    detail::gemm<1, 8, 8, 8, 1, true, 8, 8, 2>(t_relu, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [3] skip (Add): dense_2: float32[1x8], relu: float32[1x8] -> skip: float32[1x8]
   {
-    float* y = (arena_f32_ + 48);
-    const float* x0 = (arena_f32_ + 32);
-    const float* x1 = (arena_f32_ + 16);
+    float* y = t_skip;
+    const float* x0 = t_dense_2;
+    const float* x1 = t_relu;
     for (std::size_t i0 = 0; i0 < 8; ++i0) {
       const auto v0 = x0[i0];
       const auto v1 = x1[i0];
@@ -626,8 +633,8 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   }
   // [4] gated (Mul): skip: float32[1x8], gate: float32[1x8] -> gated: float32[1x8]
   {
-    float* y = (arena_f32_ + 16);
-    const float* x0 = (arena_f32_ + 48);
+    float* y = t_gated;
+    const float* x0 = t_skip;
     const float* x1 = in_gate;
     for (std::size_t i0 = 0; i0 < 8; ++i0) {
       const auto v0 = x0[i0];
@@ -637,12 +644,12 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   }
   // [5] head (Gemm): gated: float32[1x8], head/kernel: float32[8x3] -> head: float32[1x3]
   {
-    detail::gemm<1, 8, 3, 8, 1, true, 3, 3, 0>((arena_f32_ + 16), detail::w_packed_3, nullptr, (arena_f32_ + 32));
+    detail::gemm<1, 8, 3, 8, 1, true, 3, 3, 0>(t_gated, detail::w_head_packed, nullptr, t_head);
   }
   // [6] score (Sigmoid): head: float32[1x3] -> score: float32[1x3]
   {
     using T = float;
-    const T* x = (arena_f32_ + 32);
+    const T* x = t_head;
     T* y = out_score;
     for (std::size_t i = 0; i < 3; ++i) {
       const T v = x[i];
@@ -652,7 +659,7 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   // [7] aux (Tanh): dense_1: float32[1x8] -> aux: float32[1x8]
   {
     using T = float;
-    const T* x = (arena_f32_ + 0);
+    const T* x = t_dense_1;
     T* y = out_aux;
     for (std::size_t i = 0; i < 8; ++i) {
       const T v = x[i];
