@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmodel.tensor import cpp_type
+from rmodel.tensor import cpp_type, float_literals
 
 VALUES_PER_LINE = 8
-
-
-def _float_texts(values: np.ndarray) -> list[str]:
-    flat = np.asarray(values, dtype=np.float32).ravel()
-    texts = np.char.mod("%.9g", flat.astype(np.float64)).tolist()
-    out = []
-    for text, value in zip(texts, flat):
-        if not np.isfinite(value):
-            if np.isnan(value):
-                out.append("std::numeric_limits<float>::quiet_NaN()")
-            else:
-                out.append(("-" if value < 0 else "") + "std::numeric_limits<float>::infinity()")
-        elif "." in text or "e" in text:
-            out.append(text + "f")
-        else:
-            out.append(text + ".0f")
-    return out
 
 
 def element_texts(values: np.ndarray) -> list[str]:
     """C++ literals for every element of ``values`` (row-major)."""
     dtype = np.dtype(values.dtype)
     if dtype == np.float32:
-        return _float_texts(values)
+        return float_literals(values)
     if dtype == np.float64:
         flat = np.asarray(values).ravel()
         return [

@@ -8,7 +8,6 @@ compute it (``emit_cpu``). Emitters assemble those statements; they never look a
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -19,7 +18,7 @@ from onnx import NodeProto, helper
 from rmodel.errors import RModelError, ShapeError
 from rmodel.naming import comment_text
 from rmodel.registry import Registry
-from rmodel.tensor import TensorInfo, cpp_type
+from rmodel.tensor import TensorInfo, cpp_type, float_literal  # noqa: F401  (re-exported for operators)
 
 REQUIRED = object()
 
@@ -271,16 +270,3 @@ def broadcast_shapes(op: Operator, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(int(d) for d in np.broadcast_shapes(*shapes))
     except ValueError as exc:
         raise op.fail(f"shapes {' and '.join(map(str, shapes))} do not broadcast") from exc
-
-
-def float_literal(value: float) -> str:
-    """A C++ float literal that round-trips ``value`` exactly."""
-    v = float(np.float32(value))
-    if math.isnan(v):
-        return "std::numeric_limits<float>::quiet_NaN()"
-    if math.isinf(v):
-        return ("-" if v < 0 else "") + "std::numeric_limits<float>::infinity()"
-    text = f"{v:.9g}"
-    if "e" not in text and "." not in text:
-        text += ".0"
-    return text + "f"

@@ -55,6 +55,31 @@ def numpy_to_onnx_dtype(dtype: np.dtype) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
+def float_literals(values: np.ndarray) -> list[str]:
+    """C++ float literals that round-trip every element of ``values`` (as float32) exactly, row-major:
+    ``%.9g`` digits with an ``f`` suffix, NaN and infinities through ``std::numeric_limits``. The one
+    writer of float literals (array initialisers and constants inside operator code)."""
+    flat = np.asarray(values, dtype=np.float32).ravel()
+    texts = np.char.mod("%.9g", flat.astype(np.float64)).tolist()
+    out = []
+    for text, value in zip(texts, flat):
+        if not np.isfinite(value):
+            if np.isnan(value):
+                out.append("std::numeric_limits<float>::quiet_NaN()")
+            else:
+                out.append(("-" if value < 0 else "") + "std::numeric_limits<float>::infinity()")
+        elif "." in text or "e" in text:
+            out.append(text + "f")
+        else:
+            out.append(text + ".0f")
+    return out
+
+
+def float_literal(value: float) -> str:
+    """``float_literals`` of one value."""
+    return float_literals(np.array([value]))[0]
+
+
 def cpp_type(dtype: np.dtype) -> str:
     try:
         return CPP_TYPES[np.dtype(dtype)]
