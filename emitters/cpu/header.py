@@ -16,7 +16,7 @@ from rmodel.operators.base import CpuContext
 from rmodel.passes.memory import ALIGN_ELEMENTS, MemoryPlan, plan_memory
 from rmodel.tensor import DTYPE_TAGS, TensorInfo, cpp_type
 
-from ..literals import array_definition
+from ..literals import BYTES_MIN_ELEMENTS, array_definition, bytes_definition
 
 WEIGHT_FILE_MAGIC = b"RMODELW1"
 #: models with more outputs get no infer() overload returning a std::tuple of vectors (g++ gives up
@@ -59,6 +59,18 @@ def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
     )
 
 
+#: large float32 weights are byte strings read through this type (GCC and Clang: reading a char
+#: array as float is then well defined); the bytes are little-endian
+_FLOAT_ALIAS = """#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "this header embeds little-endian float32 weights: generate it with weights='file' for this machine"
+#endif
+#if defined(__GNUC__)
+typedef float __attribute__((may_alias)) float_alias;
+#else
+#error "weights embedded as bytes need GCC or Clang: generate the header with weights='file'"
+#endif"""
+
+
 class _WeightPool:
     """The header's constant data: C++ arrays (embedded) or slices of the weight file, shared by
     every operator and, for a dynamic batch, by every batch kernel (same name and data: one copy)."""
@@ -72,6 +84,8 @@ class _WeightPool:
         self._by_content: dict[tuple[str, bytes], str] = {}
         self._derived: dict[bytes, str] = {}
         self._named: set[str] = set()
+        #: some array is embedded as bytes (the header then defines float_alias and checks byte order)
+        self.uses_bytes = False
 
     @staticmethod
     def _key(value: np.ndarray) -> bytes:
@@ -93,8 +107,15 @@ class _WeightPool:
             # a name seen before with other data (a batch-dependent constant) gets an identifier of its own
             hint = cname if cname not in self._named else f"{cname} #{len(self._by_content)}"
             ident = "w_" + self.names(hint, "w")
-            self.definitions.append(f"// constant {quoted(cname)}\n" + array_definition(ident, value))
-            expr = f"detail::{ident}"
+            if value.dtype == np.float32 and value.size >= BYTES_MIN_ELEMENTS:
+                if not self.uses_bytes:
+                    self.definitions.insert(0, _FLOAT_ALIAS)
+                self.uses_bytes = True
+                self.definitions.append(f"// constant {quoted(cname)}\n" + bytes_definition(ident, value))
+                expr = f"detail::{ident}()"
+            else:
+                self.definitions.append(f"// constant {quoted(cname)}\n" + array_definition(ident, value))
+                expr = f"detail::{ident}"
         self._named.add(cname)
         self._by_content[key] = expr
         return expr
