@@ -28,8 +28,7 @@ def test_every_package_directory_is_listed_in_pyproject():
     }
     for linked in ("operators", "emitters"):
         found |= {
-            ".".join(("rmodel", *init.parent.relative_to(ROOT).parts))
-            for init in (ROOT / linked).rglob("__init__.py")
+            ".".join(("rmodel", *init.parent.relative_to(ROOT).parts)) for init in (ROOT / linked).rglob("__init__.py")
         }
     assert found == listed, f"pyproject packages differ from the tree: missing {found - listed}, extra {listed - found}"
 
