@@ -1,9 +1,9 @@
 // The same model generated at batch 1 (namespace mlp) and batch 4 (namespace mlp_b4), both
 // headers included in this translation unit and in their own: namespaces and inline weight
 // definitions must not clash, and each batch-4 row must equal a batch-1 run on that row.
+#include "rmodel_test.hpp"
 #include "rmodel_test_mlp.hxx"
 #include "rmodel_test_mlp_b4.hxx"
-#include "rmodel_test.hpp"
 
 static_assert(mlp::kBatchSize == 1 && mlp_b4::kBatchSize == 4, "batch sizes");
 static_assert(mlp_b4::kInputSize == 4 * mlp::kInputSize && mlp_b4::kOutputSize == 4 * mlp::kOutputSize,

@@ -2,9 +2,9 @@
 // next to the batch-1 header (namespace mlp) in one translation unit: infer(n, ...) must match
 // onnxruntime on every prefix of 11 samples (every split over the kernels), never touch memory
 // past the n samples it was given, and agree with the vector overload.
+#include "rmodel_test.hpp"
 #include "rmodel_test_mlp.hxx"
 #include "rmodel_test_mlp_dynamic.hxx"
-#include "rmodel_test.hpp"
 
 static_assert(mlp_dynamic::kDynamicBatch && mlp_dynamic::kMaxBatch == 4, "dynamic batch up to 4");
 static_assert(mlp_dynamic::kInputSampleSizes[0] == mlp::kInputSize, "one sample of the dynamic header");
@@ -33,7 +33,8 @@ TEST(DynamicBatch, EveryPrefixMatchesOnnxruntime) {
     std::vector<float> out((n + 1) * kOut, std::nanf(""));
     session->infer(n, ref.inputs[0].data(), out.data());
     const std::vector<float> got(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n * kOut));
-    const std::vector<float> want(ref.outputs[0].begin(), ref.outputs[0].begin() + static_cast<std::ptrdiff_t>(n * kOut));
+    const std::vector<float> want(ref.outputs[0].begin(),
+                                  ref.outputs[0].begin() + static_cast<std::ptrdiff_t>(n * kOut));
     EXPECT_TRUE(rmodel_test::close_to(got, want)) << n << " samples";
     for (std::size_t k = n * kOut; k < out.size(); ++k) EXPECT_TRUE(std::isnan(out[k])) << n << " samples, value " << k;
   }

@@ -15,9 +15,9 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
-#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -67,8 +67,9 @@ Reference load(const std::string& path) {
                                " values, the header expects " + std::to_string(Case::kInputSizes[i]));
   for (std::size_t o = 0; o < Case::kNumOutputs; ++o)
     if (ref.outputs[o].size() != Case::kOutputSizes[o])
-      throw std::runtime_error(path + ": output " + std::to_string(o) + " has " + std::to_string(ref.outputs[o].size()) +
-                               " values, the header expects " + std::to_string(Case::kOutputSizes[o]));
+      throw std::runtime_error(path + ": output " + std::to_string(o) + " has " +
+                               std::to_string(ref.outputs[o].size()) + " values, the header expects " +
+                               std::to_string(Case::kOutputSizes[o]));
   return ref;
 }
 
@@ -126,8 +127,8 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& ref)
     }
   }
   if (got.empty() || worst <= tolerance) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max|d| " << worst << " > " << tolerance << " at index " << where
-                                       << " (got " << got[where] << ", reference " << ref[where] << ")";
+  return ::testing::AssertionFailure() << "max|d| " << worst << " > " << tolerance << " at index " << where << " (got "
+                                       << got[where] << ", reference " << ref[where] << ")";
 }
 
 inline ::testing::AssertionResult identical(const Tensors& a, const Tensors& b) {

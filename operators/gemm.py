@@ -6,22 +6,10 @@ import math
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
+
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register
 from .kernels import BIAS_COL, gemm_call
-
-# general strides: a(m, k) = a[m * SAM + k * SAK], b(k, n) = b[k * SBK + n * SBN]; only used for a
-# run-time b stored transposed (its columns are not contiguous)
-MATMUL_STRIDED = """template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t SBN>
-inline void matmul_strided(const float* a, const float* b, float* y) {
-  for (std::size_t m = 0; m < M; ++m) {
-    for (std::size_t n = 0; n < N; ++n) {
-      float acc = 0.0f;
-      for (std::size_t k = 0; k < K; ++k) acc += a[m * SAM + k * SAK] * b[k * SBK + n * SBN];
-      y[m * N + n] = acc;
-    }
-  }
-}"""
 
 
 def matmul_call(
@@ -63,7 +51,7 @@ def matmul_call(
             bias_kind=BIAS_COL,
         )
     assert bias is None, "bias fusion needs a constant or row-major b"
-    ctx.helper("matmul_strided", MATMUL_STRIDED)
+    ctx.helper("matmul_strided", cpp_source("rmodel.operators", "gemm.hpp", "matmul_strided"))
     sam, sak = (1, m) if trans_a else (k, 1)
     return f"detail::matmul_strided<{m}, {k}, {n}, {sam}, {sak}, 1, {k}>({a}, {b}, {y});"
 

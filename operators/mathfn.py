@@ -35,13 +35,16 @@ ulp), against double-precision std::exp/std::tanh:
 ``tests/test_elementwise.py`` checks the special values and these bounds (2 ulp / 2e-7) on a
 sample, and that the loops calling the functions vectorize.
 
-The coefficients were fitted for rmodel (``fit_coefficients`` re-derives them with numpy/scipy).
+The C++ is ``operators/cpp/mathfn.hpp``; ``cpp_tests/kernels_test.cpp`` checks it on its own. The
+coefficients were fitted for rmodel (``fit_coefficients`` re-derives them with numpy/scipy).
 The module registers no operator; operators call ``use(ctx)`` and then ``EXP``/``TANH``/``SIGMOID``.
 Helpers are emitted in the order they are first registered: an operator whose own helper calls
 these functions calls ``use(ctx)`` before registering it (code inside ``infer()`` can always call them).
 """
 
 from __future__ import annotations
+
+from rmodel.cpp_sources import cpp_source
 
 from .base import CpuContext
 
@@ -50,91 +53,17 @@ EXP = "detail::exp_f32"
 TANH = "detail::tanh_f32"
 SIGMOID = "detail::sigmoid_f32"
 
-# exp(r) = 1 + r + r^2 (C2 + C3 r + C4 r^2 + C5 r^3 + C6 r^4), |r| <= ln2/2
-_EXP_POLY = ("0.49999994f", "0.1666652f", "0.041668393f", "0.008368781f", "0.0013814467f")
-# tanh(x) = x + x^3 (T0 + T1 u + ... + T5 u^5), u = x^2, |x| < 0.625
-_TANH_POLY = ("-0.3333333f", "0.13333206f", "-0.053946763f", "0.021700703f", "-0.008177399f", "0.0021429618f")
-
-
-def _horner(var: str, coefficients: tuple[str, ...]) -> str:
-    """C++ Horner form c0 + var * (c1 + var * (...))."""
-    expr = coefficients[-1]
-    for c in reversed(coefficients[:-1]):
-        expr = f"{c} + {var} * ({expr})" if "+" in expr else f"{c} + {var} * {expr}"
-    return expr
-
-
-SOURCE = f"""#ifndef RMODEL_MATH_INLINE
-#if defined(_MSC_VER)
-#define RMODEL_MATH_INLINE __forceinline
-#elif defined(__GNUC__)
-#define RMODEL_MATH_INLINE inline __attribute__((always_inline))
-#else
-#define RMODEL_MATH_INLINE inline
-#endif
-#endif
-
-// Vectorizable float exp/tanh/sigmoid (see operators/mathfn.py): branch-free, no float-to-int
-// conversion, bits moved with std::memcpy (compiled to register moves).
-RMODEL_MATH_INLINE std::uint32_t float_bits(float x) {{
-  std::uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}}
-
-RMODEL_MATH_INLINE float bits_float(std::uint32_t u) {{
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}}
-
-// exp(x) for x in [-104, 89] (not NaN): x = n ln2 + r, exp(r) by a polynomial, 2^n = 2^n1 2^n2.
-RMODEL_MATH_INLINE float exp_reduced(float x) {{
-  const float shifted = x * 1.44269502f + 12582912.0f;  // + 1.5 * 2^23 rounds x / ln2 to an integer n
-  const float n = shifted - 12582912.0f;
-  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 = 16-bit head + tail
-  const float p = 1.0f + (r + r * r * ({_horner("r", _EXP_POLY)}));
-  const std::int32_t k = static_cast<std::int32_t>(float_bits(shifted)) - 0x4B400000;  // n, as an integer
-  const std::int32_t k1 = k / 2, k2 = k - k1;  // each 2^ki is a normal float even where 2^n is not
-  return p * bits_float(static_cast<std::uint32_t>(k1 + 127) << 23) * bits_float(static_cast<std::uint32_t>(k2 + 127) << 23);
-}}
-
-// exp(x): 0 below -104, inf above 89 (both already reached before), NaN passed through.
-RMODEL_MATH_INLINE float exp_f32(float x) {{
-  const float low = x > -104.0f ? x : -104.0f;  // NaN -> -104, replaced below
-  const float clamped = low < 89.0f ? low : 89.0f;
-  const float y = exp_reduced(clamped);
-  return x == x ? y : x;
-}}
-
-// 1 / (1 + exp(-x)): 0 and 1 at -inf and +inf, NaN passed through.
-RMODEL_MATH_INLINE float sigmoid_f32(float x) {{
-  return 1.0f / (1.0f + exp_f32(-x));
-}}
-
-// tanh(x): odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above; the sign of x put back.
-RMODEL_MATH_INLINE float tanh_f32(float x) {{
-  const std::uint32_t sign = float_bits(x) & 0x80000000u;
-  const float ax = bits_float(float_bits(x) ^ sign);  // |x|
-  const float a = ax < 10.0f ? ax : 10.0f;  // tanh(10) rounds to 1; NaN -> 10, replaced below
-  const float u = a * a;
-  const float small = a + a * u * ({_horner("u", _TANH_POLY)});
-  const float big = 1.0f - 2.0f / (exp_reduced(2.0f * a) + 1.0f);
-  const float t = bits_float(float_bits(a < 0.625f ? small : big) | sign);
-  return x == x ? t : x;
-}}"""
-
 
 def use(ctx: CpuContext) -> None:
     """Make ``EXP``, ``TANH`` and ``SIGMOID`` available in the header being generated."""
-    ctx.helper("mathfn", SOURCE)
+    ctx.helper("mathfn", cpp_source("rmodel.operators", "mathfn.hpp", "mathfn"))
 
 
 def fit_coefficients() -> dict[str, list[float]]:
     """Re-derive the polynomial coefficients (minimax by linear programming; needs scipy).
 
-    Returns {"exp": [C2..C6], "tanh": [T0..T5]} in double precision (``SOURCE`` holds them
-    rounded to float32).
+    Returns {"exp": [C2..C6], "tanh": [T0..T5]} in double precision (``operators/cpp/mathfn.hpp``
+    holds them rounded to float32, in Horner form).
     """
     import numpy as np
     from scipy.optimize import linprog
@@ -165,4 +94,4 @@ def fit_coefficients() -> dict[str, list[float]]:
     return {"exp": [float(c) for c in exp_c], "tanh": [float(c) for c in tanh_c]}
 
 
-__all__ = ["EXP", "SIGMOID", "SOURCE", "TANH", "fit_coefficients", "use"]
+__all__ = ["EXP", "SIGMOID", "TANH", "fit_coefficients", "use"]

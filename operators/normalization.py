@@ -11,111 +11,15 @@ import math
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 
 from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register
 
-# y[n, c, s] = x[n, c, s] * a[c] + b[c]
-BATCHNORM = """template <std::size_t N, std::size_t C, std::size_t S>
-inline void batchnorm(const float* x, const float* a, const float* b, float* y) {
-  for (std::size_t n = 0; n < N; ++n) {
-    if constexpr (S == 1) {
-      for (std::size_t c = 0; c < C; ++c) y[n * C + c] = x[n * C + c] * a[c] + b[c];
-    } else {
-      for (std::size_t c = 0; c < C; ++c) {
-        const float* xc = x + (n * C + c) * S;
-        float* yc = y + (n * C + c) * S;
-        const float ac = a[c], bc = b[c];
-        for (std::size_t s = 0; s < S; ++s) yc[s] = xc[s] * ac + bc;
-      }
-    }
-  }
-}"""
 
-# a = scale / sqrt(var + eps), b = bias - mean * a (for parameters computed at run time)
-BATCHNORM_COEFFICIENTS = """template <std::size_t C>
-inline void batchnorm_coefficients(const float* scale, const float* bias, const float* mean, const float* var,
-                                   float eps, float* a, float* b) {
-  for (std::size_t c = 0; c < C; ++c) {
-    const double ac = static_cast<double>(scale[c]) / std::sqrt(static_cast<double>(var[c]) + eps);
-    a[c] = static_cast<float>(ac);
-    b[c] = static_cast<float>(static_cast<double>(bias[c]) - static_cast<double>(mean[c]) * ac);
-  }
-}"""
-
-# mean and 1/sqrt(variance + eps) of a contiguous row of N values (two passes, in double)
-ROW_STATISTICS = """template <std::size_t N>
-inline void row_statistics(const float* x, float eps, float& mean, float& inv_std) {
-  double sum = 0.0;
-  for (std::size_t k = 0; k < N; ++k) sum += x[k];
-  const double m = sum / static_cast<double>(N);
-  double sq = 0.0;
-  for (std::size_t k = 0; k < N; ++k) {
-    const double d = static_cast<double>(x[k]) - m;
-    sq += d * d;
-  }
-  mean = static_cast<float>(m);
-  inv_std = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(N) + static_cast<double>(eps)));
-}"""
-
-# each of ROWS rows of N values: y = (x - mean) * inv_std * scale + bias (bias may be null);
-# mean_out / inv_std_out (may be null) receive the per-row statistics
-LAYERNORM = """template <std::size_t ROWS, std::size_t N>
-inline void layernorm(const float* x, const float* scale, const float* bias, float eps, float* y,
-                      float* mean_out, float* inv_std_out) {
-  for (std::size_t r = 0; r < ROWS; ++r) {
-    const float* xr = x + r * N;
-    float* yr = y + r * N;
-    float mean, inv_std;
-    row_statistics<N>(xr, eps, mean, inv_std);
-    if (mean_out) mean_out[r] = mean;
-    if (inv_std_out) inv_std_out[r] = inv_std;
-    if (bias) {
-      for (std::size_t k = 0; k < N; ++k) yr[k] = (xr[k] - mean) * inv_std * scale[k] + bias[k];
-    } else {
-      for (std::size_t k = 0; k < N; ++k) yr[k] = (xr[k] - mean) * inv_std * scale[k];
-    }
-  }
-}"""
-
-# x is (N, C, S): every (n, c) row of S values is normalized, then scaled by scale[c], shifted by bias[c]
-INSTANCENORM = """template <std::size_t N, std::size_t C, std::size_t S>
-inline void instancenorm(const float* x, const float* scale, const float* bias, float eps, float* y) {
-  for (std::size_t n = 0; n < N; ++n) {
-    for (std::size_t c = 0; c < C; ++c) {
-      const float* xr = x + (n * C + c) * S;
-      float* yr = y + (n * C + c) * S;
-      float mean, inv_std;
-      row_statistics<S>(xr, eps, mean, inv_std);
-      const float a = scale[c] * inv_std;
-      const float b = bias[c] - mean * a;
-      for (std::size_t s = 0; s < S; ++s) yr[s] = xr[s] * a + b;
-    }
-  }
-}"""
-
-# y = x / ||x||_P along the middle axis of an (OUTER, N, INNER) tensor (0 where the norm is 0);
-# norm holds INNER doubles
-LPNORM = """template <std::size_t OUTER, std::size_t N, std::size_t INNER, int P>
-inline void lpnorm(const float* x, float* y, double* norm) {
-  for (std::size_t o = 0; o < OUTER; ++o) {
-    const float* xo = x + o * N * INNER;
-    float* yo = y + o * N * INNER;
-    for (std::size_t j = 0; j < INNER; ++j) norm[j] = 0.0;
-    for (std::size_t k = 0; k < N; ++k)
-      for (std::size_t j = 0; j < INNER; ++j) {
-        const double v = xo[k * INNER + j];
-        norm[j] += P == 1 ? std::fabs(v) : v * v;
-      }
-    for (std::size_t j = 0; j < INNER; ++j) {
-      const double total = P == 1 ? norm[j] : std::sqrt(norm[j]);
-      norm[j] = total == 0.0 ? 0.0 : 1.0 / total;
-    }
-    for (std::size_t k = 0; k < N; ++k)
-      for (std::size_t j = 0; j < INNER; ++j)
-        yo[k * INNER + j] = static_cast<float>(xo[k * INNER + j] * norm[j]);
-  }
-}"""
+def _code(region: str) -> str:
+    """A helper of ``operators/cpp/normalization.hpp``."""
+    return cpp_source("rmodel.operators", "normalization.hpp", region)
 
 
 #: helpers are emitted sorted by key: the keys of row_statistics' users extend its key, so they follow it
@@ -195,14 +99,14 @@ class BatchNormalization(Operator):
         return 2 * self.n * self.c * self.s
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("batchnorm", BATCHNORM)
+        ctx.helper("batchnorm", _code("batchnorm"))
         x, y = ctx.ptr(self.inputs[0]), ctx.ptr(self.outputs[0])
         call = f"detail::batchnorm<{self.n}, {self.c}, {self.s}>"
         if self.folded is not None:
             a = ctx.constant("bn_scale", self.folded[0])
             b = ctx.constant("bn_shift", self.folded[1])
             return f"{call}({x}, {a}, {b}, {y});"
-        ctx.helper("batchnorm_coefficients", BATCHNORM_COEFFICIENTS)
+        ctx.helper("batchnorm_coefficients", _code("batchnorm_coefficients"))
         work = ctx.scratch(np.float32)
         scale, bias, mean, var = (ctx.ptr(self.inputs[i]) for i in range(1, 5))
         return "\n".join(
@@ -272,8 +176,8 @@ class LayerNormalization(Operator):
         return 7 * self.rows * self.n
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper(_STATS_KEY, ROW_STATISTICS)
-        ctx.helper(_STATS_KEY + "_layernorm", LAYERNORM)
+        ctx.helper(_STATS_KEY, _code("row_statistics"))
+        ctx.helper(_STATS_KEY + "_layernorm", _code("layernorm"))
         args = [ctx.ptr(self.inputs[0])]
         for index, value in zip((1, 2), self.params, strict=True):
             if value is not None:
@@ -312,8 +216,8 @@ class InstanceNormalization(Operator):
         return 6 * self.n * self.c * self.s
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper(_STATS_KEY, ROW_STATISTICS)
-        ctx.helper(_STATS_KEY + "_instancenorm", INSTANCENORM)
+        ctx.helper(_STATS_KEY, _code("row_statistics"))
+        ctx.helper(_STATS_KEY + "_instancenorm", _code("instancenorm"))
         x, scale, bias = (ctx.ptr(self.inputs[i]) for i in range(3))
         return (
             f"detail::instancenorm<{self.n}, {self.c}, {self.s}>"
@@ -350,7 +254,7 @@ class LpNormalization(Operator):
         return 3 * self.outer * self.n * self.inner
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("lpnorm", LPNORM)
+        ctx.helper("lpnorm", _code("lpnorm"))
         return (
             f"detail::lpnorm<{self.outer}, {self.n}, {self.inner}, {self.p}>"
             f"({ctx.ptr(self.inputs[0])}, {ctx.ptr(self.outputs[0])}, {ctx.scratch(np.float64)});"

@@ -13,47 +13,11 @@ import math
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 
 from .base import REQUIRED, CpuContext, Operator, ShapeContext, float_literal, register
-from .conv import VALID_RANGE, Window, check_auto_pad, loop, window_geometry, window_outer_loops
-
-# out[p] = reduce(x[p * N ... p * N + N)) over P planes, with eight independent partial results so
-# the loop vectorizes without reassociating floating point operations.
-GLOBAL_POOL = """template <std::size_t P, std::size_t N, bool Max>
-inline void global_pool(const float* x, float* y) {
-  for (std::size_t p = 0; p < P; ++p) {
-    const float* xp = x + p * N;
-    float acc[8];
-    for (std::size_t j = 0; j < 8; ++j) acc[j] = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
-    std::size_t i = 0;
-    for (; i + 8 <= N; i += 8) {
-      for (std::size_t j = 0; j < 8; ++j) {
-        if (Max) {
-          acc[j] = (xp[i + j] > acc[j] || xp[i + j] != xp[i + j]) ? xp[i + j] : acc[j];
-        } else {
-          acc[j] += xp[i + j];
-        }
-      }
-    }
-    for (std::size_t j = 0; i < N; ++i, ++j) {
-      if (Max) {
-        acc[j] = (xp[i] > acc[j] || xp[i] != xp[i]) ? xp[i] : acc[j];
-      } else {
-        acc[j] += xp[i];
-      }
-    }
-    float r = acc[0];
-    for (std::size_t j = 1; j < 8; ++j) {
-      if (Max) {
-        r = (acc[j] > r || acc[j] != acc[j]) ? acc[j] : r;
-      } else {
-        r += acc[j];
-      }
-    }
-    y[p] = Max ? r : r / static_cast<float>(N);
-  }
-}"""
+from .conv import Window, check_auto_pad, loop, valid_range_code, window_geometry, window_outer_loops
 
 
 def tap_counts(
@@ -129,7 +93,7 @@ class _Pool(Operator):
         return self.planes * math.prod(self.win.out) * math.prod(self.kernel)
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("valid_range", VALID_RANGE)
+        ctx.helper("valid_range", valid_range_code())
         win = self.win
         rank = len(win.kernel)
         in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
@@ -226,7 +190,7 @@ class GlobalPool(Operator):
         return self.planes * self.size
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("global_pool", GLOBAL_POOL)
+        ctx.helper("global_pool", cpp_source("rmodel.operators", "pool.hpp", "global_pool"))
         is_max = "true" if self.op_type == "GlobalMaxPool" else "false"
         return (
             f"detail::global_pool<{self.planes}, {self.size}, {is_max}>("

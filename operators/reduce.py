@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 from rmodel.tensor import cpp_type
 
@@ -259,43 +260,6 @@ class Reduce(Operator):
         return lines
 
 
-# index of the first (or, with LAST, the last) maximum (MAX) or minimum along the middle axis of an
-# (OUTER, N, INNER) tensor; best holds INNER values when INNER > 1
-ARG_REDUCE = """template <std::size_t OUTER, std::size_t N, std::size_t INNER, bool MAX, bool LAST, typename T>
-inline void arg_reduce(const T* x, std::int64_t* y, T* best) {
-  const auto better = [](T v, T b) { return MAX ? (LAST ? v >= b : v > b) : (LAST ? v <= b : v < b); };
-  for (std::size_t o = 0; o < OUTER; ++o) {
-    const T* xo = x + o * N * INNER;
-    std::int64_t* yo = y + o * INNER;
-    if constexpr (INNER == 1) {
-      T b = xo[0];
-      std::int64_t index = 0;
-      for (std::size_t k = 1; k < N; ++k) {
-        if (better(xo[k], b)) {
-          b = xo[k];
-          index = static_cast<std::int64_t>(k);
-        }
-      }
-      yo[0] = index;
-    } else {
-      for (std::size_t j = 0; j < INNER; ++j) {
-        best[j] = xo[j];
-        yo[j] = 0;
-      }
-      for (std::size_t k = 1; k < N; ++k) {
-        for (std::size_t j = 0; j < INNER; ++j) {
-          const T v = xo[k * INNER + j];
-          if (better(v, best[j])) {
-            best[j] = v;
-            yo[j] = static_cast<std::int64_t>(k);
-          }
-        }
-      }
-    }
-  }
-}"""
-
-
 @register("ArgMax", "ArgMin")
 class ArgReduce(Operator):
     """int64 index of the largest (ArgMax) or smallest (ArgMin) value along ``axis``."""
@@ -333,7 +297,7 @@ class ArgReduce(Operator):
         return self.outer * self.n * self.inner
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("arg_reduce", ARG_REDUCE)
+        ctx.helper("arg_reduce", cpp_source("rmodel.operators", "reduce.hpp", "arg_reduce"))
         dtype = self.input_infos[0].dtype
         best = ctx.scratch(dtype) if self.inner > 1 else "nullptr"
         is_max = "true" if self.op_type == "ArgMax" else "false"

@@ -12,85 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
+
 from . import mathfn
 from .base import CpuContext, Operator, ShapeContext, normalize_axis, register
 
-# Rows of length N are contiguous. The max is subtracted before exp, so large inputs cannot
-# overflow; the sum of exponentials is accumulated in double. Softmax writes the exponentials first
-# (a loop the compiler vectorizes: detail::exp_f32 of mathfn.py) and sums them in a second loop.
-SOFTMAX_ROWS = """template <std::size_t OUTER, std::size_t N, bool LOG>
-inline void softmax_rows(const float* x, float* y) {
-  for (std::size_t o = 0; o < OUTER; ++o) {
-    const float* xr = x + o * N;
-    float* yr = y + o * N;
-    float mx = xr[0];
-    for (std::size_t k = 1; k < N; ++k) mx = std::max(mx, xr[k]);
-    double sum = 0.0;
-    if (LOG) {
-      for (std::size_t k = 0; k < N; ++k) sum += exp_f32(xr[k] - mx);
-    } else {
-      for (std::size_t k = 0; k < N; ++k) yr[k] = exp_f32(xr[k] - mx);
-      for (std::size_t k = 0; k < N; ++k) sum += yr[k];
-    }
-    if (LOG) {
-      const float shift = mx + static_cast<float>(std::log(sum));
-      for (std::size_t k = 0; k < N; ++k) yr[k] = xr[k] - shift;
-    } else {
-      const float scale = static_cast<float>(1.0 / sum);
-      for (std::size_t k = 0; k < N; ++k) yr[k] *= scale;
-    }
-  }
-}"""
 
-# The reduced axis has stride INNER: every pass runs over INNER contiguous values, keeping the
-# running max (mx) and sum per column in the workspace.
-SOFTMAX_STRIDED = """template <std::size_t OUTER, std::size_t N, std::size_t INNER, bool LOG>
-inline void softmax_strided(const float* x, float* y, float* mx, double* sum) {
-  for (std::size_t o = 0; o < OUTER; ++o) {
-    const float* xo = x + o * N * INNER;
-    float* yo = y + o * N * INNER;
-    for (std::size_t j = 0; j < INNER; ++j) mx[j] = xo[j];
-    for (std::size_t k = 1; k < N; ++k)
-      for (std::size_t j = 0; j < INNER; ++j) mx[j] = std::max(mx[j], xo[k * INNER + j]);
-    for (std::size_t j = 0; j < INNER; ++j) sum[j] = 0.0;
-    for (std::size_t k = 0; k < N; ++k)
-      for (std::size_t j = 0; j < INNER; ++j) {
-        const float e = exp_f32(xo[k * INNER + j] - mx[j]);
-        sum[j] += e;
-        if (!LOG) yo[k * INNER + j] = e;
-      }
-    if (LOG) {
-      for (std::size_t j = 0; j < INNER; ++j) mx[j] += static_cast<float>(std::log(sum[j]));
-      for (std::size_t k = 0; k < N; ++k)
-        for (std::size_t j = 0; j < INNER; ++j) yo[k * INNER + j] = xo[k * INNER + j] - mx[j];
-    } else {
-      for (std::size_t j = 0; j < INNER; ++j) mx[j] = static_cast<float>(1.0 / sum[j]);
-      for (std::size_t k = 0; k < N; ++k)
-        for (std::size_t j = 0; j < INNER; ++j) yo[k * INNER + j] *= mx[j];
-    }
-  }
-}"""
-
-# 1 at the first element equal to the maximum along the axis, 0 elsewhere. As onnxruntime: the
-# maximum is folded with std::max from the first element, so a leading NaN gives an all-zero row
-# and a later NaN is passed over.
-HARDMAX = """template <std::size_t OUTER, std::size_t N, std::size_t INNER>
-inline void hardmax(const float* x, float* y) {
-  for (std::size_t i = 0; i < OUTER * N * INNER; ++i) y[i] = 0.0f;
-  for (std::size_t o = 0; o < OUTER; ++o) {
-    for (std::size_t j = 0; j < INNER; ++j) {
-      const float* xc = x + o * N * INNER + j;
-      float mx = xc[0];
-      for (std::size_t k = 1; k < N; ++k) mx = std::max(mx, xc[k * INNER]);
-      for (std::size_t k = 0; k < N; ++k) {
-        if (xc[k * INNER] == mx) {
-          y[o * N * INNER + k * INNER + j] = 1.0f;
-          break;
-        }
-      }
-    }
-  }
-}"""
+def _code(region: str) -> str:
+    """A helper of ``operators/cpp/softmax.hpp``."""
+    return cpp_source("rmodel.operators", "softmax.hpp", region)
 
 
 @register("Softmax", "LogSoftmax", "Hardmax")
@@ -133,14 +63,14 @@ class Softmax(Operator):
         if self.outer * self.n * self.inner == 0:
             return "// empty tensor: nothing to compute"
         if self.op_type == "Hardmax":
-            ctx.helper("hardmax", HARDMAX)
+            ctx.helper("hardmax", _code("hardmax"))
             return f"detail::hardmax<{self.outer}, {self.n}, {self.inner}>({x}, {y});"
         log = "true" if self.op_type == "LogSoftmax" else "false"
         mathfn.use(ctx)  # registered first: the helpers below call exp_f32
         if self.inner == 1:
-            ctx.helper("softmax_rows", SOFTMAX_ROWS)
+            ctx.helper("softmax_rows", _code("softmax_rows"))
             return f"detail::softmax_rows<{self.outer}, {self.n}, {log}>({x}, {y});"
-        ctx.helper("softmax_strided", SOFTMAX_STRIDED)
+        ctx.helper("softmax_strided", _code("softmax_strided"))
         return (
             f"detail::softmax_strided<{self.outer}, {self.n}, {self.inner}, {log}>"
             f"({x}, {y}, {ctx.scratch(np.float32)}, {ctx.scratch(np.float64)});"

@@ -234,7 +234,7 @@ def test_rmodel_generate_errors(tmp_path: Path, call: str, options: list[str], m
 
 def expected_ctest_count() -> int:
     """3 tests per enabled rmodel_test_model() line, +1 per weight-file case, + the TEST()s of the
-    hand-written sources (batch variants, dynamic batch)."""
+    hand-written sources (batch variants, dynamic batch, kernels)."""
     lines = [l.strip() for l in (ROOT / "cpp_tests" / "CMakeLists.txt").read_text().splitlines()]
     cases = [l for l in lines if l.startswith("rmodel_test_model(")]
     assert len(cases) >= 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
 from rmodel.model import RModel
 from rmodel.naming import cpp_string
 from rmodel.tensor import cpp_type
@@ -33,9 +34,9 @@ def _shape_table(prefix: str, tensors: list) -> str:
 def pybind11_source(model: RModel, layout: HeaderLayout, header_name: str, module_name: str, file_weights: bool) -> str:
     """A pybind11 module whose ``make_runner(weights_path)`` returns a fast ``run(*inputs)`` callable.
 
-    The hot path is a METH_FASTCALL function on numpy's C API (a few hundred ns per call); it
-    accepts inputs positionally, as one list/tuple, as a dict or as keywords, converts dtypes, and
-    checks shapes with a clear ValueError.
+    The model's tables, ``new_session`` and ``infer`` are written here; the runner itself (a
+    METH_FASTCALL function on numpy's C API, a few hundred ns per call, taking the inputs
+    positionally, as one list/tuple, as a dict or as keywords) is ``emitters/cpu/cpp/pybind_runner.cpp``.
     """
     ns = layout.namespace
     n_in, n_out = len(model.inputs), len(model.outputs)
@@ -45,6 +46,7 @@ def pybind11_source(model: RModel, layout: HeaderLayout, header_name: str, modul
         f"static_cast<{cpp_type(o.dtype)}*>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(outs[{k}])))"
         for k, o in enumerate(model.outputs)
     ]
+    weights_arg = "weights_path" if file_weights else ""
     ctor = "new Session(weights_path.cast<std::string>())" if file_weights else "new Session()"
     many = batchable(model)
     call = (
@@ -68,12 +70,11 @@ namespace py = pybind11;
 namespace {{
 
 using Session = {ns}::Session;
-constexpr const char* kCapsule = "rmodel.Session";
 constexpr Py_ssize_t kIn = {n_in};
 constexpr Py_ssize_t kOut = {n_out};
-constexpr Py_ssize_t kInSlots = kIn > 0 ? kIn : 1;
 // any number of samples along the first axis (run in chunks of the compiled batch), or exact shapes
 constexpr bool kMany = {"true" if many else "false"};
+constexpr npy_intp kBatchSize = {model.batch_size};
 const char* const kInputNames[] = {{{", ".join(cpp_string(i.name) for i in model.inputs) or "nullptr"}}};
 const int kInputTypes[] = {{{", ".join(NPY_TYPES[np.dtype(i.dtype).name] for i in model.inputs) or "0"}}};
 const int kInputRanks[] = {{{", ".join(str(i.rank) for i in model.inputs) or "0"}}};
@@ -82,142 +83,23 @@ const int kOutputTypes[] = {{{", ".join(NPY_TYPES[np.dtype(o.dtype).name] for o 
 const int kOutputRanks[] = {{{", ".join(str(o.rank) for o in model.outputs)}}};
 {_shape_table("kOutputShape", model.outputs)}
 
-std::string shape_text(const npy_intp* dims, int rank) {{
-  std::ostringstream text;
-  text << "(";
-  for (int i = 0; i < rank; ++i) text << (i ? ", " : "") << dims[i];
-  text << (rank == 1 ? ",)" : ")");
-  return text.str();
+Session* new_session(const py::object& {weights_arg}) {{
+  return {ctor};
 }}
 
-// New reference to a C-contiguous array of the input's dtype and shape, or nullptr with an error set.
-// With kMany the first axis is the number of samples, the same for every input (``count``).
-PyArrayObject* as_input(PyObject* obj, Py_ssize_t i, npy_intp* count) {{
-  auto* a = reinterpret_cast<PyArrayObject*>(
-      PyArray_FROMANY(obj, kInputTypes[i], 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST));
-  if (a == nullptr) return nullptr;
-  bool same = PyArray_NDIM(a) == kInputRanks[i];
-  for (int d = kMany ? 1 : 0; same && d < kInputRanks[i]; ++d) same = PyArray_DIM(a, d) == kInputShapes[i][d];
-  if (!same) {{
-    std::string message = std::string("input '") + kInputNames[i] + "' has shape " +
-                          shape_text(PyArray_DIMS(a), PyArray_NDIM(a)) + " but the model was generated for shape " +
-                          shape_text(kInputShapes[i], kInputRanks[i]) +
-                          (kMany ? " (any number of samples on the first axis)"
-                                 : " (batch size {model.batch_size}); pass an array of that shape or regenerate the model");
-    Py_DECREF(a);
-    PyErr_SetString(PyExc_ValueError, message.c_str());
-    return nullptr;
-  }}
-  if (kMany) {{
-    if (*count >= 0 && PyArray_DIM(a, 0) != *count) {{
-      Py_DECREF(a);
-      PyErr_SetString(PyExc_ValueError, "the inputs hold different numbers of samples (first axis)");
-      return nullptr;
-    }}
-    *count = PyArray_DIM(a, 0);
-  }}
-  return a;
+void infer(Session* session, [[maybe_unused]] npy_intp count, [[maybe_unused]] PyArrayObject* const* arrays,
+           PyObject* const* outs) {{
+  {call};
 }}
 
-int take_by_name(PyObject* name, PyObject* value, PyObject** given) {{
-  const char* text = PyUnicode_AsUTF8(name);
-  if (text == nullptr) return -1;
-  for (Py_ssize_t i = 0; i < kIn; ++i) {{
-    if (std::string(text) == kInputNames[i]) {{
-      given[i] = value;
-      return 0;
-    }}
-  }}
-  PyErr_Format(PyExc_TypeError, "the model has no input named '%s'", text);
-  return -1;
-}}
-
-PyObject* run(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {{
-  auto* session = static_cast<Session*>(PyCapsule_GetPointer(self, kCapsule));
-  if (session == nullptr) return nullptr;
-  PyObject* given[kInSlots] = {{}};
-  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  if (nkw > 0) {{
-    if (nargs > 0) {{
-      PyErr_SetString(PyExc_TypeError, "give the inputs either positionally or by name, not both");
-      return nullptr;
-    }}
-    for (Py_ssize_t j = 0; j < nkw; ++j)
-      if (take_by_name(PyTuple_GET_ITEM(kwnames, j), args[j], given) < 0) return nullptr;
-  }} else if (nargs == 1 && PyDict_Check(args[0])) {{
-    PyObject* key;
-    PyObject* value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(args[0], &pos, &key, &value))
-      if (take_by_name(key, value, given) < 0) return nullptr;
-  }} else if (nargs == 1 && kIn > 1 && (PyList_Check(args[0]) || PyTuple_Check(args[0])) &&
-             PySequence_Fast_GET_SIZE(args[0]) == kIn) {{
-    for (Py_ssize_t i = 0; i < kIn; ++i) given[i] = PySequence_Fast_GET_ITEM(args[0], i);
-  }} else if (nargs == kIn) {{
-    for (Py_ssize_t i = 0; i < kIn; ++i) given[i] = args[i];
-  }} else {{
-    PyErr_Format(PyExc_TypeError, "the model takes %zd input(s), got %zd", kIn, nargs);
-    return nullptr;
-  }}
-  for (Py_ssize_t i = 0; i < kIn; ++i) {{
-    if (given[i] == nullptr) {{
-      PyErr_Format(PyExc_TypeError, "no value given for input '%s'", kInputNames[i]);
-      return nullptr;
-    }}
-  }}
-  PyArrayObject* arrays[kInSlots] = {{}};
-  PyObject* outs[kOut] = {{}};
-  PyObject* result = nullptr;
-  bool ok = true;
-  npy_intp count = -1;
-  for (Py_ssize_t i = 0; ok && i < kIn; ++i) ok = (arrays[i] = as_input(given[i], i, &count)) != nullptr;
-  for (Py_ssize_t k = 0; ok && k < kOut; ++k) {{
-    npy_intp dims[NPY_MAXDIMS];
-    for (int d = 0; d < kOutputRanks[k]; ++d) dims[d] = kOutputShapes[k][d];
-    if (kMany) dims[0] = count;
-    ok = (outs[k] = PyArray_SimpleNew(kOutputRanks[k], dims, kOutputTypes[k])) != nullptr;
-  }}
-  if (ok) {{
-    {call};
-    if (kOut == 1) {{
-      result = outs[0];
-      outs[0] = nullptr;
-    }} else {{
-      result = PyTuple_New(kOut);
-      for (Py_ssize_t k = 0; result != nullptr && k < kOut; ++k) {{
-        PyTuple_SET_ITEM(result, k, outs[k]);
-        outs[k] = nullptr;
-      }}
-    }}
-  }}
-  for (Py_ssize_t i = 0; i < kIn; ++i) Py_XDECREF(arrays[i]);
-  for (Py_ssize_t k = 0; k < kOut; ++k) Py_XDECREF(outs[k]);
-  return result;
-}}
-
-PyMethodDef run_def = {{"run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(run)),
-                       METH_FASTCALL | METH_KEYWORDS, "Run the model: numpy arrays in, numpy array(s) out."}};
+{cpp_source("rmodel.emitters.cpu", "pybind_runner.cpp", "runner")}
 
 }}  // namespace
 
 PYBIND11_MODULE({module_name}, m) {{
   if (_import_array() < 0) throw py::error_already_set();
   m.doc() = {cpp_string("rmodel-generated inference for " + repr(model.name))};
-  m.def("make_runner", [](py::object weights_path) {{
-    (void)weights_path;
-    auto* session = {ctor};
-    PyObject* capsule = PyCapsule_New(session, kCapsule, [](PyObject* c) {{
-      delete static_cast<Session*>(PyCapsule_GetPointer(c, kCapsule));
-    }});
-    if (capsule == nullptr) {{
-      delete session;
-      throw py::error_already_set();
-    }}
-    PyObject* function = PyCFunction_New(&run_def, capsule);
-    Py_DECREF(capsule);
-    if (function == nullptr) throw py::error_already_set();
-    return py::reinterpret_steal<py::object>(function);
-  }}, py::arg("weights_path") = py::none());
+  m.def("make_runner", &make_runner, py::arg("weights_path") = py::none());
 }}
 """
 

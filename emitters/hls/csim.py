@@ -16,7 +16,7 @@ from rmodel.verify import OutputCheck, VerifyReport, compare, random_inputs, run
 
 from .config import HlsConfig, resolve_options
 from .firmware import Firmware, build_firmware
-from .headers import STREAM_HEADER, ap_types_include, use_own_stream
+from .headers import ap_types_include, stream_header, use_own_stream
 from .project import tb_tolerance, top_name
 
 #: -O1 keeps the build of ap_fixed code short; the HLS pragmas are unknown to g++
@@ -133,7 +133,7 @@ def compile_hls(
     config = resolve_options(model.options.get("hls"), options, model)
     fw = build_firmware(model, config, top_name(model, namespace), weights_dir="")
     sources = dict(fw.files)
-    sources["rmodel_stream.h"] = STREAM_HEADER
+    sources["rmodel_stream.h"] = stream_header()
     sources["binding.cpp"] = binding_source(model, fw)
     all_flags = list(flags) + (["-DRMODEL_OWN_STREAM"] if use_own_stream() else [])
     library = build_shared_library(

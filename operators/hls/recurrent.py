@@ -11,26 +11,11 @@ import math
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 
 from . import HlsContext, HlsImpl, register_hls, transpose_order
 from .activation import lut_index, table_points
-
-MATVEC = """// acc[row] += sum_k a[k] * w[row * K + k], over ceil(ROWS * K / R) multipliers used R times each
-template <int ROWS, int K, int R, typename TA, typename TW, typename TACC>
-void matvec(const TA* a, const TW* w, TACC* acc) {
-#pragma HLS INLINE
-  const int total = ROWS * K;
-  const int mults = (total + R - 1) / R;
-  for (int r = 0; r < R; ++r) {
-#pragma HLS PIPELINE II=1
-    for (int j = 0; j < mults; ++j) {
-#pragma HLS UNROLL
-      const int idx = r + j * R;
-      if (idx < total) acc[idx / K] += a[idx % K] * w[idx];
-    }
-  }
-}"""
 
 _DEFAULTS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 
@@ -111,7 +96,7 @@ class _RecurrentHls(HlsImpl):
                 body = "  " + lut_index("v", -rng, rng, size).replace("\n", "\n  ") + f"\n  return {res}({table}[idx]);"
             ctx.helper(name, f"static {res} {name}({acc} v) {{\n{body}\n}}")
             names.append(name)
-        ctx.helper("matvec", MATVEC)
+        ctx.helper("matvec", cpp_source("rmodel.operators.hls", "recurrent.h", "matvec"))
         return names[0], names[1]
 
     def _initial(self, ctx: HlsContext, index: int, hint: str, role: str) -> str | None:
