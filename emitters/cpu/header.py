@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rmodel._version import __version__
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, cpp_string, identifier, quoted
@@ -59,18 +60,6 @@ def header_layout(model: RModel, namespace: str | None = None) -> HeaderLayout:
     )
 
 
-#: large float32 weights are byte strings read through this type (GCC and Clang: reading a char
-#: array as float is then well defined); the bytes are little-endian
-_FLOAT_ALIAS = """#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "this header embeds little-endian float32 weights: generate it with weights='file' for this machine"
-#endif
-#if defined(__GNUC__)
-typedef float __attribute__((may_alias)) float_alias;
-#else
-#error "weights embedded as bytes need GCC or Clang: generate the header with weights='file'"
-#endif"""
-
-
 class _WeightPool:
     """The header's constant data: C++ arrays (embedded) or slices of the weight file, shared by
     every operator and, for a dynamic batch, by every batch kernel (same name and data: one copy)."""
@@ -109,7 +98,7 @@ class _WeightPool:
             ident = "w_" + self.names(hint, "w")
             if value.dtype == np.float32 and value.size >= BYTES_MIN_ELEMENTS:
                 if not self.uses_bytes:
-                    self.definitions.insert(0, _FLOAT_ALIAS)
+                    self.definitions.insert(0, cpp_source("rmodel.emitters.cpu", "weight_bytes.h", "float_alias"))
                 self.uses_bytes = True
                 self.definitions.append(f"// constant {quoted(cname)}\n" + bytes_definition(ident, value))
                 expr = f"detail::{ident}()"
