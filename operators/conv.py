@@ -362,32 +362,35 @@ class Conv(_ConvBase):
         cg, mg = self.c // g, self.m // g
         in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
         has_bias = self.has_input(2)
-        lines = [
-            f"const float* x = {ctx.ptr(self.inputs[0])};",
-            f"const float* w = {ctx.ptr(self.inputs[1])};",
-            f"float* y = {ctx.ptr(self.outputs[0])};",
-        ]
+        # the weights of the panel strategy are a packed constant: no pointer to the ONNX weights
+        weights_by_panel = not self.pointwise and self.weights_by_panel
+        padded = not self.pointwise and not weights_by_panel and self.padded_gemm is not None
+        lines = [f"const float* x = {ctx.ptr(self.inputs[0])};"]
+        if not weights_by_panel:
+            lines.append(f"const float* w = {ctx.ptr(self.inputs[1])};")
+        lines.append(f"float* y = {ctx.ptr(self.outputs[0])};")
         if has_bias:
             lines.append(f"const float* bias = {ctx.ptr(self.inputs[2])};")
+        if padded:
+            lines += [
+                f"float* pad = {ctx.scratch(np.float32)};  // zero-padded group input: only its interior is rewritten",
+                f"for (std::size_t i = 0; i < {self.padded_gemm['pad_size']}; ++i) pad[i] = 0.0f;",
+            ]
         lines += [
             f"for (std::size_t n = 0; n < {self.n}; ++n) {{",
             f"  for (std::size_t g = 0; g < {g}; ++g) {{",
             f"    const float* xg = x + (n * {self.c} + g * {cg}) * {in_size};",
-            f"    const float* wg = w + g * {mg * self.kdim};",
-            f"    float* yg = y + (n * {self.m} + g * {mg}) * {out_size};",
         ]
+        if not weights_by_panel:
+            lines.append(f"    const float* wg = w + g * {mg * self.kdim};")
+        lines.append(f"    float* yg = y + (n * {self.m} + g * {mg}) * {out_size};")
         bias_args = {"bias": "bias + g * " + str(mg), "bias_kind": BIAS_ROW} if has_bias else {}
         if self.pointwise:
             call = gemm_call(ctx, "wg", "xg", "yg", mg, self.kdim, out_size, **bias_args)
             lines.append(f"    {call}")
-        elif self.weights_by_panel:  # the weights are a packed constant there
-            lines = [line for line in lines if "const float* w" not in line]
+        elif weights_by_panel:
             lines += self._weights_by_panel(ctx, cg, mg, bias_args)
-        elif self.padded_gemm is not None:
-            lines[-5:-5] = [
-                f"float* pad = {ctx.scratch(np.float32)};  // zero-padded group input: only its interior is rewritten",
-                f"for (std::size_t i = 0; i < {self.padded_gemm['pad_size']}; ++i) pad[i] = 0.0f;",
-            ]
+        elif padded:
             lines += self._padded_gemm(ctx, cg, mg, bias_args)
         else:
             ctx.helper("valid_range", valid_range_code())

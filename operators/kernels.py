@@ -41,6 +41,7 @@ from .base import CpuContext
 GEMM_NR = 16
 
 BIAS_NONE, BIAS_ROW, BIAS_COL = 0, 1, 2
+_BIAS_NAMES = {BIAS_NONE: "none", BIAS_ROW: "per row", BIAS_COL: "per column"}
 
 _PACKAGE = "rmodel.operators"
 
@@ -98,7 +99,12 @@ def gemm_call(
         b = ctx.constant("packed", pack_panels(np.asarray(b_const, dtype=np.float32).reshape(k, n)))
     if bias is None:
         bias_kind = BIAS_NONE
-    args = f"{m}, {k}, {n}, {sam}, {sak}, {'true' if packed else 'false'}, {ldb or n}, {ldy or n}, {bias_kind}"
+    # every template argument labelled, so a reader sees the product's shape and layout at the call
+    args = (
+        f"/*M=*/{m}, /*K=*/{k}, /*N=*/{n}, /*a row, column stride=*/{sam}, {sak}, "
+        f"/*b packed=*/{'true' if packed else 'false'}, /*ldb=*/{ldb or n}, /*ldy=*/{ldy or n}, "
+        f"/*bias: {_BIAS_NAMES[bias_kind]}*/ {bias_kind}"
+    )
     if taps is not None and taps[0] * taps[2] > 1:
-        args += ", " + ", ".join(str(t) for t in taps)
+        args += ", /*taps K2, S2, K3, S3=*/" + ", ".join(str(t) for t in taps)
     return f"detail::gemm<{args}>({a}, {b}, {bias or 'nullptr'}, {y});"

@@ -1168,7 +1168,7 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   float* const t_output_softmax_gemm_1 = arena_f32_ + 0;  // 'output_softmax/gemm_1' float32[1x5]
   // [0] dense_1/gemm (Gemm): features: float32[1x16], dense_1/gemm_W: float32[16x64], dense_1/gemm_C: float32[64] -> batchnorm_1/batchnormalization_1: float32[1x64]
   {
-    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_features, detail::w_dense_1_gemm_packed, detail::w_dense_1_gemm_C, t_batchnorm_1_batchnormalization_1);
+    detail::gemm</*M=*/1, /*K=*/16, /*N=*/64, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: per column*/ 2>(in_features, detail::w_dense_1_gemm_packed, detail::w_dense_1_gemm_C, t_batchnorm_1_batchnormalization_1);
   }
   // [1] relu_1/relu (Relu): batchnorm_1/batchnormalization_1: float32[1x64] -> relu_1/relu_1: float32[1x64]
   {
@@ -1182,7 +1182,7 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   }
   // [2] dense_2/gemm (Gemm): relu_1/relu_1: float32[1x64], dense_2/kernel: float32[64x32], dense_2/bias: float32[32] -> dense_2/gemm_1: float32[1x32]
   {
-    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_1_relu_1, detail::w_dense_2_gemm_packed, detail::w_dense_2_bias, t_dense_2_gemm_1);
+    detail::gemm</*M=*/1, /*K=*/64, /*N=*/32, /*a row, column stride=*/64, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_1_relu_1, detail::w_dense_2_gemm_packed, detail::w_dense_2_bias, t_dense_2_gemm_1);
   }
   // [3] dense_2/relu (Relu): dense_2/gemm_1: float32[1x32] -> dense_2/relu_1: float32[1x32]
   {
@@ -1196,7 +1196,7 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   }
   // [4] dense_3/gemm (Gemm): dense_2/relu_1: float32[1x32], dense_3/kernel: float32[32x32], dense_3/bias: float32[32] -> dense_3/gemm_1: float32[1x32]
   {
-    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>(t_dense_2_relu_1, detail::w_dense_3_gemm_packed, detail::w_dense_3_bias, t_dense_3_gemm_1);
+    detail::gemm</*M=*/1, /*K=*/32, /*N=*/32, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_dense_2_relu_1, detail::w_dense_3_gemm_packed, detail::w_dense_3_bias, t_dense_3_gemm_1);
   }
   // [5] dense_3/relu (Relu): dense_3/gemm_1: float32[1x32] -> dense_3/relu_1: float32[1x32]
   {
@@ -1210,7 +1210,7 @@ inline void Session::infer(const float* in_features, float* out_output_softmax) 
   }
   // [6] output_softmax/gemm (Gemm): dense_3/relu_1: float32[1x32], output_softmax/kernel: float32[32x5], output_softmax/bias: float32[5] -> output_softmax/gemm_1: float32[1x5]
   {
-    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>(t_dense_3_relu_1, detail::w_output_softmax_gemm_packed, detail::w_output_softmax_bias, t_output_softmax_gemm_1);
+    detail::gemm</*M=*/1, /*K=*/32, /*N=*/5, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/5, /*ldy=*/5, /*bias: per column*/ 2>(t_dense_3_relu_1, detail::w_output_softmax_gemm_packed, detail::w_output_softmax_bias, t_output_softmax_gemm_1);
   }
   // [7] output_softmax/softmax (Softmax): output_softmax/gemm_1: float32[1x5] -> output_softmax: float32[1x5]
   {

@@ -782,11 +782,11 @@ inline void Session::infer(const float* in_sequence, float* out_score) {
     // direction 0: forward
     {
       // input projection of every step at once: xw = X . W^T + bias
-      detail::gemm<8, 6, 64, 6, 1, true, 64, 64, 2>(t_time_major, detail::w_lstm_packed, bias, xw);
+      detail::gemm</*M=*/8, /*K=*/6, /*N=*/64, /*a row, column stride=*/6, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: per column*/ 2>(t_time_major, detail::w_lstm_packed, bias, xw);
       std::fill(hs, hs + 16, 0.0f);
       std::fill(cs, cs + 16, 0.0f);
       for (std::size_t s = 0; s < 8; ++s) {
-        detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 0>(hs, detail::w_lstm_packed_2, nullptr, rec);
+        detail::gemm</*M=*/1, /*K=*/16, /*N=*/64, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: none*/ 0>(hs, detail::w_lstm_packed_2, nullptr, rec);
         for (std::size_t b = 0; b < 1; ++b) {
           const std::size_t t = s;
           const float* xg = xw + (t * 1 + b) * 64;
@@ -818,7 +818,7 @@ inline void Session::infer(const float* in_sequence, float* out_score) {
   }
   // [3] dense (Gemm): last_state: float32[1x16], dense/kernel: float32[16x1], dense/bias: float32[1] -> dense: float32[1x1]
   {
-    detail::gemm<1, 16, 1, 16, 1, true, 1, 1, 2>(t_last_state, detail::w_dense_packed, detail::w_dense_bias, t_dense);
+    detail::gemm</*M=*/1, /*K=*/16, /*N=*/1, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/1, /*ldy=*/1, /*bias: per column*/ 2>(t_last_state, detail::w_dense_packed, detail::w_dense_bias, t_dense);
   }
   // [4] score (Sigmoid): dense: float32[1x1] -> score: float32[1x1]
   {

@@ -1186,7 +1186,7 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[4x5]
   // [0] dense_0 (Gemm): x: float32[4x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[4x64]
   {
-    detail::gemm<4, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
+    detail::gemm</*M=*/4, /*K=*/16, /*N=*/64, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: per column*/ 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[4x64] -> relu_0: float32[4x64]
   {
@@ -1200,7 +1200,7 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[4x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[4x32]
   {
-    detail::gemm<4, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
+    detail::gemm</*M=*/4, /*K=*/64, /*N=*/32, /*a row, column stride=*/64, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[4x32] -> relu_1: float32[4x32]
   {
@@ -1214,7 +1214,7 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[4x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[4x32]
   {
-    detail::gemm<4, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
+    detail::gemm</*M=*/4, /*K=*/32, /*N=*/32, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[4x32] -> relu_2: float32[4x32]
   {
@@ -1228,7 +1228,7 @@ inline void Session::run_batch4(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[4x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[4x5]
   {
-    detail::gemm<4, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
+    detail::gemm</*M=*/4, /*K=*/32, /*N=*/5, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/5, /*ldy=*/5, /*bias: per column*/ 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[4x5] -> probabilities: float32[4x5]
   {
@@ -1248,7 +1248,7 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[2x5]
   // [0] dense_0 (Gemm): x: float32[2x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[2x64]
   {
-    detail::gemm<2, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
+    detail::gemm</*M=*/2, /*K=*/16, /*N=*/64, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: per column*/ 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[2x64] -> relu_0: float32[2x64]
   {
@@ -1262,7 +1262,7 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[2x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[2x32]
   {
-    detail::gemm<2, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
+    detail::gemm</*M=*/2, /*K=*/64, /*N=*/32, /*a row, column stride=*/64, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[2x32] -> relu_1: float32[2x32]
   {
@@ -1276,7 +1276,7 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[2x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[2x32]
   {
-    detail::gemm<2, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
+    detail::gemm</*M=*/2, /*K=*/32, /*N=*/32, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[2x32] -> relu_2: float32[2x32]
   {
@@ -1290,7 +1290,7 @@ inline void Session::run_batch2(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[2x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[2x5]
   {
-    detail::gemm<2, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
+    detail::gemm</*M=*/2, /*K=*/32, /*N=*/5, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/5, /*ldy=*/5, /*bias: per column*/ 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[2x5] -> probabilities: float32[2x5]
   {
@@ -1310,7 +1310,7 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[1x5]
   // [0] dense_0 (Gemm): x: float32[1x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[1x64]
   {
-    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
+    detail::gemm</*M=*/1, /*K=*/16, /*N=*/64, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: per column*/ 2>(in_x, detail::w_dense_0_packed, detail::w_dense_0_bias, t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[1x64] -> relu_0: float32[1x64]
   {
@@ -1324,7 +1324,7 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[1x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[1x32]
   {
-    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
+    detail::gemm</*M=*/1, /*K=*/64, /*N=*/32, /*a row, column stride=*/64, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_0, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[1x32] -> relu_1: float32[1x32]
   {
@@ -1338,7 +1338,7 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[1x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[1x32]
   {
-    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
+    detail::gemm</*M=*/1, /*K=*/32, /*N=*/32, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_1, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[1x32] -> relu_2: float32[1x32]
   {
@@ -1352,7 +1352,7 @@ inline void Session::run_batch1(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[1x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[1x5]
   {
-    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
+    detail::gemm</*M=*/1, /*K=*/32, /*N=*/5, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/5, /*ldy=*/5, /*bias: per column*/ 2>(t_relu_2, detail::w_dense_3_packed, detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[1x5] -> probabilities: float32[1x5]
   {

@@ -615,7 +615,7 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   float* const t_dense_3 = arena_f32_ + 0;  // 'dense_3' float32[1x5]
   // [0] dense_0 (Gemm): x: float32[1x16], dense_0/kernel: float32[16x64], dense_0/bias: float32[64] -> dense_0: float32[1x64]
   {
-    detail::gemm<1, 16, 64, 16, 1, true, 64, 64, 2>(in_x, (weights_.data() + 64), (weights_.data() + 0), t_dense_0);
+    detail::gemm</*M=*/1, /*K=*/16, /*N=*/64, /*a row, column stride=*/16, 1, /*b packed=*/true, /*ldb=*/64, /*ldy=*/64, /*bias: per column*/ 2>(in_x, (weights_.data() + 64), (weights_.data() + 0), t_dense_0);
   }
   // [1] relu_0 (Relu): dense_0: float32[1x64] -> relu_0: float32[1x64]
   {
@@ -629,7 +629,7 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   }
   // [2] dense_1 (Gemm): relu_0: float32[1x64], dense_1/kernel: float32[64x32], dense_1/bias: float32[32] -> dense_1: float32[1x32]
   {
-    detail::gemm<1, 64, 32, 64, 1, true, 32, 32, 2>(t_relu_0, (weights_.data() + 1120), (weights_.data() + 1088), t_dense_1);
+    detail::gemm</*M=*/1, /*K=*/64, /*N=*/32, /*a row, column stride=*/64, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_0, (weights_.data() + 1120), (weights_.data() + 1088), t_dense_1);
   }
   // [3] relu_1 (Relu): dense_1: float32[1x32] -> relu_1: float32[1x32]
   {
@@ -643,7 +643,7 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   }
   // [4] dense_2 (Gemm): relu_1: float32[1x32], dense_2/kernel: float32[32x32], dense_2/bias: float32[32] -> dense_2: float32[1x32]
   {
-    detail::gemm<1, 32, 32, 32, 1, true, 32, 32, 2>(t_relu_1, (weights_.data() + 3200), (weights_.data() + 3168), t_dense_2);
+    detail::gemm</*M=*/1, /*K=*/32, /*N=*/32, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/32, /*ldy=*/32, /*bias: per column*/ 2>(t_relu_1, (weights_.data() + 3200), (weights_.data() + 3168), t_dense_2);
   }
   // [5] relu_2 (Relu): dense_2: float32[1x32] -> relu_2: float32[1x32]
   {
@@ -657,7 +657,7 @@ inline void Session::infer(const float* in_x, float* out_probabilities) {
   }
   // [6] dense_3 (Gemm): relu_2: float32[1x32], dense_3/kernel: float32[32x5], dense_3/bias: float32[5] -> dense_3: float32[1x5]
   {
-    detail::gemm<1, 32, 5, 32, 1, true, 5, 5, 2>(t_relu_2, (weights_.data() + 4224), detail::w_dense_3_bias, t_dense_3);
+    detail::gemm</*M=*/1, /*K=*/32, /*N=*/5, /*a row, column stride=*/32, 1, /*b packed=*/true, /*ldb=*/5, /*ldy=*/5, /*bias: per column*/ 2>(t_relu_2, (weights_.data() + 4224), detail::w_dense_3_bias, t_dense_3);
   }
   // [7] probabilities (Softmax): dense_3: float32[1x5] -> probabilities: float32[1x5]
   {

@@ -604,7 +604,7 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   float* const t_head = arena_f32_ + 32;  // 'head' float32[1x3]
   // [0] dense_1 (Gemm): x: float32[1x6], dense_1/kernel: float32[6x8], dense_1/bias: float32[8] -> dense_1: float32[1x8]
   {
-    detail::gemm<1, 6, 8, 6, 1, true, 8, 8, 2>(in_x, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
+    detail::gemm</*M=*/1, /*K=*/6, /*N=*/8, /*a row, column stride=*/6, 1, /*b packed=*/true, /*ldb=*/8, /*ldy=*/8, /*bias: per column*/ 2>(in_x, detail::w_dense_1_packed, detail::w_dense_1_bias, t_dense_1);
   }
   // [1] relu (Relu): dense_1: float32[1x8] -> relu: float32[1x8]
   {
@@ -618,7 +618,7 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   }
   // [2] dense_2 (Gemm): relu: float32[1x8], dense_2/kernel: float32[8x8], dense_2/bias: float32[8] -> dense_2: float32[1x8]
   {
-    detail::gemm<1, 8, 8, 8, 1, true, 8, 8, 2>(t_relu, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
+    detail::gemm</*M=*/1, /*K=*/8, /*N=*/8, /*a row, column stride=*/8, 1, /*b packed=*/true, /*ldb=*/8, /*ldy=*/8, /*bias: per column*/ 2>(t_relu, detail::w_dense_2_packed, detail::w_dense_2_bias, t_dense_2);
   }
   // [3] skip (Add): dense_2: float32[1x8], relu: float32[1x8] -> skip: float32[1x8]
   {
@@ -644,7 +644,7 @@ inline void Session::infer(const float* in_x, const float* in_gate, float* out_s
   }
   // [5] head (Gemm): gated: float32[1x8], head/kernel: float32[8x3] -> head: float32[1x3]
   {
-    detail::gemm<1, 8, 3, 8, 1, true, 3, 3, 0>(t_gated, detail::w_head_packed, nullptr, t_head);
+    detail::gemm</*M=*/1, /*K=*/8, /*N=*/3, /*a row, column stride=*/8, 1, /*b packed=*/true, /*ldb=*/3, /*ldy=*/3, /*bias: none*/ 0>(t_gated, detail::w_head_packed, nullptr, t_head);
   }
   // [6] score (Sigmoid): head: float32[1x3] -> score: float32[1x3]
   {
