@@ -601,3 +601,57 @@ def test_attention_layers_in_every_file_form(maker: str, tmp_path: Path) -> None
     for suffix in (".h5", ".keras"):
         model.save(tmp_path / f"m{suffix}")
         _assert_close(_ort(keras_to_onnx(tmp_path / f"m{suffix}"), xs), ref)
+
+
+def _keras21_files() -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """A Keras 2.1-style Sequential (``config`` is a bare list of layers) and its weights."""
+    rng = np.random.default_rng(21)
+    weights = {
+        "dense_1": (rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)),
+        "dense_2": (rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)),
+    }
+    dense_1 = {
+        "class_name": "Dense",
+        "config": {"name": "dense_1", "batch_input_shape": [None, 4], "dtype": "float32", "units": 3,
+                   "activation": "relu", "use_bias": True},
+    }  # fmt: skip
+    dense_2 = {
+        "class_name": "Dense",
+        "config": {"name": "dense_2", "units": 2, "activation": "softmax", "use_bias": True},
+    }
+    arch = {"class_name": "Sequential", "keras_version": "2.1.2", "backend": "tensorflow", "config": [dense_1, dense_2]}
+    return arch, weights
+
+
+def _write_keras21_weights(group: h5py.Group, weights: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    group.attrs["layer_names"] = [name.encode() for name in weights]
+    for name, (kernel, bias) in weights.items():
+        layer = group.create_group(name)
+        layer.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+        layer.create_dataset(f"{name}/kernel:0", data=kernel)
+        layer.create_dataset(f"{name}/bias:0", data=bias)
+
+
+@pytest.mark.parametrize("form", ["json+weights", "full-h5"])
+def test_keras21_sequential_with_a_bare_list_config(tmp_path: Path, form: str) -> None:
+    arch, weights = _keras21_files()
+    if form == "json+weights":
+        (tmp_path / "m.json").write_text(json.dumps(arch))
+        with h5py.File(tmp_path / "w.h5", "w") as f:
+            f.attrs["keras_version"] = b"2.1.2"
+            _write_keras21_weights(f, weights)
+        source: Any = (str(tmp_path / "m.json"), str(tmp_path / "w.h5"))
+    else:
+        with h5py.File(tmp_path / "m.h5", "w") as f:
+            f.attrs["model_config"] = json.dumps(arch).encode()
+            f.attrs["keras_version"] = b"2.1.2"
+            _write_keras21_weights(f.create_group("model_weights"), weights)
+        source = tmp_path / "m.h5"
+    m = rmodel.from_keras(source, batch_size=3)
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    (w1, b1), (w2, b2) = weights["dense_1"], weights["dense_2"]
+    z = np.maximum(x.astype(np.float64) @ w1 + b1, 0) @ w2 + b2
+    ref = np.exp(z - z.max(axis=1, keepdims=True))
+    ref /= ref.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(m.compile(binding="ctypes").predict(x), ref, atol=1e-6)
+    check_against_onnxruntime(m, {m.input_names[0]: x})

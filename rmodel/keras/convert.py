@@ -21,11 +21,21 @@ MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
 
 def _layers_of(model_cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    layers = model_cfg.get("config", {}).get("layers")
-    if layers is None:
-        # Keras 1-era Sequential configs are a bare list
-        layers = model_cfg.get("config") if isinstance(model_cfg.get("config"), list) else []
-    return list(layers)
+    return list(model_cfg.get("config", {}).get("layers") or [])
+
+
+def normalize_config(cfg: Any) -> Any:
+    """``cfg`` with every Sequential whose ``config`` is a bare list of layers (Keras <= 2.1 files,
+    common in physics repositories) rewritten as ``{"name": ..., "layers": [...]}``, nested models
+    included, so the walker sees one form only."""
+    if isinstance(cfg, list):
+        return [normalize_config(item) for item in cfg]
+    if not isinstance(cfg, dict):
+        return cfg
+    out = {key: normalize_config(value) for key, value in cfg.items()}
+    if out.get("class_name") in MODEL_CLASSES and isinstance(out.get("config"), list):
+        out["config"] = {"name": out.get("name") or "sequential", "layers": out["config"]}
+    return out
 
 
 def find_unsupported(model_cfg: dict[str, Any], path: str = "model") -> dict[str, list[str]]:
@@ -177,7 +187,7 @@ class ModelConverter:
         self.graph = GraphBuilder(source.name)
 
     def convert(self) -> onnx.ModelProto:
-        cfg = self.source.config
+        cfg = normalize_config(self.source.config)
         if cfg.get("class_name") not in MODEL_CLASSES:
             raise ModelLoadError(
                 f"{self.source.origin}: the top-level object is a '{cfg.get('class_name')}', not a Sequential or "
