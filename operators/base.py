@@ -225,6 +225,12 @@ class Operator:
             raise self.fail(f"input {index} is missing")
         return info
 
+    def output_info(self, index: int) -> TensorInfo:
+        info = self.output_infos[index] if index < len(self.output_infos) else None
+        if info is None:
+            raise self.fail(f"output {index} is missing")
+        return info
+
     def has_input(self, index: int) -> bool:
         return index < len(self.inputs) and bool(self.inputs[index])
 

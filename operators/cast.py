@@ -38,7 +38,7 @@ class _Convert(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, out = self.input_infos[0], self.output_infos[0]
+        x, out = self.input_info(0), self.output_info(0)
         # CastLike reads only the type of its second input
         unused = [f"(void){ctx.ptr(n)};" for n in self.inputs[1:] if n and ctx.const(n) is None]
         if out.size == 0:

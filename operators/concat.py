@@ -42,7 +42,7 @@ class Concat(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        out = self.output_infos[0]
+        out = self.output_info(0)
         if out.size == 0:
             return "// (nothing to concatenate: empty output)"
         t = cpp_type(out.dtype)
@@ -110,7 +110,7 @@ class Split(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x = self.input_infos[0]
+        x = self.input_info(0)
         if x.size == 0:
             return "// (nothing to split: empty input)"
         t = cpp_type(x.dtype)

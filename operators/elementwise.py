@@ -79,13 +79,13 @@ class _Unary(Operator):
             if self.attr["approximate"] == "tanh":
                 return "0.5f * v * (1.0f + detail::tanh_f32(0.7978845608028654f * (v + 0.044715f * v * v * v)))"
             return "0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f))"
-        if self.op_type in ("Abs", "Sign") and np.issubdtype(self.output_infos[0].dtype, np.unsignedinteger):
+        if self.op_type in ("Abs", "Sign") and np.issubdtype(self.output_info(0).dtype, np.unsignedinteger):
             # no `v < 0` for unsigned types: it is always false and -Wextra warns (-Wtype-limits)
             return "v" if self.op_type == "Abs" else "T(v != T(0))"
-        if self.op_type in ("Neg", "Abs") and np.issubdtype(self.output_infos[0].dtype, np.signedinteger):
+        if self.op_type in ("Neg", "Abs") and np.issubdtype(self.output_info(0).dtype, np.signedinteger):
             # -INT_MIN overflows: wrap around as two's complement hardware does (and onnxruntime gives)
             return "detail::wrap_neg<T>(v)" if self.op_type == "Neg" else "v < T(0) ? detail::wrap_neg<T>(v) : v"
-        if self.op_type == "Sign" and np.issubdtype(self.output_infos[0].dtype, np.floating):
+        if self.op_type == "Sign" and np.issubdtype(self.output_info(0).dtype, np.floating):
             return "v != v ? v : T((T(0) < v) - (v < T(0)))"  # NaN stays NaN
         if self.op_type in UNARY_ANY:
             return UNARY_ANY[self.op_type]
@@ -93,7 +93,7 @@ class _Unary(Operator):
         return template.format(**{k: float_literal(v) for k, v in self.attr.items()})
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        info = self.output_infos[0]
+        info = self.output_info(0)
         t = cpp_type(info.dtype)
         expression = self.expression()
         if "detail::wrap_" in expression:
@@ -246,15 +246,15 @@ class _Broadcasting(Operator):
             if self.op_type == "Mean":
                 expr = f"({expr}) / static_cast<{ctype}>({count})"
             return expr
-        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_infos[0].dtype, np.integer):
+        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_info(0).dtype, np.integer):
             return INTEGER_BINARY[self.op_type].format(t=ctype)
         return BINARY[self.op_type][0]
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        out = self.output_infos[0]
+        out = self.output_info(0)
         inputs = [(ctx.ptr(n), cpp_type(ctx.info(n).dtype), ctx.info(n).shape) for n in self.inputs]
         value_type = cpp_type(self.input_infos[-1].dtype)
-        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_infos[0].dtype, np.integer):
+        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_info(0).dtype, np.integer):
             intmath.use(ctx)
         return broadcast_code(
             ctx.ptr(self.outputs[0]), cpp_type(out.dtype), out.shape, inputs, self.expression(len(inputs), value_type)
@@ -283,7 +283,7 @@ class Clip(Operator):
         return [self.out(0, x.dtype, x.shape)]
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        info = self.output_infos[0]
+        info = self.output_info(0)
         t = cpp_type(info.dtype)
 
         def literal(v: float) -> str:

@@ -112,7 +112,7 @@ class Pad(Operator):
         return f"static_cast<{cpp_type(dtype)}>({int(self.value)})"
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, out = self.input_infos[0], self.output_infos[0]
+        x, out = self.input_info(0), self.output_info(0)
         t = cpp_type(x.dtype)
         lines = [f"const {t}* src_ = {ctx.ptr(self.inputs[0])};", f"{t}* dst_ = {ctx.ptr(self.outputs[0])};"]
         if out.size == 0:

@@ -127,7 +127,7 @@ class Reduce(Operator):
 
     # ---- code generation -------------------------------------------------------------------
     def _acc_dtype(self) -> np.dtype:
-        dtype = self.input_infos[0].dtype
+        dtype = self.input_info(0).dtype
         if not self.reduction.sums:
             return np.dtype(dtype)
         return np.dtype(np.float64) if dtype == np.float32 else np.dtype(np.int64)
@@ -137,19 +137,19 @@ class Reduce(Operator):
         return bool(self.groups) and self.groups[-1][1] and all(not r for _, r in self.groups[:-1])
 
     def workspace(self) -> dict[np.dtype, int]:
-        if self.input_infos[0].size == 0 or self._row_form():
+        if self.input_info(0).size == 0 or self._row_form():
             return {}
-        out_size = self.output_infos[0].size
+        out_size = self.output_info(0).size
         need: dict[np.dtype, int] = {}
         acc = self._acc_dtype()
-        if acc != self.output_infos[0].dtype:
+        if acc != self.output_info(0).dtype:
             need[acc] = out_size
         if self.op_type == "ReduceLogSumExp":
             need[np.dtype(np.float32)] = need.get(np.dtype(np.float32), 0) + out_size
         return need
 
     def flops(self) -> int:
-        return 2 * self.input_infos[0].size
+        return 2 * self.input_info(0).size
 
     @staticmethod
     def _init(dtype: np.dtype, kind: str) -> str:
@@ -174,7 +174,7 @@ class Reduce(Operator):
         return self.reduction.final.format(acc=acc, mx=mx, n=f"{t_acc}({self.count})")
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x_info, y_info = self.input_infos[0], self.output_infos[0]
+        x_info, y_info = self.input_info(0), self.output_info(0)
         x, y = ctx.ptr(self.inputs[0]), ctx.ptr(self.outputs[0])
         t_in, t_out = cpp_type(x_info.dtype), cpp_type(y_info.dtype)
         acc_dtype = self._acc_dtype()
@@ -291,14 +291,14 @@ class ArgReduce(Operator):
         return [self.out(0, np.int64, out_shape)]
 
     def workspace(self) -> dict[np.dtype, int]:
-        return {self.input_infos[0].dtype: self.inner} if self.inner > 1 else {}
+        return {self.input_info(0).dtype: self.inner} if self.inner > 1 else {}
 
     def flops(self) -> int:
         return self.outer * self.n * self.inner
 
     def emit_cpu(self, ctx: CpuContext) -> str:
         ctx.helper("arg_reduce", cpp_source("rmodel.operators", "reduce.hpp", "arg_reduce"))
-        dtype = self.input_infos[0].dtype
+        dtype = self.input_info(0).dtype
         best = ctx.scratch(dtype) if self.inner > 1 else "nullptr"
         is_max = "true" if self.op_type == "ArgMax" else "false"
         last = "true" if self.last else "false"

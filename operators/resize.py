@@ -165,10 +165,10 @@ class Resize(Operator):
         return [self.out(0, x.dtype, shape)]
 
     def flops(self) -> int:
-        return 0 if self.mode == "nearest" else self.output_infos[0].size * 3 * (2 ** len(self.resized))
+        return 0 if self.mode == "nearest" else self.output_info(0).size * 3 * (2 ** len(self.resized))
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, out = self.input_infos[0], self.output_infos[0]
+        x, out = self.input_info(0), self.output_info(0)
         if out.size == 0:
             return "// (nothing to resize: empty output)"
         t = cpp_type(x.dtype)

@@ -21,7 +21,7 @@ class _Copy(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x = self.input_infos[0]
+        x = self.input_info(0)
         assert x is not None
         return copy_statement(ctx, self.inputs[0], self.outputs[0], x.size, x.dtype)
 
@@ -177,7 +177,7 @@ class Dropout(_Copy):
         if self.has_input(1) and ctx.const(self.inputs[1]) is None:
             code = f"(void){ctx.ptr(self.inputs[1])};\n" + code
         if len(self.output_infos) > 1 and self.output_infos[1] is not None and self.output_infos[1].size:
-            mask = self.output_infos[1]
+            mask = self.output_info(1)
             one = "true" if mask.dtype == np.bool_ else f"{cpp_type(mask.dtype)}(1)"
             code += f"\nstd::fill_n({ctx.ptr(self.outputs[1])}, {mask.size}, {one});"
         return code
@@ -201,7 +201,7 @@ class Expand(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, out = self.input_infos[0], self.output_infos[0]
+        x, out = self.input_info(0), self.output_info(0)
         padded = (1,) * (out.rank - x.rank) + x.shape
         src = [s if d != 1 else 0 for s, d in zip(strides_of(padded), padded, strict=True)]
         return copy_op(ctx, self, out.shape, src)
@@ -226,7 +226,7 @@ class Tile(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x = self.input_infos[0]
+        x = self.input_info(0)
         # view the output as (r0, d0, r1, d1, ...): the repeat dims have input stride 0
         shape: list[int] = []
         src: list[int] = []

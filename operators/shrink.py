@@ -28,7 +28,7 @@ class Shrink(Operator):
         return [self.out(0, x.dtype, x.shape)]
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        size = self.output_infos[0].size
+        size = self.output_info(0).size
         low, high, bias = float_literal(-self.lambd), float_literal(self.lambd), float_literal(self.bias)
         return "\n".join(
             [

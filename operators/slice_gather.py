@@ -73,7 +73,7 @@ class Slice(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, out = self.input_infos[0], self.output_infos[0]
+        x, out = self.input_info(0), self.output_info(0)
         strides = strides_of(x.shape)
         offset = sum(b * s for b, s in zip(self.begin, strides, strict=True))
         src = [st * s for st, s in zip(self.step, strides, strict=True)]
@@ -119,7 +119,7 @@ class Gather(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, idx = self.input_infos[0], self.input_infos[1]
+        x, idx = self.input_info(0), self.input_info(1)
         extent = x.shape[self.axis]
         outer = math.prod(x.shape[: self.axis])
         inner = math.prod(x.shape[self.axis + 1 :])
@@ -191,7 +191,7 @@ class GatherElements(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x, idx = self.input_infos[0], self.input_infos[1]
+        x, idx = self.input_info(0), self.input_info(1)
         if idx.size == 0:
             return "// (nothing to gather: empty tensor)"
         lines = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)

@@ -24,6 +24,6 @@ class Transpose(Operator):
         return 0
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        x = self.input_infos[0]
+        x = self.input_info(0)
         in_strides = strides_of(x.shape)
-        return copy_op(ctx, self, self.output_infos[0].shape, [in_strides[p] for p in self.perm])
+        return copy_op(ctx, self, self.output_info(0).shape, [in_strides[p] for p in self.perm])

@@ -45,14 +45,14 @@ class _Elementwise(HlsImpl):
         return [orders[0]]
 
     def interval(self, reuse: int) -> int:
-        return self.op.output_infos[0].size
+        return self.op.output_info(0).size
 
     def statements(self, ctx: HlsContext) -> str:
         """Statements computing ``y`` (result type) from ``v`` (input type)."""
         raise NotImplementedError
 
     def emit(self, ctx: HlsContext) -> str:
-        size = self.op.output_infos[0].size
+        size = self.op.output_info(0).size
         inner = "\n".join("  " + line for line in self.statements(ctx).splitlines())
         return (
             f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
@@ -70,7 +70,7 @@ class ReluHls(_Elementwise):
 @register_hls("LeakyRelu")
 class LeakyReluHls(_Elementwise):
     def macs(self) -> int:
-        return self.op.output_infos[0].size
+        return self.op.output_info(0).size
 
     def multipliers(self, reuse: int) -> int:
         return 1
@@ -146,7 +146,7 @@ class SoftmaxHls(HlsImpl):
         return [self._geometry()[3]]
 
     def interval(self, reuse: int) -> int:
-        return 2 * self.op.output_infos[0].size
+        return 2 * self.op.output_info(0).size
 
     def emit(self, ctx: HlsContext) -> str:
         _, length, rows, _ = self._geometry()

@@ -40,7 +40,7 @@ class BinaryHls(HlsImpl):
         return [orders[0]]
 
     def macs(self) -> int:
-        return self.op.output_infos[0].size if self.op.op_type == "Mul" else 0
+        return self.op.output_info(0).size if self.op.op_type == "Mul" else 0
 
     def multipliers(self, reuse: int) -> int:
         return 1 if self.op.op_type == "Mul" else 0

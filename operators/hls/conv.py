@@ -146,7 +146,7 @@ class _Windowed(HlsImpl):
         return [channels_last_order(self.op.input_info(0).shape)]
 
     def output_orders(self, orders: list) -> list:
-        return [channels_last_order(self.op.output_infos[0].shape)]
+        return [channels_last_order(self.op.output_info(0).shape)]
 
 
 @register_hls("Conv")
@@ -351,7 +351,7 @@ class BatchNormHls(HlsImpl):
         return [orders[0]]
 
     def macs(self) -> int:
-        return self.op.output_infos[0].size
+        return self.op.output_info(0).size
 
     def multipliers(self, reuse: int) -> int:
         return 1
