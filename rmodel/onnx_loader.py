@@ -185,6 +185,10 @@ def _fix_input_shapes(
         else:
             dims = []
             for axis, dim in enumerate(tensor_type.shape.dim):
+                if dim.HasField("dim_value") and dim.dim_value == 0:
+                    raise ShapeError(
+                        f"input '{vi.name}' has size 0 on axis {axis}; rmodel does not support empty tensors"
+                    )
                 if dim.HasField("dim_value") and dim.dim_value > 0:
                     dims.append(dim.dim_value)
                 elif dim.dim_param and dim.dim_param in dim_values:
