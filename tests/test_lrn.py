@@ -210,6 +210,13 @@ def test_huge_size_costs_no_more_than_the_channels():
     assert_close(run(proto, x), reference(x, 2**40 + 1, alpha=2.0**40))
 
 
+def test_saved_and_loaded(tmp_path):
+    """A .rmodel file keeps the attributes: the loaded model generates the same code."""
+    m = rmodel.from_onnx(lrn((1, 6, 3, 3), size=4, alpha=0.02, beta=0.5, bias=2.0))
+    m.save(tmp_path / "lrn.rmodel")
+    assert rmodel.load(tmp_path / "lrn.rmodel").generate() == m.generate()
+
+
 def test_no_hls_implementation():
     with pytest.raises(UnsupportedOperatorError, match=r"no HLS implementation: LRN \(node 'lrn_0'\)"):
         compile_hls(rmodel.from_onnx(lrn()))
