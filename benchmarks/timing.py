@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from rmodel import verify
+from rmodel.verify import onnxruntime_session as reference_session
 
 
 def per_call_seconds(fn: Callable, x: np.ndarray, calls: int, rounds: int = 7) -> float:
@@ -27,4 +27,4 @@ def per_call_seconds(fn: Callable, x: np.ndarray, calls: int, rounds: int = 7) -
 
 def onnxruntime_session(proto: onnx.ModelProto) -> ort.InferenceSession:
     """onnxruntime on the CPU with one thread, like the generated code (rmodel's reference session)."""
-    return verify.onnxruntime_session(proto)
+    return reference_session(proto)

@@ -124,10 +124,10 @@ class Pad(Operator):
         src_begin = [max(0, -b) for b in self.begin]
         dst_begin = [max(0, b) for b in self.begin]
         count = [max(0, d - max(0, -b) - max(0, -e)) for d, b, e in zip(x.shape, self.begin, self.end, strict=True)]
-        value = self._literal(x.dtype) if self.value_input is None else "value_"
-        if self.value_input is not None:
-            lines.append(f"const {t} value_ = *{ctx.ptr(self.value_input)};")
-        if math.prod(count) < out.size:
+        if math.prod(count) < out.size:  # (without padding, a run-time fill value is not read)
+            value = self._literal(x.dtype) if self.value_input is None else "value_"
+            if self.value_input is not None:
+                lines.append(f"const {t} value_ = *{ctx.ptr(self.value_input)};")
             lines.append(f"std::fill_n(dst_, {out.size}, {value});")
         src_offset = sum(b * s for b, s in zip(src_begin, in_strides, strict=True))
         dst_offset = sum(b * s for b, s in zip(dst_begin, out_strides, strict=True))

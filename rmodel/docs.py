@@ -1,5 +1,6 @@
 """Generated documentation, kept in sync by a test: the supported-operator and Keras-layer tables
-in README.md, and source files quoted in CONTRIBUTING.md (``<!-- BEGIN file <path> -->``).
+in README.md, the ONNX backend test pass rates (from benchmarks/onnx_backend_nodes.json), and
+source files quoted in CONTRIBUTING.md (``<!-- BEGIN file <path> -->``).
 
 python -m rmodel.docs            # print the tables
 python -m rmodel.docs --update   # rewrite the marked sections of README.md and CONTRIBUTING.md
@@ -9,6 +10,7 @@ python -m rmodel.docs --check    # exit 1 if one is out of date
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections import defaultdict
@@ -39,8 +41,49 @@ def operator_table() -> str:
     return "\n".join(lines)
 
 
+#: pass rates on the ONNX backend node test cases, written by benchmarks/onnx_backend_nodes.py
+BACKEND_RESULTS = ROOT / "benchmarks" / "onnx_backend_nodes.json"
+
+
+def backend_table(summary: dict | None = None) -> str:
+    """Markdown: the ONNX backend node test cases per operator (``summary`` of
+    benchmarks/onnx_backend_nodes.py; by default the one saved in BACKEND_RESULTS)."""
+    if summary is None:
+        summary = json.loads(BACKEND_RESULTS.read_text())["summary"]
+
+    def row(name: str, c: dict) -> str:
+        frozen = f" ({c['frozen']})" if c.get("frozen") else ""
+        return (
+            f"| {name} | {c.get('cases', 0)} | {c.get('passed', 0)}{frozen} | {c.get('refused', 0)} "
+            f"| {c.get('failed', 0)} |"
+        )
+
+    header = ["| operator | cases | passed (frozen) | refused | failed |", "|---|---:|---:|---:|---:|"]
+    totals, unsupported = summary["totals"], summary["unsupported"]
+    lines = [
+        f"With onnx {summary['onnx']}: **{totals.get('passed', 0)} of {totals.get('cases', 0)} cases pass** "
+        f"({totals.get('frozen', 0)} of them with frozen arguments), {totals.get('refused', 0)} are refused by "
+        f"design, {totals.get('failed', 0)} fail (known bugs); {unsupported['cases']} more cases test "
+        f"{unsupported['operators']} operators rmodel does not implement. Refused, by reason: "
+        + "; ".join(f"{reason} ({count})" for reason, count in summary["refusals"].items())
+        + ".",
+        "",
+        "<details><summary>Per operator: cases, passed (of which frozen), refused, failed; † only through its ONNX "
+        "function expansion</summary>",
+        "",
+        *header,
+        *(row(op + ("†" if c.get("expanded_only") else ""), c) for op, c in summary["operators"].items()),
+        row("**all**", totals),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines)
+
+
 def _sections() -> dict[str, Callable[[], str]]:
     sections: dict[str, Callable[[], str]] = {"operators": operator_table}
+    if BACKEND_RESULTS.is_file():
+        sections["onnx-backend"] = backend_table
     try:
         from .keras import layer_table  # type: ignore[attr-defined]
 

@@ -189,8 +189,12 @@ def _fix_input_shapes(
                     dims.append(dim.dim_value)
                 elif dim.dim_param and dim.dim_param in dim_values:
                     dims.append(int(dim_values[dim.dim_param]))
-                elif axis == 0:
+                elif axis == 0:  # symbolic, unknown or 0: the batch
                     dims.append(batch_size)
+                elif dim.HasField("dim_value"):
+                    raise ShapeError(
+                        f"input '{vi.name}' has size 0 on axis {axis}; rmodel does not support empty tensors"
+                    )
                 else:
                     dims.append(-1)
                     unresolved.append(f"'{vi.name}' axis {axis} ('{dim.dim_param or '?'}')")

@@ -49,6 +49,15 @@ def test_input_shapes_override():
         rmodel.from_onnx(model, input_shapes={"z": (1,)})
 
 
+def test_empty_input_is_refused_clearly():
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, [2, 0, 3])}, ["y"])
+    with pytest.raises(ShapeError, match="input 'x' has size 0 on axis 1; rmodel does not support empty tensors"):
+        rmodel.from_onnx(model)
+    # a first axis of size 0 is taken for the batch, as a symbolic one (some exporters write 0 for it)
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": (np.float32, [0, 3])}, ["y"])
+    assert rmodel.from_onnx(model, batch_size=2).inputs[0].shape == (2, 3)
+
+
 def test_bad_batch_size():
     with pytest.raises(ShapeError, match="positive"):
         rmodel.from_onnx(dense_model("N"), batch_size=0)

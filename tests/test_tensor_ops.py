@@ -405,6 +405,9 @@ def test_pad_runtime_value_axes_and_attributes():
     inits = {"p": np.array([2, -1, 1, 3], dtype=I64), "a": np.array([-1, 0], dtype=I64), "v": np.array(7, I64)}
     check([node("Pad", ["x", "p", "v", "a"], ["y"])], {"x": (I64, (2, 3, 4))}, {"y": I64}, inits, opset=18)
     check([node("Pad", ["x"], ["y"], pads=[0, 1, 2, 1], value=-2.0)], {"x": (F32, (3, 2))}, ["y"], opset=10)
+    # nothing to pad: the run-time value is not read (it compiled with an unused variable before)
+    no_pads = {"p": np.zeros(4, dtype=I64)}
+    check([node("Pad", ["x", "p", "v"], ["y"])], {"x": (F32, (2, 3)), "v": (F32, ())}, ["y"], no_pads)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "edge", "wrap"])
