@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 
 from .base import CpuContext, Operator, ShapeContext, float_literal, register
@@ -30,52 +31,6 @@ from .base import CpuContext, Operator, ShapeContext, float_literal, register
 # (g++ does by default in C++): the sums round as onnxruntime's. A term outside the channels is
 # a * 0 (``pad``: +0 unless alpha is not finite), added once where onnxruntime adds its zero padding
 # (adding it again changes nothing). power(s) is s^-beta.
-LRN_CODE = """template <std::size_t S>
-inline void lrn_terms(const float* x, float a, float* terms) {
-  for (std::size_t s = 0; s < S; ++s) {
-    const float q = x[s] * x[s];
-    terms[s] = a * q;
-  }
-}
-
-template <std::size_t N, std::size_t C, std::size_t S, std::size_t PRE, std::size_t POST, class Pow>
-inline void lrn(const float* x, float* y, float* run, float bias, float a, float pad, Pow power) {
-  float* head = run + S;
-  float* tail = run + 2 * S;
-  for (std::size_t n = 0; n < N; ++n) {
-    const float* xn = x + n * C * S;
-    float* yn = y + n * C * S;
-    for (std::size_t s = 0; s < S; ++s) run[s] = PRE > 0 ? bias + pad : bias;
-    for (std::size_t c = 0; c <= POST && c < C; ++c) {
-      lrn_terms<S>(xn + c * S, a, head);
-      for (std::size_t s = 0; s < S; ++s) run[s] = run[s] + head[s];
-    }
-    if (POST >= C) {
-      for (std::size_t s = 0; s < S; ++s) run[s] = run[s] + pad;
-    }
-    for (std::size_t s = 0; s < S; ++s) yn[s] = xn[s] * power(run[s]);
-    for (std::size_t c = 1; c < C; ++c) {
-      const float* xc = xn + c * S;
-      float* yc = yn + c * S;
-      if (c + POST < C) {
-        lrn_terms<S>(xn + (c + POST) * S, a, head);
-      } else {
-        std::fill(head, head + S, pad);
-      }
-      if (c >= PRE + 1) {
-        lrn_terms<S>(xn + (c - 1 - PRE) * S, a, tail);
-      } else {
-        std::fill(tail, tail + S, pad);
-      }
-      for (std::size_t s = 0; s < S; ++s) {
-        float v = run[s] + head[s];
-        v = v - tail[s];
-        run[s] = v;
-        yc[s] = xc[s] * power(v);
-      }
-    }
-  }
-}"""
 
 
 @register("LRN")
@@ -125,7 +80,7 @@ class LRN(Operator):
         return f"[](float s) {{ return {body}; }}"
 
     def emit_cpu(self, ctx: CpuContext) -> str:
-        ctx.helper("lrn", LRN_CODE)
+        ctx.helper("lrn", cpp_source("rmodel.operators", "lrn.hpp", "lrn"))
         with np.errstate(invalid="ignore"):
             pad = self.a * np.float32(0.0)
         # a window reaching PRE or POST channels beyond the tensor reaches every channel
