@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import CONVERTERS
-from . import attention, conv, core, merge, recurrent
+from . import applications, attention, conv, core, merge, ops, recurrent
 from .common import ACTIVATIONS
 from .recurrent import RECURRENT_ACTIVATIONS
 
 #: the modules whose import registers the built-in converters
-BUILT_IN = (attention, conv, core, merge, recurrent)
+BUILT_IN = (applications, attention, conv, core, merge, ops, recurrent)
 
 
 def supported_layers() -> list[str]:
