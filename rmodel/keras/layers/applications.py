@@ -7,7 +7,7 @@ import numpy as np
 
 from ..graph import GraphBuilder, KTensor
 from ..registry import KerasLayer, converter
-from .common import like, spec
+from .common import like
 from .merge import _common
 
 CONVNEXT = "keras.src.applications.convnext"
@@ -21,7 +21,14 @@ def layer_scale(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     dim = int(layer.get("projection_dim"))
     if x.shape[-1] not in (None, dim):
         raise layer.fail(f"projection_dim is {dim} but the input has {x.shape[-1]} channels")
-    gamma = layer.weights([spec("gamma", 0, (dim,), h5_name="gamma|variable")])["gamma"]
+    # the variable is unnamed: Keras 3 calls it 'variable', 'variable_1', ... in .h5 files
+    stored = layer.weight_list()
+    if len(stored) != 1 or stored[0].shape != (dim,):
+        raise layer.fail(
+            f"needs one weight of shape ({dim},), the file holds {[tuple(w.shape) for w in stored]}; the weights "
+            "do not belong to this model configuration"
+        )
+    gamma = stored[0].astype(np.float32)
     if x.perm is not None:  # broadcast over the channel axis wherever the layout keeps it
         shape = [1] * x.rank
         shape[x.onnx_axis(-1)] = dim

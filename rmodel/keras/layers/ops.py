@@ -257,24 +257,24 @@ def clip(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 #: operations on one tensor that keep its dtype: class -> ONNX op
 SAME_TYPE = {"Negative": "Neg", "Abs": "Abs", "Absolute": "Abs", "Fabs": "Abs", "Sign": "Sign"}
-#: float functions (integer inputs are cast to float32 first): class -> ONNX op
+#: float functions (integer inputs are cast to float32 first): registry key -> ONNX op
 FLOAT_FUNCTIONS = {
-    (NUMPY, "Sqrt"): "Sqrt",
-    (NUMPY, "Exp"): "Exp",
-    (NUMPY, "Log"): "Log",
-    (NUMPY, "Tanh"): "Tanh",
-    (NUMPY, "Sin"): "Sin",
-    (NUMPY, "Cos"): "Cos",
-    (NUMPY, "Floor"): "Floor",
-    (NUMPY, "Ceil"): "Ceil",
-    (NUMPY, "Reciprocal"): "Reciprocal",
-    (MATH, "Erf"): "Erf",
-    (NN, "Sigmoid"): "Sigmoid",
-    (NN, "Relu"): "Relu",
-    (NN, "Softplus"): "Softplus",
-    (NN, "Softsign"): "Softsign",
-    (NN, "Selu"): "Selu",
-    (NN, "HardSilu"): "HardSwish",
+    f"{NUMPY}.Sqrt": "Sqrt",
+    f"{NUMPY}.Exp": "Exp",
+    f"{NUMPY}.Log": "Log",
+    f"{NUMPY}.Tanh": "Tanh",
+    f"{NUMPY}.Sin": "Sin",
+    f"{NUMPY}.Cos": "Cos",
+    f"{NUMPY}.Floor": "Floor",
+    f"{NUMPY}.Ceil": "Ceil",
+    f"{NUMPY}.Reciprocal": "Reciprocal",
+    f"{MATH}.Erf": "Erf",
+    f"{NN}.Sigmoid": "Sigmoid",
+    f"{NN}.Relu": "Relu",
+    f"{NN}.Softplus": "Softplus",
+    f"{NN}.Softsign": "Softsign",
+    f"{NN}.Selu": "Selu",
+    f"{NN}.HardSilu": "HardSwish",
 }
 
 
@@ -305,17 +305,11 @@ def _float_input(layer: KerasLayer, g: GraphBuilder) -> tuple[KTensor, str]:
     return KTensor(x.name, x.shape, dtype, x.perm), cast(g, x.name, x.dtype, dtype)
 
 
-def _function(op_type: str) -> Callable[[KerasLayer, GraphBuilder], KTensor]:
-    def convert(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-        x, name = _float_input(layer, g)
-        return like(x, g.op(op_type, [name]))
-
-    convert.__doc__ = f"{op_type}."
-    return convert
-
-
-for (_module, _name), _op_type in FLOAT_FUNCTIONS.items():
-    op(_module, _name)(_function(_op_type))
+@converter(*FLOAT_FUNCTIONS)
+def float_function(layer: KerasLayer, g: GraphBuilder) -> KTensor:
+    """the ONNX op of the same name (HardSwish for HardSilu); integer inputs are cast to float32 first."""
+    x, name = _float_input(layer, g)
+    return like(x, g.op(FLOAT_FUNCTIONS[layer.key], [name]))
 
 
 def _one(g: GraphBuilder, dtype: np.dtype) -> str:
@@ -645,7 +639,7 @@ def take(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
 @op(NUMPY, "GetItem")
 def get_item(layer: KerasLayer, g: GraphBuilder) -> KTensor:
-    """Slice, Squeeze for integer indices, Unsqueeze for None (``x[:, 1:3]``, ``x[..., 0]``, ``x[:, None]``)."""
+    """Slice, Squeeze for integer indices, Unsqueeze for None (`x[:, 1:3]`, `x[..., 0]`, `x[:, None]`)."""
     x = tensor_arg(layer)
     key = layer.args[1] if len(layer.args) > 1 else layer.kwargs.get("key")
     items = list(key) if isinstance(key, (list, tuple)) else [key]
