@@ -270,6 +270,8 @@ class ModelConverter:
                 shape = first.get("config", {}).get("batch_input_shape") or cfg["config"].get("build_input_shape")
                 if shape is None and first.get("build_config"):
                     shape = first["build_config"].get("input_shape")
+                if shape is None and first.get("class_name") in MODEL_CLASSES:
+                    return self._model_inputs(first)  # a nested model first: its input is the model's
                 if shape is None:
                     raise ModelLoadError(
                         f"{self.source.origin}: the Sequential model was never built (no input shape in its config); "
