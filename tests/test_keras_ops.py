@@ -322,3 +322,63 @@ def test_keras_applications_layers(form: str, tmp_path: Path) -> None:
     path = tmp_path / f"m.{form}"
     model.save(path)
     _check(keras_to_onnx(path), model, xs)
+
+
+# ---- Keras Applications, whole ----------------------------------------------------------------------
+
+
+def _randomize_batch_norm(model: Any, seed: int = 0) -> Any:
+    """Batch-norm statistics away from the identity (the kernels keep Keras' initializers, so that
+    a deep network's activations neither vanish nor explode)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, lay.BatchNormalization):
+            ranges = {
+                "gamma": (0.5, 1.5),
+                "beta": (-0.2, 0.2),
+                "moving_mean": (-0.2, 0.2),
+                "moving_variance": (0.5, 1.5),
+            }
+            values = []
+            for w in layer.weights:
+                low, high = ranges[w.name]
+                values.append(rng.uniform(low, high, tuple(w.shape)).astype(np.float32))
+            layer.set_weights(values)
+    return model
+
+
+@pytest.mark.slow
+def test_mobilenet_v3_small_compiles_and_matches(tmp_path: Path) -> None:
+    """MobileNetV3Small (x + 3.0 and x * (1/6) operations in every hard-swish): Keras, onnxruntime, C++."""
+    import rmodel
+
+    model = _randomize_batch_norm(
+        keras_.applications.MobileNetV3Small(weights=None, input_shape=(64, 64, 3), classifier_activation=None)
+    )
+    path = tmp_path / "mobilenet_v3_small.keras"
+    model.save(path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    m = rmodel.from_keras(path, batch_size=2)
+    ref = keras_outputs(model, [x])[0]
+    got = m.compile(binding="ctypes").predict(x)
+    assert float(np.max(np.abs(got - ref))) <= 1e-5 * max(1.0, float(np.max(np.abs(ref))))
+    check_against_onnxruntime(m, {m.input_names[0]: x})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, shape",
+    [("ConvNeXtTiny", (32, 32, 3)), ("InceptionResNetV2", (75, 75, 3))],
+)
+def test_keras_applications_convert(name: str, shape: tuple[int, ...], tmp_path: Path) -> None:
+    """ConvNeXt (LayerScale, operations between Sequentials) and InceptionResNetV2 (CustomScaleLayer):
+    the ONNX against Keras (compiling them takes a minute or more; see README)."""
+    model = getattr(keras_.applications, name)(weights=None, input_shape=shape, classifier_activation=None)
+    model = _randomize_batch_norm(model)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    x = np.random.default_rng(0).uniform(0, 255, (1, *shape)).astype(np.float32)
+    session = onnxruntime_session(keras_to_onnx(path))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    ref = keras_outputs(model, [x])[0]
+    assert float(np.max(np.abs(got - ref))) <= 1e-5 * max(1.0, float(np.max(np.abs(ref))))
