@@ -271,6 +271,35 @@ def test_operations_in_keras_and_h5_files(tmp_path: Path) -> None:
         _check(keras_to_onnx(path), model, xs)
 
 
+def test_converter_keys() -> None:
+    """Module + class name where it matters, the class name everywhere else."""
+    tensor = {"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}}
+    call = [{"args": [tensor, 3.0], "kwargs": {}}]
+    layer_cfg = {"name": "n", "trainable": True}
+    cases = [
+        ({"module": "keras.src.ops.numpy", "class_name": "Add", "config": {"name": "n"}}, "keras.src.ops.numpy.Add"),
+        ({"module": "keras.layers", "class_name": "Add", "config": layer_cfg}, "Add"),
+        ({"module": "keras.src.layers.merging.add", "class_name": "Add", "config": layer_cfg}, "Add"),
+        ({"module": "my_package.layers", "class_name": "Dense", "config": layer_cfg}, "Dense"),
+        # a LayerScale of another package is not ConvNeXt's
+        ({"module": "my_package", "class_name": "LayerScale", "config": layer_cfg}, "LayerScale"),
+        (
+            {"module": "keras.src.applications.convnext", "class_name": "LayerScale", "config": layer_cfg},
+            "keras.src.applications.convnext.LayerScale",
+        ),
+        # legacy .h5 (no modules): operations have no 'trainable'; Keras' own classes by name
+        ({"class_name": "Add", "config": {"name": "n"}, "inbound_nodes": call}, "keras.src.ops.numpy.Add"),
+        ({"class_name": "Add", "config": layer_cfg, "inbound_nodes": call}, "Add"),
+        ({"class_name": "LayerScale", "config": layer_cfg}, "keras.src.applications.convnext.LayerScale"),
+        # a custom layer whose get_config() leaves out 'trainable' is no operation
+        ({"class_name": "ScaledTanh", "config": {"scale": 2.0}, "inbound_nodes": call}, "ScaledTanh"),
+        ({"class_name": "Add", "config": {"name": "n"}, "inbound_nodes": [[["x", 0, 0, {}]]]}, "Add"),  # Keras 2
+    ]
+    for cfg, key in cases:
+        assert converter_key(cfg) == key, cfg
+        assert is_operation(cfg) == key.startswith("keras.src.ops."), cfg
+
+
 def test_unsupported_operations_listed_in_one_error(tmp_path: Path) -> None:
     x = keras_.Input((4, 3))
     y = ops.cumsum(x + 1.0, axis=1)

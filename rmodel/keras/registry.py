@@ -57,8 +57,10 @@ def is_operation(cfg: dict[str, Any]) -> bool:
     """Whether a functional node is a Keras 3 operation (``keras.src.ops.*``), not a layer.
 
     ``.keras`` files and ``to_json()`` record the module; Keras 3's legacy ``.h5`` writer does not,
-    but an operation's config lacks the ``trainable`` entry every layer's config has, and its call
-    is recorded as ``{"args": ..., "kwargs": ...}`` (Keras 3 only)."""
+    but an operation's config lacks the ``trainable`` entry every layer's config has (and its call
+    is recorded as ``{"args": ..., "kwargs": ...}``, Keras 3 only). Without a module only operations
+    rmodel converts are recognized (so a custom layer whose config lacks ``trainable`` keeps its
+    class name)."""
     module = cfg.get("module")
     if isinstance(module, str):
         return module == OPS_PACKAGE or module.startswith(OPS_PACKAGE + ".")
@@ -67,10 +69,10 @@ def is_operation(cfg: dict[str, Any]) -> bool:
     return (
         isinstance(config, dict)
         and "trainable" not in config
-        and bool(nodes)
         and isinstance(nodes, list)
+        and bool(nodes)
         and isinstance(nodes[0], dict)
-        and cfg.get("class_name") not in ("InputLayer", "Sequential", "Functional", "Model")
+        and cfg.get("class_name") in _ops_by_class()
     )
 
 
@@ -80,9 +82,7 @@ def converter_key(cfg: dict[str, Any]) -> str:
     cls = str(cfg.get("class_name", "?"))
     module = cfg.get("module")
     if is_operation(cfg):
-        if isinstance(module, str):
-            return f"{module}.{cls}"
-        return _ops_by_class().get(cls, f"{OPS_PACKAGE}.{cls}")
+        return f"{module}.{cls}" if isinstance(module, str) else _ops_by_class()[cls]
     if isinstance(module, str) and f"{module}.{cls}" in CONVERTERS:
         return f"{module}.{cls}"
     if not module and cls not in CONVERTERS:
