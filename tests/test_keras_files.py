@@ -655,3 +655,51 @@ def test_keras21_sequential_with_a_bare_list_config(tmp_path: Path, form: str) -
     ref /= ref.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(m.compile(binding="ctypes").predict(x), ref, atol=1e-6)
     check_against_onnxruntime(m, {m.input_names[0]: x})
+
+
+@pytest.mark.parametrize("form", ["json+weights", "full-h5"])
+def test_keras21_nested_sequential_first(tmp_path: Path, form: str) -> None:
+    """A Keras 2.1 Sequential whose first layer is a Sequential (both bare lists): the input shape is
+    the nested model's; the nested model's weights sit in one group under its name."""
+    arch, weights = _keras21_files()
+    inner = {"class_name": "Sequential", "config": arch["config"]}
+    rng = np.random.default_rng(22)
+    w3, b3 = rng.standard_normal((2, 5)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    outer = {**arch, "config": [inner, {"class_name": "Dense", "config": {"name": "dense_3", "units": 5}}]}
+
+    def write(group: h5py.Group) -> None:
+        group.attrs["layer_names"] = [b"sequential_1", b"dense_3"]
+        nested = group.create_group("sequential_1")
+        names = []
+        for name, (kernel, bias) in weights.items():
+            for part, data in (("kernel", kernel), ("bias", bias)):
+                nested.create_dataset(f"{name}/{part}:0", data=data)
+                names.append(f"{name}/{part}:0".encode())
+        nested.attrs["weight_names"] = names
+        dense = group.create_group("dense_3")
+        dense.attrs["weight_names"] = [b"dense_3/kernel:0", b"dense_3/bias:0"]
+        dense.create_dataset("dense_3/kernel:0", data=w3)
+        dense.create_dataset("dense_3/bias:0", data=b3)
+
+    inner["config"] = [dict(layer) for layer in inner["config"]]
+    outer["config"][0]["config"] = inner["config"]
+    outer["config"][0]["name"] = "sequential_1"
+    if form == "json+weights":
+        (tmp_path / "m.json").write_text(json.dumps(outer))
+        with h5py.File(tmp_path / "w.h5", "w") as f:
+            write(f)
+        source: Any = (str(tmp_path / "m.json"), str(tmp_path / "w.h5"))
+    else:
+        with h5py.File(tmp_path / "m.h5", "w") as f:
+            f.attrs["model_config"] = json.dumps(outer).encode()
+            f.attrs["keras_version"] = b"2.1.2"
+            write(f.create_group("model_weights"))
+        source = tmp_path / "m.h5"
+    m = rmodel.from_keras(source, batch_size=3)
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    (w1, b1), (w2, b2) = weights["dense_1"], weights["dense_2"]
+    z = np.maximum(x.astype(np.float64) @ w1 + b1, 0) @ w2 + b2
+    ref = np.exp(z - z.max(axis=1, keepdims=True))
+    ref = (ref / ref.sum(axis=1, keepdims=True)) @ w3 + b3
+    np.testing.assert_allclose(m.compile(binding="ctypes").predict(x), ref, atol=1e-5)
+    check_against_onnxruntime(m, {m.input_names[0]: x})

@@ -12,8 +12,8 @@ from ..errors import ModelLoadError, RModelError, UnsupportedOperatorError
 from ..naming import comment_text
 from .graph import GraphBuilder, KTensor
 from .layers import BUILT_IN as _BUILT_IN  # noqa: F401  (importing the layers registers their converters)
-from .reader import KerasSource, WeightScope, to_snake_case
-from .registry import CALL_ARG_NAMES, CONVERTERS, STATE_COUNT, KerasLayer
+from .reader import KerasSource, NoWeights, WeightScope, to_snake_case
+from .registry import CALL_ARG_NAMES, CONVERTERS, STATE_COUNT, KerasLayer, converter_key, is_operation
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
@@ -51,8 +51,9 @@ def find_unsupported(model_cfg: dict[str, Any], path: str = "model") -> dict[str
             continue
         if cls == "InputLayer":
             continue
-        if cls not in CONVERTERS:
-            found.setdefault(cls, []).append(f"'{name}' ({where})")
+        key = converter_key(layer)
+        if key not in CONVERTERS:
+            found.setdefault(key, []).append(f"'{name}' ({where})")
         for key in ("layer", "backward_layer"):
             inner = layer.get("config", {}).get(key)
             if isinstance(inner, dict) and inner.get("class_name") and cls in ("Bidirectional", "TimeDistributed"):
@@ -138,6 +139,48 @@ def _parse_named(node: Any, call_args: Sequence[str]) -> tuple[list[tuple[str, i
             names.append(name)
     kwargs[CALL_ARG_NAMES] = names
     return refs, kwargs
+
+
+#: keyword arguments under which :func:`_parse_node` hands an operation's call on
+OP_ARGS, OP_KWARGS = "__op_args__", "__op_kwargs__"
+
+
+def _parse_operation(node: Any) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
+    """A Keras 3 operation's call: every tensor of its arguments (positional, then keyword, in order)
+    and the raw arguments, to be rebuilt with the tensors by :func:`_rebuild`."""
+    if not isinstance(node, dict):
+        raise ModelLoadError("an operation's call is not recorded as {'args': ..., 'kwargs': ...}")
+    args, kwargs = list(node.get("args", [])), dict(node.get("kwargs", {}))
+    return _flat_refs(args) + _flat_refs(kwargs), {OP_ARGS: args, OP_KWARGS: kwargs}
+
+
+def _rebuild(value: Any, tensors: list[KTensor]) -> Any:
+    """A serialized call argument with its tensors taken from ``tensors`` (in :func:`_flat_refs`
+    order, consumed) and Keras' serialized constants decoded: ``__numpy__`` arrays to numpy,
+    ``__tuple__`` to tuples, ``__slice__`` to slices, ``__ellipsis__`` to ``...``."""
+    if _history(value) is not None:
+        return tensors.pop(0)
+    if isinstance(value, list):
+        return [_rebuild(v, tensors) for v in value]
+    if isinstance(value, dict):
+        kind, cfg = value.get("class_name"), value.get("config")
+        if kind == "__numpy__" and isinstance(cfg, dict):
+            return np.asarray(cfg.get("value"), dtype=cfg.get("dtype"))
+        if kind == "__tuple__" and isinstance(cfg, dict):
+            return tuple(_rebuild(v, tensors) for v in cfg.get("value", []))
+        if kind == "__slice__" and isinstance(cfg, dict):
+            return slice(cfg.get("start"), cfg.get("stop"), cfg.get("step"))
+        if kind == "__ellipsis__":
+            return Ellipsis
+        return {k: _rebuild(v, tensors) for k, v in value.items()}
+    return value
+
+
+def _parse(layer: dict[str, Any], node: Any) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
+    """Inputs and keyword arguments of one inbound node of ``layer`` (a layer or an operation)."""
+    if is_operation(layer):
+        return _parse_operation(node)
+    return _parse_node(node, _call_args(layer))
 
 
 def _parse_node(node: Any, call_args: Sequence[str] | None = None) -> tuple[list[tuple[str, int, int]], dict[str, Any]]:
@@ -227,6 +270,8 @@ class ModelConverter:
                 shape = first.get("config", {}).get("batch_input_shape") or cfg["config"].get("build_input_shape")
                 if shape is None and first.get("build_config"):
                     shape = first["build_config"].get("input_shape")
+                if shape is None and first.get("class_name") in MODEL_CLASSES:
+                    return self._model_inputs(first)  # a nested model first: its input is the model's
                 if shape is None:
                     raise ModelLoadError(
                         f"{self.source.origin}: the Sequential model was never built (no input shape in its config); "
@@ -273,12 +318,7 @@ class ModelConverter:
         # Nested models built on an Input own a first node that configs leave out, so references
         # to their calls count from 1 (Keras 3 for Functional, Keras 2 for both model classes).
         highest: dict[str, int] = {}
-        all_refs = [
-            r
-            for layer in layers
-            for n in layer.get("inbound_nodes") or []
-            for r in _parse_node(n, _call_args(layer))[0]
-        ]
+        all_refs = [r for layer in layers for n in layer.get("inbound_nodes") or [] for r in _parse(layer, n)[0]]
         for ref in all_refs + _io_refs(config["output_layers"]):
             highest[ref[0]] = max(highest.get(ref[0], -1), ref[1])
         pending: list[tuple[int, int, Any]] = []
@@ -293,7 +333,7 @@ class ModelConverter:
             progress = False
             remaining = []
             for index, node_index, node in pending:
-                refs, kwargs = _parse_node(node, _call_args(layers[index]))
+                refs, kwargs = _parse(layers[index], node)
                 if not all(r in available for r in refs):
                     remaining.append((index, node_index, node))
                     continue
@@ -305,14 +345,7 @@ class ModelConverter:
                     available[(layer_name(layer), node_index, tensor_index)] = tensor
                 progress = True
             if not progress:
-                missing = sorted(
-                    {
-                        r[0]
-                        for i, _, n in remaining
-                        for r in _parse_node(n, _call_args(layers[i]))[0]
-                        if r not in available
-                    }
-                )
+                missing = sorted({r[0] for i, _, n in remaining for r in _parse(layers[i], n)[0] if r not in available})
                 raise ModelLoadError(f"{path}: the model graph cannot be resolved; layers {missing} produce no tensors")
             pending = remaining
         outputs, names = [], []
@@ -337,16 +370,26 @@ class ModelConverter:
         if cls in MODEL_CLASSES:
             outs, _ = self.run_model(layer, scope.submodel(name, snake), inputs, f"{position} '{name}'")
             return outs
-        fn = CONVERTERS[cls]
-        given = {key: kwargs.get(key) for key in ("mask", "initial_state", "constants")}
-        if kwargs.get(STATE_COUNT) and not getattr(fn, "takes_initial_state", False):
-            given["initial_state"] = kwargs[STATE_COUNT]
-        for key, value in given.items():
-            if value is not None:
-                raise KerasLayer(
-                    layer, inputs, scope.layer(name, snake), position, self.source.keras_major
-                ).unsupported(f"calling the layer with '{key}'")
-        ctx = KerasLayer(layer, inputs, scope.layer(name, snake), position, self.source.keras_major, kwargs)
+        key = converter_key(layer)
+        fn = CONVERTERS[key]
+        if OP_ARGS in kwargs:  # an operation: no weights, its arguments rebuilt around the tensors
+            pending = list(inputs)
+            args, op_kwargs = _rebuild(kwargs[OP_ARGS], pending), _rebuild(kwargs[OP_KWARGS], pending)
+            ctx = KerasLayer(
+                layer, inputs, NoWeights(), position, self.source.keras_major, {}, key=key, args=args, kwargs=op_kwargs
+            )
+        else:
+            given = {arg: kwargs.get(arg) for arg in ("mask", "initial_state", "constants")}
+            if kwargs.get(STATE_COUNT) and not getattr(fn, "takes_initial_state", False):
+                given["initial_state"] = kwargs[STATE_COUNT]
+            for arg, value in given.items():
+                if value is not None:
+                    raise KerasLayer(
+                        layer, inputs, scope.layer(name, snake), position, self.source.keras_major, key=key
+                    ).unsupported(f"calling the layer with '{arg}'")
+            ctx = KerasLayer(
+                layer, inputs, scope.layer(name, snake), position, self.source.keras_major, kwargs, key=key
+            )
         previous = self.graph.scope
         self.graph.scope = f"{name}/"
         try:
@@ -355,7 +398,7 @@ class ModelConverter:
             raise
         except Exception as exc:  # a malformed config reaching a converter must say where it is
             raise ModelLoadError(
-                f"{self.source.origin}: {position} '{comment_text(name)}' ({comment_text(cls)}) cannot be converted: "
+                f"{self.source.origin}: {position} '{comment_text(name)}' ({comment_text(key)}) cannot be converted: "
                 f"its configuration or weights are malformed ({type(exc).__name__}: {exc})"
             ) from exc
         finally:
@@ -371,7 +414,7 @@ class ModelConverter:
 
 def _call_args(layer: dict[str, Any]) -> Sequence[str] | None:
     """The named tensor arguments of the layer's converter (``fn.call_args``), if it declares any."""
-    fn = CONVERTERS.get(layer.get("class_name", ""))
+    fn = CONVERTERS.get(converter_key(layer))
     return getattr(fn, "call_args", None)
 
 
@@ -380,10 +423,14 @@ def layer_name(layer: dict[str, Any]) -> str:
 
 
 def _snake_names(layers: list[dict[str, Any]]) -> list[str]:
-    """The group names Keras gives a container's layers in ``.keras`` weight files."""
+    """The group names Keras gives a container's layers in ``.keras`` weight files (operations are
+    not layers: they have no group and take no number)."""
     used: dict[str, int] = {}
     names = []
     for layer in layers:
+        if is_operation(layer):
+            names.append("")
+            continue
         base = to_snake_case(layer.get("class_name", "layer"))
         if base in used:
             used[base] += 1

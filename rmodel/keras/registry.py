@@ -1,7 +1,15 @@
-"""The registry of Keras layer converters: Keras class name -> function building its ONNX.
+"""The registry of Keras layer converters: Keras class -> function building its ONNX.
 
 Layer modules (``rmodel.keras.layers.*``) register built-in converters with ``@converter``; users
 add theirs with ``register_layer_converter``. The model walker (``rmodel.keras.convert``) reads it.
+
+A converter is found by :func:`converter_key`. Layers are registered under their class name
+(``Dense``), whatever module the file names (``keras.layers``, ``keras.src.layers.core.dense``, a
+user package). Where the class name alone is ambiguous the key includes the module: Keras 3
+operations on tensors (``x + 3.0``, ``keras.ops.mean``) are saved as functional nodes of classes in
+``keras.src.ops.*`` whose names clash with layers (``Add``, ``Reshape``, ``Concatenate``), and are
+registered as ``keras.src.ops.numpy.Add``; classes defined inside Keras Applications are registered
+as ``keras.src.applications.convnext.LayerScale``.
 """
 
 from __future__ import annotations
@@ -26,14 +34,67 @@ CALL_ARG_NAMES = "call_arg_names"
 ConverterResult = KTensor | str | Sequence[KTensor | str]
 Converter = Callable[["KerasLayer", GraphBuilder], ConverterResult]
 
-#: Keras class name -> converter
+#: converter key (class name, or module.ClassName for operations and Keras Applications classes) -> converter
 CONVERTERS: Registry[Converter] = Registry("converter for Keras layer class")
 #: decorator registering a built-in converter for the given Keras layer classes
 converter = CONVERTERS.register
 
+#: the package of Keras 3's operation classes (``keras.src.ops.numpy``, ``.nn``, ``.math``, ``.core``)
+OPS_PACKAGE = "keras.src.ops"
+
+
+def _ops_by_class() -> dict[str, str]:
+    return {key.rsplit(".", 1)[1]: key for key in CONVERTERS if key.startswith(OPS_PACKAGE + ".")}
+
+
+def _qualified_by_class() -> dict[str, str]:
+    """Class name -> key of the module-qualified converters that are not operations (Keras
+    Applications classes), for files that do not record modules."""
+    return {key.rsplit(".", 1)[1]: key for key in CONVERTERS if "." in key and not key.startswith(OPS_PACKAGE + ".")}
+
+
+def is_operation(cfg: dict[str, Any]) -> bool:
+    """Whether a functional node is a Keras 3 operation (``keras.src.ops.*``), not a layer.
+
+    ``.keras`` files and ``to_json()`` record the module; Keras 3's legacy ``.h5`` writer does not,
+    but an operation's config lacks the ``trainable`` entry every layer's config has (and its call
+    is recorded as ``{"args": ..., "kwargs": ...}``, Keras 3 only). Without a module only operations
+    rmodel converts are recognized (so a custom layer whose config lacks ``trainable`` keeps its
+    class name)."""
+    module = cfg.get("module")
+    if isinstance(module, str):
+        return module == OPS_PACKAGE or module.startswith(OPS_PACKAGE + ".")
+    config = cfg.get("config")
+    nodes = cfg.get("inbound_nodes")
+    return (
+        isinstance(config, dict)
+        and "trainable" not in config
+        and isinstance(nodes, list)
+        and bool(nodes)
+        and isinstance(nodes[0], dict)
+        and cfg.get("class_name") in _ops_by_class()
+    )
+
+
+def converter_key(cfg: dict[str, Any]) -> str:
+    """The registry key of a layer (or operation) config: ``module.ClassName`` where a converter is
+    registered under it or the class is an operation, else the class name."""
+    cls = str(cfg.get("class_name", "?"))
+    module = cfg.get("module")
+    if is_operation(cfg):
+        return f"{module}.{cls}" if isinstance(module, str) else _ops_by_class()[cls]
+    if isinstance(module, str) and f"{module}.{cls}" in CONVERTERS:
+        return f"{module}.{cls}"
+    if not module and cls not in CONVERTERS:
+        return _qualified_by_class().get(cls, cls)
+    return cls
+
 
 def register_layer_converter(class_name: str, fn: Converter, *, replace: bool = False) -> None:
     """Let rmodel convert Keras layers of class ``class_name`` with ``fn(layer, graph)``.
+
+    ``class_name`` is the class name (``"ScaledTanh"``: any module), or ``"module.ClassName"`` as the
+    file records it (``"keras.src.ops.numpy.Cumsum"``) for a converter of that class only.
 
     ``layer`` is a :class:`KerasLayer` (config, inputs, weights); ``graph`` is the
     :class:`GraphBuilder` to add ONNX nodes to. ``fn`` returns the output tensor(s): a
@@ -57,8 +118,17 @@ class KerasLayer:
         position: str,
         keras_major: int,
         call_kwargs: dict[str, Any] | None = None,
+        key: str | None = None,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ):
         self.class_name: str = cfg.get("class_name", "?")
+        #: the registry key the converter was found under (``module.ClassName`` for operations)
+        self.key: str = key or self.class_name
+        #: operations: the call's positional and keyword arguments, tensors as KTensors and
+        #: constants as numpy arrays (Python scalars stay Python scalars)
+        self.args: list[Any] = args or []
+        self.kwargs: dict[str, Any] = kwargs or {}
         self.config: dict[str, Any] = cfg.get("config", {})
         self.name: str = self.config.get("name") or cfg.get("name") or self.class_name.lower()
         self.inputs = inputs
@@ -85,12 +155,12 @@ class KerasLayer:
         return self._weights.all()
 
     def fail(self, message: str) -> ModelLoadError:
-        return ModelLoadError(f"Keras layer '{self.name}' ({self.class_name}, {self.position}): {message}")
+        return ModelLoadError(f"Keras layer '{self.name}' ({self.key}, {self.position}): {message}")
 
     def unsupported(self, option: str) -> UnsupportedOperatorError:
         return UnsupportedOperatorError(
-            f"Keras layer '{self.name}' ({self.class_name}, {self.position}): {option} is not supported by rmodel's "
+            f"Keras layer '{self.name}' ({self.key}, {self.position}): {option} is not supported by rmodel's "
             "Keras converter; try converter='tf2onnx' or register your own converter with "
             "rmodel.keras.register_layer_converter",
-            {self.class_name: [self.name]},
+            {self.key: [self.name]},
         )
