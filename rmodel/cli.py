@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,27 +40,48 @@ def _one_line(text: str) -> str:
 
 class _Phases:
     """One line per finished step on stderr (``rmodel: compiling ... done in 3.1 s``), silent with
-    --quiet. On a terminal the step shows while it runs; a failed step leaves no line behind, so
-    an error is still the single ``rmodel: error:`` line."""
+    --quiet. On a terminal the step shows while it runs, with its elapsed seconds counting up (a
+    large model compiles for a minute); a failed step leaves no line behind, so an error is still
+    the single ``rmodel: error:`` line."""
 
-    def __init__(self, quiet: bool):
+    #: seconds between two updates of the running step's line on a terminal
+    TICK = 1.0
+
+    def __init__(self, quiet: bool, live: bool | None = None):
         self.quiet = quiet
-        self.live = not quiet and sys.stderr.isatty()
+        self.live = (not quiet and sys.stderr.isatty()) if live is None else live
 
     @contextlib.contextmanager
     def __call__(self, what: str) -> Iterator[None]:
         start = time.perf_counter()
+        done = threading.Event()
+        ticker = threading.Thread(target=self._tick, args=(what, start, done), daemon=True)
         if self.live:
             print(f"rmodel: {what} ...", end="", file=sys.stderr, flush=True)
+            ticker.start()
         try:
             yield
         except BaseException:
+            self._stop(ticker, done)
             if self.live:
                 print("\r\033[K", end="", file=sys.stderr, flush=True)
             raise
+        self._stop(ticker, done)
         if not self.quiet:
             lead = "\r\033[K" if self.live else ""
             print(f"{lead}rmodel: {what} ... done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+    def _tick(self, what: str, start: float, done: threading.Event) -> None:
+        while not done.wait(self.TICK):
+            print(
+                f"\r\033[Krmodel: {what} ... {time.perf_counter() - start:.0f} s", end="", file=sys.stderr, flush=True
+            )
+
+    @staticmethod
+    def _stop(ticker: threading.Thread, done: threading.Event) -> None:
+        done.set()
+        if ticker.is_alive():
+            ticker.join()
 
 
 def _report(message: str) -> int:

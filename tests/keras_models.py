@@ -602,6 +602,26 @@ CASE_NAMES = [
 ]
 
 
+def randomize_batch_norm(model: Any, seed: int = 0) -> Any:
+    """Batch-norm statistics away from the identity (the kernels keep Keras' initializers, so that
+    a deep network's activations neither vanish nor explode)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, _keras().layers.BatchNormalization):
+            ranges = {
+                "gamma": (0.5, 1.5),
+                "beta": (-0.2, 0.2),
+                "moving_mean": (-0.2, 0.2),
+                "moving_variance": (0.5, 1.5),
+            }
+            values = []
+            for w in layer.weights:
+                low, high = ranges[w.name]
+                values.append(rng.uniform(low, high, tuple(w.shape)).astype(np.float32))
+            layer.set_weights(values)
+    return model
+
+
 def inputs_for(model: Any, rng: np.random.Generator, batch: int = 2) -> list[np.ndarray]:
     """Random inputs; integer-valued ones for embeddings."""
     xs = []

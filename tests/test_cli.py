@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -104,3 +105,27 @@ def test_readme_main_job_on_the_bundled_keras_model(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "output_softmax" in text and " ok" in text
     assert "namespace jet_tagger {" in out.read_text()
+
+
+def test_running_step_shows_elapsed_seconds_on_a_terminal(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    """On a terminal a long step (compiling a large model) counts its seconds up while it runs,
+    then leaves one 'done' line; a failed step leaves nothing."""
+    import time
+
+    from rmodel.cli import _Phases
+
+    monkeypatch.setattr(_Phases, "TICK", 0.05)
+    phase = _Phases(quiet=False, live=True)
+    with phase("compiling"):
+        time.sleep(0.3)
+    err = capsys.readouterr().err
+    assert err.startswith("rmodel: compiling ...")
+    assert err.count("\r\033[Krmodel: compiling ... 0 s") >= 2
+    assert re.search(r"\r\033\[Krmodel: compiling \.\.\. done in \d\.\d s\n$", err)
+    with pytest.raises(ValueError), phase("failing"):
+        time.sleep(0.12)
+        raise ValueError("x")
+    err = capsys.readouterr().err
+    assert err.endswith("\r\033[K") and "done" not in err
+    time.sleep(0.15)  # the ticker has stopped: nothing more is written
+    assert capsys.readouterr().err == ""
