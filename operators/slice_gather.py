@@ -1,4 +1,4 @@
-"""Slice (constant starts/ends/axes/steps, negative steps included), Gather and GatherElements
+"""Slice (constant starts/ends/axes/steps, negative steps included), Gather, GatherElements and GatherND
 (constant or run-time integer indices, negative indices counting from the end).
 
 Run-time indices outside ``[-dim, dim)`` are clamped into range (the generated code never reads out
@@ -216,4 +216,83 @@ class GatherElements(Operator):
         for _ in names:
             indent = indent[:-2]
             lines.append(f"{indent}}}")
+        return "\n".join(lines)
+
+
+@register("GatherND")
+class GatherND(Operator):
+    """y = slices of x addressed by the last axis of ``indices`` (k coordinates after the first
+    ``batch_dims`` axes, which data and indices share): each index tuple selects a block of
+    ``prod(x.shape[batch_dims + k:])`` contiguous values."""
+
+    attributes = {"batch_dims": 0}
+
+    def infer(self, ctx: ShapeContext) -> list:
+        x, idx = self.input_info(0), self.input_info(1)
+        if idx.dtype not in _INDEX_TYPES:
+            raise self.fail(f"indices must be int32 or int64, got {idx.dtype}")
+        b = int(self.attr["batch_dims"])
+        if x.rank < 1 or idx.rank < 1:
+            raise self.fail(f"data {x.shape} and indices {idx.shape} must both have rank >= 1")
+        if not 0 <= b < min(x.rank, idx.rank):
+            raise self.fail(
+                f"batch_dims {b} must be in [0, {min(x.rank, idx.rank)}) for data {x.shape} and indices {idx.shape}"
+            )
+        if x.shape[:b] != idx.shape[:b]:
+            raise self.fail(f"the first {b} (batch) dims of data {x.shape} and indices {idx.shape} differ")
+        k = idx.shape[-1]
+        if k < 1 or b + k > x.rank:
+            raise self.fail(
+                f"the last dim of indices {idx.shape} must be in [1, {x.rank - b}] (data rank {x.rank} - batch_dims {b})"
+            )
+        self.batch_dims, self.depth = b, k
+        const = ctx.const(self.inputs[1])
+        self.const_offsets = None if const is None else self._offsets(np.asarray(const))
+        return [self.out(0, x.dtype, idx.shape[:-1] + x.shape[b + k :])]
+
+    def _offsets(self, indices: np.ndarray) -> np.ndarray:
+        """The element offset into data of every index tuple (constant indices, checked)."""
+        x = self.input_info(0)
+        b, k = self.batch_dims, self.depth
+        tuples = indices.reshape(-1, k).astype(np.int64)
+        for j in range(k):
+            tuples[:, j] = _check_indices(self, tuples[:, j], x.shape[b + j])
+        strides = strides_of(x.shape)
+        per_batch = len(tuples) // max(1, math.prod(x.shape[:b]))
+        batch = np.arange(len(tuples)) // max(1, per_batch)
+        return batch * math.prod(x.shape[b:]) + tuples @ np.asarray(strides[b : b + k], dtype=np.int64)
+
+    def flops(self) -> int:
+        return 0
+
+    def emit_cpu(self, ctx: CpuContext) -> str:
+        x, idx = self.input_info(0), self.input_info(1)
+        b, k = self.batch_dims, self.depth
+        inner = math.prod(x.shape[b + k :])
+        count = math.prod(idx.shape[:-1])
+        if count == 0 or inner == 0:
+            return "// (nothing to gather: empty tensor)"
+        lines = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)
+        copy = "dst_[t] = src_[at];" if inner == 1 else f"std::copy_n(src_ + at, {inner}, dst_ + t * {inner});"
+        if self.const_offsets is not None:
+            table = ", ".join(str(int(v)) for v in self.const_offsets)
+            lines += [
+                f"static constexpr std::size_t offsets_[{count}] = {{{table}}};",
+                f"for (std::size_t t = 0; t < {count}; ++t) {{",
+                "  const std::size_t at = offsets_[t];",
+                f"  {copy}",
+                "}",
+            ]
+            return "\n".join(lines)
+        strides = strides_of(x.shape)
+        per_batch = count // max(1, math.prod(x.shape[:b]))
+        lines += [
+            f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};",
+            f"for (std::size_t t = 0; t < {count}; ++t) {{",
+            f"  std::size_t at = t / {per_batch} * {math.prod(x.shape[b:])};",
+        ]
+        for j in range(k):
+            lines += ["  " + s for s in _runtime_index(f"i{j}", f"indices_[t * {k} + {j}]", x.shape[b + j])]
+            lines.append(f"  at += static_cast<std::size_t>(i{j}) * {strides[b + j]};")
+        lines += [f"  {copy}", "}"]
         return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Tensor and shape operators against onnxruntime: Reshape, Flatten, Squeeze, Unsqueeze, Dropout,
-Expand, Tile, Transpose, Concat, Split, Slice, Gather, GatherElements, Pad, Cast, CastLike, Resize,
+Expand, Tile, Transpose, Concat, Split, Slice, Gather, GatherElements, GatherND, Pad, Cast, CastLike, Resize,
 Upsample.
 
 To keep compile time low, one model often holds many variants of an operator (one output each);
@@ -384,6 +384,54 @@ def test_gather_elements(axis):
     const = {"c": rng.integers(-extent, extent, idx_shape).astype(I64)}
     nodes = [node("GatherElements", ["x", "i"], ["y"], axis=axis), node("GatherElements", ["x", "c"], ["z"], axis=axis)]
     check(nodes, inputs, ["y", "z"], const, feeds=feeds)
+
+
+@pytest.mark.parametrize(
+    "data_shape, index_shape, batch_dims",
+    [
+        ((4, 5), (3, 2), 0),  # whole elements
+        ((4, 5, 3), (2, 2, 1), 0),  # rows of 5 x 3
+        ((4, 5, 3), (6, 2), 0),  # rows of 3
+        ((1, 1, 1, 8), (3, 1, 3, 1, 2), 0),  # the adaptive pooling pattern of a torch.export AlexNet
+        ((2, 4, 3), (2, 5, 1), 1),  # per batch element
+        ((2, 3, 4, 5), (2, 3, 2, 1), 2),
+    ],
+)
+def test_gather_nd(data_shape, index_shape, batch_dims):
+    """Constant and run-time indices, negative ones included, over depth and batch_dims."""
+    rng = np.random.default_rng(5)
+    extents = data_shape[batch_dims : batch_dims + index_shape[-1]]
+
+    def indices() -> np.ndarray:
+        per_axis = [rng.integers(-e, e, index_shape[:-1]) for e in extents]
+        return np.stack(per_axis, axis=-1).astype(I64)
+
+    feeds = {"x": rng.uniform(-1, 1, data_shape).astype(F32), "i": indices()}
+    inputs = {"x": (F32, data_shape), "i": (I64, index_shape)}
+    nodes = [
+        node("GatherND", ["x", "i"], ["y"], batch_dims=batch_dims),
+        node("GatherND", ["x", "c"], ["z"], batch_dims=batch_dims),
+    ]
+    check(nodes, inputs, ["y", "z"], {"c": indices()}, feeds=feeds)
+
+
+@pytest.mark.parametrize(
+    "data_shape, index_shape, batch_dims, message",
+    [
+        ((4, 5), (3, 3), 0, r"last dim of indices \(3, 3\) must be in \[1, 2\]"),
+        ((4, 5), (3, 1), 1, r"first 1 \(batch\) dims of data \(4, 5\) and indices \(3, 1\) differ"),
+        ((4, 5), (4, 1), 2, r"batch_dims 2 must be in \[0, 2\)"),
+    ],
+)
+def test_gather_nd_errors(data_shape, index_shape, batch_dims, message):
+    with pytest.raises(ShapeError, match=message):
+        load(
+            [node("GatherND", ["x", "i"], ["y"], batch_dims=batch_dims)],
+            {"x": (F32, data_shape), "i": (I64, index_shape)},
+            ["y"],
+        )
+    with pytest.raises(ShapeError, match="index 4 is out of range"):
+        load([node("GatherND", ["x", "i"], ["y"])], {"x": (F32, (4, 5))}, ["y"], {"i": np.array([[4, 0]])})
 
 
 # ---- Pad -------------------------------------------------------------------------------------
