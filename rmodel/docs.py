@@ -60,10 +60,11 @@ def backend_table(summary: dict | None = None) -> str:
 
     header = ["| operator | cases | passed (frozen) | refused | failed |", "|---|---:|---:|---:|---:|"]
     totals, unsupported = summary["totals"], summary["unsupported"]
+    failed = totals.get("failed", 0)
     lines = [
         f"With onnx {summary['onnx']}: **{totals.get('passed', 0)} of {totals.get('cases', 0)} cases pass** "
         f"({totals.get('frozen', 0)} of them with frozen arguments), {totals.get('refused', 0)} are refused by "
-        f"design, {totals.get('failed', 0)} fail (known bugs); {unsupported['cases']} more cases test "
+        f"design, {failed} fail{' (known bugs)' if failed else ''}; {unsupported['cases']} more cases test "
         f"{unsupported['operators']} operators rmodel does not implement. Refused, by reason: "
         + "; ".join(f"{reason} ({count})" for reason, count in summary["refusals"].items())
         + ".",

@@ -34,18 +34,9 @@ ONNXRUNTIME_REFERENCE = {
     "test_resize_downsample_scales_linear_align_corners": "onnx's reference uses the unrounded output length",
 }
 
-#: Genuine bugs found by these cases and not fixed here (they are in files another change is
-#: rewriting): case -> where and why. The test fails when a listed case passes (remove it from the
-#: list) and when an unlisted case fails.
-EXPECTED_FAILURES = {
-    # LogSoftmax of [1e4, 1e4 + 1, ...]: y = x - (max + log(sum)), with max + log(sum) rounded to
-    # float32 at the magnitude of max (ulp(1e4) = 1e-3): 2.4e-4 off where onnxruntime is exact.
-    # (x - max) - log(sum) has no such rounding (Softmax is not affected).
-    "test_logsoftmax_large_number": "operators/softmax.py: LogSoftmax rounds max + log(sum) at the scale of max",
-    # ConvTranspose with output_shape [10, 8] beyond the full transposed output [9, 7]: ONNX and
-    # onnxruntime pad the output at the end (there only the bias); rmodel refuses the node.
-    "test_convtranspose_output_shape": "operators/conv.py: ConvTranspose refuses output_shape beyond the full output",
-}
+#: Genuine bugs found by these cases and not yet fixed: case -> where and why (none today). The
+#: test fails when a listed case passes (remove it from the list) and when an unlisted case fails.
+EXPECTED_FAILURES: dict[str, str] = {}
 
 
 def _slow_tests_deselected(config: pytest.Config) -> bool:

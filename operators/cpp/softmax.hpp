@@ -31,8 +31,9 @@ inline void softmax_rows(const float* x, float* y) {
       for (std::size_t k = 0; k < N; ++k) sum += yr[k];
     }
     if (LOG) {
-      const float shift = mx + static_cast<float>(std::log(sum));
-      for (std::size_t k = 0; k < N; ++k) yr[k] = xr[k] - shift;
+      // (x - max) - log(sum): max + log(sum) would be rounded at the scale of max
+      const float log_sum = static_cast<float>(std::log(sum));
+      for (std::size_t k = 0; k < N; ++k) yr[k] = (xr[k] - mx) - log_sum;
     } else {
       const float scale = static_cast<float>(1.0 / sum);
       for (std::size_t k = 0; k < N; ++k) yr[k] *= scale;
@@ -60,9 +61,10 @@ inline void softmax_strided(const float* x, float* y, float* mx, double* sum) {
         if (!LOG) yo[k * INNER + j] = e;
       }
     if (LOG) {
-      for (std::size_t j = 0; j < INNER; ++j) mx[j] += static_cast<float>(std::log(sum[j]));
+      for (std::size_t j = 0; j < INNER; ++j) sum[j] = static_cast<float>(std::log(sum[j]));
       for (std::size_t k = 0; k < N; ++k)
-        for (std::size_t j = 0; j < INNER; ++j) yo[k * INNER + j] = xo[k * INNER + j] - mx[j];
+        for (std::size_t j = 0; j < INNER; ++j)
+          yo[k * INNER + j] = (xo[k * INNER + j] - mx[j]) - static_cast<float>(sum[j]);
     } else {
       for (std::size_t j = 0; j < INNER; ++j) mx[j] = static_cast<float>(1.0 / sum[j]);
       for (std::size_t k = 0; k < N; ++k)
