@@ -90,9 +90,43 @@ TEST(Gemm, MatchesPlainLoopOnEveryTileRemainder) {
 }
 
 TEST(Gemm, DeepProductsSumInKBlocks) {
-  check_gemm<3, 300, 40, 2, true>();   // two blocks of 150 (RMODEL_GEMM_KC = 256)
-  check_gemm<7, 600, 19, 1, false>();  // three blocks of 200
-  check_gemm<2, 1000, 16, 0, true>();  // four blocks of 250
+  check_gemm<3, 300, 40, 2, true>();   // five blocks of 60 (RMODEL_GEMM_KC = 64)
+  check_gemm<7, 600, 19, 1, false>();  // ten blocks of 60
+  check_gemm<2, 1000, 16, 0, true>();  // sixteen blocks of 63 (the last 55)
+}
+
+// y = bias + a . b for one output column through gemv<...> (rows of a SAM apart, y LDY apart; the
+// values between must stay untouched), compared with the sums in double
+template <std::size_t M, std::size_t K, std::size_t SAM, std::size_t LDY, int BIAS>
+void check_gemv() {
+  const std::vector<float> a = values(M * SAM, 7), b = values(K, 8), bias = values(BIAS == 1 ? M : 1, 9);
+  std::vector<float> y(M * LDY, kSentinel);
+  detail::gemv<M, K, SAM, LDY, BIAS>(a.data(), b.data(), BIAS ? bias.data() : nullptr, y.data());
+  for (std::size_t i = 0; i < M * LDY; ++i) {
+    if (i % LDY) {
+      ASSERT_EQ(y[i], kSentinel) << "y[" << i << "] between rows was written";
+      continue;
+    }
+    const std::size_t m = i / LDY;
+    double exact = BIAS == 1 ? bias[m] : BIAS == 2 ? bias[0] : 0.0, magnitude = std::fabs(exact);
+    for (std::size_t k = 0; k < K; ++k) {
+      exact += static_cast<double>(a[m * SAM + k]) * b[k];
+      magnitude += std::fabs(static_cast<double>(a[m * SAM + k]) * b[k]);
+    }
+    // 16 lanes of K / 16 terms, blocks of RMODEL_GEMM_KC per lane, then 4 pairwise levels and the tail
+    const double bound =
+        (std::min<std::size_t>(K, 16 * 64) / 16 + K / 1024 + 8) * std::numeric_limits<float>::epsilon() * magnitude +
+        1e-30;
+    ASSERT_NEAR(y[i], exact, bound) << "M=" << M << " K=" << K << " row " << m;
+  }
+}
+
+TEST(Gemv, OneColumnMatchesDoubleInLanes) {
+  check_gemv<1, 1, 1, 1, 0>();        // only the tail
+  check_gemv<3, 15, 15, 1, 1>();      // shorter than one lane group
+  check_gemv<5, 16, 20, 2, 2>();      // one group; rows and outputs apart
+  check_gemv<7, 577, 577, 1, 1>();    // 36 groups and a tail of 1
+  check_gemv<2, 3000, 3001, 3, 0>();  // lane blocks of 64 terms added to the lane totals
 }
 
 TEST(Gemm, TapsReadSubStepsOfB) {

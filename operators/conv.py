@@ -31,7 +31,7 @@ from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 
 from .base import CpuContext, Operator, ShapeContext, register
-from .kernels import BIAS_COL, BIAS_ROW, GEMM_NR, gemm_call, keep_loop
+from .kernels import BIAS_COL, BIAS_ROW, GEMM_NR, conv_k_block, gemm_call, keep_loop
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 
@@ -428,7 +428,19 @@ class Conv(_ConvBase):
         ]
         lines += self._im2col(cg, "    ", out_size)
         bias = {"bias": bias_args["bias"], "bias_kind": BIAS_COL} if "bias" in bias_args else {}
-        call = gemm_call(ctx, "col", "", "out", out_size, self.kdim, mg, a_strides=(1, out_size), b_const=wt, **bias)
+        call = gemm_call(
+            ctx,
+            "col",
+            "",
+            "out",
+            out_size,
+            self.kdim,
+            mg,
+            a_strides=(1, out_size),
+            b_const=wt,
+            **bias,
+            k_block=conv_k_block(cg, math.prod(self.win.kernel), taps_in_k=True),
+        )
         lines += [
             f"    {call}",
             f"    for (std::size_t p = 0; p < {out_size}; ++p) {{",
@@ -499,6 +511,7 @@ class Conv(_ConvBase):
                 ldy=rows * pw,
                 taps=taps,
                 **bias_args,
+                k_block=conv_k_block(cg, geo["kh"] * geo["kw"], taps_in_k=False),
             )
 
         tail = oh % rows
@@ -544,7 +557,19 @@ class Conv(_ConvBase):
             f"      const std::ptrdiff_t rows = {rows_total} - r0 < {block} ? {rows_total} - r0 : {block};",
         ]
         lines += self._im2col(cg, "      ", width)
-        full = gemm_call(ctx, "wg", "col", "yg + r0 * " + str(inner), mg, self.kdim, width, ldy=out_size, **bias_args)
+        k_block = conv_k_block(cg, math.prod(self.win.kernel), taps_in_k=True)
+        full = gemm_call(
+            ctx,
+            "wg",
+            "col",
+            "yg + r0 * " + str(inner),
+            mg,
+            self.kdim,
+            width,
+            ldy=out_size,
+            **bias_args,
+            k_block=k_block,
+        )
         tail = rows_total % block
         if not tail:
             lines.append(f"      {full}")
@@ -560,6 +585,7 @@ class Conv(_ConvBase):
                 ldb=width,
                 ldy=out_size,
                 **bias_args,
+                k_block=k_block,
             )
             lines += [
                 f"      if (rows == {block}) {{",
@@ -796,10 +822,18 @@ class ConvTranspose(_ConvBase):
             else:
                 total = full[axis] - target[axis]
                 if total < 0:
-                    raise self.fail(f"output_shape {list(target)} exceeds the full transposed output {full}")
-                # ONNX: SAME_UPPER puts the larger half of the padding at the end
-                small, large = total // 2, total - total // 2
-                pb, pe = (small, large) if self.auto_pad == "SAME_UPPER" else (large, small)
+                    # beyond the full output (as onnxruntime: by less than the stride, like
+                    # output_padding): the extra positions at the end take only the bias
+                    if -total >= strides[axis]:
+                        raise self.fail(
+                            f"output_shape {list(target)} exceeds the full transposed output {full} by "
+                            f"the stride {list(strides)} or more on axis {axis}"
+                        )
+                    pb, pe = 0, total
+                else:
+                    # ONNX: SAME_UPPER puts the larger half of the padding at the end
+                    small, large = total // 2, total - total // 2
+                    pb, pe = (small, large) if self.auto_pad == "SAME_UPPER" else (large, small)
             begin.append(pb)
             end.append(pe)
         out = tuple(f - b - e for f, b, e in zip(full, begin, end, strict=True))

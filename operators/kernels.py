@@ -14,9 +14,13 @@ full tiles take ``RMODEL_GEMM_PANELS`` = 2 panels (8 x 32: 16 of the 32 register
 independent accumulators to keep both FMA units busy (1.3-1.9x on the conv benchmark's GEMM
 layers; 3 panels measured slower). The last R < MR rows (all rows at batch 1) take MR / R
 panels per tile, so they keep as many independent accumulators and the FMA latency stays hidden.
-Products deeper than ``RMODEL_GEMM_KC`` (256) columns of ``a`` are summed in equal k blocks whose
-partial sums are added to y in turn: one running sum over thousands of terms drifted past the 1e-6
-criterion against onnxruntime (3x3 convolutions over 256+ channels). ``K2/S2/K3/S3`` split each k
+Products deeper than ``RMODEL_GEMM_KC`` (64) terms are summed in equal k blocks whose
+partial sums are added to y in turn (a convolution's kernel taps count: a 3x3 kernel gives blocks
+of 7 channels). One running sum over thousands of terms drifted past the 1e-6 criterion against
+onnxruntime (3x3 convolutions over 256+ channels); blocks of 256 terms still left rmodel's error
+against a float64 evaluation 1.2-1.6x onnxruntime's on convolutions, which compounds through a
+deep network; blocks of 64 bring it to 0.5-1.0x (``tests/test_conv_pool.py``) for the cost of
+one load and store of the tile per block. ``K2/S2/K3/S3`` split each k
 into sub-steps with their own b offsets, so a convolution reads its kernel taps from a padded
 input in place (``gemm_call(taps=...)``).
 
@@ -39,6 +43,22 @@ from .base import CpuContext
 
 #: columns of a tile: one contiguous run of b (the packed panel width); NR in operators/cpp/gemm.hpp
 GEMM_NR = 16
+#: terms of a product summed in one running sum (RMODEL_GEMM_KC in operators/cpp/gemm.hpp)
+GEMM_KC = 64
+
+
+def conv_k_block(channels: int, taps: int, taps_in_k: bool) -> int | None:
+    """``gemm_call``'s ``k_block`` for a convolution over ``channels`` input channels with ``taps``
+    kernel taps each: per channel when the whole product is short (a network's first layer, 3 RGB
+    channels x 9 taps), so each channel's taps are one running sum and the channels are added
+    after, as onnxruntime's blocked convolution does. One running sum over the 27 terms had 1.35x
+    onnxruntime's error against float64, an excess the first layer passes on to the whole network.
+    None (gemm's own blocks) for longer products. ``taps_in_k``: k counts channels x taps (im2col),
+    else channels (``gemm_call(taps=...)``)."""
+    if taps < 2 or channels < 2 or channels * taps > 2 * GEMM_KC:
+        return None
+    return taps if taps_in_k else 1
+
 
 BIAS_NONE, BIAS_ROW, BIAS_COL = 0, 1, 2
 _BIAS_NAMES = {BIAS_NONE: "none", BIAS_ROW: "per row", BIAS_COL: "per column"}
@@ -52,10 +72,8 @@ def keep_loop() -> str:
 
 
 def gemm_code() -> str:
-    """The gemm helper: tuning macros, ``RMODEL_KEEP_LOOP``, the tiles of 1..8 rows and the driver."""
-    return "\n".join(
-        [cpp_source(_PACKAGE, "gemm.hpp", "gemm_config"), keep_loop(), "", cpp_source(_PACKAGE, "gemm.hpp", "gemm")]
-    )
+    """The gemm helper: ``RMODEL_KEEP_LOOP``, the tiles of 1..8 rows and the driver."""
+    return "\n".join([keep_loop(), "", cpp_source(_PACKAGE, "gemm.hpp", "gemm")])
 
 
 def pack_panels(b: np.ndarray) -> np.ndarray:
@@ -82,6 +100,7 @@ def gemm_call(
     bias: str | None = None,
     bias_kind: int = BIAS_NONE,
     taps: tuple[int, int, int, int] | None = None,
+    k_block: int | None = None,
 ) -> str:
     """C++ statement: y (m x n, leading dimension ``ldy``) = bias + a . b.
 
@@ -90,21 +109,32 @@ def gemm_call(
     ``b`` is a row-major pointer with leading dimension ``ldb``. ``bias_kind`` is BIAS_ROW
     (bias[m]) or BIAS_COL (bias[n]) with ``bias`` its pointer. ``taps`` = (K2, S2, K3, S3) makes
     each of the k rows K2 x K3 rows of b at k * ldb + k2 * S2 + k3 * S3 (a then has k * K2 * K3
-    columns; b is a runtime pointer).
+    columns; b is a runtime pointer). ``k_block``: k steps per running sum (default: gemm's
+    ``RMODEL_GEMM_KC`` rule; see ``conv_k_block``).
     """
-    ctx.helper("gemm", gemm_code())
+    ctx.helper("gemm_config", cpp_source(_PACKAGE, "gemm.hpp", "gemm_config"))
     sam, sak = a_strides or (k, 1)
     packed = b_const is not None
-    if packed:
-        b = ctx.constant("packed", pack_panels(np.asarray(b_const, dtype=np.float32).reshape(k, n)))
     if bias is None:
         bias_kind = BIAS_NONE
+    if n == 1 and sak == 1 and (packed or (ldb or 1) == 1) and (taps is None or taps[0] * taps[2] == 1):
+        # one contiguous column of b (a packed panel of width 1 is one too): dot products in lanes
+        ctx.helper("gemv", cpp_source(_PACKAGE, "gemm.hpp", "gemv"))
+        if packed:
+            b = ctx.constant("packed", np.asarray(b_const, dtype=np.float32).reshape(k))
+        args = f"/*M=*/{m}, /*K=*/{k}, /*a row stride=*/{sam}, /*ldy=*/{ldy or 1}, /*bias: {_BIAS_NAMES[bias_kind]}*/ {bias_kind}"
+        return f"detail::gemv<{args}>({a}, {b}, {bias or 'nullptr'}, {y});"
+    ctx.helper("gemm", gemm_code())
+    if packed:
+        b = ctx.constant("packed", pack_panels(np.asarray(b_const, dtype=np.float32).reshape(k, n)))
     # every template argument labelled, so a reader sees the product's shape and layout at the call
     args = (
         f"/*M=*/{m}, /*K=*/{k}, /*N=*/{n}, /*a row, column stride=*/{sam}, {sak}, "
         f"/*b packed=*/{'true' if packed else 'false'}, /*ldb=*/{ldb or n}, /*ldy=*/{ldy or n}, "
         f"/*bias: {_BIAS_NAMES[bias_kind]}*/ {bias_kind}"
     )
-    if taps is not None and taps[0] * taps[2] > 1:
-        args += ", /*taps K2, S2, K3, S3=*/" + ", ".join(str(t) for t in taps)
+    if (taps is not None and taps[0] * taps[2] > 1) or k_block:
+        args += ", /*taps K2, S2, K3, S3=*/" + ", ".join(str(t) for t in (taps or (1, 0, 1, 0)))
+    if k_block:
+        args += f", /*k block=*/{k_block}"
     return f"detail::gemm<{args}>({a}, {b}, {bias or 'nullptr'}, {y});"

@@ -72,6 +72,34 @@ def test_no_less_accurate_than_onnxruntime_passes_and_says_so():
     assert not report.ok and "FAIL" in str(report)
 
 
+def test_onnxruntime_at_its_less_accurate_optimization_level_bounds_the_error():
+    """onnxruntime's error depends on the order its kernels sum in, which its optimization level
+    changes: rmodel passes when it is no less accurate than onnxruntime at either level."""
+    proto = _scaled()
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 64)).astype(np.float32)
+    exact = float64_reference(proto, {"x": x})[0]
+    ort = (exact + 4e-6).astype(np.float32)
+    middle = (exact - 6e-6).astype(np.float32)  # worse than the default level's 4e-6 ...
+    report = _report(middle, ort, proto, x)
+    check = report.checks[0]
+    assert check.f64_onnxruntime_basic is not None and not report.ok  # (basic = default on a MatMul)
+    check.f64_onnxruntime_basic = 8e-6  # ... better than a basic level 8e-6 off
+    assert check.f64_onnxruntime_bound == 8e-6 and check.as_accurate_as_onnxruntime and report.ok
+    assert "(basic opt)" in str(report) and "8.000e-06" in str(report)
+
+
+def test_onnxruntime_basic_level_differs_on_convolutions():
+    """Where onnxruntime's default level changes the layout of a convolution (NCHWc), its basic level
+    sums in another order: verify measures both."""
+    rng = np.random.default_rng(5)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])]
+    proto = make_model(nodes, {"x": (np.float32, [1, 64, 8, 8])}, ["y"], {"w": weights(rng, 64, 64, 3, 3, fan_in=576)})
+    report = verify(rmodel.from_onnx(proto), binding="ctypes", flags=TEST_FLAGS)
+    check = report.checks[0]
+    assert report.ok and check.f64_onnxruntime_basic is not None
+    assert check.f64_onnxruntime_basic != check.f64_onnxruntime
+
+
 def test_verify_reports_both_engines_against_float64():
     m = rmodel.from_onnx(_scaled())
     report = verify(m, binding="ctypes", flags=TEST_FLAGS)
@@ -117,3 +145,29 @@ def test_first_divergence_builds_its_probe_like_the_model(monkeypatch):
     x = np.random.default_rng(4).uniform(-1, 1, (2, 64)).astype(np.float32)
     assert first_divergence(m, {"x": x}, "ctypes", weights="file", flags=TEST_FLAGS) is None
     assert seen == [{"binding": "ctypes", "weights": "file", "flags": TEST_FLAGS}]
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "ceil_mode": 1},  # the evaluator's 10 x 10
+        {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1},
+        {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [1, 0, 1, 2], "ceil_mode": 1},
+        {"kernel_shape": [3, 2], "strides": [2, 1], "dilations": [2, 1], "pads": [1, 1, 0, 0]},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+        {"kernel_shape": [2, 2], "strides": [3, 3], "auto_pad": "SAME_LOWER"},
+        {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "VALID"},
+    ],
+)
+def test_float64_reference_max_pool_follows_the_specification(attrs):
+    """onnx's reference MaxPool is replaced (rmodel/reference_ops.py): same result as onnxruntime."""
+    from onnx.reference import ReferenceEvaluator
+
+    from rmodel.reference_ops import REFERENCE_OVERRIDES
+
+    proto = make_model([helper.make_node("MaxPool", ["x"], ["y"], **attrs)], {"x": (np.float32, [2, 3, 8, 7])}, ["y"])
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 3, 8, 7)).astype(np.float32)
+    ref = onnxruntime_run(proto, {"x": x})[0]
+    wide = ReferenceEvaluator(to_float64(proto), new_ops=REFERENCE_OVERRIDES).run(None, {"x": x.astype(np.float64)})[0]
+    assert wide.dtype == np.float64 and wide.shape == ref.shape
+    np.testing.assert_array_equal(wide.astype(np.float32), ref)

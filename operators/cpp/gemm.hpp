@@ -20,7 +20,7 @@ namespace rmodel::detail {
 #endif
 #endif
 #ifndef RMODEL_GEMM_KC
-#define RMODEL_GEMM_KC 256
+#define RMODEL_GEMM_KC 64
 #endif
 #ifndef RMODEL_GEMM_PANELS
 #if defined(__AVX512F__)
@@ -439,20 +439,53 @@ inline void gemm_kblocks(const float* __restrict a, const float* __restrict b, c
 // y[m * LDY + n] = bias + sum_k a[m * SAM + k * SAK] * b(k, n) for m < M, n < N. b(k, n) is
 // b[k * LDB + n] or, when PACKED, b[n / 16 * K * 16 + k * W + n % 16] where the panel
 // width W is 16, or N % 16 for the last panel. Column panels outside, row tiles inside, so a
-// panel of b is reused from cache by every row tile. A K of more than RMODEL_GEMM_KC columns of a
-// is split into equal blocks whose partial sums are added to y one after another: shorter
-// running sums, closer to an exact (or onnxruntime's) result for deep products.
+// panel of b is reused from cache by every row tile. A product of more than RMODEL_GEMM_KC terms
+// (columns of a times kernel taps) is split into equal blocks whose partial sums are added to y
+// one after another: shorter running sums, closer to an exact result for deep products. KB > 0
+// sets the block (in k steps) instead: a convolution over few channels sums each channel's taps.
 template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK, bool PACKED,
           std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2 = 1, std::size_t S2 = 0, std::size_t K3 = 1,
-          std::size_t S3 = 0>
+          std::size_t S3 = 0, std::size_t KB = 0>
 inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
                  float* __restrict y) {
-  constexpr std::size_t KC = RMODEL_GEMM_KC / (K2 * K3) > 0 ? RMODEL_GEMM_KC / (K2 * K3) : 1;
+  constexpr std::size_t KC = KB ? KB : RMODEL_GEMM_KC / (K2 * K3) > 0 ? RMODEL_GEMM_KC / (K2 * K3) : 1;
   constexpr std::size_t BLOCKS = (K + KC - 1) / KC;
   gemm_kblocks<M, K, 0, (K + BLOCKS - 1) / BLOCKS, N, SAM, SAK, PACKED, LDB, LDY, BIAS, K2, S2, K3, S3>(a, b, bias, y);
 }
 // rmodel:end gemm
 // clang-format on
+
+// One output column: y[m * LDY] = bias + sum_k a[m * SAM + k] * b[k] for m < M (a convolution
+// over a single pixel, a matrix times a vector; a's rows and b contiguous). Each row is a dot
+// product in L = 16 lanes: vectorized along k, and L short running sums of K / L terms instead of
+// one of K (gemm's tiles vectorize along n, which a single column cannot use). Blocks of
+// RMODEL_GEMM_KC terms per lane are added to the lane totals, which are then summed pairwise.
+// rmodel:begin gemv
+template <std::size_t M, std::size_t K, std::size_t SAM, std::size_t LDY, int BIAS>
+inline void gemv(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
+                 float* __restrict y) {
+  constexpr std::size_t L = 16;
+  constexpr std::size_t KL = K / L * L;
+  constexpr std::size_t STEP = RMODEL_GEMM_KC * L;
+  for (std::size_t m = 0; m < M; ++m) {
+    const float* am = a + m * SAM;
+    float total[L] = {};
+    for (std::size_t k0 = 0; k0 < KL; k0 += STEP) {
+      const std::size_t k1 = k0 + STEP < KL ? k0 + STEP : KL;
+      float acc[L] = {};
+      for (std::size_t k = k0; k < k1; k += L)
+        for (std::size_t l = 0; l < L; ++l) acc[l] += am[k + l] * b[k + l];
+      for (std::size_t l = 0; l < L; ++l) total[l] += acc[l];
+    }
+    for (std::size_t width = L / 2; width > 0; width /= 2)
+      for (std::size_t l = 0; l < width; ++l) total[l] += total[l + width];
+    float tail = 0.0f;
+    for (std::size_t k = KL; k < K; ++k) tail += am[k] * b[k];
+    const float sum = total[0] + tail;
+    y[m * LDY] = BIAS == 1 ? bias[m] + sum : BIAS == 2 ? bias[0] + sum : sum;
+  }
+}
+// rmodel:end gemv
 
 // general strides (operators/gemm.py): a(m, k) = a[m * SAM + k * SAK], b(k, n) = b[k * SBK + n * SBN];
 // only used for a run-time b stored transposed (its columns are not contiguous)

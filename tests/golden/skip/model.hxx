@@ -45,7 +45,7 @@ namespace detail {
 #endif
 #endif
 #ifndef RMODEL_GEMM_KC
-#define RMODEL_GEMM_KC 256
+#define RMODEL_GEMM_KC 64
 #endif
 #ifndef RMODEL_GEMM_PANELS
 #if defined(__AVX512F__)
@@ -54,6 +54,7 @@ namespace detail {
 #define RMODEL_GEMM_PANELS 1
 #endif
 #endif
+
 #ifndef RMODEL_KEEP_LOOP
 #if defined(__GNUC__) && !defined(__clang__)
 #define RMODEL_KEEP_LOOP _Pragma("GCC unroll 1")
@@ -456,15 +457,16 @@ inline void gemm_kblocks(const float* __restrict a, const float* __restrict b, c
 // y[m * LDY + n] = bias + sum_k a[m * SAM + k * SAK] * b(k, n) for m < M, n < N. b(k, n) is
 // b[k * LDB + n] or, when PACKED, b[n / 16 * K * 16 + k * W + n % 16] where the panel
 // width W is 16, or N % 16 for the last panel. Column panels outside, row tiles inside, so a
-// panel of b is reused from cache by every row tile. A K of more than RMODEL_GEMM_KC columns of a
-// is split into equal blocks whose partial sums are added to y one after another: shorter
-// running sums, closer to an exact (or onnxruntime's) result for deep products.
+// panel of b is reused from cache by every row tile. A product of more than RMODEL_GEMM_KC terms
+// (columns of a times kernel taps) is split into equal blocks whose partial sums are added to y
+// one after another: shorter running sums, closer to an exact result for deep products. KB > 0
+// sets the block (in k steps) instead: a convolution over few channels sums each channel's taps.
 template <std::size_t M, std::size_t K, std::size_t N, std::size_t SAM, std::size_t SAK, bool PACKED,
           std::size_t LDB, std::size_t LDY, int BIAS, std::size_t K2 = 1, std::size_t S2 = 0, std::size_t K3 = 1,
-          std::size_t S3 = 0>
+          std::size_t S3 = 0, std::size_t KB = 0>
 inline void gemm(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
                  float* __restrict y) {
-  constexpr std::size_t KC = RMODEL_GEMM_KC / (K2 * K3) > 0 ? RMODEL_GEMM_KC / (K2 * K3) : 1;
+  constexpr std::size_t KC = KB ? KB : RMODEL_GEMM_KC / (K2 * K3) > 0 ? RMODEL_GEMM_KC / (K2 * K3) : 1;
   constexpr std::size_t BLOCKS = (K + KC - 1) / KC;
   gemm_kblocks<M, K, 0, (K + BLOCKS - 1) / BLOCKS, N, SAM, SAK, PACKED, LDB, LDY, BIAS, K2, S2, K3, S3>(a, b, bias, y);
 }
