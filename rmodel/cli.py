@@ -228,8 +228,9 @@ def _main(argv: list[str] | None) -> int:
     conv.add_argument("--namespace", help="C++ namespace (default: the model's name)")
     conv.add_argument(
         "--weights",
-        choices=["embedded", "file"],
-        help="cpu: embed weights in the header (default) or write them to <output>.weights",
+        choices=["auto", "embedded", "file"],
+        help="cpu: embed weights in the header, or write them to <output>.weights; "
+        "default auto: embedded up to 128 MiB of weights",
     )
     conv.add_argument("--converter", choices=["native", "tf2onnx"], help="Keras models: which converter")
     conv.add_argument("--no-optimize", action="store_true", help="keep one operator per ONNX node (no fusions)")
@@ -266,7 +267,7 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     _parse_batch(args)
     _check_options(args)
-    weights = getattr(args, "weights", None) or "embedded"
+    weights = getattr(args, "weights", None) or "auto"
     if args.command == "operators":
         from .operators import supported_operators
 
@@ -285,6 +286,9 @@ def _main(argv: list[str] | None) -> int:
         return 0
     with phase(f"generating {'an HLS project' if args.target == 'hls' else 'the header'} {args.output}"):
         if args.target == "cpu":
+            from .emitters.cpu import resolve_weights
+
+            weights = resolve_weights(model, weights)
             model.generate(args.output, namespace=args.namespace, weights=weights)
         else:
             model.generate(args.output, target="hls", namespace=args.namespace, **_hls_options(args))

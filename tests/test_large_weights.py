@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 
 import numpy as np
+import pytest
 from helpers import TEST_FLAGS, check_against_onnxruntime, make_model, weights
 from onnx import helper
 
@@ -61,3 +62,34 @@ def test_large_layer_as_bytes_matches_onnxruntime_and_small_ones_stay_readable()
     assert "inline constexpr char w_matmul_0_packed_bytes[131073] =" in code
     assert "inline constexpr float w_matmul_1_packed[512] = {" in code  # 512 floats: readable literals
     assert m.generate() == code  # deterministic
+
+
+def test_auto_weights_embed_small_models_and_write_large_ones_to_a_file(tmp_path, monkeypatch, capsys):
+    """weights='auto' (the default) keeps the self-contained header up to AUTO_EMBED_MAX_BYTES of
+    weights and writes larger weights to <header>.weights: generate, compile and the CLI agree."""
+    from rmodel.cli import main
+    from rmodel.emitters.cpu import header
+
+    rng = np.random.default_rng(2)
+    proto = make_model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        {"x": (np.float32, [1, 64])},
+        ["y"],
+        {"w": weights(rng, 64, 32)},
+    )
+    m = rmodel.from_onnx(proto)
+    m.generate(tmp_path / "small.hxx")
+    assert not (tmp_path / "small.hxx.weights").exists()
+    monkeypatch.setattr(header, "AUTO_EMBED_MAX_BYTES", 64 * 32 * 4 - 1)
+    code = m.generate(tmp_path / "large.hxx")
+    assert (tmp_path / "large.hxx.weights").exists() and "const std::string& weights_path" in code
+    with pytest.raises(rmodel.RModelError, match=r"side file .* give generate\(\) a path"):
+        m.generate()
+    assert "const std::string& weights_path" not in m.generate(weights="embedded")
+    compiled = m.compile(binding="ctypes", flags=TEST_FLAGS)
+    assert (compiled.library.parent / f"{m.default_namespace}.hxx.weights").exists()
+    check_against_onnxruntime(proto)
+    model_path = tmp_path / "m.onnx"
+    model_path.write_bytes(proto.SerializeToString())
+    assert main(["convert", str(model_path), "-o", str(tmp_path / "cli.hxx"), "--quiet"]) == 0
+    assert "(+ " in capsys.readouterr().out and (tmp_path / "cli.hxx.weights").exists()

@@ -15,7 +15,7 @@ from rmodel.targets import register_target
 from rmodel.verify import verify
 
 from .compile import compile_cpu
-from .header import HeaderLayout, batchable, generate_header, header_layout
+from .header import HeaderLayout, batchable, generate_header, header_layout, resolve_weights, weight_bytes
 
 
 class CpuTarget:
@@ -29,12 +29,18 @@ class CpuTarget:
         path: str | os.PathLike | None,
         *,
         namespace: str | None = None,
-        weights: str = "embedded",
+        weights: str = "auto",
         **options: Any,
     ) -> str:
         if options:
             raise RModelError(f"unknown option(s) for target 'cpu': {', '.join(sorted(options))}")
         code, weight_blob = generate_header(model, namespace=namespace, weights=weights)
+        if path is None and weight_blob is not None:
+            raise RModelError(
+                f"model {model.name!r}: its weights go to a side file (weights={weights!r}: "
+                f"{weight_bytes(model):,} bytes); give generate() a path to write the header and "
+                "<path>.weights, or weights='embedded'"
+            )
         if path is not None:
             path = Path(path)
             if weight_blob is not None:
@@ -54,4 +60,13 @@ class CpuTarget:
 
 register_target(CpuTarget())
 
-__all__ = ["CpuTarget", "HeaderLayout", "batchable", "compile_cpu", "generate_header", "header_layout"]
+__all__ = [
+    "CpuTarget",
+    "HeaderLayout",
+    "batchable",
+    "compile_cpu",
+    "generate_header",
+    "header_layout",
+    "resolve_weights",
+    "weight_bytes",
+]

@@ -109,13 +109,15 @@ def compile_cpu(
     *,
     binding: str = "pybind11",
     namespace: str | None = None,
-    weights: str = "embedded",
+    weights: str = "auto",
     flags: Sequence[str] = DEFAULT_FLAGS,
 ) -> CompiledModel:
     """Generate the CPU header and build it into a callable model.
 
     binding="pybind11" (default) gives the lowest call overhead; binding="ctypes" needs no
     pybind11 and compiles several times faster (used by the test-suite for small models).
+    weights: "auto" (embedded up to header.AUTO_EMBED_MAX_BYTES, else a side file next to the
+    built library), "embedded" or "file".
     """
     code, blob = generate_header(model, namespace=namespace, weights=weights)
     layout = header_layout(model, namespace)

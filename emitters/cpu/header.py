@@ -203,10 +203,31 @@ def _emit_body(
     return body
 
 
-def generate_header(model: RModel, namespace: str | None = None, weights: str = "embedded") -> tuple[str, bytes | None]:
+#: weights="auto" embeds up to this many bytes of weights in the header and writes more to the side
+#: file: g++ needs about 16 times the weights' size in memory for embedded byte strings (ResNet50's
+#: 102 MB: 1.6 GB and 4.3 s; VGG19's 575 MB: it gave up after 84 s and 10.7 GB), and a header that
+#: reads a side file compiles in a second whatever the weights (benchmarks/compile_scale.py)
+AUTO_EMBED_MAX_BYTES = 128 << 20
+
+
+def weight_bytes(model: RModel) -> int:
+    """Bytes of the weights the generated code uses (the largest of the batch kernels)."""
+    kernels = [model, *model.batch_variants]
+    return max(sum(int(k.constants[n].nbytes) for n in k.used_constants()) for k in kernels)
+
+
+def resolve_weights(model: RModel, weights: str) -> str:
+    """``weights`` as 'embedded' or 'file': 'auto' embeds up to AUTO_EMBED_MAX_BYTES of weights."""
+    if weights not in ("auto", "embedded", "file"):
+        raise RModelError(f"weights must be 'auto', 'embedded' or 'file', got '{weights}'")
+    if weights == "auto":
+        return "file" if weight_bytes(model) > AUTO_EMBED_MAX_BYTES else "embedded"
+    return weights
+
+
+def generate_header(model: RModel, namespace: str | None = None, weights: str = "auto") -> tuple[str, bytes | None]:
     """Return (header text, weight file bytes or None)."""
-    if weights not in ("embedded", "file"):
-        raise RModelError(f"weights must be 'embedded' or 'file', got '{weights}'")
+    weights = resolve_weights(model, weights)
     layout = header_layout(model, namespace)
     kernels = [model, *model.batch_variants]
     lim = model.limits
@@ -220,13 +241,13 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
             arena_sizes[dtype] = max(arena_sizes.get(dtype, 0), size)
         arena_bytes = sum(size * np.dtype(dtype).itemsize for dtype, size in arena_sizes.items())
         lim.check("the scratch arena in bytes", arena_bytes, "max_arena_bytes", f"model {quoted(model.name)}")
-        weight_bytes = sum(int(kernel.constants[n].nbytes) for n in kernel.used_constants())
-        lim.check("the weights in bytes", weight_bytes, "max_weight_bytes", f"model {quoted(model.name)}")
-        if weights == "embedded" and 3 * weight_bytes > lim.max_header_bytes:  # ~12 characters per float as text
+        used_bytes = sum(int(kernel.constants[n].nbytes) for n in kernel.used_constants())
+        lim.check("the weights in bytes", used_bytes, "max_weight_bytes", f"model {quoted(model.name)}")
+        if weights == "embedded" and 3 * used_bytes > lim.max_header_bytes:  # ~12 characters per float as text
             raise lim.exceeded(
                 "the embedded weights' estimated text size in bytes (generate with weights='file' to keep them "
                 "out of the header)",
-                3 * weight_bytes,
+                3 * used_bytes,
                 "max_header_bytes",
                 f"model {quoted(model.name)}",
             )
