@@ -558,35 +558,20 @@ class Conv(_ConvBase):
         ]
         lines += self._im2col(cg, "      ", width)
         k_block = conv_k_block(cg, math.prod(self.win.kernel), taps_in_k=True)
-        full = gemm_call(
-            ctx,
-            "wg",
-            "col",
-            "yg + r0 * " + str(inner),
-            mg,
-            self.kdim,
-            width,
-            ldy=out_size,
-            **bias_args,
-            k_block=k_block,
-        )
+
+        def product(columns: int) -> str:
+            """Y's next ``columns`` columns from the first ``columns`` of col (row stride ``width``)."""
+            y = "yg + r0 * " + str(inner)
+            return gemm_call(
+                ctx, "wg", "col", y, mg, self.kdim, columns, ldb=width, ldy=out_size, **bias_args, k_block=k_block
+            )
+
+        full = product(width)
         tail = rows_total % block
         if not tail:
             lines.append(f"      {full}")
         else:
-            last = gemm_call(
-                ctx,
-                "wg",
-                "col",
-                "yg + r0 * " + str(inner),
-                mg,
-                self.kdim,
-                tail * inner,
-                ldb=width,
-                ldy=out_size,
-                **bias_args,
-                k_block=k_block,
-            )
+            last = product(tail * inner)
             lines += [
                 f"      if (rows == {block}) {{",
                 f"        {full}",
