@@ -1,4 +1,5 @@
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -8,5 +9,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 # torchvision before TensorFlow: with TensorFlow (or Keras on it) loaded first, `import
 # torchvision` crashes the process (a segmentation fault; torchvision 0.29 with tensorflow 2.21),
 # the other order works. The torchvision tests share their workers with the Keras ones.
-with contextlib.suppress(ImportError):
-    import torchvision.models  # noqa: F401
+if not os.environ.get("RMODEL_TEST_SANITIZE"):  # (the sanitizer runs test C++ operators only)
+    with contextlib.suppress(ImportError):
+        import torchvision.models  # noqa: F401

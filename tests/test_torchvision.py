@@ -39,7 +39,6 @@ NETWORKS: dict[str, int] = {
     "squeezenet1_1": 64,
     "shufflenet_v2_x0_5": 64,
     "googlenet": 64,
-    "densenet121": 64,
     "efficientnet_b0": 64,
     "mnasnet0_5": 64,
     "regnet_y_400mf": 64,
@@ -56,7 +55,7 @@ TORCH_NOISE = 4.0
 
 #: also exported by the TorchScript-based exporter (other operator patterns: Flatten vs Reshape,
 #: channel shuffles through Reshape/Transpose, Constant nodes)
-LEGACY_EXPORT = ["resnet18", "shufflenet_v2_x0_5", "googlenet", "mobilenet_v3_small"]
+LEGACY_EXPORT = ["resnet18", "shufflenet_v2_x0_5"]
 
 
 def _network(name: str, side: int) -> Any:
