@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: longest first (they are started first: see LONG_FIRST in conftest.py)
 OPERATOR_TESTS = [
+    "test_conv_pool.py",
+    "test_recurrent.py",
     "test_special_values.py",
-    "test_elementwise.py",
     "test_tensor_ops.py",
     "test_softmax_norm_reduce.py",
     "test_gemm.py",
-    "test_conv_pool.py",
-    "test_recurrent.py",
+    "test_elementwise.py",
 ]
 
 
