@@ -20,7 +20,10 @@ of 7 channels). One running sum over thousands of terms drifted past the 1e-6 cr
 onnxruntime (3x3 convolutions over 256+ channels); blocks of 256 terms still left rmodel's error
 against a float64 evaluation 1.2-1.6x onnxruntime's on convolutions, which compounds through a
 deep network; blocks of 64 bring it to 0.5-1.0x (``tests/test_conv_pool.py``) for the cost of
-one load and store of the tile per block. ``K2/S2/K3/S3`` split each k
+one load and store of the tile per block; ``gemm_call(k_block=...)`` sets the block (see
+``conv_k_block``). A product with one contiguous output column (a squeeze-excitation's 1x1
+convolution over one pixel, Dense(1)) runs as ``gemv`` instead: dot products in 16 lanes, which
+vectorize along k and keep every running sum short. ``K2/S2/K3/S3`` split each k
 into sub-steps with their own b offsets, so a convolution reads its kernel taps from a padded
 input in place (``gemm_call(taps=...)``).
 
