@@ -438,7 +438,8 @@ def _verify_dynamic(
             else:
                 basic: Sequence[np.ndarray | None] = [None] * len(ref)
                 if not all(c.within_tolerance for c in run_checks):
-                    basic = dynamic_reference(model, feeds, onnxruntime_basic_run)
+                    with contextlib.suppress(Exception):  # as in add_float64_reference
+                        basic = dynamic_reference(model, feeds, onnxruntime_basic_run)
                 record_float64_errors(run_checks, got, ref, basic, exact)
     report = VerifyReport(model.name, checks, inputs=runs[-1], f64_note=f64_note)
     if not report.ok and diagnose:
