@@ -8,19 +8,27 @@ compute it (``emit_cpu``). Emitters assemble those statements; they never look a
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import onnx
 from onnx import NodeProto, helper
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError, ShapeError
 from rmodel.naming import comment_text
 from rmodel.registry import Registry
 from rmodel.tensor import TensorInfo, cpp_type, float_literal  # noqa: F401  (re-exported for operators)
 
 REQUIRED = object()
+
+#: the attributes run_inference sets; after __init__ an operator refuses every other assignment
+_RUN_FIELDS = frozenset({"input_infos", "output_infos", "plan"})
+#: TRANSITION: sealing is switched on by RMODEL_STRICT_OPERATORS=1 until every operator is converted
+_SEAL = os.environ.get("RMODEL_STRICT_OPERATORS") == "1"
 
 #: ONNX op type -> Operator subclass
 REGISTRY: Registry[type[Operator]] = Registry("operator")
@@ -137,8 +145,39 @@ class CpuContext:
         return self._add_constant(hint, np.ascontiguousarray(value))
 
 
-class Operator:
-    """One ONNX node that rmodel knows how to compute."""
+@dataclass(frozen=True)
+class Plan:
+    """What ``infer`` decided for one operator beyond its output tensors: loop extents, window
+    geometry, kernel choice... Subclasses are frozen dataclasses; everything after ``infer``
+    (``emit_cpu``, ``flops``, ``workspace``, the HLS implementations) reads ``op.plan`` and never
+    sets attributes on the operator. Operators with nothing to decide use ``NO_PLAN``."""
+
+
+#: the plan of an operator whose code follows from its tensor infos and attributes alone
+NO_PLAN = Plan()
+
+PlanT = TypeVar("PlanT", bound=Plan)
+
+
+@dataclass(frozen=True)
+class Inferred(Generic[PlanT]):
+    """What ``Operator.infer`` returns: the output tensor infos (None for an output left unnamed)
+    and the operator's plan."""
+
+    outputs: list[TensorInfo | None]
+    plan: PlanT
+
+
+class Operator(Generic[PlanT]):
+    """One ONNX node that rmodel knows how to compute.
+
+    Life cycle: ``__init__`` parses the attributes (``setup`` turns them into typed fields);
+    ``run_inference`` calls ``infer``, which returns the outputs and a frozen ``plan``; then
+    ``emit_cpu`` / ``flops`` / ``workspace`` read fields, infos and plan without changing them.
+    """
+
+    #: what infer() decided (set by run_inference)
+    plan: PlanT
 
     #: attribute name -> default value (REQUIRED if the attribute must be present)
     attributes: ClassVar[dict[str, Any]] = {}
@@ -174,6 +213,17 @@ class Operator:
                 raise RModelError(f"node '{name}' ({op_type}) lacks its required attribute '{key}'")
             self.attr[key] = value
         self.setup()
+        object.__setattr__(self, "_sealed", _SEAL)
+
+    _sealed: bool = False
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if self._sealed and key not in _RUN_FIELDS:
+            raise AttributeError(
+                f"{type(self).__name__}.{key}: an operator is read-only after setup(); what infer() "
+                "decides goes into the plan it returns"
+            )
+        object.__setattr__(self, key, value)
 
     # ---- hooks for subclasses -------------------------------------------------------------
     @classmethod
@@ -185,12 +235,13 @@ class Operator:
     def setup(self) -> None:
         """Turn ``self.attr`` into typed fields and validate them (called once)."""
 
-    def infer(self, ctx: ShapeContext) -> list[TensorInfo | None]:
-        """Output tensor infos (None for an output left unnamed)."""
+    def infer(self, ctx: ShapeContext) -> Inferred[PlanT]:
+        """Output tensor infos (None for an output left unnamed) and the plan."""
         raise NotImplementedError
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
-        """C++ statements computing the outputs from the inputs."""
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
+        """Write the C++ statements computing the outputs from the inputs (inside a scope of
+        their own: locals do not leak into other operators' code)."""
         raise NotImplementedError
 
     def workspace(self) -> dict[np.dtype, int]:
@@ -213,7 +264,12 @@ class Operator:
                     f"node '{self.name}' ({self.op_type}): input {idx} ('{self.inputs[idx]}') must be a "
                     "constant known at generation time, but it is computed at run time"
                 )
-        self.output_infos = self.infer(ctx)
+        result = self.infer(ctx)
+        if isinstance(result, Inferred):
+            self.output_infos = list(result.outputs)
+            self.plan = result.plan
+        else:  # TRANSITION: operators not yet returning Inferred (removed once all are converted)
+            self.output_infos = result
         return self.output_infos
 
     def fail(self, message: str) -> ShapeError:
@@ -233,6 +289,10 @@ class Operator:
 
     def has_input(self, index: int) -> bool:
         return index < len(self.inputs) and bool(self.inputs[index])
+
+    def inferred(self, outputs: list[TensorInfo | None], plan: PlanT) -> Inferred[PlanT]:
+        """Shorthand for ``Inferred(outputs, plan)`` in ``infer``."""
+        return Inferred(outputs, plan)
 
     def out(self, index: int, dtype: Any, shape: Iterable[int]) -> TensorInfo:
         return TensorInfo(self.outputs[index], np.dtype(dtype), tuple(int(d) for d in shape))
