@@ -154,7 +154,7 @@ struct Geometry {
   std::size_t ih, iw, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
   constexpr std::size_t oh() const { return (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1; }
   constexpr std::size_t ow() const { return (iw + pl + pr - dw * (kw - 1) - 1) / sw + 1; }
-  // output columns whose horizontal taps all lie inside the input row (as operators/conv.py computes them)
+  // output columns whose horizontal taps all lie inside the input row (as operators/conv/depthwise.py computes them)
   constexpr std::size_t lo() const { return std::min(ow(), (pl + sw - 1) / sw); }
   constexpr std::size_t hi() const {
     const std::ptrdiff_t last = static_cast<std::ptrdiff_t>(iw + pl) - 1 - static_cast<std::ptrdiff_t>((kw - 1) * dw);

@@ -7,7 +7,7 @@ import math
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Operator, ShapeContext, normalize_axis, register
-from .strided import as_int_list, strided_copy
+from .strided_copy import as_int_list, strided_copy
 
 
 @register("Concat")

@@ -13,7 +13,7 @@ import numpy as np
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register, strides_of
-from .strided import as_int_list, index_expr, strided_copy
+from .strided_copy import as_int_list, index_expr, strided_copy
 
 MODES = ("constant", "reflect", "edge", "wrap")
 

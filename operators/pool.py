@@ -2,37 +2,39 @@
 
 Windowed pools accumulate into the output plane: for every output row and every kernel tap, the
 innermost loop runs over the contiguous output positions whose input position is valid (the range
-is computed per tap, so there are no bounds checks inside). Averages are divided at the end by the
-number of counted taps, which ONNX defines per axis (``count_include_pad`` counts taps that fall in
-the explicit padding, never those past it that ``ceil_mode`` adds).
+is computed per tap, so there are no bounds checks inside: ``conv/loops.py``). Averages are
+divided at the end by the number of counted taps, which ONNX defines per axis
+(``count_include_pad`` counts taps that fall in the explicit padding, never those past it that
+``ceil_mode`` adds).
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 
 from rmodel.cpp_sources import cpp_source
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 
-from .base import REQUIRED, CpuContext, Operator, ShapeContext, float_literal, register
-from .conv import Window, check_auto_pad, loop, valid_range_code, window_geometry, window_outer_loops
+from .base import REQUIRED, CpuContext, Inferred, Operator, Plan, ShapeContext, float_literal, register
+from .conv.loops import tap_run, window_taps
+from .conv.window import Window, check_auto_pad, valid_range_code, window_geometry
 
 
-def tap_counts(
-    size: int, out: int, kernel: int, stride: int, dilation: int, pad_begin: int, pad_end: int, include_pad: bool
-) -> list[int]:
-    """Number of taps of each window along one axis that an average divides by."""
-    low, high = (-pad_begin, size + pad_end) if include_pad else (0, size)
-    counts = []
-    for o in range(out):
-        start = o * stride - pad_begin
-        counts.append(sum(1 for k in range(kernel) if low <= start + k * dilation < high))
-    return counts
+@dataclass(frozen=True)
+class PoolPlan(Plan):
+    win: Window
+    #: images x channels
+    planes: int
+    #: AveragePool: the tap count of each window along each axis (empty for MaxPool)
+    counts: tuple[tuple[int, ...], ...]
 
 
-class _Pool(Operator):
+class Pool(Operator[PoolPlan]):
     """MaxPool and AveragePool over the spatial axes of (N, C, spatial...)."""
 
     #: over all opsets and both ops (onnx.defs says which exist where)
@@ -46,6 +48,12 @@ class _Pool(Operator):
         "dilations": None,
         "count_include_pad": 0,
     }
+
+    is_max: bool
+    auto_pad: str
+    kernel: tuple[int, ...]
+    ceil_mode: bool
+    include_pad: bool
 
     def setup(self) -> None:
         self.is_max = self.op_type == "MaxPool"
@@ -63,7 +71,7 @@ class _Pool(Operator):
                 "supported; remove it from the model or compute the indices in another way"
             )
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[PoolPlan]:
         x = self.input_info(0)
         if x.dtype != np.float32:
             raise self.fail(f"only float32 is supported, got {x.dtype}")
@@ -74,11 +82,9 @@ class _Pool(Operator):
                 f"kernel_shape {list(self.kernel)} has {len(self.kernel)} axes but X {x.shape} has "
                 f"{x.rank - 2} spatial axes"
             )
-        self.in_spatial = tuple(x.shape[2:])
-        self.planes = x.shape[0] * x.shape[1]
-        self.win: Window = window_geometry(
+        win = window_geometry(
             self,
-            self.in_spatial,
+            tuple(x.shape[2:]),
             self.kernel,
             self.attr["strides"],
             self.attr.get("dilations"),
@@ -86,113 +92,84 @@ class _Pool(Operator):
             self.auto_pad,
             self.ceil_mode,
         )
-        outs = [self.out(0, np.float32, (*x.shape[:2], *self.win.out))]
-        return outs + [None] * (len(self.outputs) - 1)
+        counts = () if self.is_max else tuple(tuple(win.tap_counts(a, self.include_pad)) for a in range(win.rank))
+        outs: list = [self.out(0, np.float32, (*x.shape[:2], *win.out))]
+        return self.inferred(outs + [None] * (len(self.outputs) - 1), PoolPlan(win, x.shape[0] * x.shape[1], counts))
 
     def flops(self) -> int:
-        return self.planes * math.prod(self.win.out) * math.prod(self.kernel)
+        return self.plan.planes * self.plan.win.out_size * math.prod(self.kernel)
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         ctx.helper("valid_range", valid_range_code())
-        win = self.win
-        rank = len(win.kernel)
-        in_size, out_size = math.prod(self.in_spatial), math.prod(win.out)
+        win = self.plan.win
         init = "-std::numeric_limits<float>::infinity()" if self.is_max else "0.0f"
-        lines = [
-            f"const float* x = {ctx.ptr(self.inputs[0])};",
-            f"float* y = {ctx.ptr(self.outputs[0])};",
-            f"for (std::size_t p = 0; p < {self.planes}; ++p) {{",
-            f"  const float* xp = x + p * {in_size};",
-            f"  float* yp = y + p * {out_size};",
-            f"  for (std::size_t j = 0; j < {out_size}; ++j) yp[j] = {init};",
-        ]
-        outer, indent, src, dst, _ = window_outer_loops(win, self.in_spatial, "  ", "xp", "yp")
-        lines += outer
-        last = rank - 1
-        s = win.strides[last]
-        step = "o" if s == 1 else f"o * {s}"
-        # NaN propagates (v != v): a NaN input never turns into a plausible maximum
-        update = f"{dst}[o] = (v > {dst}[o] || v != v) ? v : {dst}[o];" if self.is_max else f"{dst}[o] += v;"
-        lines += [
-            indent + loop("k", 0, win.kernel[last]),
-            f"{indent}  const std::ptrdiff_t off = k * {win.dilations[last]} - {win.pads_begin[last]};",
-            f"{indent}  std::ptrdiff_t lo, hi;",
-            f"{indent}  detail::valid_range(off, {s}, {self.in_spatial[last]}, {win.out[last]}, lo, hi);",
-            f"{indent}  for (std::ptrdiff_t o = lo; o < hi; ++o) {{",
-            f"{indent}    const float v = {src}[{step} + off];",
-            f"{indent}    {update}",
-            f"{indent}  }}",
-            f"{indent}}}",
-        ]
-        for _ in range(2 * (rank - 1)):
-            indent = indent[:-2]
-            lines.append(f"{indent}}}")
-        if not self.is_max:
-            lines += self._divide()
-        lines.append("}")
-        return "\n".join(lines)
-
-    def _divide(self) -> list[str]:
-        """Statements dividing the plane ``yp`` by each window's tap count."""
-        win = self.win
-        rank = len(win.kernel)
-        counts = [
-            tap_counts(
-                self.in_spatial[a],
-                win.out[a],
-                win.kernel[a],
-                win.strides[a],
-                win.dilations[a],
-                win.pads_begin[a],
-                win.pads_end[a],
-                self.include_pad,
+        w(f"const float* x = {ctx.ptr(self.inputs[0])};", f"float* y = {ctx.ptr(self.outputs[0])};")
+        with w.loop("p", self.plan.planes):
+            w(
+                f"const float* xp = x + p * {win.in_size};",
+                f"float* yp = y + p * {win.out_size};",
+                f"for (std::size_t j = 0; j < {win.out_size}; ++j) yp[j] = {init};",
             )
-            for a in range(rank)
-        ]
+            with window_taps(w, win, "xp", "yp") as taps:
+                tap_run(w, win)
+                with w.loop("o", "hi", "lo", type_="std::ptrdiff_t"):
+                    w(f"const float v = {taps.src}[{taps.step} + off];")
+                    # NaN propagates (v != v): a NaN input never turns into a plausible maximum
+                    dst = taps.dst
+                    w(f"{dst}[o] = (v > {dst}[o] || v != v) ? v : {dst}[o];" if self.is_max else f"{dst}[o] += v;")
+            if not self.is_max:
+                self._divide(w)
+
+    def _divide(self, w: CppWriter) -> None:
+        """Statements dividing the plane ``yp`` by each window's tap count."""
+        win, counts = self.plan.win, self.plan.counts
         if all(len(set(c)) == 1 for c in counts):
             total = math.prod(c[0] for c in counts)
-            return [f"  for (std::size_t j = 0; j < {math.prod(win.out)}; ++j) yp[j] /= {float_literal(total)};"]
-        lines = []
+            w(f"for (std::size_t j = 0; j < {win.out_size}; ++j) yp[j] /= {float_literal(total)};")
+            return
         for axis, c in enumerate(counts):
             values = ", ".join(float_literal(v) for v in c)
-            lines.append(f"  static constexpr float count{axis}[{len(c)}] = {{{values}}};")
-        index, indent = "", "  "
-        for axis in range(rank):
-            lines.append(f"{indent}for (std::size_t d{axis} = 0; d{axis} < {win.out[axis]}; ++d{axis}) {{")
-            indent += "  "
-            index = f"d{axis}" if not index else f"({index}) * {win.out[axis]} + d{axis}"
-        divisor = " * ".join(f"count{a}[d{a}]" for a in range(rank))
-        lines.append(f"{indent}yp[{index}] /= {divisor};")
-        for _ in range(rank):
-            indent = indent[:-2]
-            lines.append(f"{indent}}}")
-        return lines
+            w(f"static constexpr float count{axis}[{len(c)}] = {{{values}}};")
+        index = ""
+        with ExitStack() as stack:
+            for axis in range(win.rank):
+                stack.enter_context(w.loop(f"d{axis}", win.out[axis]))
+                index = f"d{axis}" if not index else f"({index}) * {win.out[axis]} + d{axis}"
+            divisor = " * ".join(f"count{a}[d{a}]" for a in range(win.rank))
+            w(f"yp[{index}] /= {divisor};")
 
 
-register("MaxPool", "AveragePool")(_Pool)
+register("MaxPool", "AveragePool")(Pool)
+
+
+@dataclass(frozen=True)
+class GlobalPoolPlan(Plan):
+    #: images x channels
+    planes: int
+    #: elements of one plane
+    size: int
 
 
 @register("GlobalAveragePool", "GlobalMaxPool")
-class GlobalPool(Operator):
+class GlobalPool(Operator[GlobalPoolPlan]):
     """Mean or maximum over all spatial axes of (N, C, spatial...), keeping them as size 1."""
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[GlobalPoolPlan]:
         x = self.input_info(0)
         if x.dtype != np.float32:
             raise self.fail(f"only float32 is supported, got {x.dtype}")
         if x.rank < 2:
             raise self.fail(f"X must be (N, C, spatial...), got shape {x.shape}")
-        self.planes = x.shape[0] * x.shape[1]
-        self.size = math.prod(x.shape[2:])
-        return [self.out(0, np.float32, (*x.shape[:2], *([1] * (x.rank - 2))))]
+        plan = GlobalPoolPlan(x.shape[0] * x.shape[1], math.prod(x.shape[2:]))
+        return self.inferred([self.out(0, np.float32, (*x.shape[:2], *([1] * (x.rank - 2))))], plan)
 
     def flops(self) -> int:
-        return self.planes * self.size
+        return self.plan.planes * self.plan.size
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         ctx.helper("global_pool", cpp_source("rmodel.operators", "pool.hpp", "global_pool"))
         is_max = "true" if self.op_type == "GlobalMaxPool" else "false"
-        return (
-            f"detail::global_pool<{self.planes}, {self.size}, {is_max}>("
+        w(
+            f"detail::global_pool<{self.plan.planes}, {self.plan.size}, {is_max}>("
             f"{ctx.ptr(self.inputs[0])}, {ctx.ptr(self.outputs[0])});"
         )

@@ -15,7 +15,7 @@ import numpy as np
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register, strides_of
-from .strided import as_int_list, index_expr
+from .strided_copy import as_int_list, index_expr
 
 COORDINATE_MODES = (
     "half_pixel",

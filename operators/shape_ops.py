@@ -11,7 +11,7 @@ import numpy as np
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, normalize_axis, register, strides_of
-from .strided import as_int_list, copy_op, copy_statement
+from .strided_copy import as_int_list, copy_op, copy_statement
 
 
 class _Copy(Operator):

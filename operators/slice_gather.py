@@ -15,7 +15,7 @@ import numpy as np
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Operator, ShapeContext, normalize_axis, register, strides_of
-from .strided import as_int_list, copy_op, pointers, strided_copy
+from .strided_copy import as_int_list, copy_op, pointers, strided_copy
 
 _INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
 

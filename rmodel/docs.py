@@ -30,10 +30,12 @@ def operator_table() -> str:
 
     families: dict[str, list[str]] = defaultdict(list)
     for op_type, cls in REGISTRY.items():
-        families[cls.__module__.rsplit(".", 1)[-1]].append(op_type)
+        # the module under operators/, or the package for operators in one (operators/conv/)
+        families[cls.__module__.removeprefix("rmodel.operators.").split(".")[0]].append(op_type)
     lines = ["| module (`operators/`) | ONNX operators |", "|---|---|"]
     for module in sorted(families):
-        lines.append(f"| `{module}.py` | {', '.join(sorted(families[module]))} |")
+        package = hasattr(sys.modules[f"rmodel.operators.{module}"], "__path__")
+        lines.append(f"| `{module}{'/' if package else '.py'}` | {', '.join(sorted(families[module]))} |")
     lines.append(
         f"\n{len(REGISTRY)} ONNX operators in all. Any other operator whose inputs are all constant is "
         "folded at load time, whatever its type."

@@ -15,7 +15,7 @@ from onnx import helper
 
 import rmodel
 from rmodel.errors import RModelError, ShapeError
-from rmodel.operators import conv as conv_ops
+from rmodel.operators.conv import depthwise, im2col, padded
 
 RNG_SEED = 7
 
@@ -166,7 +166,7 @@ def test_conv_depthwise_geometry(x_shape, multiplier, attrs):
 def test_conv_depthwise_runs(x_shape, kernel, multiplier, bias, attrs, monkeypatch):
     """The 1-D/2-D depthwise kernel: interior runs (full, overlapping, short, none) and borders
     (the padded stride-1 path is switched off, so these shapes take ``depthwise2d``)."""
-    monkeypatch.setattr(conv_ops, "DEPTHWISE_FLAT_FLOATS", 0)
+    monkeypatch.setattr(depthwise, "DEPTHWISE_FLAT_FLOATS", 0)
     channels = x_shape[1]
     w_shape = (channels * multiplier, 1, *kernel)
     model = conv_model(x_shape, w_shape, bias=bias, group=channels, **attrs)
@@ -239,7 +239,7 @@ def test_conv_depthwise_flat(x_shape, kernel, multiplier, bias, attrs):
 
 def test_conv_depthwise_flat_size_limit():
     """A channel whose padded copy exceeds the workspace limit takes ``depthwise2d`` instead."""
-    size = math.isqrt(conv_ops.DEPTHWISE_FLAT_FLOATS) + 2  # padded copy > limit
+    size = math.isqrt(depthwise.DEPTHWISE_FLAT_FLOATS) + 2  # padded copy > limit
     model = conv_model((1, 2, size, size), (2, 1, 3, 3), group=2, pads=[1, 1, 1, 1])
     m = check_against_onnxruntime(model)
     assert "detail::depthwise2d<" in m.generate()
@@ -291,9 +291,9 @@ def test_conv_im2col_blocks(x_shape, w_shape, attrs, block_floats, block_rows, m
     a smaller block budget forces several blocks and a shorter last one (the padded path, which
     stride-1 1-D/2-D convolutions take otherwise, and the transposed product for few positions
     are switched off)."""
-    monkeypatch.setattr(conv_ops, "COL_BLOCK_FLOATS", block_floats)
-    monkeypatch.setattr(conv_ops, "PADDED_GEMM", False)
-    monkeypatch.setattr(conv_ops, "WEIGHT_PANEL_POSITIONS", 0)
+    monkeypatch.setattr(im2col, "COL_BLOCK_FLOATS", block_floats)
+    monkeypatch.setattr(padded, "PADDED_GEMM", False)
+    monkeypatch.setattr(im2col, "WEIGHT_PANEL_POSITIONS", 0)
     m = check_against_onnxruntime(conv_model(x_shape, w_shape, **attrs), batch_size=x_shape[0])
     assert f"r0 += {block_rows})" in m.generate()
 
@@ -326,8 +326,8 @@ def test_conv_padded_gemm(x_shape, w_shape, attrs, columns, rows, monkeypatch):
     """Stride-1 convolutions read their taps from the zero-padded input (no im2col): products over
     blocks of flat output rows (a shorter last block), every tile and panel rest, groups, 1-D
     (the transposed product that few output positions take is switched off)."""
-    monkeypatch.setattr(conv_ops, "PADDED_GEMM_COLUMNS", columns)
-    monkeypatch.setattr(conv_ops, "WEIGHT_PANEL_POSITIONS", 0)
+    monkeypatch.setattr(padded, "PADDED_GEMM_COLUMNS", columns)
+    monkeypatch.setattr(im2col, "WEIGHT_PANEL_POSITIONS", 0)
     attrs = dict(attrs)
     bias = attrs.pop("bias", True)
     model = conv_model(x_shape, w_shape, bias=bias, **attrs)
@@ -440,7 +440,7 @@ def test_conv_deep_products_as_accurate_as_onnxruntime(x_shape, w_shape):
 
 def test_conv_weights_by_panel_not_taken():
     """Runtime weights, groups or more positions than WEIGHT_PANEL_POSITIONS keep Y = W . col."""
-    positions = conv_ops.WEIGHT_PANEL_POSITIONS
+    positions = im2col.WEIGHT_PANEL_POSITIONS
     cases = [
         conv_model((1, 4, 7, 7), (8, 4, 3, 3), runtime_weights=True, strides=[2, 2]),
         conv_model((1, 4, 7, 7), (8, 2, 3, 3), group=2, strides=[2, 2]),

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 
 import rmodel
 from rmodel.errors import DTypeError, RModelError, ShapeError
-from rmodel.operators.strided import merge_dims
+from rmodel.operators.strided_copy import merge_dims
 
 F32 = np.float32
 I64 = np.int64

@@ -1,4 +1,4 @@
-// Depthwise convolution kernels and the valid-range helper of operators/conv.py (valid_range is
+// Depthwise convolution kernels and the valid-range helper of operators/conv/ (valid_range is
 // also used by operators/pool.py). Each depthwise helper of a generated header is gemm.hpp's
 // keep_loop region followed by its own.
 // Generated code copies only the text between `// rmodel:begin NAME` and `// rmodel:end NAME`
@@ -107,7 +107,7 @@ inline void depthwise2d(const float* __restrict x, const float* __restrict w, fl
 // b + sum w[kh][kw] * pad[j + offset(kh, kw)], computed in runs of TILE local accumulators (whole
 // rows, or TILE columns of a wide row) without bounds checks; the OW valid columns of each row are
 // stored, the others discarded. The caller zeroes `pad` once; only the interiors of the planes are
-// ever written. TILE (64) is DEPTHWISE_FLAT_TILE of conv.py, which sizes QW.
+// ever written. TILE (64) is DEPTHWISE_FLAT_TILE of conv/depthwise.py, which sizes QW.
 // clang-format off
 // rmodel:begin depthwise_flat
 // T = R * C consecutive flat outputs from p (R rows of C = QW columns, or one row's C columns);

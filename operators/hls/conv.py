@@ -15,100 +15,61 @@ import numpy as np
 
 from rmodel.errors import RModelError
 
-from ..pool import tap_counts
-from . import ANY, HlsContext, HlsImpl, channels_last_order, register_hls, same_order
+from ..base import Operator
+from ..conv import Conv, Plane, Window
+from ..pool import Pool
+from . import ANY, HlsContext, HlsImpl, Order, channels_last_order, register_hls, same_order
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """A 1-D or 2-D sliding window as 2-D numbers."""
+    """A 1-D or 2-D sliding window (``Window.plane``) over ``n`` images of ``c`` channels."""
 
     n: int
     c: int
-    h: int
-    w: int
-    oh: int
-    ow: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    dh: int
-    dw: int
-    pt: int
-    pl: int
+    p: Plane
 
     @property
     def span(self) -> int:
-        return (self.kh - 1) * self.dh + 1
+        """Input rows one output row reads (the line buffer's height)."""
+        return (self.p.kh - 1) * self.p.dh + 1
 
     @property
     def taps(self) -> int:
-        return self.kh * self.kw
+        return self.p.taps
 
 
-def geometry(op, channels: int) -> Geometry:
-    x = op.input_info(0)
-    win = op.win
-    rank = len(win.kernel)
-    if rank not in (1, 2):
-        raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target supports 1-D and 2-D windows, not {rank}-D")
-    if rank == 1:
-        return Geometry(
-            x.shape[0],
-            channels,
-            1,
-            x.shape[2],
-            1,
-            win.out[0],
-            1,
-            win.kernel[0],
-            1,
-            win.strides[0],
-            1,
-            win.dilations[0],
-            0,
-            win.pads_begin[0],
+def geometry(op: Operator, win: Window, channels: int) -> Geometry:
+    """The window of ``op`` as a 2-D geometry (an error for 3-D windows and up)."""
+    if win.plane is None:
+        raise RModelError(
+            f"node '{op.name}' ({op.op_type}): the HLS target supports 1-D and 2-D windows, not {win.rank}-D"
         )
-    return Geometry(
-        x.shape[0],
-        channels,
-        x.shape[2],
-        x.shape[3],
-        win.out[0],
-        win.out[1],
-        win.kernel[0],
-        win.kernel[1],
-        win.strides[0],
-        win.strides[1],
-        win.dilations[0],
-        win.dilations[1],
-        win.pads_begin[0],
-        win.pads_begin[1],
-    )
+    return Geometry(op.input_info(0).shape[0], channels, win.plane)
 
 
 def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0", flags: bool = False) -> str:
     """Line-buffer skeleton: read rows as needed, gather ``win[taps][C]`` (and, with ``flags``,
     ``valid[taps]``) for every output pixel, run ``per_pixel``; drain unused rows at the end."""
+    p = g.p
     per_pixel = "\n".join(
         "      " + line if line and not line.startswith("#pragma") else line for line in per_pixel.splitlines()
     )
     valid_decl = f"      bool valid[{g.taps}];\n#pragma HLS ARRAY_PARTITION variable=valid complete\n" if flags else ""
     valid_set = "        valid[t] = ok;\n" if flags else ""
-    return f"""// line buffer: the last {g.span} input row(s) of {g.w} pixels x {g.c} channels
-{in_t} line[{g.span}][{g.w}][{g.c}];
+    return f"""// line buffer: the last {g.span} input row(s) of {p.iw} pixels x {g.c} channels
+{in_t} line[{g.span}][{p.iw}][{g.c}];
 #pragma HLS ARRAY_PARTITION variable=line complete dim=3
 images:
 for (int n = 0; n < {g.n}; ++n) {{
   int next_row = 0;
 out_rows:
-  for (int oh = 0; oh < {g.oh}; ++oh) {{
-    int last = oh * {g.sh} - {g.pt} + {g.span - 1};
-    if (last > {g.h - 1}) last = {g.h - 1};
+  for (int oh = 0; oh < {p.oh}; ++oh) {{
+    int last = oh * {p.sh} - {p.pt} + {g.span - 1};
+    if (last > {p.ih - 1}) last = {p.ih - 1};
   read_rows:
     for (; next_row <= last; ++next_row) {{
-      for (int iw = 0; iw < {g.w}; ++iw) {{
+      for (int iw = 0; iw < {p.iw}; ++iw) {{
         for (int c = 0; c < {g.c}; ++c) {{
 #pragma HLS PIPELINE II=1
           line[next_row % {g.span}][iw][c] = in0.read();
@@ -116,15 +77,15 @@ out_rows:
       }}
     }}
   out_cols:
-    for (int ow = 0; ow < {g.ow}; ++ow) {{
+    for (int ow = 0; ow < {p.ow}; ++ow) {{
       {in_t} win[{g.taps * g.c}];
 #pragma HLS ARRAY_PARTITION variable=win complete
 {valid_decl}    gather:
       for (int t = 0; t < {g.taps}; ++t) {{
 #pragma HLS PIPELINE II=1
-        const int ih = oh * {g.sh} - {g.pt} + (t / {g.kw}) * {g.dh};
-        const int iw = ow * {g.sw} - {g.pl} + (t % {g.kw}) * {g.dw};
-        const bool ok = ih >= 0 && ih < {g.h} && iw >= 0 && iw < {g.w};
+        const int ih = oh * {p.sh} - {p.pt} + (t / {p.kw}) * {p.dh};
+        const int iw = ow * {p.sw} - {p.pl} + (t % {p.kw}) * {p.dw};
+        const bool ok = ih >= 0 && ih < {p.ih} && iw >= 0 && iw < {p.iw};
         const int row = ok ? ih % {g.span} : 0, col = ok ? iw : 0;
 {valid_set}        for (int c = 0; c < {g.c}; ++c) win[t * {g.c} + c] = ok ? line[row][col][c] : {in_t}({fill});
       }}
@@ -132,8 +93,8 @@ out_rows:
     }}
   }}
 drain_rows:
-  for (; next_row < {g.h}; ++next_row) {{
-    for (int i = 0; i < {g.w * g.c}; ++i) {{
+  for (; next_row < {p.ih}; ++next_row) {{
+    for (int i = 0; i < {p.iw * g.c}; ++i) {{
 #pragma HLS PIPELINE II=1
       in0.read();
     }}
@@ -142,10 +103,10 @@ drain_rows:
 
 
 class _Windowed(HlsImpl):
-    def required_orders(self, orders: list) -> list:
+    def required_orders(self, orders: list[Order]) -> list[Order]:
         return [channels_last_order(self.op.input_info(0).shape)]
 
-    def output_orders(self, orders: list) -> list:
+    def output_orders(self, orders: list[Order]) -> list[Order]:
         return [channels_last_order(self.op.output_info(0).shape)]
 
 
@@ -153,51 +114,64 @@ class _Windowed(HlsImpl):
 class ConvHls(_Windowed):
     """Conv with constant weights: per output pixel, M x (taps x C/group) products over a reuse loop."""
 
-    def check(self, constants: dict) -> None:
+    @property
+    def conv(self) -> Conv:
+        assert isinstance(self.op, Conv)
+        return self.op
+
+    @property
+    def g(self) -> Geometry:
+        dims = self.conv.plan.dims
+        return geometry(self.op, dims.win, dims.c)
+
+    def check(self, constants: dict[str, np.ndarray]) -> None:
         op = self.op
         if op.inputs[1] not in constants or (op.has_input(2) and op.inputs[2] not in constants):
             raise RModelError(f"node '{op.name}' (Conv): the HLS target needs constant weights and bias")
-        self.g = geometry(op, op.c)
-        self.cg, self.mg = op.c // op.group, op.m // op.group
+        geometry(op, self.conv.plan.dims.win, self.conv.plan.dims.c)  # 1-D and 2-D windows only
 
-    def streamed_inputs(self, constants: dict) -> list[int]:
+    def streamed_inputs(self, constants: dict[str, np.ndarray]) -> list[int]:
         return [0]
 
     def macs(self) -> int:
-        g = self.g
-        return g.n * g.oh * g.ow * self.op.m * g.taps * self.cg
+        g, dims = self.g, self.conv.plan.dims
+        return g.n * g.p.oh * g.p.ow * dims.m * g.taps * dims.cg
 
     def multipliers(self, reuse: int) -> int:
-        per = self.op.m * self.g.taps * self.cg
+        dims = self.conv.plan.dims
+        per = dims.m * self.g.taps * dims.cg
         return math.ceil(per / max(1, min(reuse, per)))
 
     def latency(self, reuse: int) -> int:
-        g = self.g
-        return g.n * (g.span * g.w * g.c + g.oh * g.ow * (g.taps + min(reuse, self.op.m * g.taps * self.cg)))
+        g, dims = self.g, self.conv.plan.dims
+        return g.n * (g.span * g.p.iw * g.c + g.p.oh * g.p.ow * (g.taps + min(reuse, dims.m * g.taps * dims.cg)))
 
     def interval(self, reuse: int) -> int:
-        g = self.g
-        per_pixel = g.taps + min(reuse, self.op.m * g.taps * self.cg) + self.op.m
-        return g.n * max(g.h * g.w * g.c, g.oh * g.ow * per_pixel)
+        g, dims = self.g, self.conv.plan.dims
+        per_pixel = g.taps + min(reuse, dims.m * g.taps * dims.cg) + dims.m
+        return g.n * max(g.p.ih * g.p.iw * g.c, g.p.oh * g.p.ow * per_pixel)
 
     def emit(self, ctx: HlsContext) -> str:
-        op, g = self.op, self.g
-        m, cg, mg = op.m, self.cg, self.mg
+        op, g, dims = self.conv, self.g, self.conv.plan.dims
+        m, cg, mg = dims.m, dims.cg, dims.mg
         t_per = g.taps * cg
         total = m * t_per
         r = max(1, min(ctx.reuse, total))
         mults = math.ceil(total / r)
-        weight = ctx.const(op.inputs[1]).astype(np.float32).reshape(m, cg, g.kh, g.kw).transpose(0, 2, 3, 1)
+        weights = ctx.const(op.inputs[1])
+        assert weights is not None
+        weight = weights.astype(np.float32).reshape(m, cg, g.p.kh, g.p.kw).transpose(0, 2, 3, 1)
         w = ctx.weight("w", weight)
         acc_t, res_t = ctx.type("accum"), ctx.type("result")
-        if op.has_input(2):
-            b = ctx.weight("b", ctx.const(op.inputs[2]).astype(np.float32), "bias")
+        bias = ctx.const(op.inputs[2]) if op.has_input(2) else None
+        if bias is not None:
+            b = ctx.weight("b", bias.astype(np.float32), "bias")
             init = f"acc[j] = {acc_t}({b}[j]);"
         else:
             init = f"acc[j] = {acc_t}(0);"
         guard = f"if (idx < {total}) " if mults * r != total else ""
         part = "complete" if mults == total else f"block factor={mults}"
-        group_term = f" + (m / {mg}) * {cg}" if op.group > 1 else ""
+        group_term = f" + (m / {mg}) * {cg}" if dims.group > 1 else ""
         per_pixel = f"""{acc_t} acc[{m}];
 #pragma HLS ARRAY_PARTITION variable=acc complete
 init:
@@ -229,12 +203,20 @@ for (int j = 0; j < {m}; ++j) {{
 
 @register_hls("MaxPool", "AveragePool")
 class PoolHls(_Windowed):
-    def check(self, constants: dict) -> None:
-        op = self.op
-        self.g = geometry(op, op.input_info(0).shape[1])
+    @property
+    def pool(self) -> Pool:
+        assert isinstance(self.op, Pool)
+        return self.op
+
+    @property
+    def g(self) -> Geometry:
+        return geometry(self.op, self.pool.plan.win, self.op.input_info(0).shape[1])
+
+    def check(self, constants: dict[str, np.ndarray]) -> None:
+        geometry(self.op, self.pool.plan.win, 0)  # 1-D and 2-D windows only
 
     def emit(self, ctx: HlsContext) -> str:
-        op, g = self.op, self.g
+        op, g = self.pool, self.g
         in_t, acc_t, res_t = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
         if op.is_max:
             per_pixel = f"""channels:
@@ -249,30 +231,16 @@ for (int c = 0; c < {g.c}; ++c) {{
   out0.write({res_t}(best));
 }}"""
             return window_loops(g, in_t, per_pixel, flags=True)
-        win = op.win
-        rank = len(win.kernel)
-        counts = [
-            tap_counts(
-                op.in_spatial[a],
-                win.out[a],
-                win.kernel[a],
-                win.strides[a],
-                win.dilations[a],
-                win.pads_begin[a],
-                win.pads_end[a],
-                op.include_pad,
-            )
-            for a in range(rank)
-        ]
-        if rank == 1:
-            counts = [[1], counts[0]]
+        counts = list(op.plan.counts)
+        if len(counts) == 1:
+            counts = [(1,), counts[0]]
         table = np.outer(np.asarray(counts[0], np.float64), np.asarray(counts[1], np.float64)).ravel()
         if ctx.is_float("weight"):
             divisor = ctx.weight("count", table.astype(np.float32))
-            scale = f"sum / {divisor}[oh * {g.ow} + ow]"
+            scale = f"sum / {divisor}[oh * {g.p.ow} + ow]"
         else:
             inverse = ctx.weight("inv_count", (1.0 / table).astype(np.float32))
-            scale = f"sum * {inverse}[oh * {g.ow} + ow]"
+            scale = f"sum * {inverse}[oh * {g.p.ow} + ow]"
         per_pixel = f"""channels:
 for (int c = 0; c < {g.c}; ++c) {{
 #pragma HLS PIPELINE II=1

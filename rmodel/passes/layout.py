@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..operators.base import Operator
+from ..operators.transpose import Transpose
 from .rewrite import alias, build, producers, readers, replace, sole_reader
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 
 def _perm(op: Operator) -> tuple[int, ...]:
-    return tuple(op.perm)  # set by Transpose.infer (default: reversed axes)
+    assert isinstance(op, Transpose)
+    return op.plan.perm  # decided by Transpose.infer (default: reversed axes)
 
 
 def _merge_one(model: RModel) -> bool:

@@ -1,23 +1,29 @@
-"""The strided-copy code generator the data-movement operators share (registers no operator).
+"""Strided copies: the copy code the data-movement operators share (registers no operator).
 
 A strided copy moves ``dst[dst_offset + sum(i_k * dst_stride_k)] = src[src_offset + sum(i_k * src_stride_k)]``
 for every index ``i`` of a loop shape. Transpose, Slice, Expand, Tile, Concat, Split and Pad are all
 one or a few such copies with strides known at generation time, so they share this generator: it
 drops unit dims, merges dims that stay adjacent on both sides, and emits plain nested loops whose
 innermost loop is the last (contiguous on the output side) dim, so g++ vectorizes it.
+``write_strided_copy`` / ``write_copy_op`` write into a CppWriter; ``strided_copy`` / ``copy_op``
+return the same text for operators that still assemble strings.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Operator, strides_of
+
+EMPTY = "// (nothing to copy: empty tensor)"
 
 
 def merge_dims(shape: Sequence[int], *stride_sets: Sequence[int]) -> tuple[list[int], list[list[int]]]:
@@ -56,6 +62,36 @@ def index_expr(offset: int, strides: Sequence[int], names: Sequence[str]) -> str
     return text or "0"
 
 
+def write_strided_copy(
+    w: CppWriter,
+    src: str,
+    dst: str,
+    shape: Sequence[int],
+    src_strides: Sequence[int],
+    dst_strides: Sequence[int] | None = None,
+    src_offset: int = 0,
+    dst_offset: int = 0,
+    loop_prefix: str = "i",
+) -> None:
+    """Loops copying ``src`` to ``dst`` over ``shape`` (``dst_strides`` default: contiguous)."""
+    if any(d == 0 for d in shape):
+        w(EMPTY)
+        return
+    if dst_strides is None:
+        dst_strides = strides_of(shape)
+    extents, (s_src, s_dst) = merge_dims(shape, src_strides, dst_strides)
+    if len(extents) == 1 and s_src[0] == 1 and s_dst[0] == 1:
+        src_ptr = f"{src} + {src_offset}" if src_offset else src
+        dst_ptr = f"{dst} + {dst_offset}" if dst_offset else dst
+        w(f"std::copy_n({src_ptr}, {extents[0]}, {dst_ptr});")
+        return
+    names = [f"{loop_prefix}{d}" for d in range(len(extents))]
+    with ExitStack() as stack:
+        for name, extent in zip(names, extents, strict=True):
+            stack.enter_context(w.loop(name, extent))
+        w(f"{dst}[{index_expr(dst_offset, s_dst, names)}] = {src}[{index_expr(src_offset, s_src, names)}];")
+
+
 def strided_copy(
     src: str,
     dst: str,
@@ -66,53 +102,43 @@ def strided_copy(
     dst_offset: int = 0,
     loop_prefix: str = "i",
 ) -> str:
-    """C++ loops copying ``src`` to ``dst`` over ``shape`` (``dst_strides`` default: contiguous)."""
-    if any(d == 0 for d in shape):
-        return "// (nothing to copy: empty tensor)"
-    if dst_strides is None:
-        dst_strides = strides_of(shape)
-    extents, (s_src, s_dst) = merge_dims(shape, src_strides, dst_strides)
-    if len(extents) == 1 and s_src[0] == 1 and s_dst[0] == 1:
-        src_ptr = f"{src} + {src_offset}" if src_offset else src
-        dst_ptr = f"{dst} + {dst_offset}" if dst_offset else dst
-        return f"std::copy_n({src_ptr}, {extents[0]}, {dst_ptr});"
-    names = [f"{loop_prefix}{d}" for d in range(len(extents))]
-    lines: list[str] = []
-    indent = ""
-    for name, extent in zip(names, extents, strict=True):
-        lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {extent}; ++{name}) {{")
-        indent += "  "
-    dst_index, src_index = index_expr(dst_offset, s_dst, names), index_expr(src_offset, s_src, names)
-    lines.append(f"{indent}{dst}[{dst_index}] = {src}[{src_index}];")
-    for _ in extents:
-        indent = indent[:-2]
-        lines.append(f"{indent}}}")
-    return "\n".join(lines)
+    """``write_strided_copy`` as text."""
+    w = CppWriter()
+    write_strided_copy(w, src, dst, shape, src_strides, dst_strides, src_offset, dst_offset, loop_prefix)
+    return w.text()
 
 
 def copy_statement(ctx: CpuContext, src_name: str, dst_name: str, size: int, dtype: Any) -> str:
     """memcpy of a whole tensor (Reshape and friends: the data does not move)."""
     if size == 0:
-        return "// (nothing to copy: empty tensor)"
+        return EMPTY
     return f"std::memcpy({ctx.ptr(dst_name)}, {ctx.ptr(src_name)}, {size} * sizeof({cpp_type(dtype)}));"
 
 
 def pointers(ctx: CpuContext, src_name: str, dst_name: str, dtype: Any) -> list[str]:
-    """``const T* x = ...; T* y = ...;`` declarations."""
+    """``const T* src_ = ...; T* dst_ = ...;`` declarations."""
     t = cpp_type(dtype)
     return [f"const {t}* src_ = {ctx.ptr(src_name)};", f"{t}* dst_ = {ctx.ptr(dst_name)};"]
+
+
+def write_copy_op(
+    ctx: CpuContext, w: CppWriter, op: Operator, shape: Sequence[int], src_strides: Sequence[int], src_offset: int = 0
+) -> None:
+    """A whole operator that is one strided copy of input 0 into output 0 (nothing for empty outputs)."""
+    if math.prod(shape) == 0:
+        w(EMPTY)
+        return
+    w(*pointers(ctx, op.inputs[0], op.outputs[0], op.input_info(0).dtype))
+    write_strided_copy(w, "src_", "dst_", shape, src_strides, None, src_offset)
 
 
 def copy_op(
     ctx: CpuContext, op: Operator, shape: Sequence[int], src_strides: Sequence[int], src_offset: int = 0
 ) -> str:
-    """A whole operator that is one strided copy of input 0 into output 0 (nothing for empty outputs)."""
-    if math.prod(shape) == 0:
-        return "// (nothing to copy: empty tensor)"
-    info = op.input_infos[0]
-    assert info is not None
-    lines = pointers(ctx, op.inputs[0], op.outputs[0], info.dtype)
-    return "\n".join([*lines, strided_copy("src_", "dst_", shape, src_strides, None, src_offset)])
+    """``write_copy_op`` as text."""
+    w = CppWriter()
+    write_copy_op(ctx, w, op, shape, src_strides, src_offset)
+    return w.text()
 
 
 def as_int_list(value: np.ndarray | None) -> list[int] | None:
