@@ -3,6 +3,7 @@ attribute spaces, plus the errors for bad attributes and shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -15,7 +16,10 @@ from onnx import helper
 
 import rmodel
 from rmodel.errors import RModelError, ShapeError
-from rmodel.operators.conv import depthwise, im2col, padded
+from rmodel.operators.conv import Conv, depthwise, im2col, padded
+from rmodel.operators.conv.grouped import Pointwise
+from rmodel.operators.pool import Pool
+from rmodel.operators.transpose import Transpose
 
 RNG_SEED = 7
 
@@ -449,6 +453,48 @@ def test_conv_weights_by_panel_not_taken():
     for model in cases:
         m = check_against_onnxruntime(model)
         assert "yg[m *" not in m.generate()
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,attrs,runtime_weights,strategy",
+    [
+        ((1, 16, 14, 14), (32, 16, 1, 1), {}, False, Pointwise),
+        ((1, 8, 12, 12), (8, 1, 3, 3), {"group": 8, "pads": [1, 1, 1, 1]}, False, depthwise.DepthwiseFlat),
+        ((1, 4, 150, 150), (4, 1, 3, 3), {"group": 4}, False, depthwise.Depthwise2d),
+        ((1, 4, 6, 7, 8), (4, 1, 3, 2, 3), {"group": 4}, False, depthwise.DepthwiseNd),
+        ((1, 64, 4, 4), (128, 64, 3, 3), {"pads": [1, 1, 1, 1]}, False, im2col.WeightPanels),
+        ((1, 64, 4, 4), (128, 64, 3, 3), {"pads": [1, 1, 1, 1]}, True, padded.PaddedTaps),
+        ((1, 3, 32, 32), (8, 3, 3, 3), {"strides": [2, 2]}, False, im2col.Im2col),
+        ((1, 2, 5, 6, 7), (3, 2, 2, 3, 2), {}, False, im2col.Im2col),
+    ],
+    ids=["pointwise", "depthwise_flat", "depthwise2d", "depthwise_3d", "panels", "padded", "im2col", "im2col_3d"],
+)
+def test_conv_plan_names_its_strategy(x_shape, w_shape, attrs, runtime_weights, strategy):
+    """infer() returns a frozen plan: the dimensions, the window and the chosen strategy; the
+    operator itself stays as setup() left it."""
+    m = rmodel.from_onnx(conv_model(x_shape, w_shape, runtime_weights=runtime_weights, **attrs))
+    (op,) = m.operators
+    assert isinstance(op, Conv)
+    plan = op.plan
+    assert type(plan.strategy) is strategy
+    assert (plan.dims.n, plan.dims.c, plan.dims.m) == (x_shape[0], x_shape[1], w_shape[0])
+    assert plan.dims.win.out == m.outputs[0].shape[2:]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.dims = plan.dims  # type: ignore[misc]
+
+
+def test_pool_and_transpose_plans():
+    """AveragePool's plan holds the per-axis tap counts (the padding is not counted); Transpose's
+    the permutation it resolved (reversed axes by default)."""
+    avg = rmodel.from_onnx(pool_model("AveragePool", (1, 2, 5), kernel_shape=[3], pads=[1, 1])).operators[0]
+    assert isinstance(avg, Pool)
+    assert avg.plan.counts == ((2, 3, 3, 3, 2),)
+    assert avg.plan.win.out == (5,) and avg.plan.planes == 2
+    peak = rmodel.from_onnx(pool_model("MaxPool", (1, 2, 5), kernel_shape=[3], pads=[1, 1])).operators[0]
+    assert isinstance(peak, Pool) and peak.plan.counts == ()
+    node = helper.make_node("Transpose", ["X"], ["Y"])
+    t = rmodel.from_onnx(make_model([node], {"X": (np.float32, (2, 3, 4))}, ["Y"], opset=17)).operators[0]
+    assert isinstance(t, Transpose) and t.plan.perm == (2, 1, 0)
 
 
 @pytest.mark.parametrize("bias", [True, False])
