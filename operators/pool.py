@@ -34,6 +34,7 @@ class PoolPlan(Plan):
     counts: tuple[tuple[int, ...], ...]
 
 
+@register("MaxPool", "AveragePool")
 class Pool(Operator[PoolPlan]):
     """MaxPool and AveragePool over the spatial axes of (N, C, spatial...)."""
 
@@ -137,9 +138,6 @@ class Pool(Operator[PoolPlan]):
                 index = f"d{axis}" if not index else f"({index}) * {win.out[axis]} + d{axis}"
             divisor = " * ".join(f"count{a}[d{a}]" for a in range(win.rank))
             w(f"yp[{index}] /= {divisor};")
-
-
-register("MaxPool", "AveragePool")(Pool)
 
 
 @dataclass(frozen=True)

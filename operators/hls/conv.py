@@ -213,7 +213,7 @@ class PoolHls(_Windowed):
         return geometry(self.op, self.pool.plan.win, self.op.input_info(0).shape[1])
 
     def check(self, constants: dict[str, np.ndarray]) -> None:
-        geometry(self.op, self.pool.plan.win, 0)  # 1-D and 2-D windows only
+        geometry(self.op, self.pool.plan.win, self.op.input_info(0).shape[1])  # 1-D and 2-D windows only
 
     def emit(self, ctx: HlsContext) -> str:
         op, g = self.pool, self.g
