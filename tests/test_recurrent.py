@@ -350,7 +350,7 @@ def test_hidden_size_taken_from_r() -> None:
     del node.attribute[:]
     node.attribute.extend([helper.make_attribute("direction", "forward")])
     m = rmodel.from_onnx(proto)
-    assert m.operators[0].hidden == 5
+    assert m.operators[0].plan.hidden == 5
     check_against_onnxruntime(m)  # the re-export spells hidden_size out, as onnxruntime needs
 
 
