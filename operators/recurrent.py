@@ -263,11 +263,9 @@ class Recurrent(Operator[RecurrentPlan]):
                     + ", ".join(f.name for f in _ACTIVATIONS.values())
                 )
             defaults = function.defaults if function.name in _OPERATOR_DEFAULTS else {}
-            params = {}
-            for key, given in (("alpha", alphas), ("beta", betas)):
-                default = defaults.get(key, 0.0)
-                params[key] = given.pop(0) if key in function.defaults and given else default
-            resolved.append(Activation(function, params["alpha"], params["beta"]))
+            alpha = alphas.pop(0) if "alpha" in function.defaults and alphas else defaults.get("alpha", 0.0)
+            beta = betas.pop(0) if "beta" in function.defaults and betas else defaults.get("beta", 0.0)
+            resolved.append(Activation(function, alpha, beta))
         return tuple(tuple(resolved[d * per_direction : (d + 1) * per_direction]) for d in range(self.num_directions))
 
     # ---- shapes ----------------------------------------------------------------------------
