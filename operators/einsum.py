@@ -9,17 +9,33 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 
-from .base import CpuContext, Operator, ShapeContext, register, strides_of
+from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, TensorInfo, register, strides_of
+
+
+@dataclass(frozen=True)
+class EinsumPlan(Plan):
+    """Size of every label, and the labels summed over (in first-use order)."""
+
+    sizes: Mapping[str, int]
+    summed: str
 
 
 @register("Einsum")
-class Einsum(Operator):
+class Einsum(Operator[EinsumPlan]):
     """Sum over the labels missing from the output of the product of the operands."""
+
+    #: the labels of each operand
+    terms: list[str]
+    output_labels: str
 
     attributes = {"equation": ""}
 
@@ -44,10 +60,10 @@ class Einsum(Operator):
             )
         self.output_labels = rhs
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[EinsumPlan]:
         if len(self.inputs) != len(self.terms):
             raise self.fail(f"equation has {len(self.terms)} operand(s) but the node has {len(self.inputs)} inputs")
-        self.sizes: dict[str, int] = {}
+        sizes: dict[str, int] = {}
         for index, term in enumerate(self.terms):
             info = self.input_info(index)
             if info.dtype != np.float32:
@@ -55,39 +71,36 @@ class Einsum(Operator):
             if info.rank != len(term):
                 raise self.fail(f"operand '{term}' has {len(term)} labels but input {index} has shape {info.shape}")
             for label, size in zip(term, info.shape, strict=True):
-                if self.sizes.setdefault(label, size) != size:
+                if sizes.setdefault(label, size) != size:
                     raise self.fail(
-                        f"label '{label}' has size {self.sizes[label]} and {size} (input {index}); "
+                        f"label '{label}' has size {sizes[label]} and {size} (input {index}); "
                         "broadcasting in Einsum is not supported"
                     )
-        self.summed = "".join(dict.fromkeys(c for t in self.terms for c in t if c not in self.output_labels))
-        return [self.out(0, np.float32, tuple(self.sizes[c] for c in self.output_labels))]
+        summed = "".join(dict.fromkeys(c for t in self.terms for c in t if c not in self.output_labels))
+        outputs: list[TensorInfo | None] = [self.out(0, np.float32, tuple(sizes[c] for c in self.output_labels))]
+        return self.inferred(outputs, EinsumPlan(sizes, summed))
 
     def flops(self) -> int:
-        return 2 * math.prod(self.sizes.values()) * max(len(self.terms) - 1, 1)
+        return 2 * math.prod(self.plan.sizes.values()) * max(len(self.terms) - 1, 1)
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
+        sizes = self.plan.sizes
         out = self.output_labels
-        order = list(out[:-1]) + list(self.summed) + list(out[-1:])
+        order = list(out[:-1]) + list(self.plan.summed) + list(out[-1:])
         y = ctx.ptr(self.outputs[0])
-        size = math.prod(self.sizes[c] for c in out)
-        lines = [f"for (std::size_t i = 0; i < {size}; ++i) {y}[i] = 0.0f;"]
-        if any(self.sizes[c] == 0 for c in order):
-            return lines[0]
+        size = math.prod(sizes[c] for c in out)
+        w(f"for (std::size_t i = 0; i < {size}; ++i) {y}[i] = 0.0f;")
+        if any(sizes[c] == 0 for c in order):
+            return
         operands = [(ctx.ptr(name), term) for name, term in zip(self.inputs, self.terms, strict=True)] + [(y, out)]
-        indent = ""
-        for label in order:
-            lines.append(f"{indent}for (std::size_t {label}_ = 0; {label}_ < {self.sizes[label]}; ++{label}_) {{")
-            indent += "  "
         refs = []
         for pointer, term in operands:
             strides: dict[str, int] = {}
-            for label, stride in zip(term, strides_of([self.sizes[c] for c in term]), strict=True):
+            for label, stride in zip(term, strides_of([sizes[c] for c in term]), strict=True):
                 strides[label] = strides.get(label, 0) + stride  # a repeated label walks a diagonal
             index = " + ".join(f"{c}_ * {s}" if s != 1 else f"{c}_" for c, s in strides.items()) or "0"
             refs.append(f"{pointer}[{index}]")
-        lines.append(f"{indent}{refs[-1]} += {' * '.join(refs[:-1])};")
-        for _ in order:
-            indent = indent[:-2]
-            lines.append(f"{indent}}}")
-        return "\n".join(lines)
+        with ExitStack() as loops:
+            for label in order:
+                loops.enter_context(w.loop(f"{label}_", sizes[label]))
+            w(f"{refs[-1]} += {' * '.join(refs[:-1])};")

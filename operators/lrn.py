@@ -16,13 +16,15 @@ Even sizes and alpha or beta <= 0, which onnxruntime refuses, follow the ONNX de
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from rmodel.cpp_sources import cpp_source
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 
-from .base import CpuContext, Operator, ShapeContext, float_literal, register
+from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, float_literal, register
 
 # One image (C channels of S contiguous values) at a time. ``run`` holds the scale
 # bias + a * (window sum) of the current channel at every position; ``head`` and ``tail`` (S floats
@@ -33,9 +35,25 @@ from .base import CpuContext, Operator, ShapeContext, float_literal, register
 # (adding it again changes nothing). power(s) is s^-beta.
 
 
+@dataclass(frozen=True)
+class LrnPlan(Plan):
+    """The input as N images of C channels of S contiguous values."""
+
+    n: int
+    c: int
+    s: int
+
+
 @register("LRN")
-class LRN(Operator):
+class LRN(Operator[LrnPlan]):
     """Local response normalization over a window of ``size`` channels (float32, rank >= 3)."""
+
+    size: int
+    alpha: float
+    beta: float
+    bias: float
+    #: alpha / size, a float division as onnxruntime's
+    a: np.float32
 
     #: the attributes implemented; their defaults (alpha 1e-4, beta 0.75, bias 1) and the required
     #: ``size`` come from onnx.defs
@@ -48,23 +66,22 @@ class LRN(Operator):
         self.alpha = float(np.float32(self.attr["alpha"]))
         self.beta = float(np.float32(self.attr["beta"]))
         self.bias = float(np.float32(self.attr["bias"]))
-        #: alpha / size, a float division as onnxruntime's
         self.a = np.float32(self.alpha) / np.float32(self.size)
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[LrnPlan]:
         x = self.input_info(0)
         if x.dtype != np.float32:
             raise self.fail(f"input must be float32, got {x.dtype}")
         if x.rank < 3:
             raise self.fail(f"input must have shape (N, C, D1, ...) of rank 3 or more, got {x.shape}")
-        self.n, self.c, self.s = x.shape[0], x.shape[1], math.prod(x.shape[2:])
-        return [self.out(0, np.float32, x.shape)]
+        plan = LrnPlan(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
+        return self.inferred([self.out(0, np.float32, x.shape)], plan)
 
     def workspace(self) -> dict[np.dtype, int]:
-        return {np.dtype(np.float32): 3 * self.s}
+        return {np.dtype(np.float32): 3 * self.plan.s}
 
     def flops(self) -> int:
-        return 8 * self.n * self.c * self.s
+        return 8 * self.plan.n * self.plan.c * self.plan.s
 
     def _power(self) -> str:
         """C++ lambda computing s^-beta as std::pow(s, -beta) does (sqrt forms where they are equal)."""
@@ -79,15 +96,16 @@ class LRN(Operator):
         body = forms.get(self.beta) or f"std::pow(s, {float_literal(-self.beta)})"
         return f"[](float s) {{ return {body}; }}"
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
+        p = self.plan
         ctx.helper("lrn", cpp_source("rmodel.operators", "lrn.hpp", "lrn"))
         with np.errstate(invalid="ignore"):
             pad = self.a * np.float32(0.0)
         # a window reaching PRE or POST channels beyond the tensor reaches every channel
-        pre = min((self.size - 1) // 2, self.c)
-        post = min(self.size // 2, self.c)
-        return (
-            f"detail::lrn<{self.n}, {self.c}, {self.s}, {pre}, {post}>({ctx.ptr(self.inputs[0])}, "
+        pre = min((self.size - 1) // 2, p.c)
+        post = min(self.size // 2, p.c)
+        w(
+            f"detail::lrn<{p.n}, {p.c}, {p.s}, {pre}, {post}>({ctx.ptr(self.inputs[0])}, "
             f"{ctx.ptr(self.outputs[0])}, {ctx.scratch(np.float32)}, {float_literal(self.bias)}, "
             f"{float_literal(float(self.a))}, {float_literal(float(pad))}, {self._power()});"
         )

@@ -255,6 +255,23 @@ def test_activation_names_are_case_insensitive() -> None:
     check(Case("GRU", "forward", bias=True, attrs={"activations": ["sigmoid", "TANH"]}))
 
 
+@pytest.mark.parametrize("name", [n for n in ACTIVATIONS if n not in ("Affine", "ScaledTanh")])
+def test_activations_are_the_elementwise_operators_code(name: str) -> None:
+    """A recurrent activation that is also an ONNX operator computes it with the same C++ as the
+    elementwise operator (one definition: operators/activations.py)."""
+    alpha, beta = TAKES.get(name, (False, False))
+    params = ({"alpha": 0.375} if alpha else {}) | ({"beta": 0.625} if beta else {})
+    given = {f"activation_{k}": [v] for k, v in params.items()}
+    rnn = rmodel.from_onnx(Case("RNN", "forward", bias=True, attrs={"activations": [name], **given}).model())
+    (rnn_line,) = [line.strip() for line in rnn.generate().splitlines() if line.strip().startswith("h[j] = ")]
+    unary = rmodel.from_onnx(
+        make_model([helper.make_node(name, ["x"], ["y"], **params)], {"x": (np.float32, [4])}, ["y"])
+    )
+    (unary_line,) = [line.strip() for line in unary.generate().splitlines() if line.strip().startswith("y[i] = ")]
+    expression = re.sub(r"\bv\b", "a", unary_line.removeprefix("y[i] = ").removesuffix(";"))
+    assert rnn_line == f"h[j] = ({expression});"
+
+
 # ---- layout 1 (batch-major, opset 14) -----------------------------------------------------------
 
 
@@ -350,7 +367,7 @@ def test_hidden_size_taken_from_r() -> None:
     del node.attribute[:]
     node.attribute.extend([helper.make_attribute("direction", "forward")])
     m = rmodel.from_onnx(proto)
-    assert m.operators[0].hidden == 5
+    assert m.operators[0].plan.hidden == 5
     check_against_onnxruntime(m)  # the re-export spells hidden_size out, as onnxruntime needs
 
 

@@ -7,12 +7,14 @@ ceil(K*N / R) multipliers, each used R times (R = reuse factor), so a row takes 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from rmodel.errors import RModelError
 
-from . import ANY, HlsContext, HlsImpl, register_hls, transpose_order
+from ..gemm import Gemm, MatMul
+from . import ANY, HlsContext, HlsImpl, Order, register_hls, transpose_order
 
 
 def dense_body(ctx: HlsContext, rows: int, k: int, n: int, weight: np.ndarray, bias: np.ndarray | None) -> str:
@@ -64,7 +66,7 @@ write:
 }}"""
 
 
-def row_permutation(order, rows: int, k: int) -> np.ndarray | None:
+def row_permutation(order: Order, rows: int, k: int) -> np.ndarray | None:
     """The within-row permutation of ``order`` if every row of a (rows, k) stream arrives as a
     permutation of itself, the same for all rows (else None). Identity -> arange(k)."""
     if order is None:
@@ -78,29 +80,54 @@ def row_permutation(order, rows: int, k: int) -> np.ndarray | None:
     return first
 
 
-class _Dense(HlsImpl):
+def _constant(ctx: HlsContext, name: str) -> np.ndarray:
+    """The value of a constant input (``check`` made sure it is one)."""
+    value = ctx.const(name)
+    if value is None:
+        raise RModelError(f"'{name}' is computed at run time; the HLS Dense stage needs it constant")
+    return value
+
+
+class DenseShape(NamedTuple):
+    """``rows`` products of a k-vector with a (k x n) weight matrix."""
+
     rows: int
     k: int
     n: int
 
+
+class _Dense(HlsImpl):
+    def shape(self) -> DenseShape:
+        """Rows, k and n of the product (from the operator's plan)."""
+        raise NotImplementedError
+
     def macs(self) -> int:
-        return self.rows * self.k * self.n
+        rows, k, n = self.shape()
+        return rows * k * n
 
     def multipliers(self, reuse: int) -> int:
-        return math.ceil(self.k * self.n / max(1, min(reuse, self.k * self.n)))
+        _, k, n = self.shape()
+        return math.ceil(k * n / max(1, min(reuse, k * n)))
 
     def latency(self, reuse: int) -> int:
-        return self.rows * (self.k + min(reuse, self.k * self.n) + self.n)
+        rows, k, n = self.shape()
+        return rows * (k + min(reuse, k * n) + n)
 
     def interval(self, reuse: int) -> int:
-        return self.rows * max(self.k, min(reuse, self.k * self.n), self.n)
+        rows, k, n = self.shape()
+        return rows * max(k, min(reuse, k * n), n)
 
 
 @register_hls("Gemm")
 class GemmHls(_Dense):
     """Y = alpha * A' . B' + beta * C with constant B (and C): weights folded at generation time."""
 
-    def check(self, constants: dict) -> None:
+    op: Gemm
+
+    def shape(self) -> DenseShape:
+        return DenseShape(self.op.plan.m, self.op.plan.k, self.op.plan.n)
+
+    def check(self, constants: dict[str, np.ndarray]) -> None:
         op = self.op
         if op.inputs[1] not in constants:
             raise RModelError(f"node '{op.name}' (Gemm): the HLS target needs B to be a constant (the weights)")
@@ -108,51 +135,54 @@ class GemmHls(_Dense):
             raise RModelError(f"node '{op.name}' (Gemm): the HLS target needs C to be a constant (the bias)")
         if op.inputs[0] in constants:
             raise RModelError(f"node '{op.name}' (Gemm): A is constant; the HLS target streams A")
-        self.rows, self.k, self.n = op.m, op.k, op.n
 
-    def streamed_inputs(self, constants: dict) -> list[int]:
+    def streamed_inputs(self, constants: dict[str, np.ndarray]) -> list[int]:
         return [0]
 
-    def required_orders(self, orders: list) -> list:
-        op = self.op
+    def required_orders(self, orders: list[Order]) -> list[Order]:
+        op, (m, k, _) = self.op, self.shape()
         if op.trans_a:
-            return [transpose_order((op.k, op.m), (1, 0))]
-        return [ANY if row_permutation(orders[0], op.m, op.k) is not None else None]
+            return [transpose_order((k, m), (1, 0))]
+        return [ANY if row_permutation(orders[0], m, k) is not None else None]
 
     def emit(self, ctx: HlsContext) -> str:
-        op = self.op
-        b = ctx.const(op.inputs[1]).astype(np.float64)
+        op, (m, k, n) = self.op, self.shape()
+        b = _constant(ctx, op.inputs[1]).astype(np.float64)
         b = b.T if op.trans_b else b
         weight = (op.alpha * b).astype(np.float32)
-        perm = None if op.trans_a else row_permutation(ctx.in_orders[0], op.m, op.k)
+        perm = None if op.trans_a else row_permutation(ctx.in_orders[0], m, k)
         if perm is not None:  # the row arrives permuted (e.g. flattened channels-last): permute W's rows
             weight = weight[perm]
         bias = None
         if op.has_input(2) and op.beta != 0.0:
-            c = ctx.const(op.inputs[2]).astype(np.float64) * op.beta
-            bias = np.broadcast_to(c, (op.m, op.n)).astype(np.float32)
+            c = _constant(ctx, op.inputs[2]).astype(np.float64) * op.beta
+            bias = np.broadcast_to(c, (m, n)).astype(np.float32)
             if np.all(bias == bias[0]):
                 bias = bias[0].copy()
-        return dense_body(ctx, op.m, op.k, op.n, weight, bias)
+        return dense_body(ctx, m, k, n, weight, bias)
 
 
 @register_hls("MatMul")
 class MatMulHls(_Dense):
     """A (..., K) @ B (K, N) with a constant 2-D B."""
 
-    def check(self, constants: dict) -> None:
+    op: MatMul
+
+    def shape(self) -> DenseShape:
+        k = self.op.plan.k
+        return DenseShape(self.op.input_info(0).size // max(k, 1), k, self.op.plan.n)
+
+    def check(self, constants: dict[str, np.ndarray]) -> None:
         op = self.op
         b = constants.get(op.inputs[1])
         if b is None or b.ndim != 2 or op.inputs[0] in constants:
             raise RModelError(
                 f"node '{op.name}' (MatMul): the HLS target supports only a streamed A times a constant 2-D B"
             )
-        self.k, self.n = op.k, op.n
-        self.rows = op.input_info(0).size // max(op.k, 1)
 
-    def streamed_inputs(self, constants: dict) -> list[int]:
+    def streamed_inputs(self, constants: dict[str, np.ndarray]) -> list[int]:
         return [0]
 
     def emit(self, ctx: HlsContext) -> str:
-        op = self.op
-        return dense_body(ctx, self.rows, op.k, op.n, ctx.const(op.inputs[1]).astype(np.float32), None)
+        rows, k, n = self.shape()
+        return dense_body(ctx, rows, k, n, _constant(ctx, self.op.inputs[1]).astype(np.float32), None)

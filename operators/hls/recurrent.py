@@ -8,23 +8,52 @@ and writes Y for that step; Y_h (and LSTM's Y_c) follow the last step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError
 
-from . import HlsContext, HlsImpl, register_hls, transpose_order
+from ..recurrent import GRU, LSTM, Recurrent
+from . import HlsContext, HlsImpl, Order, register_hls, transpose_order
 from .activation import lut_index, table_points
 
 _DEFAULTS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 
 
-class _RecurrentHls(HlsImpl):
-    gates = 4
+class Functions(NamedTuple):
+    """C++ names of a stage's gate functions."""
 
-    def check(self, constants: dict) -> None:
-        op = self.op
+    sigmoid: str
+    tanh: str
+
+
+class Weights(NamedTuple):
+    """The forward direction's weights: W (g*h x input_size), R (g*h x h) and the two biases
+    (g*h each, float64)."""
+
+    w: np.ndarray
+    r: np.ndarray
+    wb: np.ndarray
+    rb: np.ndarray
+
+
+class StepCode(NamedTuple):
+    """C++ of a stage: the state declarations before the time loop, and the body that computes
+    one batch row's step from ``x`` (inside the loops over steps and rows)."""
+
+    init: str
+    body: str
+
+
+class _RecurrentHls(HlsImpl):
+    op: Recurrent
+    gates: ClassVar[int] = 4
+
+    def check(self, constants: dict[str, np.ndarray]) -> None:
+        op, plan = self.op, self.op.plan
         problems = []
         if op.direction != "forward":
             problems.append(f"direction '{op.direction}' (only 'forward')")
@@ -32,29 +61,32 @@ class _RecurrentHls(HlsImpl):
             problems.append("clip")
         if [a.name.lower() for a in op.activations[0]] != _DEFAULTS[op.op_type]:
             problems.append("non-default activations")
-        if op.lengths is not None and any(n != op.seq_length for n in op.lengths):
+        if plan.lengths is not None and any(n != plan.seq_length for n in plan.lengths):
             problems.append("sequence_lens shorter than the sequence")
         for index in (1, 2, 3, 5, 6, 7):
             if op.has_input(index) and op.inputs[index] not in constants:
                 problems.append(f"a run-time input {index} ('{op.inputs[index]}'; weights and states must be constant)")
-        if op.op_type == "LSTM" and (op.has_input(7) or op.input_forget):
-            problems.append("peepholes / input_forget")
+        problems += self._unsupported()
         if problems:
             raise RModelError(
                 f"node '{op.name}' ({op.op_type}): the HLS target does not support "
                 f"{', '.join(problems)}; use target='cpu' for this layer"
             )
 
-    def streamed_inputs(self, constants: dict) -> list[int]:
+    def _unsupported(self) -> list[str]:
+        """What this layer type uses that the stage does not support."""
+        return []
+
+    def streamed_inputs(self, constants: dict[str, np.ndarray]) -> list[int]:
         return [0]
 
-    def required_orders(self, orders: list) -> list:
+    def required_orders(self, orders: list[Order]) -> list[Order]:
         x = self.op.input_info(0)
         return [transpose_order(x.shape, (1, 0, 2)) if self.op.layout == 1 else None]
 
-    def output_orders(self, orders: list) -> list:
+    def output_orders(self, orders: list[Order]) -> list[Order]:
         op = self.op
-        out = []
+        out: list[Order] = []
         for k, info in enumerate(op.output_infos):
             if k == 0 and info is not None and op.layout == 1:
                 out.append(transpose_order(info.shape, (1, 0, 2, 3)))  # written time-major
@@ -63,30 +95,31 @@ class _RecurrentHls(HlsImpl):
         return out
 
     def macs(self) -> int:
-        op = self.op
-        return op.seq_length * op.batch * self.gates * op.hidden * (op.input_size + op.hidden)
+        p = self.op.plan
+        return p.seq_length * p.batch * self.gates * p.hidden * (p.input_size + p.hidden)
 
     def multipliers(self, reuse: int) -> int:
-        op = self.op
-        rows = self.gates * op.hidden
-        return sum(math.ceil(rows * k / max(1, min(reuse, rows * k))) for k in (op.input_size, op.hidden))
+        p = self.op.plan
+        rows = self.gates * p.hidden
+        return sum(math.ceil(rows * k / max(1, min(reuse, rows * k))) for k in (p.input_size, p.hidden))
 
     def latency(self, reuse: int) -> int:
-        op = self.op
-        return op.seq_length * op.batch * (op.input_size + 2 * min(reuse, self.gates * op.hidden**2) + op.hidden)
+        p = self.op.plan
+        return p.seq_length * p.batch * (p.input_size + 2 * min(reuse, self.gates * p.hidden**2) + p.hidden)
 
     def interval(self, reuse: int) -> int:
         return self.latency(reuse)
 
     # ---- pieces --------------------------------------------------------------------------
-    def _functions(self, ctx: HlsContext) -> tuple[str, str]:
+    def _functions(self, ctx: HlsContext) -> Functions:
         """Names of this stage's sigmoid and tanh (cmath in float mode, lookup tables otherwise)."""
         acc, res = ctx.type("accum"), ctx.type("result")
         names = []
-        for fn, numpy_fn, expr in (
+        functions: tuple[tuple[str, Callable[[np.ndarray], np.ndarray], str], ...] = (
             ("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)), "1.0f / (1.0f + std::exp(-float(v)))"),
             ("tanh", np.tanh, "std::tanh(float(v))"),
-        ):
+        )
+        for fn, numpy_fn, expr in functions:
             name = f"{ctx.stage}_{fn}"
             if ctx.is_float("table"):
                 body = f"  return {res}({expr});"
@@ -97,32 +130,39 @@ class _RecurrentHls(HlsImpl):
             ctx.helper(name, f"static {res} {name}({acc} v) {{\n{body}\n}}")
             names.append(name)
         ctx.helper("matvec", cpp_source("rmodel.operators.hls", "recurrent.h", "matvec"))
-        return names[0], names[1]
+        return Functions(names[0], names[1])
 
     def _initial(self, ctx: HlsContext, index: int, hint: str, role: str) -> str | None:
         op = self.op
         if not op.has_input(index):
             return None
-        value = ctx.const(op.inputs[index]).astype(np.float32).reshape(op.batch, op.hidden)
-        return ctx.weight(hint, value, role)
+        value = ctx.const(op.inputs[index])
+        if value is None:
+            raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target needs input {index} to be a constant")
+        return ctx.weight(hint, value.astype(np.float32).reshape(op.plan.batch, op.plan.hidden), role)
 
     def _writes(self, ctx: HlsContext) -> dict[int, str]:
         """Output index -> stream variable, for the outputs that are used."""
         present = [k for k, info in enumerate(self.op.output_infos) if info is not None and self.op.outputs[k]]
         return {k: f"out{j}" for j, k in enumerate(present)}
 
+    def step(self, ctx: HlsContext, weights: Weights, fns: Functions, reuse_x: int, reuse_h: int) -> StepCode:
+        """The stage's state and step code; ``reuse_x``/``reuse_h``: reuse factors of the input and
+        recurrent products."""
+        raise NotImplementedError
+
     def emit(self, ctx: HlsContext) -> str:
-        op = self.op
-        g, h, i_size, batch = self.gates, op.hidden, op.input_size, op.batch
+        op, p = self.op, self.op.plan
+        g, h, i_size, batch = self.gates, p.hidden, p.input_size, p.batch
         rf = ctx.reuse
-        sig, tanh = self._functions(ctx)
+        fns = self._functions(ctx)
         in_t, res = ctx.in_types[0], ctx.type("result")
-        w = ctx.const(op.inputs[1]).astype(np.float32)[0]
-        r = ctx.const(op.inputs[2]).astype(np.float32)[0]
-        b = ctx.const(op.inputs[3]).astype(np.float32)[0] if op.has_input(3) else np.zeros(2 * g * h, np.float32)
-        wb, rb = b[: g * h].astype(np.float64), b[g * h :].astype(np.float64)
+        w = p.weight(1).astype(np.float32)[0]
+        r = p.weight(2).astype(np.float32)[0]
+        b = p.weight(3).astype(np.float32)[0] if op.has_input(3) else np.zeros(2 * g * h, np.float32)
+        weights = Weights(w, r, b[: g * h].astype(np.float64), b[g * h :].astype(np.float64))
         outs = self._writes(ctx)
-        step, init, final = self.step(ctx, w, r, wb, rb, sig, tanh, min(rf, g * h * i_size), min(rf, g * h * h))
+        init, step = self.step(ctx, weights, fns, min(rf, g * h * i_size), min(rf, g * h * h))
         write_y = f"\n    for (int j = 0; j < {h}; ++j) {outs[0]}.write({res}(h[b][j]));" if 0 in outs else ""
         write_states = []
         if 1 in outs:
@@ -137,7 +177,7 @@ class _RecurrentHls(HlsImpl):
         )
         return f"""{init}
 steps:
-for (int t = 0; t < {op.seq_length}; ++t) {{
+for (int t = 0; t < {p.seq_length}; ++t) {{
   for (int b = 0; b < {batch}; ++b) {{
     {in_t} x[{i_size}];
 #pragma HLS ARRAY_PARTITION variable=x complete
@@ -149,20 +189,25 @@ for (int t = 0; t < {op.seq_length}; ++t) {{
 {step}{write_y}
   }}
 }}
-{final_block}{final}"""
+{final_block}"""
 
 
 @register_hls("LSTM")
 class LstmHls(_RecurrentHls):
+    op: LSTM
     gates = 4
 
-    def step(self, ctx, w, r, wb, rb, sig, tanh, rx, rh):
-        op = self.op
-        h, g, batch = op.hidden, self.gates, op.batch
+    def _unsupported(self) -> list[str]:
+        return ["peepholes / input_forget"] if self.op.has_input(7) or self.op.input_forget else []
+
+    def step(self, ctx: HlsContext, weights: Weights, fns: Functions, reuse_x: int, reuse_h: int) -> StepCode:
+        p = self.op.plan
+        h, g, batch = p.hidden, self.gates, p.batch
+        sig, tanh, rx, rh = fns.sigmoid, fns.tanh, reuse_x, reuse_h
         acc, res = ctx.type("accum"), ctx.type("result")
-        wx = ctx.weight("w", w)
-        wr = ctx.weight("r", r)
-        bias = ctx.weight("bias", (wb + rb).astype(np.float32), "bias")
+        wx = ctx.weight("w", weights.w)
+        wr = ctx.weight("r", weights.r)
+        bias = ctx.weight("bias", (weights.wb + weights.rb).astype(np.float32), "bias")
         h0 = self._initial(ctx, 5, "initial_h", "result")
         c0 = self._initial(ctx, 6, "initial_c", "accum")
         init = f"""{res} h[{batch}][{h}];
@@ -176,7 +221,7 @@ for (int b = 0; b < {batch}; ++b) {{
         step = f"""{acc} pre[{g * h}];
 #pragma HLS ARRAY_PARTITION variable=pre complete
 for (int j = 0; j < {g * h}; ++j) pre[j] = {bias}[j];
-matvec<{g * h}, {op.input_size}, {rx}>(x, {wx}, pre);
+matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, pre);
 matvec<{g * h}, {h}, {rh}>(h[b], {wr}, pre);
 cells:
 for (int j = 0; j < {h}; ++j) {{
@@ -188,20 +233,23 @@ for (int j = 0; j < {h}; ++j) {{
   c[b][j] = forget_gate * c[b][j] + in_gate * cell_in;
   h[b][j] = out_gate * {tanh}(c[b][j]);
 }}"""
-        return step, init, ""
+        return StepCode(init, step)
 
 
 @register_hls("GRU")
 class GruHls(_RecurrentHls):
+    op: GRU
     gates = 3
 
-    def step(self, ctx, w, r, wb, rb, sig, tanh, rx, rh):
-        op = self.op
-        h, g, batch = op.hidden, self.gates, op.batch
+    def step(self, ctx: HlsContext, weights: Weights, fns: Functions, reuse_x: int, reuse_h: int) -> StepCode:
+        p = self.op.plan
+        h, g, batch = p.hidden, self.gates, p.batch
+        sig, tanh, rx, rh = fns.sigmoid, fns.tanh, reuse_x, reuse_h
+        r, rb = weights.r, weights.rb
         acc, res = ctx.type("accum"), ctx.type("result")
-        lbr = op.linear_before_reset
-        wx = ctx.weight("w", w)
-        bx = wb.copy()
+        lbr = self.op.linear_before_reset
+        wx = ctx.weight("w", weights.w)
+        bx = weights.wb.copy()
         bx[: 2 * h] += rb[: 2 * h]
         if not lbr:
             bx[2 * h :] += rb[2 * h :]
@@ -214,7 +262,7 @@ for (int b = 0; b < {batch}; ++b) {{
         head = f"""{acc} px[{g * h}];
 #pragma HLS ARRAY_PARTITION variable=px complete
 for (int j = 0; j < {g * h}; ++j) px[j] = {bias_x}[j];
-matvec<{g * h}, {op.input_size}, {rx}>(x, {wx}, px);
+matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, px);
 """
         if lbr:
             wr = ctx.weight("r", r)
@@ -234,7 +282,7 @@ for (int j = 0; j < {h}; ++j) {{
   h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];
 }}"""
             )
-            return step, init, ""
+            return StepCode(init, step)
         w_zr = ctx.weight("r_zr", r[: 2 * h])
         w_h = ctx.weight("r_h", r[2 * h :])
         rh_h = min(rh, h * h)
@@ -257,4 +305,4 @@ for (int j = 0; j < {h}; ++j) {{
   h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];
 }}"""
         )
-        return step, init, ""
+        return StepCode(init, step)
