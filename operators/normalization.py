@@ -127,21 +127,6 @@ class BatchNormalization(Operator[BatchNormPlan]):
         plan = BatchNormPlan(n, c, s, folded_scale, folded_shift)
         return self.inferred([self.out(0, np.float32, x.shape)], plan)
 
-    # TRANSITION: read-only views of the plan for operators/hls/conv.py's BatchNormHls (which reads
-    # op.folded, op.c and op.s), until it reads op.plan itself
-    @property
-    def folded(self) -> tuple[np.ndarray, np.ndarray] | None:
-        p = self.plan
-        return None if p.folded_scale is None or p.folded_shift is None else (p.folded_scale, p.folded_shift)
-
-    @property
-    def c(self) -> int:
-        return self.plan.c
-
-    @property
-    def s(self) -> int:
-        return self.plan.s
-
     def workspace(self) -> dict[np.dtype, int]:
         return {} if self.plan.folded_scale is not None else {np.dtype(np.float32): 2 * self.plan.c}
 

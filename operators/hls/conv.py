@@ -18,7 +18,7 @@ from rmodel.errors import RModelError
 from ..base import Operator
 from ..conv import Conv, Plane, Window
 from ..pool import Pool
-from . import ANY, HlsContext, HlsImpl, Order, channels_last_order, register_hls, same_order
+from . import HlsContext, HlsImpl, Order, channels_last_order, register_hls
 
 
 @dataclass(frozen=True)
@@ -291,49 +291,3 @@ write:
     out0.write({res_t}({final}));
   }}
 }}"""
-
-
-@register_hls("BatchNormalization")
-class BatchNormHls(HlsImpl):
-    """y = x * scale[c] + shift[c] (inference mode, folded at generation time), in channels-last or
-    row-major order."""
-
-    def check(self, constants: dict) -> None:
-        op = self.op
-        if op.folded is None:
-            raise RModelError(
-                f"node '{op.name}' (BatchNormalization): the HLS target needs constant scale, bias, mean and variance"
-            )
-
-    def streamed_inputs(self, constants: dict) -> list[int]:
-        return [0]
-
-    def _channels_last(self, order) -> bool:
-        shape = self.op.input_info(0).shape
-        return len(shape) > 2 and same_order(order, channels_last_order(shape))
-
-    def required_orders(self, orders: list) -> list:
-        return [ANY if orders[0] is None or self._channels_last(orders[0]) else None]
-
-    def output_orders(self, orders: list) -> list:
-        return [orders[0]]
-
-    def macs(self) -> int:
-        return self.op.output_info(0).size
-
-    def multipliers(self, reuse: int) -> int:
-        return 1
-
-    def emit(self, ctx: HlsContext) -> str:
-        op = self.op
-        scale, shift = op.folded
-        a = ctx.weight("scale", scale)
-        b = ctx.weight("shift", shift, "bias")
-        size = op.output_infos[0].size
-        channel = "i % {c}" if self._channels_last(ctx.in_orders[0]) else "(i / {s}) % {c}"
-        channel = channel.format(c=op.c, s=op.s)
-        return (
-            f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-            f"  const int c = {channel};\n"
-            f"  out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));\n}}"
-        )

@@ -1,0 +1,56 @@
+"""HLS twin of BatchNormalization (operators/normalization.py): y = x * scale[c] + shift[c], folded
+at generation time, one element per clock in channels-last or row-major order."""
+
+from __future__ import annotations
+
+from rmodel.errors import RModelError
+
+from ..normalization import BatchNormalization
+from . import ANY, HlsContext, HlsImpl, Order, channels_last_order, register_hls, same_order
+
+
+@register_hls("BatchNormalization")
+class BatchNormHls(HlsImpl):
+    """y = x * scale[c] + shift[c] (inference mode, folded at generation time), in channels-last or
+    row-major order."""
+
+    op: BatchNormalization
+
+    def check(self, constants: dict) -> None:
+        if self.op.plan.folded_scale is None:
+            raise RModelError(
+                f"node '{self.op.name}' (BatchNormalization): the HLS target needs constant scale, bias, mean and "
+                "variance"
+            )
+
+    def streamed_inputs(self, constants: dict) -> list[int]:
+        return [0]
+
+    def _channels_last(self, order: Order) -> bool:
+        shape = self.op.input_info(0).shape
+        return len(shape) > 2 and same_order(order, channels_last_order(shape))
+
+    def required_orders(self, orders: list) -> list:
+        return [ANY if orders[0] is None or self._channels_last(orders[0]) else None]
+
+    def output_orders(self, orders: list) -> list:
+        return [orders[0]]
+
+    def macs(self) -> int:
+        return self.op.output_info(0).size
+
+    def multipliers(self, reuse: int) -> int:
+        return 1
+
+    def emit(self, ctx: HlsContext) -> str:
+        plan = self.op.plan
+        assert plan.folded_scale is not None and plan.folded_shift is not None  # check() refused the rest
+        a = ctx.weight("scale", plan.folded_scale)
+        b = ctx.weight("shift", plan.folded_shift, "bias")
+        size = self.op.output_info(0).size
+        channel = f"i % {plan.c}" if self._channels_last(ctx.in_orders[0]) else f"(i / {plan.s}) % {plan.c}"
+        return (
+            f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
+            f"  const int c = {channel};\n"
+            f"  out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));\n}}"
+        )
