@@ -55,6 +55,17 @@ class CppWriter:
         self("}" + tail)
 
     @contextmanager
+    def orelse(self, head: str = "else") -> Iterator[None]:
+        """Continue the block just closed as ``} else {`` (or ``} else if (c) {`` with head
+        ``else if (c)``): must follow a ``block`` directly."""
+        closing = INDENT * self._depth + "}"
+        if not self._lines or self._lines[-1] != closing:
+            raise RuntimeError("CppWriter.orelse() must follow the end of a block")
+        self._lines.pop()
+        with self.block(f"}} {head}"):
+            yield
+
+    @contextmanager
     def loop(self, var: str, stop: int | str, start: int | str = 0, type_: str = "std::size_t") -> Iterator[None]:
         """``for (type_ var = start; var < stop; ++var) { ... }``."""
         with self.block(f"for ({type_} {var} = {start}; {var} < {stop}; ++{var})"):

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import NamedTuple
 
-from rmodel.cpp_writer import INDENT, CppWriter
+from rmodel.cpp_writer import CppWriter
 
 from .window import Window
 
@@ -37,12 +37,11 @@ class Taps(NamedTuple):
 
 
 def if_else(w: CppWriter, condition: str, then: str, otherwise: str) -> None:
-    """``if (condition) { then } else { otherwise }`` around two single statements.
-
-    CppWriter has no else branch: the else statement and its closing brace ride on the if
-    block's closing line (``block``'s tail), so the text stays ``} else {`` as C++ is written."""
-    with w.block(f"if ({condition})", tail=f" else {{\n{INDENT}{otherwise}\n}}"):
+    """``if (condition) { then } else { otherwise }`` around two single statements."""
+    with w.block(f"if ({condition})"):
         w(then)
+    with w.orelse():
+        w(otherwise)
 
 
 @contextmanager
