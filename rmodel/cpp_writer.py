@@ -33,10 +33,12 @@ class CppWriter:
     # ---- statements -------------------------------------------------------------------------
     def __call__(self, *lines: str) -> None:
         """Append statements at the current depth; a multi-line string keeps its own relative
-        indentation (for fixed snippets) and blank lines stay blank."""
+        indentation (for fixed snippets), blank lines stay blank and preprocessor lines (``#pragma``,
+        ``#if``) start at column 0, as clang-format writes them."""
         for text in lines:
             for line in text.split("\n"):
-                self._lines.append(INDENT * self._depth + line if line.strip() else "")
+                indented = line.strip() and not line.startswith("#")
+                self._lines.append(INDENT * self._depth + line if indented else line if line.strip() else "")
 
     def comment(self, text: str) -> None:
         """A ``//`` comment (``text`` must already be safe comment text: see naming.comment_text)."""

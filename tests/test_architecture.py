@@ -141,3 +141,86 @@ def test_targets_are_registered_by_import_rmodel():
     from rmodel.targets import target_names
 
     assert target_names() == ["cpu", "hls"]
+
+
+# ---- operators: state decided by infer() lives in a frozen plan ------------------------------
+
+#: methods that may give an operator its fields (everything after them reads only)
+_FIELD_SETTERS = {"__init__", "setup"}
+
+
+def _self_assignments(path: Path) -> list[str]:
+    """'Class.method: self.x' for every assignment to an attribute of self outside __init__/setup."""
+    found = []
+    for cls in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for method in cls.body:
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or method.name in _FIELD_SETTERS:
+                continue
+            for node in ast.walk(method):
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else [node.target]
+                    if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+                    else []
+                )
+                for target in targets:
+                    for leaf in ast.walk(target):
+                        if (
+                            isinstance(leaf, ast.Attribute)
+                            and isinstance(leaf.value, ast.Name)
+                            and leaf.value.id == "self"
+                            and isinstance(leaf.ctx, ast.Store)
+                        ):
+                            found.append(f"{path.name}:{node.lineno} {cls.name}.{method.name}: self.{leaf.attr}")
+    return found
+
+
+def test_operators_set_fields_only_in_setup():
+    """infer(), emit_cpu(), flops(), workspace() and the HLS implementations never set attributes:
+    what infer() decides is returned in its plan (the base class's run_inference excepted)."""
+    found = []
+    for path in sorted(ROOT.joinpath("operators").rglob("*.py")):
+        found += [f for f in _self_assignments(path) if not f.startswith("base.py")]
+    assert not found, "\n".join(found)
+
+
+def test_an_operator_refuses_attributes_after_setup():
+    import numpy as np
+
+    from rmodel.operators.base import NO_PLAN, Operator, ShapeContext
+    from rmodel.tensor import TensorInfo
+
+    class Stateful(Operator):
+        def infer(self, ctx):
+            self.extent = 4  # what the plan is for
+            return self.inferred([self.out(0, np.float32, (4,))], NO_PLAN)
+
+    op = Stateful("Relu", "n", ["x"], ["y"], {}, 13)
+    try:
+        op.run_inference(ShapeContext({"x": TensorInfo("x", np.dtype(np.float32), (4,))}, {}))
+    except AttributeError as exc:
+        assert "Stateful.extent" in str(exc) and "plan" in str(exc)
+    else:
+        raise AssertionError("an operator accepted an attribute set in infer()")
+
+
+def test_plans_are_frozen():
+    import dataclasses
+
+    from rmodel.operators import REGISTRY  # noqa: F401  (registers every operator)
+    from rmodel.operators.base import Plan
+
+    plans = [cls for cls in _all_subclasses(Plan)]
+    assert len(plans) > 10
+    for cls in plans:
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls  # type: ignore[attr-defined]
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_all_subclasses(sub)]
+    return out

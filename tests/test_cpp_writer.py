@@ -46,6 +46,13 @@ def test_multi_line_snippets_keep_their_relative_indentation():
     assert w.text() == "void g() {\n  a();\n  if (b) {\n    c();\n  }\n}"
 
 
+def test_preprocessor_lines_start_at_column_0():
+    w = CppWriter()
+    with w.loop("i", 8, type_="int"):
+        w("#pragma HLS PIPELINE II=1", "y[i] = x[i];")
+    assert w.text() == "for (int i = 0; i < 8; ++i) {\n#pragma HLS PIPELINE II=1\n  y[i] = x[i];\n}"
+
+
 def test_names_are_unique_identifiers():
     w = CppWriter(reserved=("x",))
     assert w.name("x") == "x_2"
