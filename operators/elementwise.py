@@ -65,19 +65,26 @@ UNARY_ANY: dict[str, str] = {
 }
 
 
+def calls_int_math(expression: str) -> bool:
+    """Whether ``expression`` calls the helpers of operators/intmath.py (wrap_*, float_to_int)."""
+    return "detail::wrap_" in expression or "detail::float_to_int" in expression
+
+
 @dataclass(frozen=True)
 class ElementwisePlan(Plan):
-    """The C++ expression of one element (of ``v``, type ``T``) and the helpers it calls."""
+    """The C++ expression of one element (of ``v``, type ``T``)."""
 
     expression: str
-    int_math: bool  # calls detail::wrap_*/float_to_int (operators/intmath.py)
-    math_fn: bool  # calls detail::exp_f32/tanh_f32/sigmoid_f32 (operators/mathfn.py)
 
+    @property
+    def int_math(self) -> bool:
+        """The expression calls operators/intmath.py's helpers."""
+        return calls_int_math(self.expression)
 
-def _uses(expression: str) -> tuple[bool, bool]:
-    """(int_math, math_fn): the helper sets an expression calls."""
-    int_math = "detail::wrap_" in expression or "detail::float_to_int" in expression
-    return int_math, not int_math and "detail::" in expression
+    @property
+    def math_fn(self) -> bool:
+        """The expression calls operators/mathfn.py's exp/tanh/sigmoid."""
+        return not self.int_math and "detail::" in self.expression
 
 
 class _Unary(Operator[ElementwisePlan]):
@@ -101,8 +108,7 @@ class _Unary(Operator[ElementwisePlan]):
             raise self.fail(
                 f"{'Not needs a bool input' if self.op_type == 'Not' else 'bool inputs are not supported'}, got {x.dtype}"
             )
-        expression = self.expression(x.dtype)
-        return self.inferred([self.out(0, x.dtype, x.shape)], ElementwisePlan(expression, *_uses(expression)))
+        return self.inferred([self.out(0, x.dtype, x.shape)], ElementwisePlan(self.expression(x.dtype)))
 
     def expression(self, dtype: np.dtype) -> str:
         """The C++ expression of ``v`` computing one output element of type ``dtype``."""
@@ -238,11 +244,15 @@ INTEGER_BINARY = {
 
 @dataclass(frozen=True)
 class BroadcastPlan(Plan):
-    """The loop nest over the output and the expression of one element."""
+    """The loop nest over the output and the expression of one element (of ``v0``, ``v1``...)."""
 
     loops: BroadcastLoops
     expression: str
-    int_math: bool  # the expression calls operators/intmath.py's helpers
+
+    @property
+    def int_math(self) -> bool:
+        """The expression calls operators/intmath.py's helpers."""
+        return calls_int_math(self.expression)
 
 
 class _Broadcasting(Operator[BroadcastPlan]):
@@ -268,7 +278,7 @@ class _Broadcasting(Operator[BroadcastPlan]):
             raise self.fail("integer Div is not supported")
         expression = self.expression(len(infos), cpp_type(infos[-1].dtype), infos[0].dtype)
         loops = broadcast_loops(shape, [i.shape for i in infos])
-        return self.inferred([self.out(0, dtype, shape)], BroadcastPlan(loops, expression, _uses(expression)[0]))
+        return self.inferred([self.out(0, dtype, shape)], BroadcastPlan(loops, expression))
 
     def expression(self, count: int, ctype: str, first: np.dtype) -> str:
         """C++ expression of ``v0``... ``v{count-1}`` (values of C++ type ``ctype``; ``first``: the

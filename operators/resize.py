@@ -221,14 +221,14 @@ class Resize(Operator[ResizePlan]):
             coords = [original_coordinate(o, scales[k], in_len, out_len, self.coordinates) for o in range(out_len)]
             if self.mode == "nearest":
                 table = [nearest_index(c, self.nearest_mode, scales[k] < 1, in_len) * in_strides[k] for c in coords]
-                w(_table(f"axis{k}_", "std::size_t", table))
+                _table(w, f"axis{k}_", "std::size_t", table)
                 taps[k] = [(f"axis{k}_", None)]
             else:
                 found = [linear_taps(c, in_len) for c in coords]
-                w(_table(f"low{k}_", "std::size_t", [f[0] * in_strides[k] for f in found]))
-                w(_table(f"high{k}_", "std::size_t", [f[1] * in_strides[k] for f in found]))
-                w(_table(f"wlow{k}_", "float", [float_literal(float(f[2])) for f in found]))
-                w(_table(f"whigh{k}_", "float", [float_literal(float(f[3])) for f in found]))
+                _table(w, f"low{k}_", "std::size_t", [f[0] * in_strides[k] for f in found])
+                _table(w, f"high{k}_", "std::size_t", [f[1] * in_strides[k] for f in found])
+                _table(w, f"wlow{k}_", "float", [float_literal(float(f[2])) for f in found])
+                _table(w, f"whigh{k}_", "float", [float_literal(float(f[3])) for f in found])
                 taps[k] = [(f"low{k}_", f"wlow{k}_"), (f"high{k}_", f"whigh{k}_")]
         # loops: resized axes index their tables; runs of untouched axes merge into one loop
         loops: list[_Loop] = []
@@ -274,5 +274,6 @@ class Resize(Operator[ResizePlan]):
                 w(f"{target} =", " +\n".join(terms) + ";")
 
 
-def _table(name: str, ctype: str, values: list[Any]) -> str:
-    return f"static constexpr {ctype} {name}[{len(values)}] = {{{', '.join(map(str, values))}}};"
+def _table(w: CppWriter, name: str, ctype: str, values: list[Any]) -> None:
+    """A ``static constexpr`` array of ``values``."""
+    w(f"static constexpr {ctype} {name}[{len(values)}] = {{{', '.join(map(str, values))}}};")
