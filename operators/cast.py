@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import DTypeError
 from rmodel.tensor import cpp_type, onnx_to_numpy_dtype
 
 from . import intmath
-from .base import REQUIRED, CpuContext, Operator, ShapeContext, register
+from .base import NO_PLAN, REQUIRED, CpuContext, Inferred, Operator, Plan, ShapeContext, register
 
 
 def cast_expression(value: str, src: np.dtype, dst: np.dtype) -> str:
@@ -29,34 +30,29 @@ def cast_expression(value: str, src: np.dtype, dst: np.dtype) -> str:
     return f"static_cast<{cpp_type(dst)}>({value})"
 
 
-class _Convert(Operator):
-    """Elementwise conversion to ``self.target``."""
-
-    target: np.dtype
+class _Convert(Operator[Plan]):
+    """Elementwise conversion to the dtype of the output."""
 
     def flops(self) -> int:
         return 0
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x, out = self.input_info(0), self.output_info(0)
         # CastLike reads only the type of its second input
-        unused = [f"(void){ctx.ptr(n)};" for n in self.inputs[1:] if n and ctx.const(n) is None]
+        w(*(f"(void){ctx.ptr(n)};" for n in self.inputs[1:] if n and ctx.const(n) is None))
         if out.size == 0:
-            return "\n".join([*unused, "// (nothing to cast: empty tensor)"])
+            w("// (nothing to cast: empty tensor)")
+            return
         if x.dtype == out.dtype:
             size = f"{out.size} * sizeof({cpp_type(x.dtype)})"
-            return "\n".join([*unused, f"std::memcpy({ctx.ptr(self.outputs[0])}, {ctx.ptr(self.inputs[0])}, {size});"])
+            w(f"std::memcpy({ctx.ptr(self.outputs[0])}, {ctx.ptr(self.inputs[0])}, {size});")
+            return
         expression = cast_expression("src_[i]", x.dtype, out.dtype)
         if "detail::float_to_int" in expression:
             intmath.use(ctx)
-        return "\n".join(
-            [
-                *unused,
-                f"const {cpp_type(x.dtype)}* src_ = {ctx.ptr(self.inputs[0])};",
-                f"{cpp_type(out.dtype)}* dst_ = {ctx.ptr(self.outputs[0])};",
-                f"for (std::size_t i = 0; i < {out.size}; ++i) dst_[i] = {expression};",
-            ]
-        )
+        w(f"const {cpp_type(x.dtype)}* src_ = {ctx.ptr(self.inputs[0])};")
+        w(f"{cpp_type(out.dtype)}* dst_ = {ctx.ptr(self.outputs[0])};")
+        w(f"for (std::size_t i = 0; i < {out.size}; ++i) dst_[i] = {expression};")
 
 
 @register("Cast")
@@ -64,6 +60,8 @@ class Cast(_Convert):
     """y = x converted to the element type ``to``."""
 
     attributes = {"to": REQUIRED, "saturate": 1}  # saturate: opset 19+
+    #: the element type of the output
+    target: np.dtype
 
     def setup(self) -> None:
         to = self.attr["to"]
@@ -76,9 +74,9 @@ class Cast(_Convert):
         except ValueError as exc:
             raise DTypeError(f"node '{self.name}' (Cast): unknown target type {to!r}") from exc
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[Plan]:
         x = self.input_info(0)
-        return [self.out(0, self.target, x.shape)]
+        return self.inferred([self.out(0, self.target, x.shape)], NO_PLAN)
 
 
 @register("CastLike")
@@ -87,7 +85,6 @@ class CastLike(_Convert):
 
     attributes = {"saturate": 1}  # opset 19+
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[Plan]:
         x, like = self.input_info(0), self.input_info(1)
-        self.target = like.dtype
-        return [self.out(0, self.target, x.shape)]
+        return self.inferred([self.out(0, like.dtype, x.shape)], NO_PLAN)

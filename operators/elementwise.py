@@ -3,14 +3,27 @@ arithmetic/comparison of several (Add, Mul, Max, Where, PRelu...)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.tensor import cpp_type
 
 from . import intmath, mathfn
-from .base import CpuContext, Operator, ShapeContext, broadcast_shapes, float_literal, register, strides_of
+from .base import (
+    CpuContext,
+    Inferred,
+    Operator,
+    Plan,
+    ShapeContext,
+    broadcast_shapes,
+    float_literal,
+    register,
+    strides_of,
+)
 
 # op type -> (attribute defaults, C++ expression of `v` (float); attributes appear as {name})
 UNARY_FLOAT: dict[str, tuple[dict[str, Any], str]] = {
@@ -52,7 +65,29 @@ UNARY_ANY: dict[str, str] = {
 }
 
 
-class _Unary(Operator):
+def calls_int_math(expression: str) -> bool:
+    """Whether ``expression`` calls the helpers of operators/intmath.py (wrap_*, float_to_int)."""
+    return "detail::wrap_" in expression or "detail::float_to_int" in expression
+
+
+@dataclass(frozen=True)
+class ElementwisePlan(Plan):
+    """The C++ expression of one element (of ``v``, type ``T``)."""
+
+    expression: str
+
+    @property
+    def int_math(self) -> bool:
+        """The expression calls operators/intmath.py's helpers."""
+        return calls_int_math(self.expression)
+
+    @property
+    def math_fn(self) -> bool:
+        """The expression calls operators/mathfn.py's exp/tanh/sigmoid."""
+        return not self.int_math and "detail::" in self.expression
+
+
+class _Unary(Operator[ElementwisePlan]):
     """y = f(x) element by element."""
 
     @classmethod
@@ -65,7 +100,7 @@ class _Unary(Operator):
         if self.op_type == "Gelu" and self.attr["approximate"] not in ("none", "tanh"):
             raise self.fail(f"approximate must be 'none' or 'tanh', got '{self.attr['approximate']}'")
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[ElementwisePlan]:
         x = self.input_info(0)
         if self.op_type not in UNARY_ANY and x.dtype != np.float32:
             raise self.fail(f"input must be float32, got {x.dtype}")
@@ -73,45 +108,40 @@ class _Unary(Operator):
             raise self.fail(
                 f"{'Not needs a bool input' if self.op_type == 'Not' else 'bool inputs are not supported'}, got {x.dtype}"
             )
-        return [self.out(0, x.dtype, x.shape)]
+        return self.inferred([self.out(0, x.dtype, x.shape)], ElementwisePlan(self.expression(x.dtype)))
 
-    def expression(self) -> str:
+    def expression(self, dtype: np.dtype) -> str:
+        """The C++ expression of ``v`` computing one output element of type ``dtype``."""
         if self.op_type == "Gelu":
             if self.attr["approximate"] == "tanh":
                 return "0.5f * v * (1.0f + detail::tanh_f32(0.7978845608028654f * (v + 0.044715f * v * v * v)))"
             return "0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f))"
-        if self.op_type in ("Abs", "Sign") and np.issubdtype(self.output_info(0).dtype, np.unsignedinteger):
+        if self.op_type in ("Abs", "Sign") and np.issubdtype(dtype, np.unsignedinteger):
             # no `v < 0` for unsigned types: it is always false and -Wextra warns (-Wtype-limits)
             return "v" if self.op_type == "Abs" else "T(v != T(0))"
-        if self.op_type in ("Neg", "Abs") and np.issubdtype(self.output_info(0).dtype, np.signedinteger):
+        if self.op_type in ("Neg", "Abs") and np.issubdtype(dtype, np.signedinteger):
             # -INT_MIN overflows: wrap around as two's complement hardware does (and onnxruntime gives)
             return "detail::wrap_neg<T>(v)" if self.op_type == "Neg" else "v < T(0) ? detail::wrap_neg<T>(v) : v"
-        if self.op_type == "Sign" and np.issubdtype(self.output_info(0).dtype, np.floating):
+        if self.op_type == "Sign" and np.issubdtype(dtype, np.floating):
             return "v != v ? v : T((T(0) < v) - (v < T(0)))"  # NaN stays NaN
         if self.op_type in UNARY_ANY:
             return UNARY_ANY[self.op_type]
         template = UNARY_FLOAT[self.op_type][1]
         return template.format(**{k: float_literal(v) for k, v in self.attr.items()})
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         info = self.output_info(0)
-        t = cpp_type(info.dtype)
-        expression = self.expression()
-        if "detail::wrap_" in expression:
+        if self.plan.int_math:
             intmath.use(ctx)
-        elif "detail::" in expression:  # exp/tanh/sigmoid of operators/mathfn.py (vectorizable)
+        elif self.plan.math_fn:  # exp/tanh/sigmoid of operators/mathfn.py (vectorizable)
             mathfn.use(ctx)
-        return "\n".join(
-            [
-                f"using T = {t};",
-                f"const T* x = {ctx.ptr(self.inputs[0])};",
-                f"T* y = {ctx.ptr(self.outputs[0])};",
-                f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
-                "  const T v = x[i];",
-                f"  y[i] = {expression};",
-                "}",
-            ]
+        w(
+            f"using T = {cpp_type(info.dtype)};",
+            f"const T* x = {ctx.ptr(self.inputs[0])};",
+            f"T* y = {ctx.ptr(self.outputs[0])};",
         )
+        with w.loop("i", info.size):
+            w("const T v = x[i];", f"y[i] = {self.plan.expression};")
 
 
 register(*UNARY_FLOAT, *UNARY_ANY, "Gelu")(_Unary)
@@ -120,8 +150,17 @@ register(*UNARY_FLOAT, *UNARY_ANY, "Gelu")(_Unary)
 # ---- n-ary broadcasting ---------------------------------------------------------------------
 
 
-def broadcast_loops(out_shape: tuple[int, ...], in_shapes: list[tuple[int, ...]]) -> tuple[list[int], list[list[int]]]:
-    """Collapse dims into as few loops as possible: (loop extents, per-input element strides)."""
+@dataclass(frozen=True)
+class BroadcastLoops:
+    """The loop nest of a broadcasting op: dims merged into as few loops as possible."""
+
+    extents: tuple[int, ...]
+    #: per input, its element stride in every loop (0: broadcast along that loop)
+    strides: tuple[tuple[int, ...], ...]
+
+
+def broadcast_loops(out_shape: tuple[int, ...], in_shapes: list[tuple[int, ...]]) -> BroadcastLoops:
+    """Collapse dims into as few loops as possible."""
     rank = len(out_shape)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in in_shapes]
     full_strides = [strides_of(s) for s in padded]
@@ -143,40 +182,34 @@ def broadcast_loops(out_shape: tuple[int, ...], in_shapes: list[tuple[int, ...]]
             dims.append(extent)
             for i in range(len(in_shapes)):
                 strides[i].append(per_input[i])
-    return dims, strides
+    return BroadcastLoops(tuple(dims), tuple(tuple(s) for s in strides))
 
 
-def broadcast_code(
+def write_broadcast(
+    w: CppWriter,
     out_ptr: str,
     out_type: str,
-    out_shape: tuple[int, ...],
-    inputs: list[tuple[str, str, tuple[int, ...]]],
+    loops: BroadcastLoops,
+    inputs: list[tuple[str, str]],
     expression: str,
-) -> str:
+) -> None:
     """Nested loops computing out[...] = expression(v0, v1, ...) with numpy broadcasting.
 
-    ``inputs`` are (pointer, C++ type, shape); the expression reads ``v0``, ``v1``...
+    ``inputs`` are (pointer, C++ type) in the order of ``loops.strides``; the expression reads
+    ``v0``, ``v1``...
     """
-    dims, strides = broadcast_loops(out_shape, [s for _, _, s in inputs])
-    lines = [f"{out_type}* y = {out_ptr};"]
-    lines += [f"const {t}* x{i} = {p};" for i, (p, t, _) in enumerate(inputs)]
-    indent = ""
-    out_strides = strides_of(dims)
-    for d, extent in enumerate(dims):
-        lines.append(f"{indent}for (std::size_t i{d} = 0; i{d} < {extent}; ++i{d}) {{")
-        indent += "  "
+    w(f"{out_type}* y = {out_ptr};")
+    w(*(f"const {t}* x{i} = {p};" for i, (p, t) in enumerate(inputs)))
 
-    def index(strides_: list[int]) -> str:
+    def index(strides_: tuple[int, ...] | list[int]) -> str:
         terms = [f"i{d} * {s}" if s != 1 else f"i{d}" for d, s in enumerate(strides_) if s]
         return " + ".join(terms) or "0"
 
-    for i in range(len(inputs)):
-        lines.append(f"{indent}const auto v{i} = x{i}[{index(strides[i])}];")
-    lines.append(f"{indent}y[{index(out_strides)}] = {expression};")
-    for _ in dims:
-        indent = indent[:-2]
-        lines.append(f"{indent}}}")
-    return "\n".join(lines)
+    with ExitStack() as nest:
+        for d, extent in enumerate(loops.extents):
+            nest.enter_context(w.loop(f"i{d}", extent))
+        w(*(f"const auto v{i} = x{i}[{index(loops.strides[i])}];" for i in range(len(inputs))))
+        w(f"y[{index(strides_of(loops.extents))}] = {expression};")
 
 
 # op type -> (C++ expression over v0, v1 (and v2); result dtype: None = same as inputs)
@@ -209,10 +242,23 @@ INTEGER_BINARY = {
 }
 
 
-class _Broadcasting(Operator):
+@dataclass(frozen=True)
+class BroadcastPlan(Plan):
+    """The loop nest over the output and the expression of one element (of ``v0``, ``v1``...)."""
+
+    loops: BroadcastLoops
+    expression: str
+
+    @property
+    def int_math(self) -> bool:
+        """The expression calls operators/intmath.py's helpers."""
+        return calls_int_math(self.expression)
+
+
+class _Broadcasting(Operator[BroadcastPlan]):
     """Elementwise op of several inputs with numpy broadcasting."""
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[BroadcastPlan]:
         infos = [self.input_info(i) for i in range(len(self.inputs))]
         if not infos:
             raise self.fail("needs at least one input")
@@ -230,9 +276,13 @@ class _Broadcasting(Operator):
         dtype = BINARY.get(self.op_type, (None, None))[1] or value_infos[0].dtype
         if self.op_type == "Div" and np.issubdtype(value_infos[0].dtype, np.integer):
             raise self.fail("integer Div is not supported")
-        return [self.out(0, dtype, shape)]
+        expression = self.expression(len(infos), cpp_type(infos[-1].dtype), infos[0].dtype)
+        loops = broadcast_loops(shape, [i.shape for i in infos])
+        return self.inferred([self.out(0, dtype, shape)], BroadcastPlan(loops, expression))
 
-    def expression(self, count: int, ctype: str) -> str:
+    def expression(self, count: int, ctype: str, first: np.dtype) -> str:
+        """C++ expression of ``v0``... ``v{count-1}`` (values of C++ type ``ctype``; ``first``: the
+        dtype of the first input)."""
         if self.op_type in VARIADIC:
             fn = VARIADIC[self.op_type]
             expr = "v0"
@@ -247,50 +297,55 @@ class _Broadcasting(Operator):
             if self.op_type == "Mean":
                 expr = f"({expr}) / static_cast<{ctype}>({count})"
             return expr
-        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_info(0).dtype, np.integer):
+        if self.op_type in INTEGER_BINARY and np.issubdtype(first, np.integer):
             return INTEGER_BINARY[self.op_type].format(t=ctype)
         return BINARY[self.op_type][0]
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         out = self.output_info(0)
-        inputs = [(ctx.ptr(n), cpp_type(ctx.info(n).dtype), ctx.info(n).shape) for n in self.inputs]
-        value_type = cpp_type(self.input_infos[-1].dtype)
-        if self.op_type in INTEGER_BINARY and np.issubdtype(self.input_info(0).dtype, np.integer):
+        inputs = [(ctx.ptr(n), cpp_type(ctx.info(n).dtype)) for n in self.inputs]
+        if self.plan.int_math:
             intmath.use(ctx)
-        return broadcast_code(
-            ctx.ptr(self.outputs[0]), cpp_type(out.dtype), out.shape, inputs, self.expression(len(inputs), value_type)
-        )
+        write_broadcast(w, ctx.ptr(self.outputs[0]), cpp_type(out.dtype), self.plan.loops, inputs, self.plan.expression)
 
 
 register(*BINARY, *VARIADIC)(_Broadcasting)
 
 
+@dataclass(frozen=True)
+class ClipPlan(Plan):
+    """The bounds (None: that side is not clipped; a float input then gets the type's limit)."""
+
+    low: float | None
+    high: float | None
+
+
 @register("Clip")
-class Clip(Operator):
+class Clip(Operator[ClipPlan]):
     """y = min(max(x, lo), hi); bounds from attributes (opset < 11) or constant inputs."""
 
     attributes = {"min": None, "max": None}
     constant_inputs = (1, 2)
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[ClipPlan]:
         x = self.input_info(0)
         if self.opset < 11:
-            self.low, self.high = self.attr["min"], self.attr["max"]
+            low, high = self.attr["min"], self.attr["max"]
         else:
             lo = ctx.const(self.inputs[1]) if self.has_input(1) else None
             hi = ctx.const(self.inputs[2]) if self.has_input(2) else None
-            self.low = None if lo is None else lo.item()
-            self.high = None if hi is None else hi.item()
-        return [self.out(0, x.dtype, x.shape)]
+            low = None if lo is None else lo.item()
+            high = None if hi is None else hi.item()
+        return self.inferred([self.out(0, x.dtype, x.shape)], ClipPlan(low, high))
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         info = self.output_info(0)
         t = cpp_type(info.dtype)
 
         def literal(v: float) -> str:
             return float_literal(v) if info.dtype == np.float32 else f"static_cast<{t}>({v})"
 
-        low, high = self.low, self.high
+        low, high = self.plan.low, self.plan.high
         if np.issubdtype(info.dtype, np.floating):  # ONNX: a missing bound is the type's finite limit
             low = float(np.finfo(info.dtype).min) if low is None else low
             high = float(np.finfo(info.dtype).max) if high is None else high
@@ -299,13 +354,6 @@ class Clip(Operator):
             expr = f"std::max<{t}>({expr}, {literal(low)})"
         if high is not None:
             expr = f"std::min<{t}>({expr}, {literal(high)})"
-        return "\n".join(
-            [
-                f"const {t}* x = {ctx.ptr(self.inputs[0])};",
-                f"{t}* y = {ctx.ptr(self.outputs[0])};",
-                f"for (std::size_t i = 0; i < {info.size}; ++i) {{",
-                f"  const {t} v = x[i];",
-                f"  y[i] = {expr};",
-                "}",
-            ]
-        )
+        w(f"const {t}* x = {ctx.ptr(self.inputs[0])};", f"{t}* y = {ctx.ptr(self.outputs[0])};")
+        with w.loop("i", info.size):
+            w(f"const {t} v = x[i];", f"y[i] = {expr};")

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from rmodel.cpp_sources import cpp_source
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 from rmodel.tensor import cpp_type
 
-from .base import CpuContext, Operator, ShapeContext, normalize_axis, register, strides_of
+from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, normalize_axis, register, strides_of
 
 
 @dataclass(frozen=True)
@@ -59,25 +61,49 @@ def _axes_as_input(op_type: str, opset: int) -> bool:
     return opset >= 18 or (op_type == "ReduceSum" and opset >= 13)
 
 
-def loop_groups(shape: tuple[int, ...], reduced: set[int]) -> list[tuple[int, bool]]:
-    """(extent, is_reduced) of the merged loops walking ``shape`` in memory order (extent-1 axes dropped)."""
-    groups: list[tuple[int, bool]] = []
+class LoopGroup(NamedTuple):
+    """One loop of the walk over the input: adjacent axes that are all reduced or all kept."""
+
+    extent: int
+    reduced: bool
+
+
+def loop_groups(shape: tuple[int, ...], reduced: set[int] | frozenset[int]) -> tuple[LoopGroup, ...]:
+    """The merged loops walking ``shape`` in memory order (extent-1 axes dropped)."""
+    groups: list[LoopGroup] = []
     for axis, extent in enumerate(shape):
         if extent == 1:
             continue
         is_reduced = axis in reduced
-        if groups and groups[-1][1] == is_reduced:
-            groups[-1] = (groups[-1][0] * extent, is_reduced)
+        if groups and groups[-1].reduced == is_reduced:
+            groups[-1] = LoopGroup(groups[-1].extent * extent, is_reduced)
         else:
-            groups.append((extent, is_reduced))
-    return groups
+            groups.append(LoopGroup(extent, is_reduced))
+    return tuple(groups)
+
+
+@dataclass(frozen=True)
+class ReducePlan(Plan):
+    """The reduced axes, how many values each output reduces and the loops walking the input."""
+
+    reduced: frozenset[int]
+    count: int
+    groups: tuple[LoopGroup, ...]
+
+    @property
+    def row_form(self) -> bool:
+        """Only the trailing loop is reduced: each output is one contiguous row (no workspace)."""
+        return bool(self.groups) and self.groups[-1].reduced and all(not g.reduced for g in self.groups[:-1])
 
 
 @register(*REDUCTIONS)
-class Reduce(Operator):
+class Reduce(Operator[ReducePlan]):
     """y = reduction of x over ``axes`` (all axes when none are given), keeping them as 1s if keepdims."""
 
     constant_inputs = (1,)
+    keepdims: bool
+    noop_with_empty_axes: bool
+    reduction: Reduction
 
     @classmethod
     def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
@@ -95,7 +121,7 @@ class Reduce(Operator):
                 "but the node has a second input"
             )
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[ReducePlan]:
         x = self.input_info(0)
         if x.dtype != np.float32 and not (self.reduction.ints and x.dtype in _INT_TYPES):
             allowed = "float32 or integer" if self.reduction.ints else "float32"
@@ -117,13 +143,12 @@ class Reduce(Operator):
             reduced = set()
         else:
             reduced = set(range(x.rank))
-        self.count = math.prod(x.shape[a] for a in reduced)
-        self.groups = loop_groups(x.shape, reduced)
         if self.keepdims:
             out_shape = tuple(1 if a in reduced else d for a, d in enumerate(x.shape))
         else:
             out_shape = tuple(d for a, d in enumerate(x.shape) if a not in reduced)
-        return [self.out(0, x.dtype, out_shape)]
+        plan = ReducePlan(frozenset(reduced), math.prod(x.shape[a] for a in reduced), loop_groups(x.shape, reduced))
+        return self.inferred([self.out(0, x.dtype, out_shape)], plan)
 
     # ---- code generation -------------------------------------------------------------------
     def _acc_dtype(self) -> np.dtype:
@@ -132,12 +157,8 @@ class Reduce(Operator):
             return np.dtype(dtype)
         return np.dtype(np.float64) if dtype == np.float32 else np.dtype(np.int64)
 
-    def _row_form(self) -> bool:
-        """Only the trailing loop is reduced: each output is one contiguous row (no workspace)."""
-        return bool(self.groups) and self.groups[-1][1] and all(not r for _, r in self.groups[:-1])
-
     def workspace(self) -> dict[np.dtype, int]:
-        if self.input_info(0).size == 0 or self._row_form():
+        if self.input_info(0).size == 0 or self.plan.row_form:
             return {}
         out_size = self.output_info(0).size
         need: dict[np.dtype, int] = {}
@@ -171,9 +192,9 @@ class Reduce(Operator):
         return combine if np.issubdtype(acc_dtype, np.floating) else combine.replace(" || t != t", "")
 
     def _final(self, acc: str, mx: str, t_acc: str) -> str:
-        return self.reduction.final.format(acc=acc, mx=mx, n=f"{t_acc}({self.count})")
+        return self.reduction.final.format(acc=acc, mx=mx, n=f"{t_acc}({self.plan.count})")
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x_info, y_info = self.input_info(0), self.output_info(0)
         x, y = ctx.ptr(self.inputs[0]), ctx.ptr(self.outputs[0])
         t_in, t_out = cpp_type(x_info.dtype), cpp_type(y_info.dtype)
@@ -181,88 +202,96 @@ class Reduce(Operator):
         t_acc = cpp_type(acc_dtype)
         init = self._init(acc_dtype, self.reduction.init)
         log_sum_exp = self.op_type == "ReduceLogSumExp"
+        groups = self.plan.groups
         if y_info.size == 0:
-            return "// empty output: nothing to compute"
+            w("// empty output: nothing to compute")
+            return
         if x_info.size == 0:  # reduction over an empty axis: every output is the initial value
             value = self._final(init, "0.0f", t_acc)
-            return f"for (std::size_t i = 0; i < {y_info.size}; ++i) {y}[i] = static_cast<{t_out}>({value});"
-        if self._row_form() or not self.groups:
+            w(f"for (std::size_t i = 0; i < {y_info.size}; ++i) {y}[i] = static_cast<{t_out}>({value});")
+            return
+        if self.plan.row_form or not groups:
             # each output reduces one contiguous row: a scalar accumulator, no workspace
-            rows = math.prod(e for e, r in self.groups if not r)
-            n = self.groups[-1][0] if self.groups and self.groups[-1][1] else 1
-            lines = [
-                f"for (std::size_t o = 0; o < {rows}; ++o) {{",
-                f"  const {t_in}* xr = {x} + o * {n};",
-            ]
-            if log_sum_exp:
-                lines += [
-                    "  float mx = xr[0];",
-                    f"  for (std::size_t k = 1; k < {n}; ++k) mx = (xr[k] > mx || xr[k] != xr[k]) ? xr[k] : mx;",
-                ]
-            lines += [
-                f"  {t_acc} acc = {init};",
-                f"  for (std::size_t k = 0; k < {n}; ++k) {{",
-                f"    const {t_acc} v = xr[k];",
-                f"    const {t_acc} t = {self.reduction.term};",
-                f"    acc = {self._combine(acc_dtype)};",
-                "  }",
-                f"  {y}[o] = static_cast<{t_out}>({self._final('acc', 'mx', t_acc)});",
-                "}",
-            ]
-            return "\n".join(lines)
+            rows = math.prod(g.extent for g in groups if not g.reduced)
+            n = groups[-1].extent if groups and groups[-1].reduced else 1
+            with w.loop("o", rows):
+                w(f"const {t_in}* xr = {x} + o * {n};")
+                if log_sum_exp:
+                    w(
+                        "float mx = xr[0];",
+                        f"for (std::size_t k = 1; k < {n}; ++k) mx = (xr[k] > mx || xr[k] != xr[k]) ? xr[k] : mx;",
+                    )
+                w(f"{t_acc} acc = {init};")
+                with w.loop("k", n):
+                    w(
+                        f"const {t_acc} v = xr[k];",
+                        f"const {t_acc} t = {self.reduction.term};",
+                        f"acc = {self._combine(acc_dtype)};",
+                    )
+                w(f"{y}[o] = static_cast<{t_out}>({self._final('acc', 'mx', t_acc)});")
+            return
 
         # general case: an array of accumulators, one per output, filled in input memory order
         size = y_info.size
         in_place = acc_dtype == y_info.dtype
-        lines = []
         if log_sum_exp:
-            lines.append(f"float* mx_buf = {ctx.scratch(np.float32)};")
+            w(f"float* mx_buf = {ctx.scratch(np.float32)};")
             lowest = self._init(np.dtype(np.float32), "lowest")
-            lines.append(f"for (std::size_t i = 0; i < {size}; ++i) mx_buf[i] = {lowest};")
-            lines += self._walk(x, "mx_buf", "float", "(t > acc || t != t) ? t : acc", "v")
-        lines.append(f"{t_acc}* acc = {y if in_place else ctx.scratch(acc_dtype)};")
-        lines.append(f"for (std::size_t i = 0; i < {size}; ++i) acc[i] = {init};")
-        lines += self._walk(x, "acc", t_acc, self._combine(acc_dtype), self.reduction.term, log_sum_exp)
+            w(f"for (std::size_t i = 0; i < {size}; ++i) mx_buf[i] = {lowest};")
+            self._walk(w, x, "mx_buf", "float", "(t > acc || t != t) ? t : acc", "v")
+        w(f"{t_acc}* acc = {y if in_place else ctx.scratch(acc_dtype)};")
+        w(f"for (std::size_t i = 0; i < {size}; ++i) acc[i] = {init};")
+        self._walk(w, x, "acc", t_acc, self._combine(acc_dtype), self.reduction.term, log_sum_exp)
         if not in_place or self.reduction.final != "{acc}":
             final = self._final("acc[i]", "mx_buf[i]", t_acc)
-            lines.append(f"for (std::size_t i = 0; i < {size}; ++i) {y}[i] = static_cast<{t_out}>({final});")
-        return "\n".join(lines)
+            w(f"for (std::size_t i = 0; i < {size}; ++i) {y}[i] = static_cast<{t_out}>({final});")
 
-    def _walk(self, x: str, acc: str, t_acc: str, combine: str, term: str, with_max: bool = False) -> list[str]:
+    def _walk(
+        self, w: CppWriter, x: str, acc: str, t_acc: str, combine: str, term: str, with_max: bool = False
+    ) -> None:
         """Nested loops over the input in memory order, folding every value into acc[output index]."""
-        kept_strides = iter(strides_of([e for e, r in self.groups if not r]))
-        in_strides = strides_of([e for e, _ in self.groups])
-        lines: list[str] = []
+        groups = self.plan.groups
+        kept_strides = iter(strides_of([g.extent for g in groups if not g.reduced]))
+        in_strides = strides_of([g.extent for g in groups])
         out_terms: list[str] = []
         in_terms: list[str] = []
-        indent = ""
-        for d, (extent, is_reduced) in enumerate(self.groups):
-            lines.append(f"{indent}for (std::size_t i{d} = 0; i{d} < {extent}; ++i{d}) {{")
-            indent += "  "
+        for d, group in enumerate(groups):
             in_terms.append(f"i{d} * {in_strides[d]}" if in_strides[d] != 1 else f"i{d}")
-            if not is_reduced:
+            if not group.reduced:
                 stride = next(kept_strides)
                 out_terms.append(f"i{d} * {stride}" if stride != 1 else f"i{d}")
         out_index = " + ".join(out_terms) or "0"
-        lines.append(f"{indent}const {t_acc} v = {x}[{' + '.join(in_terms)}];")
-        if with_max:
-            lines.append(f"{indent}const float mx = mx_buf[{out_index}];")
-        if term != "v":
-            lines.append(f"{indent}const {t_acc} t = {term};")
         combine = re.sub(r"\bacc\b", "a", combine)
         if term == "v":
             combine = re.sub(r"\bt\b", "v", combine)
-        lines.append(f"{indent}{t_acc}& a = {acc}[{out_index}];")
-        lines.append(f"{indent}a = {combine};")
-        for _ in self.groups:
-            indent = indent[:-2]
-            lines.append(f"{indent}}}")
-        return lines
+        with ExitStack() as nest:
+            for d, group in enumerate(groups):
+                nest.enter_context(w.loop(f"i{d}", group.extent))
+            w(f"const {t_acc} v = {x}[{' + '.join(in_terms)}];")
+            if with_max:
+                w(f"const float mx = mx_buf[{out_index}];")
+            if term != "v":
+                w(f"const {t_acc} t = {term};")
+            w(f"{t_acc}& a = {acc}[{out_index}];", f"a = {combine};")
+
+
+@dataclass(frozen=True)
+class ArgReducePlan(Plan):
+    """The input as (outer, n, inner) with the searched axis of extent n in the middle."""
+
+    outer: int
+    n: int
+    inner: int
 
 
 @register("ArgMax", "ArgMin")
-class ArgReduce(Operator):
+class ArgReduce(Operator[ArgReducePlan]):
     """int64 index of the largest (ArgMax) or smallest (ArgMin) value along ``axis``."""
+
+    axis_attr: int
+    keepdims: bool
+    #: select_last_index: the last of equal extremes (else the first)
+    last: bool
 
     @classmethod
     def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
@@ -276,33 +305,33 @@ class ArgReduce(Operator):
         self.keepdims = bool(self.attr["keepdims"])
         self.last = bool(self.attr.get("select_last_index", 0))
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[ArgReducePlan]:
         x = self.input_info(0)
         if x.dtype != np.float32 and x.dtype not in _INT_TYPES:
             raise self.fail(f"input must be float32 or integer, got {x.dtype}")
         if x.rank == 0:
             raise self.fail("input must have rank >= 1")
         axis = normalize_axis(self.axis_attr, x.rank, self)
-        self.outer, self.n = math.prod(x.shape[:axis]), x.shape[axis]
-        self.inner = math.prod(x.shape[axis + 1 :])
-        if self.n == 0:
+        plan = ArgReducePlan(math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :]))
+        if plan.n == 0:
             raise self.fail(f"axis {axis} has length 0: there is no element to pick")
         out_shape = x.shape[:axis] + ((1,) if self.keepdims else ()) + x.shape[axis + 1 :]
-        return [self.out(0, np.int64, out_shape)]
+        return self.inferred([self.out(0, np.int64, out_shape)], plan)
 
     def workspace(self) -> dict[np.dtype, int]:
-        return {self.input_info(0).dtype: self.inner} if self.inner > 1 else {}
+        return {self.input_info(0).dtype: self.plan.inner} if self.plan.inner > 1 else {}
 
     def flops(self) -> int:
-        return self.outer * self.n * self.inner
+        return self.plan.outer * self.plan.n * self.plan.inner
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         ctx.helper("arg_reduce", cpp_source("rmodel.operators", "reduce.hpp", "arg_reduce"))
         dtype = self.input_info(0).dtype
-        best = ctx.scratch(dtype) if self.inner > 1 else "nullptr"
+        plan = self.plan
+        best = ctx.scratch(dtype) if plan.inner > 1 else "nullptr"
         is_max = "true" if self.op_type == "ArgMax" else "false"
         last = "true" if self.last else "false"
-        return (
-            f"detail::arg_reduce<{self.outer}, {self.n}, {self.inner}, {is_max}, {last}, {cpp_type(dtype)}>"
+        w(
+            f"detail::arg_reduce<{plan.outer}, {plan.n}, {plan.inner}, {is_max}, {last}, {cpp_type(dtype)}>"
             f"({ctx.ptr(self.inputs[0])}, {ctx.ptr(self.outputs[0])}, {best});"
         )

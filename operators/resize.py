@@ -8,13 +8,26 @@ small per-axis tables; the generated loops only read, weight and store.
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.tensor import cpp_type
 
-from .base import CpuContext, Operator, ShapeContext, float_literal, normalize_axis, register, strides_of
+from .base import (
+    CpuContext,
+    Inferred,
+    Operator,
+    Plan,
+    ShapeContext,
+    float_literal,
+    normalize_axis,
+    register,
+    strides_of,
+)
 from .strided_copy import as_int_list, index_expr
 
 COORDINATE_MODES = (
@@ -73,9 +86,35 @@ def linear_taps(x: np.float32, in_len: int) -> tuple[int, int, np.float32, np.fl
     return low, high, f32(1) - frac, frac
 
 
+@dataclass(frozen=True)
+class ResizePlan(Plan):
+    """The scale of every axis (float32 values) and the axes that change (resized)."""
+
+    scales: tuple[float, ...]
+    resized: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """One loop of the generated nest: a resized ``axis`` (indexing its tables) or, for None, a run
+    of untouched axes merged into one loop with the given element strides."""
+
+    axis: int | None
+    extent: int
+    in_stride: int
+    out_stride: int
+
+
 @register("Resize", "Upsample")
-class Resize(Operator):
+class Resize(Operator[ResizePlan]):
     """Scale the spatial (or any) axes of a tensor by nearest-neighbour or linear interpolation."""
+
+    #: 'nearest' or 'linear'
+    mode: str
+    #: the coordinate_transformation_mode ('asymmetric' for Upsample and Resize before opset 11)
+    coordinates: str
+    #: the nearest_mode ('simple' for Upsample and Resize before opset 11)
+    nearest_mode: str
 
     @classmethod
     def attribute_defaults(cls, op_type: str, opset: int) -> dict[str, Any]:
@@ -96,9 +135,8 @@ class Resize(Operator):
         return attrs
 
     def setup(self) -> None:
-        self.mode = str(self.attr["mode"]).lower()
-        if self.mode == "bilinear":  # Upsample-7 spelling
-            self.mode = "linear"
+        mode = str(self.attr["mode"]).lower()
+        self.mode = "linear" if mode == "bilinear" else mode  # bilinear: Upsample-7 spelling
         if self.mode not in ("nearest", "linear"):
             raise self.fail(f"mode '{self.mode}' is not supported; use 'nearest' or 'linear'")
         legacy = self.op_type == "Upsample" or self.opset < 11
@@ -124,7 +162,7 @@ class Resize(Operator):
             raise self.fail(f"the {what} (input {index}) must be a constant known at generation time")
         return value if value.size else None
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[ResizePlan]:
         x = self.input_info(0)
         if self.op_type == "Upsample":
             scales = self.attr.get("scales") if self.opset < 9 else self._constant(ctx, 1, "scales")
@@ -137,86 +175,76 @@ class Resize(Operator):
         axes = list(range(x.rank)) if axes_attr is None else [normalize_axis(int(a), x.rank, self) for a in axes_attr]
         if (scales is None) == (sizes is None):
             raise self.fail("give exactly one of scales and sizes")
-        self.scales = [1.0] * x.rank
+        axis_scales = [1.0] * x.rank
         shape = list(x.shape)
         if sizes is not None:
-            values = as_int_list(sizes) or []
-            if len(values) != len(axes) or any(v < 0 for v in values):
-                raise self.fail(f"sizes {values} must hold {len(axes)} non-negative numbers")
-            for axis, size in zip(axes, values, strict=True):
+            sizes_list = as_int_list(sizes) or []
+            if len(sizes_list) != len(axes) or any(v < 0 for v in sizes_list):
+                raise self.fail(f"sizes {sizes_list} must hold {len(axes)} non-negative numbers")
+            for axis, size in zip(axes, sizes_list, strict=True):
                 shape[axis] = size
-                self.scales[axis] = float(f32(size) / f32(x.shape[axis]))
+                axis_scales[axis] = float(f32(size) / f32(x.shape[axis]))
         else:
             values = [float(v) for v in np.asarray(scales).reshape(-1)]
             if len(values) != len(axes) or any(v <= 0 for v in values):
                 raise self.fail(f"scales {values} must hold {len(axes)} positive numbers")
             for axis, scale in zip(axes, values, strict=True):
-                self.scales[axis] = float(f32(scale))
+                axis_scales[axis] = float(f32(scale))
                 shape[axis] = int(math.floor(float(f32(x.shape[axis]) * f32(scale))))
-        if self.op_type == "Upsample" and any(s < 1 for s in self.scales):
-            raise self.fail(f"Upsample scales {self.scales} must be >= 1")
+        if self.op_type == "Upsample" and any(s < 1 for s in axis_scales):
+            raise self.fail(f"Upsample scales {axis_scales} must be >= 1")
         if self.mode == "linear" and x.dtype != np.float32:
             raise self.fail(f"linear mode needs a float32 input, got {x.dtype}")
         if any(d == 0 for d in x.shape) and any(d for d in shape):
             raise self.fail(f"cannot resize the empty input {x.shape} to {tuple(shape)}")
-        self.resized = [k for k in range(x.rank) if shape[k] != x.shape[k] or self.scales[k] != 1.0]
-        if self.mode == "linear" and len(self.resized) > 3:
-            raise self.fail(f"linear resize of {len(self.resized)} axes is not supported (at most 3)")
-        return [self.out(0, x.dtype, shape)]
+        resized = tuple(k for k in range(x.rank) if shape[k] != x.shape[k] or axis_scales[k] != 1.0)
+        if self.mode == "linear" and len(resized) > 3:
+            raise self.fail(f"linear resize of {len(resized)} axes is not supported (at most 3)")
+        return self.inferred([self.out(0, x.dtype, shape)], ResizePlan(tuple(axis_scales), resized))
 
     def flops(self) -> int:
-        return 0 if self.mode == "nearest" else self.output_info(0).size * 3 * (2 ** len(self.resized))
+        return 0 if self.mode == "nearest" else self.output_info(0).size * 3 * (2 ** len(self.plan.resized))
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x, out = self.input_info(0), self.output_info(0)
         if out.size == 0:
-            return "// (nothing to resize: empty output)"
+            w("// (nothing to resize: empty output)")
+            return
+        scales, resized = self.plan.scales, self.plan.resized
         t = cpp_type(x.dtype)
         in_strides, out_strides = strides_of(x.shape), strides_of(out.shape)
-        lines = [f"const {t}* src_ = {ctx.ptr(self.inputs[0])};", f"{t}* dst_ = {ctx.ptr(self.outputs[0])};"]
+        w(f"const {t}* src_ = {ctx.ptr(self.inputs[0])};", f"{t}* dst_ = {ctx.ptr(self.outputs[0])};")
         # per resized axis: list of (offset table name, weight table name or None)
         taps: dict[int, list[tuple[str, str | None]]] = {}
-        for k in self.resized:
+        for k in resized:
             in_len, out_len = x.shape[k], out.shape[k]
-            coords = [original_coordinate(o, self.scales[k], in_len, out_len, self.coordinates) for o in range(out_len)]
+            coords = [original_coordinate(o, scales[k], in_len, out_len, self.coordinates) for o in range(out_len)]
             if self.mode == "nearest":
-                table = [
-                    nearest_index(c, self.nearest_mode, self.scales[k] < 1, in_len) * in_strides[k] for c in coords
-                ]
-                lines.append(_table(f"axis{k}_", "std::size_t", table))
+                table = [nearest_index(c, self.nearest_mode, scales[k] < 1, in_len) * in_strides[k] for c in coords]
+                _table(w, f"axis{k}_", "std::size_t", table)
                 taps[k] = [(f"axis{k}_", None)]
             else:
                 found = [linear_taps(c, in_len) for c in coords]
-                lines.append(_table(f"low{k}_", "std::size_t", [f[0] * in_strides[k] for f in found]))
-                lines.append(_table(f"high{k}_", "std::size_t", [f[1] * in_strides[k] for f in found]))
-                lines.append(_table(f"wlow{k}_", "float", [float_literal(f[2]) for f in found]))
-                lines.append(_table(f"whigh{k}_", "float", [float_literal(f[3]) for f in found]))
+                _table(w, f"low{k}_", "std::size_t", [f[0] * in_strides[k] for f in found])
+                _table(w, f"high{k}_", "std::size_t", [f[1] * in_strides[k] for f in found])
+                _table(w, f"wlow{k}_", "float", [float_literal(float(f[2])) for f in found])
+                _table(w, f"whigh{k}_", "float", [float_literal(float(f[3])) for f in found])
                 taps[k] = [(f"low{k}_", f"wlow{k}_"), (f"high{k}_", f"whigh{k}_")]
         # loops: resized axes index their tables; runs of untouched axes merge into one loop
-        loops: list[list[Any]] = []  # [axis or None, extent, input stride, output stride]
+        loops: list[_Loop] = []
         for k in range(out.rank):
-            if k in self.resized:
-                loops.append([k, out.shape[k], 0, out_strides[k]])
+            if k in resized:
+                loops.append(_Loop(k, out.shape[k], 0, out_strides[k]))
             elif out.shape[k] == 1:
                 continue
-            elif loops and loops[-1][0] is None and loops[-1][2] == in_strides[k] * out.shape[k]:
-                loops[-1][1:] = [loops[-1][1] * out.shape[k], in_strides[k], out_strides[k]]
+            elif loops and loops[-1].axis is None and loops[-1].in_stride == in_strides[k] * out.shape[k]:
+                loops[-1] = _Loop(None, loops[-1].extent * out.shape[k], in_strides[k], out_strides[k])
             else:
-                loops.append([None, out.shape[k], in_strides[k], out_strides[k]])
+                loops.append(_Loop(None, out.shape[k], in_strides[k], out_strides[k]))
         names = [f"i{d}" for d in range(len(loops))]
-        var = {loop[0]: name for loop, name in zip(loops, names, strict=True) if loop[0] is not None}
-        indent = ""
-        for name, loop in zip(names, loops, strict=True):
-            lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {loop[1]}; ++{name}) {{")
-            indent += "  "
-        fixed = index_expr(0, [loop[2] for loop in loops], names)
-        if fixed != "0":
-            lines.append(f"{indent}const {t}* base_ = src_ + {fixed};")
-        else:
-            lines.append(f"{indent}const {t}* base_ = src_;")
-        target = f"dst_[{index_expr(0, [loop[3] for loop in loops], names)}]"
+        var = {loop.axis: name for loop, name in zip(loops, names, strict=True) if loop.axis is not None}
 
-        def value(axes: list[int], index: list[str]) -> str:
+        def value(axes: tuple[int, ...], index: list[str]) -> str:
             """Interpolate over ``axes`` (nested: w_low * (...) + w_high * (...))."""
             if not axes:
                 return f"base_[{' + '.join(index) or '0'}]"
@@ -229,21 +257,23 @@ class Resize(Operator):
                 )
             return " + ".join(parts)
 
-        if self.mode == "nearest" or not self.resized:
-            lines.append(f"{indent}{target} = {value(self.resized, [])};")
-        else:
-            k, rest = self.resized[0], self.resized[1:]
-            lines.append(f"{indent}{target} =")
-            terms = []
-            for table, weight in taps[k]:
-                inner = value(rest, [f"{table}[{var[k]}]"])
-                terms.append(f"{indent}    {weight}[{var[k]}] * {'(' + inner + ')' if rest else inner}")
-            lines.append(" +\n".join(terms) + ";")
-        for _ in names:
-            indent = indent[:-2]
-            lines.append(f"{indent}}}")
-        return "\n".join(lines)
+        with ExitStack() as nest:
+            for name, loop in zip(names, loops, strict=True):
+                nest.enter_context(w.loop(name, loop.extent))
+            fixed = index_expr(0, [loop.in_stride for loop in loops], names)
+            w(f"const {t}* base_ = src_ + {fixed};" if fixed != "0" else f"const {t}* base_ = src_;")
+            target = f"dst_[{index_expr(0, [loop.out_stride for loop in loops], names)}]"
+            if self.mode == "nearest" or not resized:
+                w(f"{target} = {value(resized, [])};")
+            else:
+                k, rest = resized[0], resized[1:]
+                terms = []
+                for offsets, weight in taps[k]:
+                    inner = value(rest, [f"{offsets}[{var[k]}]"])
+                    terms.append(f"    {weight}[{var[k]}] * {'(' + inner + ')' if rest else inner}")
+                w(f"{target} =", " +\n".join(terms) + ";")
 
 
-def _table(name: str, ctype: str, values: list[Any]) -> str:
-    return f"static constexpr {ctype} {name}[{len(values)}] = {{{', '.join(map(str, values))}}};"
+def _table(w: CppWriter, name: str, ctype: str, values: list[Any]) -> None:
+    """A ``static constexpr`` array of ``values``."""
+    w(f"static constexpr {ctype} {name}[{len(values)}] = {{{', '.join(map(str, values))}}};")

@@ -8,20 +8,49 @@ of bounds; onnxruntime reports an error for them instead).
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rmodel.cpp_writer import CppWriter
 from rmodel.tensor import cpp_type
 
-from .base import CpuContext, Operator, ShapeContext, normalize_axis, register, strides_of
+from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, normalize_axis, register, strides_of
 from .strided_copy import as_int_list, copy_op, pointers, strided_copy
 
 _INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
 
+@dataclass(frozen=True)
+class SlicePlan(Plan):
+    """The first index taken and the step on every axis of the input."""
+
+    begin: tuple[int, ...]
+    step: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GatherPlan(Plan):
+    """The (non-negative) gather axis and, for constant indices, their non-negative values."""
+
+    axis: int
+    const_indices: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class GatherNDPlan(Plan):
+    """batch_dims, the length of an index tuple (depth) and, for constant indices, the element
+    offset into data of every index tuple."""
+
+    batch_dims: int
+    depth: int
+    const_offsets: tuple[int, ...] | None
+
+
 @register("Slice")
-class Slice(Operator):
+class Slice(Operator[SlicePlan]):
     """y = x[starts:ends:steps] on the given axes (Python slicing rules, clamped bounds)."""
 
     @classmethod
@@ -33,7 +62,7 @@ class Slice(Operator):
             return [
                 None if self.attr[k] is None else [int(v) for v in self.attr[k]] for k in ("starts", "ends", "axes")
             ] + [None]
-        values = []
+        values: list[list[int] | None] = []
         for index, what in enumerate(("starts", "ends", "axes", "steps")):
             if not self.has_input(index + 1):
                 values.append(None)
@@ -44,7 +73,7 @@ class Slice(Operator):
             values.append(value)
         return values
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[SlicePlan]:
         x = self.input_info(0)
         starts, ends, axes, steps = self._parameters(ctx)
         if starts is None or ends is None:
@@ -53,8 +82,8 @@ class Slice(Operator):
         steps = [1] * len(starts) if steps is None else steps
         if not len(starts) == len(ends) == len(axes) == len(steps):
             raise self.fail(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} differ in length")
-        self.begin = [0] * x.rank
-        self.step = [1] * x.rank
+        begin = [0] * x.rank
+        steps_ = [1] * x.rank
         shape = list(x.shape)
         seen: set[int] = set()
         for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
@@ -66,18 +95,18 @@ class Slice(Operator):
                 raise self.fail(f"step 0 on axis {axis}")
             first, _, _ = slice(start, end, step).indices(x.shape[axis])
             count = len(range(*slice(start, end, step).indices(x.shape[axis])))
-            self.begin[axis], self.step[axis], shape[axis] = first, step, count
-        return [self.out(0, x.dtype, shape)]
+            begin[axis], steps_[axis], shape[axis] = first, step, count
+        return self.inferred([self.out(0, x.dtype, shape)], SlicePlan(tuple(begin), tuple(steps_)))
 
     def flops(self) -> int:
         return 0
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x, out = self.input_info(0), self.output_info(0)
         strides = strides_of(x.shape)
-        offset = sum(b * s for b, s in zip(self.begin, strides, strict=True))
-        src = [st * s for st, s in zip(self.step, strides, strict=True)]
-        return copy_op(ctx, self, out.shape, src, offset)
+        offset = sum(b * s for b, s in zip(self.plan.begin, strides, strict=True))
+        src = [st * s for st, s in zip(self.plan.step, strides, strict=True)]
+        w(copy_op(ctx, self, out.shape, src, offset))
 
 
 def _check_indices(op: Operator, indices: np.ndarray, extent: int) -> np.ndarray:
@@ -89,145 +118,130 @@ def _check_indices(op: Operator, indices: np.ndarray, extent: int) -> np.ndarray
     return np.where(flat < 0, flat + extent, flat)
 
 
-def _runtime_index(var: str, source: str, extent: int) -> list[str]:
-    """C++ lines reading index ``source`` into ``var``, wrapping negatives and clamping into range."""
-    return [
+def _runtime_index(w: CppWriter, var: str, source: str, extent: int) -> None:
+    """Read index ``source`` into ``var``, wrapping negatives and clamping into range."""
+    w(
         f"std::int64_t {var} = static_cast<std::int64_t>({source});",
         f"if ({var} < 0) {var} += {extent};",
         f"{var} = {var} < 0 ? 0 : ({var} >= {extent} ? {extent - 1} : {var});",
-    ]
+    )
 
 
 @register("Gather")
-class Gather(Operator):
+class Gather(Operator[GatherPlan]):
     """y = x taken at ``indices`` along ``axis`` (numpy ``take``)."""
 
     attributes = {"axis": 0}
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[GatherPlan]:
         x, idx = self.input_info(0), self.input_info(1)
         if idx.dtype not in _INDEX_TYPES:
             raise self.fail(f"indices must be int32 or int64, got {idx.dtype}")
         if x.rank == 0:
             raise self.fail("cannot gather from a scalar")
-        self.axis = normalize_axis(int(self.attr["axis"]), x.rank, self)
+        axis = normalize_axis(int(self.attr["axis"]), x.rank, self)
         const = ctx.const(self.inputs[1])
-        self.const_indices = None if const is None else _check_indices(self, const, x.shape[self.axis])
-        return [self.out(0, x.dtype, x.shape[: self.axis] + idx.shape + x.shape[self.axis + 1 :])]
+        ids = None if const is None else tuple(int(i) for i in _check_indices(self, const, x.shape[axis]))
+        return self.inferred(
+            [self.out(0, x.dtype, x.shape[:axis] + idx.shape + x.shape[axis + 1 :])], GatherPlan(axis, ids)
+        )
 
     def flops(self) -> int:
         return 0
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x, idx = self.input_info(0), self.input_info(1)
-        extent = x.shape[self.axis]
-        outer = math.prod(x.shape[: self.axis])
-        inner = math.prod(x.shape[self.axis + 1 :])
+        axis = self.plan.axis
+        extent = x.shape[axis]
+        outer = math.prod(x.shape[:axis])
+        inner = math.prod(x.shape[axis + 1 :])
         count = idx.size
-        lines = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)
+        declarations = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)
         if count == 0 or outer * inner == 0:
-            return "// (nothing to gather: empty tensor)"
-        ids = self.const_indices
+            w("// (nothing to gather: empty tensor)")
+            return
+        w(*declarations)
+        ids = self.plan.const_indices
         if ids is not None:
-            step = int(ids[1] - ids[0]) if count > 1 else 1
-            if np.array_equal(ids, ids[0] + step * np.arange(count)):
+            step = ids[1] - ids[0] if count > 1 else 1
+            if all(i == ids[0] + step * k for k, i in enumerate(ids)):
                 # evenly spaced constant indices: one strided copy
-                lines.append(
-                    strided_copy(
-                        "src_",
-                        "dst_",
-                        (outer, count, inner),
-                        (extent * inner, step * inner, 1),
-                        None,
-                        int(ids[0]) * inner,
-                    )
-                )
-                return "\n".join(lines)
-            table = ", ".join(str(int(i) * inner) for i in ids)
-            lines.append(f"static constexpr std::size_t offsets_[{count}] = {{{table}}};")
-            source = None
+                shape, strides = (outer, count, inner), (extent * inner, step * inner, 1)
+                w(strided_copy("src_", "dst_", shape, strides, None, ids[0] * inner))
+                return
+            w(f"static constexpr std::size_t offsets_[{count}] = {{{', '.join(str(i * inner) for i in ids)}}};")
         else:
-            lines.append(f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};")
-            source = "indices_[j]"
-        lines.append(f"for (std::size_t o = 0; o < {outer}; ++o) {{")
-        lines.append(f"  for (std::size_t j = 0; j < {count}; ++j) {{")
-        if source is None:
-            lines.append("    const std::size_t k = offsets_[j];")
-        else:
-            lines += ["    " + s for s in _runtime_index("index", source, extent)]
-            scaled = f" * {inner}" if inner != 1 else ""
-            lines.append(f"    const std::size_t k = static_cast<std::size_t>(index){scaled};")
+            w(f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};")
         src = f"o * {extent * inner} + k" if outer > 1 else "k"
         dst = (f"o * {count * inner} + " if outer > 1 else "") + (f"j * {inner}" if inner != 1 else "j")
-        if inner == 1:
-            lines.append(f"    dst_[{dst}] = src_[{src}];")
-        else:
-            lines.append(f"    std::copy_n(src_ + {src}, {inner}, dst_ + {dst});")
-        lines += ["  }", "}"]
-        return "\n".join(lines)
+        with w.loop("o", outer), w.loop("j", count):
+            if ids is not None:
+                w("const std::size_t k = offsets_[j];")
+            else:
+                _runtime_index(w, "index", "indices_[j]", extent)
+                w(f"const std::size_t k = static_cast<std::size_t>(index){f' * {inner}' if inner != 1 else ''};")
+            if inner == 1:
+                w(f"dst_[{dst}] = src_[{src}];")
+            else:
+                w(f"std::copy_n(src_ + {src}, {inner}, dst_ + {dst});")
 
 
 @register("GatherElements")
-class GatherElements(Operator):
+class GatherElements(Operator[GatherPlan]):
     """y[i] = x[i with axis coordinate replaced by indices[i]] (indices may be smaller than x)."""
 
     attributes = {"axis": 0}
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[GatherPlan]:
         x, idx = self.input_info(0), self.input_info(1)
         if idx.dtype not in _INDEX_TYPES:
             raise self.fail(f"indices must be int32 or int64, got {idx.dtype}")
         if idx.rank != x.rank or x.rank == 0:
             raise self.fail(f"indices of shape {idx.shape} must have the rank of data {x.shape} (at least 1)")
-        self.axis = normalize_axis(int(self.attr["axis"]), x.rank, self)
-        if any(i > d for k, (i, d) in enumerate(zip(idx.shape, x.shape, strict=True)) if k != self.axis):
-            raise self.fail(f"indices of shape {idx.shape} exceed data of shape {x.shape} outside axis {self.axis}")
+        axis = normalize_axis(int(self.attr["axis"]), x.rank, self)
+        if any(i > d for k, (i, d) in enumerate(zip(idx.shape, x.shape, strict=True)) if k != axis):
+            raise self.fail(f"indices of shape {idx.shape} exceed data of shape {x.shape} outside axis {axis}")
         const = ctx.const(self.inputs[1])
         if const is not None:
-            _check_indices(self, const, x.shape[self.axis])
-        return [self.out(0, x.dtype, idx.shape)]
+            _check_indices(self, const, x.shape[axis])
+        return self.inferred([self.out(0, x.dtype, idx.shape)], GatherPlan(axis))
 
     def flops(self) -> int:
         return 0
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x, idx = self.input_info(0), self.input_info(1)
         if idx.size == 0:
-            return "// (nothing to gather: empty tensor)"
-        lines = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)
-        lines.append(f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};")
+            w("// (nothing to gather: empty tensor)")
+            return
+        axis = self.plan.axis
+        w(*pointers(ctx, self.inputs[0], self.outputs[0], x.dtype))
+        w(f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};")
         x_strides = strides_of(x.shape)
         names = [f"i{d}" for d in range(idx.rank)]
-        indent = ""
-        for name, extent in zip(names, idx.shape, strict=True):
-            lines.append(f"{indent}for (std::size_t {name} = 0; {name} < {extent}; ++{name}) {{")
-            indent += "  "
         flat = " + ".join(f"{n} * {s}" if s != 1 else n for n, s in zip(names, strides_of(idx.shape), strict=True))
-        lines.append(f"{indent}const std::size_t at = {flat};")
-        lines += [indent + s for s in _runtime_index("index", "indices_[at]", x.shape[self.axis])]
         terms = [
-            f"{n} * {s}" if s != 1 else n
-            for k, (n, s) in enumerate(zip(names, x_strides, strict=True))
-            if k != self.axis
+            f"{n} * {s}" if s != 1 else n for k, (n, s) in enumerate(zip(names, x_strides, strict=True)) if k != axis
         ]
-        axis_stride = x_strides[self.axis]
+        axis_stride = x_strides[axis]
         terms.append("static_cast<std::size_t>(index)" + (f" * {axis_stride}" if axis_stride != 1 else ""))
-        lines.append(f"{indent}dst_[at] = src_[{' + '.join(terms)}];")
-        for _ in names:
-            indent = indent[:-2]
-            lines.append(f"{indent}}}")
-        return "\n".join(lines)
+        with ExitStack() as nest:
+            for name, extent in zip(names, idx.shape, strict=True):
+                nest.enter_context(w.loop(name, extent))
+            w(f"const std::size_t at = {flat};")
+            _runtime_index(w, "index", "indices_[at]", x.shape[axis])
+            w(f"dst_[at] = src_[{' + '.join(terms)}];")
 
 
 @register("GatherND")
-class GatherND(Operator):
+class GatherND(Operator[GatherNDPlan]):
     """y = slices of x addressed by the last axis of ``indices`` (k coordinates after the first
     ``batch_dims`` axes, which data and indices share): each index tuple selects a block of
     ``prod(x.shape[batch_dims + k:])`` contiguous values."""
 
     attributes = {"batch_dims": 0}
 
-    def infer(self, ctx: ShapeContext) -> list:
+    def infer(self, ctx: ShapeContext) -> Inferred[GatherNDPlan]:
         x, idx = self.input_info(0), self.input_info(1)
         if idx.dtype not in _INDEX_TYPES:
             raise self.fail(f"indices must be int32 or int64, got {idx.dtype}")
@@ -245,54 +259,45 @@ class GatherND(Operator):
             raise self.fail(
                 f"the last dim of indices {idx.shape} must be in [1, {x.rank - b}] (data rank {x.rank} - batch_dims {b})"
             )
-        self.batch_dims, self.depth = b, k
         const = ctx.const(self.inputs[1])
-        self.const_offsets = None if const is None else self._offsets(np.asarray(const))
-        return [self.out(0, x.dtype, idx.shape[:-1] + x.shape[b + k :])]
+        offsets = None if const is None else tuple(int(v) for v in self._offsets(np.asarray(const), x.shape, b, k))
+        return self.inferred([self.out(0, x.dtype, idx.shape[:-1] + x.shape[b + k :])], GatherNDPlan(b, k, offsets))
 
-    def _offsets(self, indices: np.ndarray) -> np.ndarray:
-        """The element offset into data of every index tuple (constant indices, checked)."""
-        x = self.input_info(0)
-        b, k = self.batch_dims, self.depth
+    def _offsets(self, indices: np.ndarray, shape: tuple[int, ...], b: int, k: int) -> np.ndarray:
+        """The element offset into data of ``shape`` of every index tuple (constant indices, checked)."""
         tuples = indices.reshape(-1, k).astype(np.int64)
         for j in range(k):
-            tuples[:, j] = _check_indices(self, tuples[:, j], x.shape[b + j])
-        strides = strides_of(x.shape)
-        per_batch = len(tuples) // max(1, math.prod(x.shape[:b]))
+            tuples[:, j] = _check_indices(self, tuples[:, j], shape[b + j])
+        strides = strides_of(shape)
+        per_batch = len(tuples) // max(1, math.prod(shape[:b]))
         batch = np.arange(len(tuples)) // max(1, per_batch)
-        return batch * math.prod(x.shape[b:]) + tuples @ np.asarray(strides[b : b + k], dtype=np.int64)
+        return batch * math.prod(shape[b:]) + tuples @ np.asarray(strides[b : b + k], dtype=np.int64)
 
     def flops(self) -> int:
         return 0
 
-    def emit_cpu(self, ctx: CpuContext) -> str:
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
         x, idx = self.input_info(0), self.input_info(1)
-        b, k = self.batch_dims, self.depth
+        b, k = self.plan.batch_dims, self.plan.depth
         inner = math.prod(x.shape[b + k :])
         count = math.prod(idx.shape[:-1])
         if count == 0 or inner == 0:
-            return "// (nothing to gather: empty tensor)"
-        lines = pointers(ctx, self.inputs[0], self.outputs[0], x.dtype)
+            w("// (nothing to gather: empty tensor)")
+            return
+        w(*pointers(ctx, self.inputs[0], self.outputs[0], x.dtype))
         copy = "dst_[t] = src_[at];" if inner == 1 else f"std::copy_n(src_ + at, {inner}, dst_ + t * {inner});"
-        if self.const_offsets is not None:
-            table = ", ".join(str(int(v)) for v in self.const_offsets)
-            lines += [
-                f"static constexpr std::size_t offsets_[{count}] = {{{table}}};",
-                f"for (std::size_t t = 0; t < {count}; ++t) {{",
-                "  const std::size_t at = offsets_[t];",
-                f"  {copy}",
-                "}",
-            ]
-            return "\n".join(lines)
+        if self.plan.const_offsets is not None:
+            table = ", ".join(str(v) for v in self.plan.const_offsets)
+            w(f"static constexpr std::size_t offsets_[{count}] = {{{table}}};")
+            with w.loop("t", count):
+                w("const std::size_t at = offsets_[t];", copy)
+            return
         strides = strides_of(x.shape)
         per_batch = count // max(1, math.prod(x.shape[:b]))
-        lines += [
-            f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};",
-            f"for (std::size_t t = 0; t < {count}; ++t) {{",
-            f"  std::size_t at = t / {per_batch} * {math.prod(x.shape[b:])};",
-        ]
-        for j in range(k):
-            lines += ["  " + s for s in _runtime_index(f"i{j}", f"indices_[t * {k} + {j}]", x.shape[b + j])]
-            lines.append(f"  at += static_cast<std::size_t>(i{j}) * {strides[b + j]};")
-        lines += [f"  {copy}", "}"]
-        return "\n".join(lines)
+        w(f"const {cpp_type(idx.dtype)}* indices_ = {ctx.ptr(self.inputs[1])};")
+        with w.loop("t", count):
+            w(f"std::size_t at = t / {per_batch} * {math.prod(x.shape[b:])};")
+            for j in range(k):
+                _runtime_index(w, f"i{j}", f"indices_[t * {k} + {j}]", x.shape[b + j])
+                w(f"at += static_cast<std::size_t>(i{j}) * {strides[b + j]};")
+            w(copy)

@@ -265,7 +265,10 @@ def test_clip_inputs(opset: int, dtype) -> None:
         nodes.append(helper.make_node("Clip", inputs, [f"Y_{name}"]))
     x = (RNG.uniform(-1, 1, (3, 8)) * scale).astype(dtype)
     model = make_model(nodes, {"X": (dtype, (3, 8))}, {f"Y_{n}": dtype for n in CLIP_BOUNDS}, inits, opset=opset)
-    check_against_onnxruntime(model, {"X": x})
+    m = check_against_onnxruntime(model, {"X": x})
+    # the plans hold the bounds read from the constant inputs (None: that side is not clipped)
+    read = [tuple(None if v is None else np.array(v * scale, dtype).item() for v in b) for b in CLIP_BOUNDS.values()]
+    assert [(op.plan.low, op.plan.high) for op in m.operators] == read
 
 
 def test_clip_errors() -> None:

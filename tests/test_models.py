@@ -3,6 +3,8 @@ with two inputs, a skip connection and two outputs; each at batch 1 and a larger
 
 from __future__ import annotations
 
+import dataclasses
+
 import onnx
 import pytest
 from helpers import check_against_onnxruntime
@@ -30,7 +32,7 @@ def test_verify_reports_success_through_pybind11(name):
 def test_verify_names_the_first_diverging_operator():
     m = rmodel.from_onnx(examples.mlp(), batch_size=2)
     relu = next(op for op in m.operators if op.op_type == "Relu")
-    relu.expression = lambda: "v > 0.0f ? v : 0.01f * v"  # sabotage: a leaky ReLU in place of ReLU
+    relu.plan = dataclasses.replace(relu.plan, expression="v > 0.0f ? v : 0.01f * v")  # sabotage: a leaky ReLU
     report = rmodel.verify(m, binding="ctypes")
     assert not report.ok
     assert report.divergence is not None and report.divergence.startswith(f"{relu.name} (Relu)")

@@ -290,6 +290,17 @@ def test_reduce_shapes_with_ones_and_long_rows() -> None:
     check_against_onnxruntime(_reduce_model((1, 3, 1, 257), [0, 2], 18, keepdims=0))
 
 
+def test_reduce_plan_merges_loops() -> None:
+    """Adjacent reduced (or kept) axes become one loop; extent-1 axes none; a trailing reduced loop
+    alone is the row form (one contiguous row per output, no workspace)."""
+    ops = ("ReduceSum", "ReduceMax")
+    middle = rmodel.from_onnx(_reduce_model((2, 3, 1, 4, 5), [1, 2, 3], 18, ops=ops)).operators[1].plan
+    assert (middle.reduced, middle.count, middle.row_form) == (frozenset({1, 2, 3}), 12, False)
+    assert [(g.extent, g.reduced) for g in middle.groups] == [(2, False), (12, True), (5, False)]
+    rows = rmodel.from_onnx(_reduce_model((2, 3, 4), [-1, 1], 18, ops=ops)).operators[1].plan
+    assert [(g.extent, g.reduced) for g in rows.groups] == [(2, False), (12, True)] and rows.row_form
+
+
 def test_reduce_log_sum_exp_is_stable() -> None:
     x = _f32(2, 3, 4, low=-500.0, high=500.0)
     x[0, 0, 0] = 3e38

@@ -8,6 +8,7 @@ a mismatch names the output, and so the variant.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -737,3 +738,37 @@ def test_constant_operator_is_folded(op):
     model = make_model([*chain, node("Add", ["x", last], ["y"])], {"x": (F32, shape)}, ["y"], inits, opset=13)
     m = check_against_onnxruntime(model)
     assert [o.op_type for o in m.operators] == ["Add"]
+
+
+# ---- plans -----------------------------------------------------------------------------------
+
+
+def test_plans_record_what_infer_decided():
+    """infer() puts what it decided into a frozen plan; the operator itself is not changed."""
+    inits = {
+        "st": np.array([-1], I64),
+        "en": np.array([-BIG], I64),
+        "ax": np.array([-1], I64),
+        "sp": np.array([-2], I64),
+        "idx": np.array([-1, 0, 1], I64),
+        "pads": np.array([2, 1], I64),
+        "paxes": np.array([-2], I64),
+        "reps": np.array([2, 1, 3], I64),
+    }
+    nodes = [
+        node("Slice", ["x", "st", "en", "ax", "sp"], ["slice"]),
+        node("Gather", ["x", "idx"], ["gather"], axis=-2),
+        node("Split", ["x"], ["s0", "s1", "s2"], axis=2, num_outputs=3),
+        node("Pad", ["x", "pads", "", "paxes"], ["pad"]),
+        node("Tile", ["x", "reps"], ["tile"]),
+    ]
+    outputs = ["slice", "gather", "s0", "s1", "s2", "pad", "tile"]
+    m = load(nodes, {"x": (F32, (2, 3, 5))}, outputs, inits, opset=18)
+    slice_, gather, split, pad, tile = m.operators
+    assert (slice_.plan.begin, slice_.plan.step) == ((0, 0, 4), (1, 1, -2))
+    assert (gather.plan.axis, gather.plan.const_indices) == (1, (2, 0, 1))
+    assert (split.plan.axis, split.plan.sizes) == (2, (2, 2, 1))
+    assert (pad.plan.begin, pad.plan.end, pad.plan.value, pad.plan.value_input) == ((0, 2, 0), (0, 1, 0), 0.0, None)
+    assert tile.plan.repeats == (2, 1, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        split.plan.axis = 0

@@ -8,7 +8,7 @@ import numpy as np
 
 from rmodel.errors import RModelError
 
-from ..base import normalize_axis
+from ..concat import Concat
 from . import ANY, HlsContext, HlsImpl, as_array, register_hls
 
 _SYMBOL = {"Add": "+", "Sub": "-", "Mul": "*"}
@@ -20,7 +20,7 @@ class BinaryHls(HlsImpl):
 
     def check(self, constants: dict) -> None:
         op = self.op
-        out = op.output_infos[0]
+        out = op.output_info(0)
         if len(op.inputs) != 2:
             raise RModelError(f"node '{op.name}' ({op.op_type}) must have two inputs")
         streamed = self.streamed_inputs(constants)
@@ -47,14 +47,16 @@ class BinaryHls(HlsImpl):
 
     def emit(self, ctx: HlsContext) -> str:
         op = self.op
-        out = op.output_infos[0]
+        out = op.output_info(0)
         res = ctx.type("result")
         sym = _SYMBOL[op.op_type]
         if len(ctx.streamed) == 2:
             reads = [f"const {ctx.in_types[0]} a = in0.read();", f"const {ctx.in_types[1]} b = in1.read();"]
         else:
             const_index = 1 - ctx.streamed[0]
-            full = np.broadcast_to(ctx.const(op.inputs[const_index]).astype(np.float32), out.shape).ravel()
+            constant = ctx.const(op.inputs[const_index])
+            assert constant is not None  # the input that is not streamed
+            full = np.broadcast_to(constant.astype(np.float32), out.shape).ravel()
             values = full[as_array(ctx.in_orders[0], out.size)]
             role = "weight" if op.op_type == "Mul" else "bias"
             c = ctx.weight("c", values, role)
@@ -81,8 +83,9 @@ class ConcatHls(HlsImpl):
 
     def emit(self, ctx: HlsContext) -> str:
         op = self.op
-        out = op.output_infos[0]
-        axis = normalize_axis(int(op.attr["axis"]), len(out.shape), op)
+        assert isinstance(op, Concat)
+        out = op.output_info(0)
+        axis = op.plan.axis
         outer = math.prod(out.shape[:axis])
         res = ctx.type("result")
         loops = []

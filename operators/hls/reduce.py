@@ -8,40 +8,45 @@ outputs are written in row-major order at the end.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from rmodel.errors import RModelError
 
-from ..base import normalize_axis
+from ..reduce import Reduce
 from . import ANY, HlsContext, HlsImpl, as_array, register_hls
 
 _KINDS = {"ReduceMean": "sum", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
 
 
+class _Geometry(NamedTuple):
+    """Which output element every input element (row-major) goes to, and the sizes."""
+
+    out_index: np.ndarray
+    out_size: int
+    per_output: int  # input elements per output element
+
+
 @register_hls(*_KINDS)
 class ReduceHls(HlsImpl):
-    def _reduced(self, constants: dict) -> set[int]:
+    def _reduce(self) -> Reduce:
         op = self.op
-        x = op.input_info(0)
-        if op.has_input(1):
-            axes = [int(a) for a in np.asarray(constants[op.inputs[1]]).ravel()]
-        else:
-            axes = list(op.attr.get("axes") or [])
-        if not axes:
-            return set() if op.noop_with_empty_axes else set(range(x.rank))
-        return {normalize_axis(a, x.rank, op) for a in axes}
+        assert isinstance(op, Reduce)
+        return op
+
+    def _geometry(self) -> _Geometry:
+        x = self._reduce().input_info(0)
+        reduced = self._reduce().plan.reduced
+        kept = tuple(1 if a in reduced else d for a, d in enumerate(x.shape))
+        out_size = math.prod(kept)
+        out_index = np.broadcast_to(np.arange(out_size).reshape(kept), x.shape).ravel()
+        return _Geometry(out_index, out_size, x.size // max(out_size, 1))
 
     def check(self, constants: dict) -> None:
         op = self.op
         if op.input_info(0).dtype != np.float32:
             raise RModelError(f"node '{op.name}' ({op.op_type}): the HLS target reduces float tensors only")
-        x = op.input_info(0)
-        reduced = self._reduced(constants)
-        kept = tuple(1 if a in reduced else d for a, d in enumerate(x.shape))
-        out_size = math.prod(kept)
-        self.out_index = np.broadcast_to(np.arange(out_size).reshape(kept), x.shape).ravel()
-        self.out_size, self.count = out_size, x.size // max(out_size, 1)
 
     def streamed_inputs(self, constants: dict) -> list[int]:
         return [0]
@@ -52,12 +57,14 @@ class ReduceHls(HlsImpl):
     def emit(self, ctx: HlsContext) -> str:
         op = self.op
         size = op.input_info(0).size
-        target = self.out_index[as_array(ctx.in_orders[0], size)]
+        geometry = self._geometry()
+        out_size, count = geometry.out_size, geometry.per_output
+        target = geometry.out_index[as_array(ctx.in_orders[0], size)]
         positions = np.arange(size)
-        if np.array_equal(target, positions % self.out_size):
-            index = f"i % {self.out_size}"
-        elif np.array_equal(target, positions // max(self.count, 1)):
-            index = f"i / {self.count}"
+        if np.array_equal(target, positions % out_size):
+            index = f"i % {out_size}"
+        elif np.array_equal(target, positions // max(count, 1)):
+            index = f"i / {count}"
         else:
             index = f"{ctx.index_table('out_index', target)}[i]"
         kind = _KINDS[op.op_type]
@@ -70,18 +77,16 @@ class ReduceHls(HlsImpl):
         final = "acc[j]"
         if op.op_type == "ReduceMean":
             if ctx.is_float("weight"):
-                final = f"acc[j] / {float(self.count)!r}f"
+                final = f"acc[j] / {float(count)!r}f"
             else:
-                inv = ctx.weight("inv_count", np.array([1.0 / self.count], np.float32))
+                inv = ctx.weight("inv_count", np.array([1.0 / count], np.float32))
                 final = f"acc[j] * {inv}[0]"
         flags = (
-            f"bool first[{self.out_size}];\nfor (int j = 0; j < {self.out_size}; ++j) first[j] = true;\n"
-            if kind != "sum"
-            else ""
+            f"bool first[{out_size}];\nfor (int j = 0; j < {out_size}; ++j) first[j] = true;\n" if kind != "sum" else ""
         )
         update = "\n".join("  " + line for line in update.splitlines())
-        return f"""{acc_type} acc[{self.out_size}];
-for (int j = 0; j < {self.out_size}; ++j) acc[j] = 0;
+        return f"""{acc_type} acc[{out_size}];
+for (int j = 0; j < {out_size}; ++j) acc[j] = 0;
 {flags}accumulate:
 for (int i = 0; i < {size}; ++i) {{
 #pragma HLS PIPELINE II=1
@@ -90,7 +95,7 @@ for (int i = 0; i < {size}; ++i) {{
 {update}
 }}
 write:
-for (int j = 0; j < {self.out_size}; ++j) {{
+for (int j = 0; j < {out_size}; ++j) {{
 #pragma HLS PIPELINE II=1
   out0.write({res}({final}));
 }}"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..shrink import Shrink
 from . import HlsContext, register_hls
 from .activation import _Elementwise
 
@@ -9,6 +10,7 @@ from .activation import _Elementwise
 @register_hls("Shrink")
 class ShrinkHls(_Elementwise):
     def statements(self, ctx: HlsContext) -> str:
+        assert isinstance(self.op, Shrink)
         t, result = ctx.in_types[0], ctx.type("result")
         lambd, bias = self.op.lambd, self.op.bias
         return (
