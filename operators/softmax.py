@@ -27,8 +27,10 @@ def _code(region: str) -> str:
 
 @dataclass(frozen=True)
 class SoftmaxPlan(Plan):
-    """The input as (outer, n, inner), reduced over n."""
+    """The input as (outer, n, inner), reduced over n; ``axis`` the (non-negative) axis attribute
+    (before opset 13 the axes from it on are flattened into n)."""
 
+    axis: int
     outer: int
     n: int
     inner: int
@@ -62,7 +64,7 @@ class Softmax(Operator[SoftmaxPlan]):
             n, inner = math.prod(x.shape[axis:]), 1
         else:
             n, inner = x.shape[axis], math.prod(x.shape[axis + 1 :])
-        return self.inferred([self.out(0, np.float32, x.shape)], SoftmaxPlan(outer, n, inner))
+        return self.inferred([self.out(0, np.float32, x.shape)], SoftmaxPlan(axis, outer, n, inner))
 
     def workspace(self) -> dict[np.dtype, int]:
         p = self.plan

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..base import normalize_axis
+from ..softmax import Softmax
 from . import ANY, HlsContext, HlsImpl, register_hls, transpose_order
 
 #: wide enough to hold the scaled value of any input type the tables are used with
@@ -123,12 +123,14 @@ class TanhHls(_Table):
 class SoftmaxHls(HlsImpl):
     """exp(x - max) / sum over one axis; the axis is streamed innermost (a reorder if it is not)."""
 
+    op: Softmax
+
     def _geometry(self) -> tuple[tuple[int, ...], int, int, object]:
         op = self.op
         shape = op.input_info(0).shape
         rank = max(len(shape), 1)
-        axis = normalize_axis(int(op.attr.get("axis", -1 if op.opset >= 13 else 1)), rank, op)
-        if op.opset < 13:  # coerced to 2-D at axis: the inner block is already contiguous
+        axis = op.plan.axis
+        if op.coerce_2d:  # coerced to 2-D at axis: the inner block is already contiguous
             inner = math.prod(shape[axis:])
             return shape, inner, math.prod(shape) // max(inner, 1), None
         perm = tuple(d for d in range(rank) if d != axis) + (axis,)

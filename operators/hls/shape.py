@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..transpose import Transpose
 from . import ANY, HlsImpl, as_array, normalize_order, register_hls
 
 
@@ -39,9 +40,11 @@ class RelabelHls(HlsImpl):
 class TransposeHls(RelabelHls):
     """A transpose is a new order of the same stream (a reorder is inserted only if a reader needs one)."""
 
+    op: Transpose
+
     def output_orders(self, orders: list) -> list:
         shape = self.op.input_info(0).shape
-        perm = self.op.attr.get("perm") or tuple(reversed(range(len(shape))))
+        perm = self.op.plan.perm
         size = math.prod(shape)
         t = np.arange(size).reshape(shape).transpose(tuple(perm)).ravel()  # output flat j <- input flat t[j]
         inverse = np.empty(size, dtype=np.int64)
