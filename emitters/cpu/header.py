@@ -20,6 +20,7 @@ from rmodel.passes.memory import ALIGN_ELEMENTS, MemoryPlan, plan_memory
 from rmodel.tensor import DTYPE_TAGS, TensorInfo, cpp_type
 
 from ..literals import BYTES_MIN_ELEMENTS, array_definition, bytes_definition
+from .helper_code import helper_code
 
 WEIGHT_FILE_MAGIC = b"RMODELW1"
 #: models with more outputs get no infer() overload returning a std::tuple of vectors (g++ gives up
@@ -265,7 +266,8 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     if weights == "file":
         data = b"".join(pool.file_chunks)
         blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", pool.file_offset, weight_checksum(data)) + data
-    code = _assemble(model, layout, arena_sizes, helpers, pool.definitions, bodies, weights, pool.file_offset)
+    used_helpers = helper_code(helpers.values(), "\n".join(line for body in bodies for line in body))
+    code = _assemble(model, layout, arena_sizes, used_helpers, pool.definitions, bodies, weights, pool.file_offset)
     lim.check("the generated header in bytes", len(code), "max_header_bytes", f"model {quoted(model.name)}")
     return code, blob
 
@@ -492,7 +494,7 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         "inline constexpr const char* kOutputNames[] = {" + ", ".join(cpp_string(o.name) for o in model.outputs) + "};",
         shapes,
         "\nnamespace detail {\n",
-        "\n\n".join(helpers.values()),  # first-use order: register what a helper calls first
+        helpers,  # first-use order: register what a helper calls first
         "\n\n".join(weight_defs),
         "\n}  // namespace detail\n",
         "/// One inference context. Not thread-safe: use one Session per thread (weights are shared).",
