@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,6 +156,9 @@ def _emit_body(
             pointers[name] = pool.add(name, model.constants[name])
         return pointers[name]
 
+    def add_helper(key: str, code: str) -> None:
+        helpers.setdefault(key, code)
+
     body: list[str] = []
     for index, op in enumerate(model.operators):
         scratch = {}
@@ -169,14 +174,15 @@ def _emit_body(
             tensors=model.tensors,
             constants=model.constants,
             scratch=scratch,
-            add_helper=lambda key, code: helpers.setdefault(key, code),
-            add_constant=lambda hint, value, owner=op.name: pool.add_derived(owner, hint, value),
+            add_helper=add_helper,
+            add_constant=functools.partial(pool.add_derived, op.name),
         )
         writer = CppWriter()
         try:
             # TRANSITION: operators not yet writing through the CppWriter return their text
-            if len(inspect.signature(op.emit_cpu).parameters) == 1:
-                code = op.emit_cpu(ctx)  # type: ignore[call-arg,func-returns-value]
+            emit: Callable[..., object] = op.emit_cpu
+            if len(inspect.signature(emit).parameters) == 1:
+                code = str(emit(ctx))
             else:
                 op.emit_cpu(ctx, writer)
                 code = writer.text()

@@ -153,12 +153,12 @@ class FirmwareEmitter:
             for pos, i in enumerate(streamed):
                 values[where[op.inputs[i]][0]].consumers.append((("op", index, pos), arriving[pos], orders[pos]))
             outs = []
-            for k, (name, info) in enumerate(zip(op.outputs, op.output_infos)):
-                if not name or info is None:
+            for k, (name, out_info) in enumerate(zip(op.outputs, op.output_infos)):
+                if not name or out_info is None:
                     continue
                 result_t = f"detail::{self.layer_type(stage_names[index], 'result', cfg)}"
                 order = out_orders[k] if k < len(out_orders) else None
-                values.append(Value(name, info.size, result_t, index, order=order))
+                values.append(Value(name, out_info.size, result_t, index, order=order))
                 where[name] = (len(values) - 1, order)
                 outs.append(len(values) - 1)
             plans.append((streamed, orders, outs))
@@ -190,6 +190,7 @@ class FirmwareEmitter:
             cons = value.consumers
             rels = [self._relative(arriving, need, value.size) for _key, arriving, need in cons]
             if value.producer is None:
+                assert value.port is not None, "a model input's value has its port"
                 source = in_ports[value.port]
             elif len(cons) == 1 and cons[0][0][0] == "output" and rels[0] is None:
                 source = out_ports[cons[0][0][1]]

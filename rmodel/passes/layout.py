@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import RModelError
 from ..operators.base import Operator
 from .rewrite import alias, build, producers, readers, replace, sole_reader
 
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
 
 
 def _perm(op: Operator) -> tuple[int, ...]:
-    return tuple(op.perm)  # set by Transpose.infer (default: reversed axes)
+    """A Transpose's permutation: its ``perm`` attribute, or the input's axes reversed."""
+    perm = op.attr.get("perm")
+    if perm is not None:
+        return tuple(int(p) for p in perm)
+    info = op.input_infos[0]
+    if info is None:
+        raise RModelError(f"internal error: Transpose '{op.name}' has no inferred input")
+    return tuple(range(info.rank))[::-1]
 
 
 def _merge_one(model: RModel) -> bool:
