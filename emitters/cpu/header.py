@@ -40,11 +40,6 @@ class HeaderLayout:
     output_params: list[str]
 
 
-def _indent(code: str, spaces: int) -> str:
-    pad = " " * spaces
-    return "\n".join(pad + line if line.strip() else "" for line in code.strip("\n").splitlines())
-
-
 def weight_checksum(data: bytes) -> int:
     """Position-weighted sum over the 32-bit words of ``data`` (mod 2**64); the header recomputes it."""
     words = np.frombuffer(data, dtype="<u4").astype(np.uint64)
@@ -127,8 +122,8 @@ class _WeightPool:
 
 def _emit_body(
     model: RModel, layout: HeaderLayout, plan: MemoryPlan, pool: _WeightPool, helpers: dict[str, str]
-) -> list[str]:
-    """The statements of one inference at ``model``'s batch size."""
+) -> CppWriter:
+    """The statements of one inference at ``model``'s batch size (a function body)."""
     pointers: dict[str, str] = {}
     for info, param in zip(model.inputs, layout.input_params):
         pointers[info.name] = param
@@ -144,7 +139,7 @@ def _emit_body(
         pointers[name] = ident
         info = model.tensors[name]
         declarations[ident] = (
-            f"  {cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // {quoted(name)} "
+            f"{cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // {quoted(name)} "
             f"{np.dtype(info.dtype).name}[{'x'.join(map(str, info.shape)) or 'scalar'}]"
         )
 
@@ -159,14 +154,14 @@ def _emit_body(
     def add_helper(key: str, code: str) -> None:
         helpers.setdefault(key, code)
 
-    body: list[str] = []
+    steps = CppWriter()  # the operators' code and the output copies
     for index, op in enumerate(model.operators):
         scratch = {}
         for dtype, offset in plan.scratch.get(index, {}).items():
             ident = local_names(f"ws_{op.name}_{DTYPE_TAGS[dtype]}", "ws")
             scratch[dtype] = ident
             declarations[ident] = (
-                f"  {cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // workspace of "
+                f"{cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // workspace of "
                 f"{quoted(op.name)}"
             )
         ctx = CpuContext(
@@ -193,28 +188,31 @@ def _emit_body(
                 f"node {quoted(op.name)} ({op.op_type}): cannot generate code ({type(exc).__name__}: {exc}); "
                 "if the model passes onnx.checker.check_model, please report this"
             ) from exc
-        body.append(f"  // [{index}] {op.comment()}\n  {{\n{_indent(code, 4)}\n  }}")
+        steps.comment(f"[{index}] {op.comment()}")
+        with steps.block():
+            steps(code.strip("\n"))
     # outputs that no operator writes (constants, inputs, repeated outputs) are copied
     for info, param in zip(model.outputs, layout.output_params):
         source = pointer(info.name)
         if source == param:
             continue
-        body.append(
-            f"  // output {quoted(info.name)} is a copy of {'a constant' if info.name in model.constants else 'another tensor'}\n"
-            f"  std::memcpy({param}, {source}, {info.size} * sizeof({cpp_type(info.dtype)}));"
+        steps.comment(
+            f"output {quoted(info.name)} is a copy of {'a constant' if info.name in model.constants else 'another tensor'}"
         )
-    # parameters the code never reads or writes (inputs that do not affect the outputs, empty
-    # outputs) are marked used, so the header stays warning-free
-    text = "\n".join(body)
-    for info, param in [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]:
-        if not re.search(rf"\b{re.escape(param)}\b", text):
-            body.insert(0, f"  (void){param};  // {quoted(info.name)} is not read or written by any operator")
+        steps(f"std::memcpy({param}, {source}, {info.size} * sizeof({cpp_type(info.dtype)}));")
+    text = steps.text()
+    body = CppWriter()
     used = [line for ident, line in declarations.items() if re.search(rf"\b{ident}\b", text)]
     if used:
-        body[:0] = [
-            "  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)",
-            *used,
-        ]
+        body.comment("intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)")
+        body(*used)
+    # parameters the code never reads or writes (inputs that do not affect the outputs, empty
+    # outputs) are marked used, so the header stays warning-free (the last parameter first)
+    params = [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]
+    for info, param in reversed(params):
+        if not re.search(rf"\b{re.escape(param)}\b", text):
+            body(f"(void){param};  // {quoted(info.name)} is not read or written by any operator")
+    body.extend(steps)
     return body
 
 
@@ -248,7 +246,7 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     lim = model.limits
     pool = _WeightPool(weights)
     helpers: dict[str, str] = {}
-    bodies: list[list[str]] = []
+    bodies: list[CppWriter] = []
     arena_sizes: dict[np.dtype, int] = {}
     for kernel in kernels:
         plan = plan_memory(kernel)
@@ -272,7 +270,7 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     if weights == "file":
         data = b"".join(pool.file_chunks)
         blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", pool.file_offset, weight_checksum(data)) + data
-    used_helpers = helper_code(helpers.values(), "\n".join(line for body in bodies for line in body))
+    used_helpers = helper_code(helpers.values(), "\n".join(body.text() for body in bodies))
     code = _assemble(model, layout, arena_sizes, used_helpers, pool.definitions, bodies, weights, pool.file_offset)
     lim.check("the generated header in bytes", len(code), "max_header_bytes", f"model {quoted(model.name)}")
     return code, blob
@@ -285,7 +283,7 @@ def batchable(model: RModel) -> bool:
     return bool(model.inputs) and all(i.rank >= 1 and i.shape[0] == model.batch_size for i in infos)
 
 
-def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, str]:
+def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, CppWriter]:
     """(declaration, staging members, definition) of ``Session::infer_many``."""
     ins = list(zip(model.inputs, layout.input_params))
     outs = list(zip(model.outputs, layout.output_params))
@@ -296,29 +294,27 @@ def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, str]:
     )
     full = ", ".join([f"{p} + done * {i.size // batch}" for i, p in ins + outs])
     staged = ", ".join(f"stage_{p}_" for _, p in ins + outs)
-    body = [
-        f"inline void Session::infer_many(std::size_t n, {params}) {{",
-        "  std::size_t done = 0;",
-        f"  for (; n - done >= kBatchSize; done += kBatchSize) infer({full});",
-        "  const std::size_t rest = n - done;",
-        "  if (rest == 0) return;",
-        "  // the last, partial batch goes through zero-padded staging buffers",
-    ]
-    for i, p in ins:
-        per = i.size // batch
-        body.append(f"  std::fill_n(stage_{p}_, {i.size}, {cpp_type(i.dtype)}());")
-        body.append(f"  std::copy_n({p} + done * {per}, rest * {per}, stage_{p}_);")
-    body.append(f"  infer({staged});")
-    for o, p in outs:
-        per = o.size // batch
-        body.append(f"  std::copy_n(stage_{p}_, rest * {per}, {p} + done * {per});")
-    body.append("}")
+    w = CppWriter()
+    with w.block(f"inline void Session::infer_many(std::size_t n, {params})"):
+        w("std::size_t done = 0;")
+        w(f"for (; n - done >= kBatchSize; done += kBatchSize) infer({full});")
+        w("const std::size_t rest = n - done;")
+        w("if (rest == 0) return;")
+        w.comment("the last, partial batch goes through zero-padded staging buffers")
+        for i, p in ins:
+            per = i.size // batch
+            w(f"std::fill_n(stage_{p}_, {i.size}, {cpp_type(i.dtype)}());")
+            w(f"std::copy_n({p} + done * {per}, rest * {per}, stage_{p}_);")
+        w(f"infer({staged});")
+        for o, p in outs:
+            per = o.size // batch
+            w(f"std::copy_n(stage_{p}_, rest * {per}, {p} + done * {per});")
     declaration = (
         "  /// Runs n samples (any n): full batches straight through, a last partial batch through\n"
         "  /// zero-padded staging buffers. Each buffer holds n samples back to back; never allocates.\n"
         f"  void infer_many(std::size_t n, {params});"
     )
-    return declaration, "\n".join(members), "\n".join(body)
+    return declaration, "\n".join(members), w
 
 
 def _signature(model: RModel, layout: HeaderLayout) -> str:
@@ -331,7 +327,14 @@ def _sample_size(info: TensorInfo, batch: int) -> int:
     return info.size // batch if batch else 0
 
 
-def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[list[str]]) -> tuple[list[str], list[str]]:
+def _define(w: CppWriter, head: str, body: CppWriter) -> None:
+    """The function ``head`` with statements ``body``, and a blank line."""
+    with w.block(head):
+        w.extend(body)
+    w("")
+
+
+def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[CppWriter]) -> tuple[list[str], CppWriter]:
     """(class members, definitions) of a dynamic-batch Session: ``infer(batch, ...)`` splits the
     samples greedily over the batch kernels (largest first), each a private ``run_batchN``."""
     signature = _signature(model, layout)
@@ -345,24 +348,19 @@ def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[list[str]])
         return f"run_batch{size}({args});"
 
     members = [f"  void run_batch{size}({signature});" for size in sizes]
-    lines = [
-        f"inline void Session::infer(std::size_t batch, {signature}) {{",
-        "  std::size_t done = 0;",
-        f"  for (; batch - done >= {top}; done += {top}) {call(top)}",
-    ]
-    for size in sizes[1:]:
-        lines.append(f"  if (batch - done >= {size}) {{")
-        lines.append(f"    {call(size)}")
-        lines.append(f"    done += {size};")
-        lines.append("  }")
-    lines += ["}", ""]
+    w = CppWriter()
+    with w.block(f"inline void Session::infer(std::size_t batch, {signature})"):
+        w("std::size_t done = 0;")
+        w(f"for (; batch - done >= {top}; done += {top}) {call(top)}")
+        for size in sizes[1:]:
+            with w.block(f"if (batch - done >= {size})"):
+                w(call(size))
+                w(f"done += {size};")
+    w("")
     for size, body in zip(sizes, bodies):
-        lines += [
-            f"// ---- the kernel for batches of {size} ----",
-            f"inline void Session::run_batch{size}({signature}) {{",
-        ]
-        lines += [*body, "}", ""]
-    return members, lines
+        w.comment(f"---- the kernel for batches of {size} ----")
+        _define(w, f"inline void Session::run_batch{size}({signature})", body)
+    return members, w
 
 
 def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights, weight_count) -> str:
@@ -381,12 +379,12 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
     # std::vector<bool> has no data(): bool outputs go through a plain buffer
     is_bool = [o.dtype == np.bool_ for o in model.outputs]
     counts = [f"batch * {_sample_size(o, top)}" if dynamic else str(o.size) for o in model.outputs]
-    out_vectors = "\n".join(
-        f"  std::unique_ptr<bool[]> r{k}(new bool[{count}]);"
+    out_vectors = [
+        f"std::unique_ptr<bool[]> r{k}(new bool[{count}]);"
         if flag
-        else f"  std::vector<{cpp_type(o.dtype)}> r{k}({count});"
+        else f"std::vector<{cpp_type(o.dtype)}> r{k}({count});"
         for k, (o, flag, count) in enumerate(zip(model.outputs, is_bool, counts))
-    )
+    ]
     out_args = ", ".join(f"r{k}.get()" if flag else f"r{k}.data()" for k, flag in enumerate(is_bool))
     results = [
         f"std::vector<bool>(r{k}.get(), r{k}.get() + {count})" if flag else f"std::move(r{k})"
@@ -442,7 +440,8 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
             + "};",
         ]
     else:
-        definitions = [f"inline void Session::infer({_signature(model, layout)}) {{", *bodies[0], "}", ""]
+        definitions = CppWriter()
+        _define(definitions, f"inline void Session::infer({_signature(model, layout)})", bodies[0])
         sample_sizes = [
             f"constexpr std::size_t kBatchSize = {model.batch_size};",
             f"constexpr std::size_t kNumInputs = {len(model.inputs)};",
@@ -526,53 +525,55 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         "};",
         "",
     ]
+    code = CppWriter()  # the definitions of Session's functions
     if file_mode:
-        parts.append(_weight_loader(weight_count))
-    parts += [
-        *definitions,
-        *(
-            [
-                f"inline {ret_type} Session::infer({batch_param}{in_params}) {{",
-                out_vectors,
-                f"  infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});",
-                f"  return {ret_expr};",
-                "}",
-                "",
-            ]
-            if convenience
-            else []
-        ),
-        *([many[2], ""] if many else []),
-        f"}}  // namespace {layout.namespace}",
-        "",
-    ]
+        _weight_loader(code, weight_count)
+    code.extend(definitions)
+    if convenience:
+        with code.block(f"inline {ret_type} Session::infer({batch_param}{in_params})"):
+            code(*out_vectors)
+            code(f"infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});")
+            code(f"return {ret_expr};")
+        code("")
+    if many:
+        code.extend(many[2])
+        code("")
+    parts += [code.text(), f"}}  // namespace {layout.namespace}", ""]
     return "\n".join(parts)
 
 
-def _weight_loader(count: int) -> str:
+def _weight_loader(w: CppWriter, count: int) -> None:
+    """The constructor that reads and checks the weight file of ``count`` floats, and a blank line."""
     magic = WEIGHT_FILE_MAGIC.decode()
-    return f"""inline Session::Session(const std::string& weights_path) : weights_({count}) {{
-  std::ifstream file(weights_path, std::ios::binary);
-  if (!file) throw std::runtime_error("rmodel: cannot open weight file '" + weights_path + "'");
-  char magic[8];
-  std::uint64_t count = 0, checksum = 0;
-  file.read(magic, 8);
-  file.read(reinterpret_cast<char*>(&count), sizeof count);
-  file.read(reinterpret_cast<char*>(&checksum), sizeof checksum);
-  if (!file || std::memcmp(magic, "{magic}", 8) != 0)
-    throw std::runtime_error("rmodel: '" + weights_path + "' is not an rmodel weight file");
-  if (count != {count})
-    throw std::runtime_error("rmodel: weight file '" + weights_path + "' holds " + std::to_string(count) +
-                             " values, this header expects {count}: regenerate both together");
-  file.read(reinterpret_cast<char*>(weights_.data()), static_cast<std::streamsize>({count} * sizeof(float)));
-  if (!file) throw std::runtime_error("rmodel: weight file '" + weights_path + "' is truncated");
-  std::uint64_t h = 0;
-  for (std::size_t i = 0; i < {count}; ++i) {{
-    std::uint32_t word;
-    std::memcpy(&word, &weights_[i], sizeof word);
-    h += (static_cast<std::uint64_t>(word) + 1) * (2 * static_cast<std::uint64_t>(i) + 1);
-  }}
-  if (h != checksum)
-    throw std::runtime_error("rmodel: weight file '" + weights_path + "' is corrupt (checksum mismatch)");
-}}
-"""
+    where = "'\" + weights_path + \"'"
+    with w.block(f"inline Session::Session(const std::string& weights_path) : weights_({count})"):
+        w("std::ifstream file(weights_path, std::ios::binary);")
+        w('if (!file) throw std::runtime_error("rmodel: cannot open weight file ' + where + '");')
+        w("char magic[8];")
+        w("std::uint64_t count = 0, checksum = 0;")
+        w("file.read(magic, 8);")
+        w("file.read(reinterpret_cast<char*>(&count), sizeof count);")
+        w("file.read(reinterpret_cast<char*>(&checksum), sizeof checksum);")
+        w(
+            f'if (!file || std::memcmp(magic, "{magic}", 8) != 0)\n'
+            '  throw std::runtime_error("rmodel: ' + where + ' is not an rmodel weight file");'
+        )
+        w(
+            f"if (count != {count})\n"
+            '  throw std::runtime_error("rmodel: weight file ' + where + ' holds " + std::to_string(count) +\n'
+            f'                           " values, this header expects {count}: regenerate both together");'
+        )
+        w(
+            f"file.read(reinterpret_cast<char*>(weights_.data()), static_cast<std::streamsize>({count} * sizeof(float)));"
+        )
+        w('if (!file) throw std::runtime_error("rmodel: weight file ' + where + ' is truncated");')
+        w("std::uint64_t h = 0;")
+        with w.loop("i", count):
+            w("std::uint32_t word;")
+            w("std::memcpy(&word, &weights_[i], sizeof word);")
+            w("h += (static_cast<std::uint64_t>(word) + 1) * (2 * static_cast<std::uint64_t>(i) + 1);")
+        w(
+            "if (h != checksum)\n"
+            '  throw std::runtime_error("rmodel: weight file ' + where + ' is corrupt (checksum mismatch)");'
+        )
+    w("")
