@@ -13,7 +13,7 @@ import numpy as np
 
 from rmodel._version import __version__
 from rmodel.cpp_sources import cpp_source
-from rmodel.cpp_writer import CppWriter
+from rmodel.cpp_writer import INDENT, CppWriter
 from rmodel.errors import RModelError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, cpp_string, identifier, quoted
@@ -283,12 +283,12 @@ def batchable(model: RModel) -> bool:
     return bool(model.inputs) and all(i.rank >= 1 and i.shape[0] == model.batch_size for i in infos)
 
 
-def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, CppWriter]:
+def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[list[str], list[str], CppWriter]:
     """(declaration, staging members, definition) of ``Session::infer_many``."""
     ins = list(zip(model.inputs, layout.input_params))
     outs = list(zip(model.outputs, layout.output_params))
     batch = model.batch_size
-    members = [f"  alignas(64) {cpp_type(i.dtype)} stage_{p}_[{i.size}];" for i, p in ins + outs]
+    members = [f"alignas(64) {cpp_type(i.dtype)} stage_{p}_[{i.size}];" for i, p in ins + outs]
     params = ", ".join(
         [f"const {cpp_type(i.dtype)}* {p}" for i, p in ins] + [f"{cpp_type(o.dtype)}* {p}" for o, p in outs]
     )
@@ -309,12 +309,12 @@ def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, CppWrite
         for o, p in outs:
             per = o.size // batch
             w(f"std::copy_n(stage_{p}_, rest * {per}, {p} + done * {per});")
-    declaration = (
-        "  /// Runs n samples (any n): full batches straight through, a last partial batch through\n"
-        "  /// zero-padded staging buffers. Each buffer holds n samples back to back; never allocates.\n"
-        f"  void infer_many(std::size_t n, {params});"
-    )
-    return declaration, "\n".join(members), w
+    declaration = [
+        "/// Runs n samples (any n): full batches straight through, a last partial batch through",
+        "/// zero-padded staging buffers. Each buffer holds n samples back to back; never allocates.",
+        f"void infer_many(std::size_t n, {params});",
+    ]
+    return declaration, members, w
 
 
 def _signature(model: RModel, layout: HeaderLayout) -> str:
@@ -325,6 +325,14 @@ def _signature(model: RModel, layout: HeaderLayout) -> str:
 
 def _sample_size(info: TensorInfo, batch: int) -> int:
     return info.size // batch if batch else 0
+
+
+class _ClassWriter(CppWriter):
+    """A CppWriter with access specifiers one space in from the class (`` public:``, Google style)."""
+
+    def access(self, label: str) -> None:
+        # (cpp_writer.py has no outdented line: this writer appends to the base's lines)
+        self._lines.append(INDENT * (self.depth - 1) + f" {label}:")
 
 
 def _define(w: CppWriter, head: str, body: CppWriter) -> None:
@@ -347,7 +355,7 @@ def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[CppWriter])
         args = ", ".join(f"{p} + done * {_sample_size(i, top)}" for i, p in ins + outs)
         return f"run_batch{size}({args});"
 
-    members = [f"  void run_batch{size}({signature});" for size in sizes]
+    members = [f"void run_batch{size}({signature});" for size in sizes]
     w = CppWriter()
     with w.block(f"inline void Session::infer(std::size_t batch, {signature})"):
         w("std::size_t done = 0;")
@@ -391,11 +399,11 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         for k, (flag, count) in enumerate(zip(is_bool, counts))
     ]
     ret_expr = ("r0" if not is_bool[0] else results[0]) if len(model.outputs) == 1 else "{" + ", ".join(results) + "}"
-    arenas = "\n".join(
-        f"  alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
+    arenas = [
+        f"alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
         for dtype, size in sorted(arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])
         if size > 0
-    )
+    ]
     if dynamic:
         shapes = "\n".join(
             f"inline constexpr std::size_t k{kind}SampleShape{k}[] = {{{', '.join(map(str, t.shape[1:])) or '1'}}};"
@@ -411,20 +419,22 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         )
     file_mode = weights == "file"
     ctor = (
-        "  /// Loads the weights written next to the header by rmodel (throws std::runtime_error).\n"
-        "  explicit Session(const std::string& weights_path);\n"
+        [
+            "/// Loads the weights written next to the header by rmodel (throws std::runtime_error).",
+            "explicit Session(const std::string& weights_path);",
+        ]
         if file_mode
-        else "  Session() = default;\n"
+        else ["Session() = default;"]
     )
-    members = arenas
+    members = list(arenas)
     many = _infer_many(model, layout) if batchable(model) and not dynamic else None
     if many:
-        members = "\n".join(m for m in (members, many[1]) if m)
+        members += many[1]
     if file_mode:
-        members += "\n  std::vector<float> weights_;"
+        members.append("std::vector<float> weights_;")
     if dynamic:
         kernels, definitions = _dynamic_infer(model, layout, bodies)
-        members = "\n".join([*kernels, *([members] if members else [])])
+        members = [*kernels, *members]
         sample_sizes = [
             "constexpr bool kDynamicBatch = true;  // the batch is the first argument of infer()",
             f"constexpr std::size_t kMaxBatch = {top};  // the largest batch kernel; larger batches run in chunks",
@@ -451,21 +461,43 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
             f"constexpr std::size_t kInputSize = {model.inputs[0].size if model.inputs else 0};",
             f"constexpr std::size_t kOutputSize = {model.outputs[0].size};",
         ]
-    if dynamic:
-        infer_doc = [
-            "  /// Computes the outputs of `batch` samples (any number; 0 does nothing), each buffer holding",
-            "  /// them back to back; never allocates. Buffers must not overlap.",
-            f"  void infer(std::size_t batch, {_signature(model, layout)});",
-            "  /// The same as infer(n, ...) (the name headers with a fixed batch use).",
-            f"  void infer_many(std::size_t n, {_signature(model, layout)}) {{",
-            f"    infer(n, {', '.join([*layout.input_params, *layout.output_params])});",
-            "  }",
-        ]
-    else:
-        infer_doc = [
-            "  /// Computes the outputs; never allocates. Buffers must not overlap.",
-            f"  void infer({_signature(model, layout)});",
-        ]
+    session = _ClassWriter()
+    session("/// One inference context. Not thread-safe: use one Session per thread (weights are shared).")
+    with session.block("class Session", tail=";"):
+        session.access("public")
+        session(*ctor)
+        if dynamic:
+            session(
+                "/// Computes the outputs of `batch` samples (any number; 0 does nothing), each buffer holding",
+                "/// them back to back; never allocates. Buffers must not overlap.",
+                f"void infer(std::size_t batch, {_signature(model, layout)});",
+                "/// The same as infer(n, ...) (the name headers with a fixed batch use).",
+            )
+            with session.block(f"void infer_many(std::size_t n, {_signature(model, layout)})"):
+                session(f"infer(n, {', '.join([*layout.input_params, *layout.output_params])});")
+        else:
+            session(
+                "/// Computes the outputs; never allocates. Buffers must not overlap.",
+                f"void infer({_signature(model, layout)});",
+            )
+        if convenience:
+            session(
+                "/// Convenience overload returning freshly allocated output vectors.",
+                f"{ret_type} infer({batch_param}{in_params});",
+            )
+        else:
+            session.comment(
+                f"(no overload returning vectors: a std::tuple of {len(model.outputs)} outputs is more than "
+                f"the {MAX_TUPLE_OUTPUTS} compilers handle well)"
+            )
+        if many:
+            session(*many[0])
+        session("")
+        session.access("private")
+        if members:
+            session(*members)
+        else:
+            session.comment("(no scratch memory needed)")
     parts = [
         f"// Generated by rmodel {__version__} from {quoted(model.name)} -- do not edit.",
         f"// {model.describe_batch()}; {len(model.operators)} operators; "
@@ -502,27 +534,7 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         helpers,  # first-use order: register what a helper calls first
         "\n\n".join(weight_defs),
         "\n}  // namespace detail\n",
-        "/// One inference context. Not thread-safe: use one Session per thread (weights are shared).",
-        "class Session {",
-        " public:",
-        ctor.rstrip("\n"),
-        *infer_doc,
-        *(
-            [
-                "  /// Convenience overload returning freshly allocated output vectors.",
-                f"  {ret_type} infer({batch_param}{in_params});",
-            ]
-            if convenience
-            else [
-                f"  // (no overload returning vectors: a std::tuple of {len(model.outputs)} outputs is more than "
-                f"the {MAX_TUPLE_OUTPUTS} compilers handle well)"
-            ]
-        ),
-        *([many[0]] if many else []),
-        "",
-        " private:",
-        members if members else "  // (no scratch memory needed)",
-        "};",
+        session.text(),
         "",
     ]
     code = CppWriter()  # the definitions of Session's functions
