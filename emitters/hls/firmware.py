@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rmodel._version import __version__
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, identifier, quoted
@@ -325,12 +326,7 @@ class FirmwareEmitter:
             "namespace detail {",
             *(f"typedef {t} {n};" for n, t in sorted(self.typedefs.items())),
             "#ifdef RMODEL_FAST_CSIM",
-            "// C simulation: constant tables are stored as float and converted to their type once",
-            "template <typename T>",
-            "const T* rmodel_converted(T* table, const float* values, int count) {",
-            "  for (int i = 0; i < count; ++i) table[i] = T(values[i]);",
-            "  return table;",
-            "}",
+            cpp_source("rmodel.emitters.hls", "converted_tables.h", "rmodel_converted"),
             "#endif",
             "}  // namespace detail\n",
             *(f"typedef {t} {n};" for n, t in port_types.items()),
