@@ -17,8 +17,10 @@ from onnx import helper
 
 import rmodel
 from rmodel.build import DEFAULT_FLAGS, compiler
-from rmodel.emitters.cpu.helper_code import gemm_tile_rows
+from rmodel.cpp_sources import cpp_source
+from rmodel.emitters.cpu.helper_code import gemm_tile_rows, helper_code
 from rmodel.examples import mlp
+from rmodel.operators.kernels import keep_loop
 
 GOLDEN = Path(__file__).with_name("golden")
 
@@ -270,3 +272,18 @@ def test_golden_headers_compile_for_every_tile_height(case: str, tmp_path) -> No
             text=True,
         )
         assert build.returncode == 0, f"RMODEL_GEMM_MR={rows}:\n{build.stderr[:3000]}"
+
+
+def test_helper_code_keeps_every_tile_for_calls_it_cannot_read() -> None:
+    """The tiles are chosen from the calls' M: a call whose M is not a number, or gemm helper code
+    with no call found, keeps all eight (a header that compiles beats a short one)."""
+    gemm = "\n".join([keep_loop(), cpp_source("rmodel.operators", "gemm.hpp", "gemm")])
+
+    def tiles(calls: str) -> list[str]:
+        return re.findall(r"struct gemm_tile<(\d+),", helper_code([gemm], calls))
+
+    assert tiles("detail::gemm</*M=*/1, /*K=*/16, /*N=*/64>(a, b, c, y);") == ["1"]
+    assert tiles("detail::gemm<3, 16, 64>(a, b, c, y); detail::gemm<2, 4, 4>(a, b, c, y);") == ["1", "2", "3"]
+    assert tiles("detail::gemm<kRows, 16, 64>(a, b, c, y);") == [str(r) for r in range(1, 9)]
+    assert tiles("detail::matmul(a, b, y);") == [str(r) for r in range(1, 9)]
+    assert "gemm_tile" not in helper_code([cpp_source("rmodel.operators", "softmax.hpp", "softmax_rows")], "")
