@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._version import __version__
 from .errors import RModelError
@@ -159,7 +159,7 @@ def _dims(values: list[str]) -> dict[str, int]:
 def _load(args: argparse.Namespace):
     from .frontends import load_model
 
-    options = {}
+    options: dict[str, Any] = {}
     if getattr(args, "dim", None):
         options["dim_values"] = _dims(args.dim)
     if getattr(args, "converter", None):
@@ -296,8 +296,9 @@ def _main(argv: list[str] | None) -> int:
         f"wrote {args.output}" + (f" (+ {args.output}.weights)" if weights == "file" and args.target == "cpu" else "")
     )
     if args.verify:
-        from .verify import verify
+        from .verify import VerifyReport, verify
 
+        report: VerifyReport
         if args.target == "hls":
             from .emitters.hls import verify_hls
 

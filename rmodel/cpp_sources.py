@@ -19,6 +19,18 @@ named regions of a file, so it stays self-contained:
 A marker is a whole line. Regions do not nest and each name occurs once per file. Regions that
 clang-format would rewrap are fenced by ``// clang-format off`` / ``on`` outside the markers (the
 golden files pin the generated text). This module is the only reader of these files.
+
+A region may hold *sections* a model may not need (one function, one tile specialisation):
+
+.. code-block:: cpp
+
+    // rmodel:section NAME
+    ...                         // kept if NAME is used
+    // rmodel:end-section NAME
+
+``cpp_source`` returns a region with its section markers; ``select_sections`` keeps the sections
+the generated code uses (a section ``f`` defining function ``f``: where the word ``f`` occurs
+outside it) and drops every marker. Sections do not nest and their names are unique per file.
 """
 
 from __future__ import annotations
@@ -26,8 +38,11 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+from collections.abc import Iterable
 
 _MARKER = re.compile(r"// rmodel:(begin|end) (\w+)")
+_SECTION = re.compile(r"// rmodel:(section|end-section) (\w+)")
+_WORD = re.compile(r"\w+")
 
 
 @functools.cache
@@ -36,13 +51,18 @@ def _regions(package: str, filename: str) -> dict[str, str]:
     text = importlib.resources.files(package).joinpath("cpp").joinpath(filename).read_text(encoding="utf-8")
     where = f"{package}: cpp/{filename}"
     regions: dict[str, str] = {}
+    sections: set[str] = set()
     name: str | None = None
+    section: str | None = None
     lines: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         marker = _MARKER.fullmatch(line.rstrip())
         if marker is None:
             if name is not None:
                 lines.append(line)
+            opened = _SECTION.fullmatch(line.rstrip())
+            if opened is not None:
+                section = _check_section(where, number, name, section, sections, *opened.groups())
             continue
         kind, label = marker.groups()
         if kind == "begin":
@@ -54,11 +74,31 @@ def _regions(package: str, filename: str) -> dict[str, str]:
         else:
             if label != name:
                 raise RuntimeError(f"{where}:{number}: 'end {label}' closes no open region of that name")
+            if section is not None:
+                raise RuntimeError(f"{where}:{number}: region '{label}' ends inside section '{section}'")
             regions[label] = "\n".join(lines)
             name = None
     if name is not None:
         raise RuntimeError(f"{where}: region '{name}' is not closed")
     return regions
+
+
+def _check_section(
+    where: str, number: int, region: str | None, section: str | None, seen: set[str], kind: str, label: str
+) -> str | None:
+    """The section open after marker ``kind label`` at line ``number`` (one that is well placed)."""
+    if region is None:
+        raise RuntimeError(f"{where}:{number}: section '{label}' outside a region")
+    if kind == "section":
+        if section is not None:
+            raise RuntimeError(f"{where}:{number}: section '{label}' starts inside section '{section}'")
+        if label in seen:
+            raise RuntimeError(f"{where}:{number}: section '{label}' defined twice")
+        seen.add(label)
+        return label
+    if label != section:
+        raise RuntimeError(f"{where}:{number}: 'end-section {label}' closes no open section of that name")
+    return None
 
 
 def cpp_source(package: str, filename: str, region: str) -> str:
@@ -68,3 +108,52 @@ def cpp_source(package: str, filename: str, region: str) -> str:
     if region not in regions:
         raise RuntimeError(f"{package}: cpp/{filename} has no region '{region}' (it has {', '.join(regions)})")
     return regions[region]
+
+
+def select_sections(code: str, used: str, roots: Iterable[str] = ()) -> str:
+    """``code`` (regions of ``cpp_source``) without its section markers and without the sections
+    nothing uses: a section is kept when its name is in ``roots`` or occurs as a word in ``used``
+    (the code that calls the helpers), in ``code`` outside every section, or in a kept section.
+    A blank line left doubled by a dropped section is dropped too."""
+    outside: list[str] = []
+    sections: dict[str, list[str]] = {}
+    order: list[str | tuple[str]] = []  # lines, and (section name,) where a section stands
+    current: str | None = None
+    for line in code.split("\n"):
+        marker = _SECTION.fullmatch(line.strip())
+        if marker is not None:
+            kind, label = marker.groups()
+            current = label if kind == "section" else None
+            if current is not None:
+                sections[current] = []
+                order.append((current,))
+        elif current is not None:
+            sections[current].append(line)
+        else:
+            outside.append(line)
+            order.append(line)
+    words = set(_WORD.findall(used)) | set(roots) | set(_WORD.findall("\n".join(outside)))
+    kept: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for label, body in sections.items():
+            if label not in kept and label in words:
+                kept.add(label)
+                words |= set(_WORD.findall("\n".join(body)))
+                grew = True
+    out: list[str] = []
+    dropped = False
+    for item in order:
+        if isinstance(item, tuple):
+            if item[0] in kept:
+                out.extend(sections[item[0]])
+                dropped = False
+            else:
+                dropped = True
+            continue
+        if dropped and not item.strip() and (not out or not out[-1].strip()):
+            continue
+        out.append(item)
+        dropped = False
+    return "\n".join(out)

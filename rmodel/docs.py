@@ -88,7 +88,7 @@ def _sections() -> dict[str, Callable[[], str]]:
     if BACKEND_RESULTS.is_file():
         sections["onnx-backend"] = backend_table
     try:
-        from .keras import layer_table  # type: ignore[attr-defined]
+        from .keras import layer_table
 
         sections["keras-layers"] = layer_table
     except ImportError:
@@ -104,11 +104,16 @@ def quoted_file(relative: str) -> str:
     return f"```{_LANGUAGES.get(path.suffix, '')}\n{path.read_text().rstrip()}\n```"
 
 
+def _filled(text: str, name: str, content: str) -> str:
+    """``text`` with section ``name`` holding ``content``."""
+    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
+    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
+
+
 def render(text: str) -> str:
     """``text`` with every ``<!-- BEGIN name -->...<!-- END name -->`` section regenerated."""
     for name, make in _sections().items():
-        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
+        text = _filled(text, name, make())
     files = re.compile(r"(<!-- BEGIN file ([\w./-]+) -->\n)(?:.*?\n)?(<!-- END file \2 -->)", re.S)
     return files.sub(lambda m: m.group(1) + quoted_file(m.group(2)) + "\n" + m.group(3), text)
 

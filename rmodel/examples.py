@@ -3,6 +3,8 @@ suite use (no training framework needed). Weights are seeded and scaled like tra
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -25,10 +27,16 @@ class _Builder:
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], name: str, n_out: int = 1, **attrs) -> str | list[str]:
-        outputs = [name] if n_out == 1 else [f"{name}_{i}" for i in range(n_out)]
+    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        """A node of one output, named ``name``; returns the output's name."""
+        self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    def multi_node(self, op: str, inputs: list[str], name: str, n_out: int, **attrs: Any) -> list[str]:
+        """A node of ``n_out`` outputs ``<name>_0``...; returns their names."""
+        outputs = [f"{name}_{i}" for i in range(n_out)]
         self.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
-        return outputs[0] if n_out == 1 else outputs
+        return outputs
 
     def model(self, name: str, inputs: dict[str, list], outputs: list[str]) -> onnx.ModelProto:
         graph = helper.make_graph(
@@ -100,7 +108,7 @@ def _recurrent(kind: str, seed: int, steps: int, features: int, hidden: int) -> 
     attrs = {"hidden_size": hidden}
     if kind == "GRU":
         attrs["linear_before_reset"] = 1
-    outs = b.node(kind, [seq, w, r, bias], kind.lower(), n_out=2, **attrs)
+    outs = b.multi_node(kind, [seq, w, r, bias], kind.lower(), n_out=2, **attrs)
     last = b.node("Squeeze", [outs[1], b.const("axis0", np.array([0], np.int64))], "last_state")
     dw = b.weight("dense/kernel", (hidden, 1), hidden)
     db = b.weight("dense/bias", (1,), 10 * hidden)

@@ -297,7 +297,7 @@ def _evaluate(node: onnx.NodeProto, values: list[np.ndarray | None], model: Mode
     inputs = []
     feeds = {}
     for name, value in zip(node.input, values):
-        if not name:
+        if not name or value is None:  # an optional input left out
             continue
         inputs.append(helper.make_tensor_value_info(name, numpy_to_onnx_dtype(value.dtype), value.shape))
         feeds[name] = value
@@ -457,11 +457,11 @@ def _load_graph(
                 f"node '{comment_text(node_name)}' ({comment_text(node.op_type)}) is malformed and cannot be loaded "
                 f"({type(exc).__name__}: {exc}); check the model against onnx.checker.check_model"
             ) from exc
-        for out_name, info in zip(op.outputs, outs):
-            if not out_name or info is None:
+        for out_name, out_info in zip(op.outputs, outs):
+            if not out_name or out_info is None:
                 continue
-            limits_module.check_shape(info.shape, f"node '{node_name}' ({node.op_type}) output '{out_name}'", lim)
-            tensors[out_name] = info
+            limits_module.check_shape(out_info.shape, f"node '{node_name}' ({node.op_type}) output '{out_name}'", lim)
+            tensors[out_name] = out_info
         operators.append(op)
 
     if unsupported:

@@ -54,7 +54,7 @@ class MaxPool(OpRun):
 
     op_domain = ""
 
-    def _run(  # type: ignore[override]
+    def _run(
         self,
         x: np.ndarray,
         auto_pad: Any = None,
@@ -85,7 +85,7 @@ class MaxPool(OpRun):
                 slice(t * d, t * d + (o - 1) * s + 1, s)
                 for t, d, o, s in zip(taps, dilations, out, strides, strict=True)
             )
-            np.maximum(y, padded[(slice(None), slice(None), *window)], out=y)
+            np.maximum(y, padded[(slice(None), slice(None)) + window], out=y)
         return (y,)
 
 

@@ -325,13 +325,13 @@ def _rebuild(description: dict[str, Any], constants: dict[str, np.ndarray], read
             if tensor and tensor in tensors:
                 raise reader.error(f"{where} writes tensor '{tensor}', which already exists")
         try:
-            op, infos = build_operator(op_type, op_name, op_inputs, op_outputs, attrs, op_opset, tensors, constants)
+            op, out_infos = build_operator(op_type, op_name, op_inputs, op_outputs, attrs, op_opset, tensors, constants)
         except Exception as exc:  # a bad attribute can fail in any way inside an operator's setup
             raise reader.error(f"{where} cannot be rebuilt: {exc}") from exc
-        for tensor, info in zip(op_outputs, infos, strict=False):
-            if tensor and info is not None:
-                check_shape(info.shape, f"{where} output '{tensor}'")
-                tensors[tensor] = info
+        for tensor, out_info in zip(op_outputs, out_infos, strict=False):
+            if tensor and out_info is not None:
+                check_shape(out_info.shape, f"{where} output '{tensor}'")
+                tensors[tensor] = out_info
         operators.append(op)
 
     for out in outputs:

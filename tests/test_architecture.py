@@ -224,3 +224,17 @@ def _all_subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         out += [sub, *_all_subclasses(sub)]
     return out
+
+
+def test_one_place_builds_onnxruntime_sessions():
+    """Every comparison runs onnxruntime the same way (CPU, one thread, quiet): through
+    rmodel.verify.onnxruntime_session, the only code that constructs an InferenceSession."""
+    folders = ("rmodel", *LINKED, "tests", "benchmarks", "examples")
+    paths = {p.resolve() for top in folders for p in ROOT.joinpath(top).rglob("*.py")}
+    call = "InferenceSession" + "("  # (not written whole, so this file does not find itself)
+    found = [
+        p.relative_to(ROOT).as_posix()
+        for p in sorted(paths)
+        if call in p.read_text() and p != ROOT / "rmodel" / "verify.py"
+    ]
+    assert not found, f"build sessions with rmodel.verify.onnxruntime_session instead: {found}"

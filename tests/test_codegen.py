@@ -3,9 +3,11 @@ weights embedded or in a checked side file; and the Python binding's calling con
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -15,7 +17,12 @@ from onnx import helper
 
 import rmodel
 from rmodel.build import DEFAULT_FLAGS, compiler
+from rmodel.cpp_sources import cpp_source
+from rmodel.emitters.cpu.helper_code import gemm_tile_rows, helper_code
 from rmodel.examples import mlp
+from rmodel.operators.kernels import keep_loop
+
+GOLDEN = Path(__file__).with_name("golden")
 
 
 def two_output_model() -> onnx.ModelProto:
@@ -235,3 +242,48 @@ def test_unused_inputs_and_empty_outputs_stay_warning_free():
     )
     m = check_against_onnxruntime(model)
     assert m.outputs[1].shape == (0, 3)
+
+
+def test_gemm_tile_rows_cover_every_tile_height() -> None:
+    """A product of m rows uses, for a tile height MR of 1..8, full tiles of MR rows (m >= MR) and
+    one of the m % MR rows left: the header carries those specialisations only."""
+    assert gemm_tile_rows(1) == {1}
+    assert gemm_tile_rows(4) == {1, 2, 3, 4}
+    assert gemm_tile_rows(5) == {1, 2, 3, 4, 5}
+    assert gemm_tile_rows(16) == set(range(1, 9))
+    assert gemm_tile_rows(0) == set()
+
+
+@pytest.mark.parametrize("case", sorted(p.parent.name for p in GOLDEN.glob("*/model.hxx")))
+def test_golden_headers_compile_for_every_tile_height(case: str, tmp_path) -> None:
+    """Headers carry only the gemm tiles their products instantiate, for any -DRMODEL_GEMM_MR=1..8
+    (README): each compiles warning-free with each; the batch-1 jet tagger needs the 1-row tile only."""
+    header = GOLDEN / case / "model.hxx"
+    text = header.read_text()
+    if case == "jet_tagger":
+        assert re.findall(r"struct gemm_tile<(\d+),", text) == ["1"]
+        assert "tanh_f32" not in text and "sigmoid_f32" not in text and "exp_f32" in text
+    (tmp_path / "unit.cpp").write_text(f'#include "{header}"\n')
+    for rows in range(1, 9):
+        build = subprocess.run(
+            [compiler(), "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", f"-DRMODEL_GEMM_MR={rows}"]
+            + [str(tmp_path / "unit.cpp")],
+            capture_output=True,
+            text=True,
+        )
+        assert build.returncode == 0, f"RMODEL_GEMM_MR={rows}:\n{build.stderr[:3000]}"
+
+
+def test_helper_code_keeps_every_tile_for_calls_it_cannot_read() -> None:
+    """The tiles are chosen from the calls' M: a call whose M is not a number, or gemm helper code
+    with no call found, keeps all eight (a header that compiles beats a short one)."""
+    gemm = "\n".join([keep_loop(), cpp_source("rmodel.operators", "gemm.hpp", "gemm")])
+
+    def tiles(calls: str) -> list[str]:
+        return re.findall(r"struct gemm_tile<(\d+),", helper_code([gemm], calls))
+
+    assert tiles("detail::gemm</*M=*/1, /*K=*/16, /*N=*/64>(a, b, c, y);") == ["1"]
+    assert tiles("detail::gemm<3, 16, 64>(a, b, c, y); detail::gemm<2, 4, 4>(a, b, c, y);") == ["1", "2", "3"]
+    assert tiles("detail::gemm<kRows, 16, 64>(a, b, c, y);") == [str(r) for r in range(1, 9)]
+    assert tiles("detail::matmul(a, b, y);") == [str(r) for r in range(1, 9)]
+    assert "gemm_tile" not in helper_code([cpp_source("rmodel.operators", "softmax.hpp", "softmax_rows")], "")

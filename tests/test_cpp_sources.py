@@ -19,7 +19,7 @@ import pybind11
 import pytest
 
 from rmodel.build import compiler
-from rmodel.cpp_sources import cpp_source
+from rmodel.cpp_sources import cpp_source, select_sections
 from rmodel.operators.conv import DEPTHWISE_FLAT_TILE
 from rmodel.operators.kernels import GEMM_NR
 
@@ -103,7 +103,8 @@ def test_regions_load(path: Path) -> None:
     package, filename = _package_and_file(path)
     for name in names:
         text = cpp_source(package, filename, name)
-        assert text.strip() and "rmodel:begin" not in text and "rmodel:end" not in text
+        assert text.strip() and not MARKER.search(text)
+        assert "rmodel:" not in select_sections(text, "")
 
 
 def test_every_region_is_used():
@@ -139,6 +140,31 @@ def _write(folder: Path, text: str) -> None:
         ),
         ("twice", "// rmodel:begin a\n// rmodel:end a\n// rmodel:begin a\n// rmodel:end a\n", "a", "defined twice"),
         ("mismatched", "// rmodel:begin a\n// rmodel:end b\n", "a", "'end b' closes no open region"),
+        ("section_outside", "// rmodel:section s\n// rmodel:begin a\n// rmodel:end a\n", "a", "'s' outside a region"),
+        (
+            "section_nested",
+            "// rmodel:begin a\n// rmodel:section s\n// rmodel:section t\n",
+            "a",
+            "section 't' starts inside section 's'",
+        ),
+        (
+            "section_twice",
+            "// rmodel:begin a\n// rmodel:section s\n// rmodel:end-section s\n// rmodel:section s\n",
+            "a",
+            "section 's' defined twice",
+        ),
+        (
+            "section_mismatched",
+            "// rmodel:begin a\n// rmodel:section s\n// rmodel:end-section t\n",
+            "a",
+            "'end-section t' closes no open section",
+        ),
+        (
+            "section_unclosed",
+            "// rmodel:begin a\n// rmodel:section s\n// rmodel:end a\n",
+            "a",
+            "region 'a' ends inside section 's'",
+        ),
     ],
 )
 def test_malformed_files_are_reported(tmp_path, monkeypatch, case: str, text: str, region: str, message: str) -> None:
@@ -160,6 +186,53 @@ def test_region_text_is_copied_verbatim(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert cpp_source("cpp_sources_verbatim", "x.hpp", "a") == "  int a;  \n\n// x"
+
+
+SECTIONED = """\
+#define RMODEL_X 1
+
+// rmodel:section square
+inline float square(float x) { return x * x; }
+// rmodel:end-section square
+
+// rmodel:section fourth
+inline float fourth(float x) { return square(square(x)); }
+// rmodel:end-section fourth
+
+// rmodel:section cube
+inline float cube(float x) { return x * x * x; }
+// rmodel:end-section cube
+
+// rmodel:section tile_2
+template <> struct tile<2> {};
+// rmodel:end-section tile_2
+"""
+
+
+@pytest.mark.parametrize(
+    "used, roots, kept",
+    [
+        ("", (), []),
+        ("y = cube(x);", (), ["cube"]),
+        # a kept section keeps what it calls
+        ("y = fourth(x);", (), ["square", "fourth"]),
+        # roots name sections no word of the calls names
+        ("y = cube(x);", ("tile_2",), ["cube", "tile<2>"]),
+        # a word inside another word is no use
+        ("y = cubed(x);", (), []),
+    ],
+)
+def test_select_sections_keeps_what_is_used(used: str, roots: tuple[str, ...], kept: list[str]) -> None:
+    text = select_sections(SECTIONED, used, roots)
+    assert "rmodel:" not in text and text.startswith("#define RMODEL_X 1\n")
+    definitions = {"square": "float square(", "fourth": "float fourth(", "cube": "float cube(", "tile<2>": "tile<2>"}
+    assert [name for name, definition in definitions.items() if definition in text] == kept
+    assert "\n\n\n" not in text and not text.endswith("\n\n")
+
+
+def test_select_sections_keeps_everything_used_verbatim() -> None:
+    text = select_sections(SECTIONED, "square fourth cube", ("tile_2",))
+    assert text == "\n".join(line for line in SECTIONED.split("\n") if "rmodel:" not in line)
 
 
 def test_package_data_ships_every_cpp_file():

@@ -21,6 +21,7 @@ from onnx import helper
 import rmodel
 from rmodel.errors import RModelError
 from rmodel.naming import UniqueNames, comment_text, cpp_string, identifier
+from rmodel.verify import onnxruntime_session
 
 PAYLOADS = {
     "newline": "x\n#error INJECTED_NEWLINE\n",
@@ -140,11 +141,7 @@ def test_hls_project_with_hostile_names_simulates(payload, tmp_path):
             _assert_no_breakout(path.read_text())
     sim = compile_hls(m, precision="float")
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(1, 6)
-    import onnxruntime as ort
-
-    ref = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {m.input_names[0]: x}
-    )[0]
+    ref = onnxruntime_session(proto).run(None, {m.input_names[0]: x})[0]
     assert np.max(np.abs(sim.predict(x) - ref)) <= 1e-6
 
 
@@ -278,7 +275,5 @@ def test_hls_fork_of_a_hostile_tensor_simulates(payload, tmp_path):
     for path in (tmp_path / "prj" / "firmware").rglob("*.cpp"):
         _assert_no_breakout(path.read_text())
     x = np.linspace(-1, 1, 4, dtype=np.float32).reshape(1, 4)
-    import onnxruntime as ort
-
-    ref = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    ref = onnxruntime_session(proto).run(None, {"x": x})[0]
     assert np.max(np.abs(compile_hls(m, precision="float").predict(x) - ref)) <= 1e-6

@@ -234,12 +234,13 @@ def test_files_convert_without_tensorflow(
             raise SystemExit("tensorflow import was not blocked")
         except ImportError:
             pass
-        import rmodel, rmodel.keras, onnxruntime as ort
+        import rmodel, rmodel.keras
+        from rmodel.verify import onnxruntime_session
         xs = list(np.load(r"{tmp_path / "x.npz"}").values())
         for source in [r"{folder / "m.keras"}", r"{folder / "m.h5"}", r"{tfk / "m.h5"}",
                        (r"{folder / "m.json"}", r"{folder / "m.weights.h5"}")]:
             proto = rmodel.keras.keras_to_onnx(source)
-            s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+            s = onnxruntime_session(proto)
             out = s.run(None, {{i.name: x for i, x in zip(s.get_inputs(), xs)}})
             print(float(out[0].sum()))
         m = rmodel.keras.from_keras(r"{folder / "m.keras"}")
@@ -561,11 +562,12 @@ def test_transformer_block_file_without_tensorflow(tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text(_BLOCKER)
     script = textwrap.dedent(f"""
         import sys, numpy as np
-        import rmodel.keras, onnx, onnxruntime as ort
+        import rmodel.keras, onnx
+        from rmodel.verify import onnxruntime_session
         proto = rmodel.keras.keras_to_onnx(r"{tmp_path / "block.keras"}")
         assert not any(k.split(".")[0] in ("tensorflow", "keras", "tf_keras") for k in sys.modules), "TF was imported"
         onnx.save(proto, r"{tmp_path / "block.onnx"}")
-        s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        s = onnxruntime_session(proto)
         np.save(r"{tmp_path / "y.npy"}", s.run(None, {{s.get_inputs()[0].name: np.load(r"{tmp_path / "x.npy"}")}})[0])
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}

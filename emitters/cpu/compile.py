@@ -9,7 +9,7 @@ import importlib.util
 import sys
 import sysconfig
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +145,7 @@ def compile_cpu(
             run = module.make_runner(str(library.parent / (header_name + ".weights")) if file_weights else None)
         except RuntimeError as exc:
             raise RModelError(str(exc)) from exc
-        compiled = CompiledModel(model, run, library)
-        compiled.predict = run  # the C function handles every calling convention itself (fast path)
-        return compiled
+        return _DirectModel(model, run, library)
     if binding == "ctypes":
         source = c_abi_source(model, layout, header_name, file_weights)
         library = build_shared_library(
@@ -161,3 +159,14 @@ def compile_cpu(
         runner = _CtypesRunner(model, library, weights_path)
         return CompiledModel(model, runner, library, keepalive=runner)
     raise RModelError(f"unknown binding '{binding}'; choose 'pybind11' or 'ctypes'")
+
+
+class _DirectModel(CompiledModel):
+    """A CompiledModel whose ``predict`` is the extension's own function, which handles every
+    calling convention itself (positional, one list, by name): no Python frame in between."""
+
+    predict: Callable[..., Any]
+
+    def __init__(self, model: RModel, run: Callable[..., Any], library: Path):
+        super().__init__(model, run, library)
+        self.predict = run

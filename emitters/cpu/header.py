@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from rmodel._version import __version__
 from rmodel.cpp_sources import cpp_source
-from rmodel.cpp_writer import CppWriter
+from rmodel.cpp_writer import INDENT, CppWriter
 from rmodel.errors import RModelError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, cpp_string, identifier, quoted
@@ -20,6 +22,7 @@ from rmodel.passes.memory import ALIGN_ELEMENTS, MemoryPlan, plan_memory
 from rmodel.tensor import DTYPE_TAGS, TensorInfo, cpp_type
 
 from ..literals import BYTES_MIN_ELEMENTS, array_definition, bytes_definition
+from .helper_code import helper_code
 
 WEIGHT_FILE_MAGIC = b"RMODELW1"
 #: models with more outputs get no infer() overload returning a std::tuple of vectors (g++ gives up
@@ -35,11 +38,6 @@ class HeaderLayout:
     namespace: str
     input_params: list[str]
     output_params: list[str]
-
-
-def _indent(code: str, spaces: int) -> str:
-    pad = " " * spaces
-    return "\n".join(pad + line if line.strip() else "" for line in code.strip("\n").splitlines())
 
 
 def weight_checksum(data: bytes) -> int:
@@ -124,8 +122,8 @@ class _WeightPool:
 
 def _emit_body(
     model: RModel, layout: HeaderLayout, plan: MemoryPlan, pool: _WeightPool, helpers: dict[str, str]
-) -> list[str]:
-    """The statements of one inference at ``model``'s batch size."""
+) -> CppWriter:
+    """The statements of one inference at ``model``'s batch size (a function body)."""
     pointers: dict[str, str] = {}
     for info, param in zip(model.inputs, layout.input_params):
         pointers[info.name] = param
@@ -141,7 +139,7 @@ def _emit_body(
         pointers[name] = ident
         info = model.tensors[name]
         declarations[ident] = (
-            f"  {cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // {quoted(name)} "
+            f"{cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // {quoted(name)} "
             f"{np.dtype(info.dtype).name}[{'x'.join(map(str, info.shape)) or 'scalar'}]"
         )
 
@@ -153,14 +151,17 @@ def _emit_body(
             pointers[name] = pool.add(name, model.constants[name])
         return pointers[name]
 
-    body: list[str] = []
+    def add_helper(key: str, code: str) -> None:
+        helpers.setdefault(key, code)
+
+    steps = CppWriter()  # the operators' code and the output copies
     for index, op in enumerate(model.operators):
         scratch = {}
         for dtype, offset in plan.scratch.get(index, {}).items():
             ident = local_names(f"ws_{op.name}_{DTYPE_TAGS[dtype]}", "ws")
             scratch[dtype] = ident
             declarations[ident] = (
-                f"  {cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // workspace of "
+                f"{cpp_type(dtype)}* const {ident} = arena_{DTYPE_TAGS[dtype]}_ + {offset};  // workspace of "
                 f"{quoted(op.name)}"
             )
         ctx = CpuContext(
@@ -168,14 +169,15 @@ def _emit_body(
             tensors=model.tensors,
             constants=model.constants,
             scratch=scratch,
-            add_helper=lambda key, code: helpers.setdefault(key, code),
-            add_constant=lambda hint, value, owner=op.name: pool.add_derived(owner, hint, value),
+            add_helper=add_helper,
+            add_constant=functools.partial(pool.add_derived, op.name),
         )
         writer = CppWriter()
         try:
             # TRANSITION: operators not yet writing through the CppWriter return their text
-            if len(inspect.signature(op.emit_cpu).parameters) == 1:
-                code = op.emit_cpu(ctx)  # type: ignore[call-arg,func-returns-value]
+            emit: Callable[..., object] = op.emit_cpu
+            if len(inspect.signature(emit).parameters) == 1:
+                code = str(emit(ctx))
             else:
                 op.emit_cpu(ctx, writer)
                 code = writer.text()
@@ -186,28 +188,31 @@ def _emit_body(
                 f"node {quoted(op.name)} ({op.op_type}): cannot generate code ({type(exc).__name__}: {exc}); "
                 "if the model passes onnx.checker.check_model, please report this"
             ) from exc
-        body.append(f"  // [{index}] {op.comment()}\n  {{\n{_indent(code, 4)}\n  }}")
+        steps.comment(f"[{index}] {op.comment()}")
+        with steps.block():
+            steps(code.strip("\n"))
     # outputs that no operator writes (constants, inputs, repeated outputs) are copied
     for info, param in zip(model.outputs, layout.output_params):
         source = pointer(info.name)
         if source == param:
             continue
-        body.append(
-            f"  // output {quoted(info.name)} is a copy of {'a constant' if info.name in model.constants else 'another tensor'}\n"
-            f"  std::memcpy({param}, {source}, {info.size} * sizeof({cpp_type(info.dtype)}));"
+        steps.comment(
+            f"output {quoted(info.name)} is a copy of {'a constant' if info.name in model.constants else 'another tensor'}"
         )
-    # parameters the code never reads or writes (inputs that do not affect the outputs, empty
-    # outputs) are marked used, so the header stays warning-free
-    text = "\n".join(body)
-    for info, param in [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]:
-        if not re.search(rf"\b{re.escape(param)}\b", text):
-            body.insert(0, f"  (void){param};  // {quoted(info.name)} is not read or written by any operator")
+        steps(f"std::memcpy({param}, {source}, {info.size} * sizeof({cpp_type(info.dtype)}));")
+    text = steps.text()
+    body = CppWriter()
     used = [line for ident, line in declarations.items() if re.search(rf"\b{ident}\b", text)]
     if used:
-        body[:0] = [
-            "  // intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)",
-            *used,
-        ]
+        body.comment("intermediate tensors and workspaces in the scratch arena (never alive together: shared memory)")
+        body(*used)
+    # parameters the code never reads or writes (inputs that do not affect the outputs, empty
+    # outputs) are marked used, so the header stays warning-free (the last parameter first)
+    params = [*zip(model.inputs, layout.input_params), *zip(model.outputs, layout.output_params)]
+    for info, param in reversed(params):
+        if not re.search(rf"\b{re.escape(param)}\b", text):
+            body(f"(void){param};  // {quoted(info.name)} is not read or written by any operator")
+    body.extend(steps)
     return body
 
 
@@ -241,7 +246,7 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     lim = model.limits
     pool = _WeightPool(weights)
     helpers: dict[str, str] = {}
-    bodies: list[list[str]] = []
+    bodies: list[CppWriter] = []
     arena_sizes: dict[np.dtype, int] = {}
     for kernel in kernels:
         plan = plan_memory(kernel)
@@ -265,7 +270,8 @@ def generate_header(model: RModel, namespace: str | None = None, weights: str = 
     if weights == "file":
         data = b"".join(pool.file_chunks)
         blob = WEIGHT_FILE_MAGIC + struct.pack("<QQ", pool.file_offset, weight_checksum(data)) + data
-    code = _assemble(model, layout, arena_sizes, helpers, pool.definitions, bodies, weights, pool.file_offset)
+    used_helpers = helper_code(helpers.values(), "\n".join(body.text() for body in bodies))
+    code = _assemble(model, layout, arena_sizes, used_helpers, pool.definitions, bodies, weights, pool.file_offset)
     lim.check("the generated header in bytes", len(code), "max_header_bytes", f"model {quoted(model.name)}")
     return code, blob
 
@@ -277,40 +283,38 @@ def batchable(model: RModel) -> bool:
     return bool(model.inputs) and all(i.rank >= 1 and i.shape[0] == model.batch_size for i in infos)
 
 
-def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[str, str, str]:
+def _infer_many(model: RModel, layout: HeaderLayout) -> tuple[list[str], list[str], CppWriter]:
     """(declaration, staging members, definition) of ``Session::infer_many``."""
     ins = list(zip(model.inputs, layout.input_params))
     outs = list(zip(model.outputs, layout.output_params))
     batch = model.batch_size
-    members = [f"  alignas(64) {cpp_type(i.dtype)} stage_{p}_[{i.size}];" for i, p in ins + outs]
+    members = [f"alignas(64) {cpp_type(i.dtype)} stage_{p}_[{i.size}];" for i, p in ins + outs]
     params = ", ".join(
         [f"const {cpp_type(i.dtype)}* {p}" for i, p in ins] + [f"{cpp_type(o.dtype)}* {p}" for o, p in outs]
     )
     full = ", ".join([f"{p} + done * {i.size // batch}" for i, p in ins + outs])
     staged = ", ".join(f"stage_{p}_" for _, p in ins + outs)
-    body = [
-        f"inline void Session::infer_many(std::size_t n, {params}) {{",
-        "  std::size_t done = 0;",
-        f"  for (; n - done >= kBatchSize; done += kBatchSize) infer({full});",
-        "  const std::size_t rest = n - done;",
-        "  if (rest == 0) return;",
-        "  // the last, partial batch goes through zero-padded staging buffers",
+    w = CppWriter()
+    with w.block(f"inline void Session::infer_many(std::size_t n, {params})"):
+        w("std::size_t done = 0;")
+        w(f"for (; n - done >= kBatchSize; done += kBatchSize) infer({full});")
+        w("const std::size_t rest = n - done;")
+        w("if (rest == 0) return;")
+        w.comment("the last, partial batch goes through zero-padded staging buffers")
+        for i, p in ins:
+            per = i.size // batch
+            w(f"std::fill_n(stage_{p}_, {i.size}, {cpp_type(i.dtype)}());")
+            w(f"std::copy_n({p} + done * {per}, rest * {per}, stage_{p}_);")
+        w(f"infer({staged});")
+        for o, p in outs:
+            per = o.size // batch
+            w(f"std::copy_n(stage_{p}_, rest * {per}, {p} + done * {per});")
+    declaration = [
+        "/// Runs n samples (any n): full batches straight through, a last partial batch through",
+        "/// zero-padded staging buffers. Each buffer holds n samples back to back; never allocates.",
+        f"void infer_many(std::size_t n, {params});",
     ]
-    for i, p in ins:
-        per = i.size // batch
-        body.append(f"  std::fill_n(stage_{p}_, {i.size}, {cpp_type(i.dtype)}());")
-        body.append(f"  std::copy_n({p} + done * {per}, rest * {per}, stage_{p}_);")
-    body.append(f"  infer({staged});")
-    for o, p in outs:
-        per = o.size // batch
-        body.append(f"  std::copy_n(stage_{p}_, rest * {per}, {p} + done * {per});")
-    body.append("}")
-    declaration = (
-        "  /// Runs n samples (any n): full batches straight through, a last partial batch through\n"
-        "  /// zero-padded staging buffers. Each buffer holds n samples back to back; never allocates.\n"
-        f"  void infer_many(std::size_t n, {params});"
-    )
-    return declaration, "\n".join(members), "\n".join(body)
+    return declaration, members, w
 
 
 def _signature(model: RModel, layout: HeaderLayout) -> str:
@@ -323,7 +327,22 @@ def _sample_size(info: TensorInfo, batch: int) -> int:
     return info.size // batch if batch else 0
 
 
-def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[list[str]]) -> tuple[list[str], list[str]]:
+class _ClassWriter(CppWriter):
+    """A CppWriter with access specifiers one space in from the class (`` public:``, Google style)."""
+
+    def access(self, label: str) -> None:
+        # (cpp_writer.py has no outdented line: this writer appends to the base's lines)
+        self._lines.append(INDENT * (self.depth - 1) + f" {label}:")
+
+
+def _define(w: CppWriter, head: str, body: CppWriter) -> None:
+    """The function ``head`` with statements ``body``, and a blank line."""
+    with w.block(head):
+        w.extend(body)
+    w("")
+
+
+def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[CppWriter]) -> tuple[list[str], CppWriter]:
     """(class members, definitions) of a dynamic-batch Session: ``infer(batch, ...)`` splits the
     samples greedily over the batch kernels (largest first), each a private ``run_batchN``."""
     signature = _signature(model, layout)
@@ -336,25 +355,20 @@ def _dynamic_infer(model: RModel, layout: HeaderLayout, bodies: list[list[str]])
         args = ", ".join(f"{p} + done * {_sample_size(i, top)}" for i, p in ins + outs)
         return f"run_batch{size}({args});"
 
-    members = [f"  void run_batch{size}({signature});" for size in sizes]
-    lines = [
-        f"inline void Session::infer(std::size_t batch, {signature}) {{",
-        "  std::size_t done = 0;",
-        f"  for (; batch - done >= {top}; done += {top}) {call(top)}",
-    ]
-    for size in sizes[1:]:
-        lines.append(f"  if (batch - done >= {size}) {{")
-        lines.append(f"    {call(size)}")
-        lines.append(f"    done += {size};")
-        lines.append("  }")
-    lines += ["}", ""]
+    members = [f"void run_batch{size}({signature});" for size in sizes]
+    w = CppWriter()
+    with w.block(f"inline void Session::infer(std::size_t batch, {signature})"):
+        w("std::size_t done = 0;")
+        w(f"for (; batch - done >= {top}; done += {top}) {call(top)}")
+        for size in sizes[1:]:
+            with w.block(f"if (batch - done >= {size})"):
+                w(call(size))
+                w(f"done += {size};")
+    w("")
     for size, body in zip(sizes, bodies):
-        lines += [
-            f"// ---- the kernel for batches of {size} ----",
-            f"inline void Session::run_batch{size}({signature}) {{",
-        ]
-        lines += [*body, "}", ""]
-    return members, lines
+        w.comment(f"---- the kernel for batches of {size} ----")
+        _define(w, f"inline void Session::run_batch{size}({signature})", body)
+    return members, w
 
 
 def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights, weight_count) -> str:
@@ -373,23 +387,23 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
     # std::vector<bool> has no data(): bool outputs go through a plain buffer
     is_bool = [o.dtype == np.bool_ for o in model.outputs]
     counts = [f"batch * {_sample_size(o, top)}" if dynamic else str(o.size) for o in model.outputs]
-    out_vectors = "\n".join(
-        f"  std::unique_ptr<bool[]> r{k}(new bool[{count}]);"
+    out_vectors = [
+        f"std::unique_ptr<bool[]> r{k}(new bool[{count}]);"
         if flag
-        else f"  std::vector<{cpp_type(o.dtype)}> r{k}({count});"
+        else f"std::vector<{cpp_type(o.dtype)}> r{k}({count});"
         for k, (o, flag, count) in enumerate(zip(model.outputs, is_bool, counts))
-    )
+    ]
     out_args = ", ".join(f"r{k}.get()" if flag else f"r{k}.data()" for k, flag in enumerate(is_bool))
     results = [
         f"std::vector<bool>(r{k}.get(), r{k}.get() + {count})" if flag else f"std::move(r{k})"
         for k, (flag, count) in enumerate(zip(is_bool, counts))
     ]
     ret_expr = ("r0" if not is_bool[0] else results[0]) if len(model.outputs) == 1 else "{" + ", ".join(results) + "}"
-    arenas = "\n".join(
-        f"  alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
+    arenas = [
+        f"alignas(64) {cpp_type(dtype)} arena_{DTYPE_TAGS[dtype]}_[{size}];"
         for dtype, size in sorted(arena_sizes.items(), key=lambda kv: DTYPE_TAGS[kv[0]])
         if size > 0
-    )
+    ]
     if dynamic:
         shapes = "\n".join(
             f"inline constexpr std::size_t k{kind}SampleShape{k}[] = {{{', '.join(map(str, t.shape[1:])) or '1'}}};"
@@ -405,20 +419,22 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         )
     file_mode = weights == "file"
     ctor = (
-        "  /// Loads the weights written next to the header by rmodel (throws std::runtime_error).\n"
-        "  explicit Session(const std::string& weights_path);\n"
+        [
+            "/// Loads the weights written next to the header by rmodel (throws std::runtime_error).",
+            "explicit Session(const std::string& weights_path);",
+        ]
         if file_mode
-        else "  Session() = default;\n"
+        else ["Session() = default;"]
     )
-    members = arenas
+    members = list(arenas)
     many = _infer_many(model, layout) if batchable(model) and not dynamic else None
     if many:
-        members = "\n".join(m for m in (members, many[1]) if m)
+        members += many[1]
     if file_mode:
-        members += "\n  std::vector<float> weights_;"
+        members.append("std::vector<float> weights_;")
     if dynamic:
         kernels, definitions = _dynamic_infer(model, layout, bodies)
-        members = "\n".join([*kernels, *([members] if members else [])])
+        members = [*kernels, *members]
         sample_sizes = [
             "constexpr bool kDynamicBatch = true;  // the batch is the first argument of infer()",
             f"constexpr std::size_t kMaxBatch = {top};  // the largest batch kernel; larger batches run in chunks",
@@ -434,7 +450,8 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
             + "};",
         ]
     else:
-        definitions = [f"inline void Session::infer({_signature(model, layout)}) {{", *bodies[0], "}", ""]
+        definitions = CppWriter()
+        _define(definitions, f"inline void Session::infer({_signature(model, layout)})", bodies[0])
         sample_sizes = [
             f"constexpr std::size_t kBatchSize = {model.batch_size};",
             f"constexpr std::size_t kNumInputs = {len(model.inputs)};",
@@ -444,21 +461,43 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
             f"constexpr std::size_t kInputSize = {model.inputs[0].size if model.inputs else 0};",
             f"constexpr std::size_t kOutputSize = {model.outputs[0].size};",
         ]
-    if dynamic:
-        infer_doc = [
-            "  /// Computes the outputs of `batch` samples (any number; 0 does nothing), each buffer holding",
-            "  /// them back to back; never allocates. Buffers must not overlap.",
-            f"  void infer(std::size_t batch, {_signature(model, layout)});",
-            "  /// The same as infer(n, ...) (the name headers with a fixed batch use).",
-            f"  void infer_many(std::size_t n, {_signature(model, layout)}) {{",
-            f"    infer(n, {', '.join([*layout.input_params, *layout.output_params])});",
-            "  }",
-        ]
-    else:
-        infer_doc = [
-            "  /// Computes the outputs; never allocates. Buffers must not overlap.",
-            f"  void infer({_signature(model, layout)});",
-        ]
+    session = _ClassWriter()
+    session("/// One inference context. Not thread-safe: use one Session per thread (weights are shared).")
+    with session.block("class Session", tail=";"):
+        session.access("public")
+        session(*ctor)
+        if dynamic:
+            session(
+                "/// Computes the outputs of `batch` samples (any number; 0 does nothing), each buffer holding",
+                "/// them back to back; never allocates. Buffers must not overlap.",
+                f"void infer(std::size_t batch, {_signature(model, layout)});",
+                "/// The same as infer(n, ...) (the name headers with a fixed batch use).",
+            )
+            with session.block(f"void infer_many(std::size_t n, {_signature(model, layout)})"):
+                session(f"infer(n, {', '.join([*layout.input_params, *layout.output_params])});")
+        else:
+            session(
+                "/// Computes the outputs; never allocates. Buffers must not overlap.",
+                f"void infer({_signature(model, layout)});",
+            )
+        if convenience:
+            session(
+                "/// Convenience overload returning freshly allocated output vectors.",
+                f"{ret_type} infer({batch_param}{in_params});",
+            )
+        else:
+            session.comment(
+                f"(no overload returning vectors: a std::tuple of {len(model.outputs)} outputs is more than "
+                f"the {MAX_TUPLE_OUTPUTS} compilers handle well)"
+            )
+        if many:
+            session(*many[0])
+        session("")
+        session.access("private")
+        if members:
+            session(*members)
+        else:
+            session.comment("(no scratch memory needed)")
     parts = [
         f"// Generated by rmodel {__version__} from {quoted(model.name)} -- do not edit.",
         f"// {model.describe_batch()}; {len(model.operators)} operators; "
@@ -492,79 +531,61 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
         "inline constexpr const char* kOutputNames[] = {" + ", ".join(cpp_string(o.name) for o in model.outputs) + "};",
         shapes,
         "\nnamespace detail {\n",
-        "\n\n".join(helpers.values()),  # first-use order: register what a helper calls first
+        helpers,  # first-use order: register what a helper calls first
         "\n\n".join(weight_defs),
         "\n}  // namespace detail\n",
-        "/// One inference context. Not thread-safe: use one Session per thread (weights are shared).",
-        "class Session {",
-        " public:",
-        ctor.rstrip("\n"),
-        *infer_doc,
-        *(
-            [
-                "  /// Convenience overload returning freshly allocated output vectors.",
-                f"  {ret_type} infer({batch_param}{in_params});",
-            ]
-            if convenience
-            else [
-                f"  // (no overload returning vectors: a std::tuple of {len(model.outputs)} outputs is more than "
-                f"the {MAX_TUPLE_OUTPUTS} compilers handle well)"
-            ]
-        ),
-        *([many[0]] if many else []),
-        "",
-        " private:",
-        members if members else "  // (no scratch memory needed)",
-        "};",
+        session.text(),
         "",
     ]
+    code = CppWriter()  # the definitions of Session's functions
     if file_mode:
-        parts.append(_weight_loader(weight_count))
-    parts += [
-        *definitions,
-        *(
-            [
-                f"inline {ret_type} Session::infer({batch_param}{in_params}) {{",
-                out_vectors,
-                f"  infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});",
-                f"  return {ret_expr};",
-                "}",
-                "",
-            ]
-            if convenience
-            else []
-        ),
-        *([many[2], ""] if many else []),
-        f"}}  // namespace {layout.namespace}",
-        "",
-    ]
+        _weight_loader(code, weight_count)
+    code.extend(definitions)
+    if convenience:
+        with code.block(f"inline {ret_type} Session::infer({batch_param}{in_params})"):
+            code(*out_vectors)
+            code(f"infer({', '.join(a for a in (batch_param and 'batch', in_args, out_args) if a)});")
+            code(f"return {ret_expr};")
+        code("")
+    if many:
+        code.extend(many[2])
+        code("")
+    parts += [code.text(), f"}}  // namespace {layout.namespace}", ""]
     return "\n".join(parts)
 
 
-def _weight_loader(count: int) -> str:
+def _weight_loader(w: CppWriter, count: int) -> None:
+    """The constructor that reads and checks the weight file of ``count`` floats, and a blank line."""
     magic = WEIGHT_FILE_MAGIC.decode()
-    return f"""inline Session::Session(const std::string& weights_path) : weights_({count}) {{
-  std::ifstream file(weights_path, std::ios::binary);
-  if (!file) throw std::runtime_error("rmodel: cannot open weight file '" + weights_path + "'");
-  char magic[8];
-  std::uint64_t count = 0, checksum = 0;
-  file.read(magic, 8);
-  file.read(reinterpret_cast<char*>(&count), sizeof count);
-  file.read(reinterpret_cast<char*>(&checksum), sizeof checksum);
-  if (!file || std::memcmp(magic, "{magic}", 8) != 0)
-    throw std::runtime_error("rmodel: '" + weights_path + "' is not an rmodel weight file");
-  if (count != {count})
-    throw std::runtime_error("rmodel: weight file '" + weights_path + "' holds " + std::to_string(count) +
-                             " values, this header expects {count}: regenerate both together");
-  file.read(reinterpret_cast<char*>(weights_.data()), static_cast<std::streamsize>({count} * sizeof(float)));
-  if (!file) throw std::runtime_error("rmodel: weight file '" + weights_path + "' is truncated");
-  std::uint64_t h = 0;
-  for (std::size_t i = 0; i < {count}; ++i) {{
-    std::uint32_t word;
-    std::memcpy(&word, &weights_[i], sizeof word);
-    h += (static_cast<std::uint64_t>(word) + 1) * (2 * static_cast<std::uint64_t>(i) + 1);
-  }}
-  if (h != checksum)
-    throw std::runtime_error("rmodel: weight file '" + weights_path + "' is corrupt (checksum mismatch)");
-}}
-"""
+    where = "'\" + weights_path + \"'"
+    with w.block(f"inline Session::Session(const std::string& weights_path) : weights_({count})"):
+        w("std::ifstream file(weights_path, std::ios::binary);")
+        w('if (!file) throw std::runtime_error("rmodel: cannot open weight file ' + where + '");')
+        w("char magic[8];")
+        w("std::uint64_t count = 0, checksum = 0;")
+        w("file.read(magic, 8);")
+        w("file.read(reinterpret_cast<char*>(&count), sizeof count);")
+        w("file.read(reinterpret_cast<char*>(&checksum), sizeof checksum);")
+        w(
+            f'if (!file || std::memcmp(magic, "{magic}", 8) != 0)\n'
+            '  throw std::runtime_error("rmodel: ' + where + ' is not an rmodel weight file");'
+        )
+        w(
+            f"if (count != {count})\n"
+            '  throw std::runtime_error("rmodel: weight file ' + where + ' holds " + std::to_string(count) +\n'
+            f'                           " values, this header expects {count}: regenerate both together");'
+        )
+        w(
+            f"file.read(reinterpret_cast<char*>(weights_.data()), static_cast<std::streamsize>({count} * sizeof(float)));"
+        )
+        w('if (!file) throw std::runtime_error("rmodel: weight file ' + where + ' is truncated");')
+        w("std::uint64_t h = 0;")
+        with w.loop("i", count):
+            w("std::uint32_t word;")
+            w("std::memcpy(&word, &weights_[i], sizeof word);")
+            w("h += (static_cast<std::uint64_t>(word) + 1) * (2 * static_cast<std::uint64_t>(i) + 1);")
+        w(
+            "if (h != checksum)\n"
+            '  throw std::runtime_error("rmodel: weight file ' + where + ' is corrupt (checksum mismatch)");'
+        )
+    w("")

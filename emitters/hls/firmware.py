@@ -9,12 +9,15 @@ value is a model output read by nobody else.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rmodel._version import __version__
+from rmodel.cpp_sources import cpp_source
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, identifier, quoted
@@ -22,6 +25,7 @@ from rmodel.operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_arra
 
 from ..literals import VALUES_PER_LINE, element_texts
 from .config import HlsConfig, LayerConfig
+from .writer import HlsWriter
 
 _RESERVED = {"detail", "hls", "std", "input_t", "result_t"}
 
@@ -153,12 +157,12 @@ class FirmwareEmitter:
             for pos, i in enumerate(streamed):
                 values[where[op.inputs[i]][0]].consumers.append((("op", index, pos), arriving[pos], orders[pos]))
             outs = []
-            for k, (name, info) in enumerate(zip(op.outputs, op.output_infos)):
-                if not name or info is None:
+            for k, (name, out_info) in enumerate(zip(op.outputs, op.output_infos)):
+                if not name or out_info is None:
                     continue
                 result_t = f"detail::{self.layer_type(stage_names[index], 'result', cfg)}"
                 order = out_orders[k] if k < len(out_orders) else None
-                values.append(Value(name, info.size, result_t, index, order=order))
+                values.append(Value(name, out_info.size, result_t, index, order=order))
                 where[name] = (len(values) - 1, order)
                 outs.append(len(values) - 1)
             plans.append((streamed, orders, outs))
@@ -190,6 +194,7 @@ class FirmwareEmitter:
             cons = value.consumers
             rels = [self._relative(arriving, need, value.size) for _key, arriving, need in cons]
             if value.producer is None:
+                assert value.port is not None, "a model input's value has its port"
                 source = in_ports[value.port]
             elif len(cons) == 1 and cons[0][0][0] == "output" and rels[0] is None:
                 source = out_ports[cons[0][0][1]]
@@ -255,45 +260,47 @@ class FirmwareEmitter:
     # ---- helper stages ------------------------------------------------------------------
     def _fork_stage(self, value: Value, source: str, branches: list[str]) -> Stage:
         func = self.fresh(f"fork_{value.tensor}", "fork")
-        writes = "\n".join(f"  out{j}.write(v);" for j in range(len(branches)))
-        body = (
-            f"fork:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-            f"  const {value.ctype} v = in0.read();\n{writes}\n}}"
-        )
+        w = HlsWriter()
+        with _pipelined_loop(w, "fork", value.size):
+            w(f"const {value.ctype} v = in0.read();")
+            for j in range(len(branches)):
+                w(f"out{j}.write(v);")
         return Stage(
             func,
             f"copy {quoted(value.tensor)} to its {len(branches)} readers",
             [(source, value.ctype)],
             [(b, value.ctype) for b in branches],
-            body,
+            w.text(),
         )
 
     def _sink_stage(self, value: Value, source: str) -> Stage:
         func = self.fresh(f"drain_{value.tensor}", "drain")
-        body = f"drain:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n  in0.read();\n}}"
-        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, value.ctype)], [], body)
+        w = HlsWriter()
+        with _pipelined_loop(w, "drain", value.size):
+            w("in0.read();")
+        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, value.ctype)], [], w.text())
 
     def _reorder_stage(self, value: Value, source: str, target: str, order) -> Stage:
         """Buffer the tensor, write it back in ``order`` (positions of the incoming stream)."""
         func = self.fresh(f"reorder_{value.tensor}", "reorder")
-        lines = [f"{value.ctype} buffer[{value.size}];"]
+        w = HlsWriter()
+        w(f"{value.ctype} buffer[{value.size}];")
         if order is not None:
             table = self.add_weight(func, "index", np.asarray(order, dtype=np.int32), "int")
             index = f"{table}[i]"
         else:
             index = "i"
-        lines += [
-            f"fill:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n  buffer[i] = in0.read();\n}}",
-            f"drain:\nfor (int i = 0; i < {value.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-            f"  out0.write(buffer[{index}]);\n}}",
-        ]
+        with _pipelined_loop(w, "fill", value.size):
+            w("buffer[i] = in0.read();")
+        with _pipelined_loop(w, "drain", value.size):
+            w(f"out0.write(buffer[{index}]);")
         what = "copy" if order is None else "reorder"
         return Stage(
             func,
             f"{what} {quoted(value.tensor)} ({value.size} elements)",
             [(source, value.ctype)],
             [(target, value.ctype)],
-            "\n".join(lines),
+            w.text(),
         )
 
     # ---- files ------------------------------------------------------------------------------
@@ -319,12 +326,7 @@ class FirmwareEmitter:
             "namespace detail {",
             *(f"typedef {t} {n};" for n, t in sorted(self.typedefs.items())),
             "#ifdef RMODEL_FAST_CSIM",
-            "// C simulation: constant tables are stored as float and converted to their type once",
-            "template <typename T>",
-            "const T* rmodel_converted(T* table, const float* values, int count) {",
-            "  for (int i = 0; i < count; ++i) table[i] = T(values[i]);",
-            "  return table;",
-            "}",
+            cpp_source("rmodel.emitters.hls", "converted_tables.h", "rmodel_converted"),
             "#endif",
             "}  // namespace detail\n",
             *(f"typedef {t} {n};" for n, t in port_types.items()),
@@ -387,22 +389,26 @@ class FirmwareEmitter:
                 f"#endif\n#undef {macro}\n#endif\n"
             )
             includes.append(f'#include "{weights_dir}{name}.h"')
-        funcs = []
-        for st in stages:
+        funcs = HlsWriter()
+        for k, st in enumerate(stages):
             params = [f"hls::stream<{t}>& in{j}" for j, (_, t) in enumerate(st.inputs)]
             params += [f"hls::stream<{t}>& out{j}" for j, (_, t) in enumerate(st.outputs)]
-            body = "\n".join(
-                "  " + line if line and not line.startswith("#pragma") else line for line in st.body.splitlines()
-            )
-            funcs.append(f"// {st.comment}\nvoid {st.func}({', '.join(params)}) {{\n{body}\n}}")
-        calls, decls = [], []
-        for var, ctype, depth in streams:
-            decls.append(f'  hls::stream<{ctype}> {var}("{var}");\n#pragma HLS STREAM variable={var} depth={depth}')
-        for st in stages:
-            args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
-            calls.append(f"  detail::{st.func}({', '.join(args)});")
-        pragmas = [f"#pragma HLS INTERFACE axis port={p}" for p in in_ports + out_ports]
-        pragmas.append("#pragma HLS INTERFACE ap_ctrl_chain port=return")
+            if k:
+                funcs("")
+            funcs.comment(st.comment)
+            with funcs.block(f"void {st.func}({', '.join(params)})"):
+                funcs(st.body)
+        dataflow = HlsWriter()
+        with dataflow.block(f"void {top}({sig})"):
+            dataflow(*(f"#pragma HLS INTERFACE axis port={p}" for p in in_ports + out_ports))
+            dataflow("#pragma HLS INTERFACE ap_ctrl_chain port=return")
+            dataflow("#pragma HLS DATAFLOW")
+            for var, ctype, depth in streams:
+                dataflow(f'hls::stream<{ctype}> {var}("{var}");')
+                dataflow(f"#pragma HLS STREAM variable={var} depth={depth}")
+            for st in stages:
+                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
+                dataflow(f"detail::{st.func}({', '.join(args)});")
         source = "\n".join(
             [
                 f"// Generated by rmodel {__version__} from {quoted(model.name)} -- do not edit.",
@@ -413,20 +419,24 @@ class FirmwareEmitter:
                 *includes,
                 "",
                 *(self.helpers[k] + "\n" for k in sorted(self.helpers)),
-                "\n\n".join(funcs),
+                funcs.text(),
                 "\n}  // namespace detail\n",
-                f"void {top}({sig}) {{",
-                *pragmas,
-                "#pragma HLS DATAFLOW",
-                *decls,
-                *calls,
-                "}",
+                dataflow.text(),
                 "",
             ]
         )
         files = {"defines.h": "\n".join(defines), f"{top}.h": header, f"{top}.cpp": source}
         files.update(weight_files)
         return files
+
+
+@contextmanager
+def _pipelined_loop(w: HlsWriter, label: str, count: int) -> Iterator[None]:
+    """``label: for (int i = 0; i < count; ++i)`` pipelined at one element per clock."""
+    w(f"{label}:")
+    with w.loop("i", count, type_="int"):
+        w("#pragma HLS PIPELINE II=1")
+        yield
 
 
 def build_firmware(model: RModel, config: HlsConfig, top: str, weights_dir: str = "weights/") -> Firmware:

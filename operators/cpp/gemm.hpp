@@ -3,6 +3,7 @@
 // (kernels.gemm_code). NR = 16 is GEMM_NR of kernels.py, which packs constant b into panels that wide.
 // Generated code copies only the text between `// rmodel:begin NAME` and `// rmodel:end NAME`
 // (rmodel/cpp_sources.py); the rest of the file makes it compile on its own.
+// A header carries only the gemm_tile_N sections its products instantiate (emitters/cpu/helper_code.py).
 #pragma once
 
 #include <cstddef>
@@ -57,6 +58,7 @@ template <std::size_t MR, std::size_t NR, std::size_t P, std::size_t PS, std::si
           std::size_t S3 = 0>
 struct gemm_tile;
 
+// rmodel:section gemm_tile_1
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<1, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -94,7 +96,9 @@ struct gemm_tile<1, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_1
 
+// rmodel:section gemm_tile_2
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<2, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -132,7 +136,9 @@ struct gemm_tile<2, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_2
 
+// rmodel:section gemm_tile_3
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<3, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -170,7 +176,9 @@ struct gemm_tile<3, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_3
 
+// rmodel:section gemm_tile_4
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<4, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -208,7 +216,9 @@ struct gemm_tile<4, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_4
 
+// rmodel:section gemm_tile_5
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<5, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -246,7 +256,9 @@ struct gemm_tile<5, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_5
 
+// rmodel:section gemm_tile_6
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<6, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -284,7 +296,9 @@ struct gemm_tile<6, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_6
 
+// rmodel:section gemm_tile_7
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<7, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -322,7 +336,9 @@ struct gemm_tile<7, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_7
 
+// rmodel:section gemm_tile_8
 template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
           std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
 struct gemm_tile<8, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
@@ -360,6 +376,7 @@ struct gemm_tile<8, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
     }
   }
 };
+// rmodel:end-section gemm_tile_8
 
 // Columns [K0, K0 + K) of a (k blocks of KF; each k covers K2 x K3 columns of a) of the product
 // below, into y (BIAS 3: added to y).
@@ -377,20 +394,22 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
   const float* bf = b + K0 * SBK;  // the full panels at this block of k
   // full tiles of MR rows x PF panels (PF = 2 where 32 vector registers hold the accumulators)
   constexpr std::size_t PF = RMODEL_GEMM_PANELS, NP = NF - NF % (PF * NR);
-  for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                  y + m0 * LDY + n0);
+  if constexpr (MF > 0) {  // (fewer rows instantiate no tile of MR rows: headers carry only the tiles used)
+    for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                    y + m0 * LDY + n0);
+      }
     }
-  }
-  for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                 y + m0 * LDY + n0);
+    for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                   y + m0 * LDY + n0);
+      }
     }
   }
   if constexpr (MF < M) {  // the last R rows, P = MR / R panels at a time (as many accumulators)
@@ -412,9 +431,11 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
     constexpr std::size_t SBL = PACKED ? NT : LDB;
     const float* bp = PACKED ? b + NF * KF + K0 * NT : b + K0 * LDB + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                y + m0 * LDY + NF);
+    if constexpr (MF > 0) {
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                  y + m0 * LDY + NF);
+      }
     }
     if constexpr (MF < M) {
       gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,

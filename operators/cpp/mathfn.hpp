@@ -5,6 +5,7 @@
 // (mathfn.fit_coefficients re-derives them).
 // Generated code copies only the text between `// rmodel:begin NAME` and `// rmodel:end NAME`
 // (rmodel/cpp_sources.py); the rest of the file makes it compile on its own.
+// A header carries only the functions it calls (and those they call): each is a section.
 #pragma once
 
 #include <cstdint>
@@ -26,18 +27,23 @@ namespace rmodel::detail {
 
 // Vectorizable float exp/tanh/sigmoid (see operators/mathfn.py): branch-free, no float-to-int
 // conversion, bits moved with std::memcpy (compiled to register moves).
+// rmodel:section float_bits
 RMODEL_MATH_INLINE std::uint32_t float_bits(float x) {
   std::uint32_t u;
   std::memcpy(&u, &x, sizeof u);
   return u;
 }
+// rmodel:end-section float_bits
 
+// rmodel:section bits_float
 RMODEL_MATH_INLINE float bits_float(std::uint32_t u) {
   float x;
   std::memcpy(&x, &u, sizeof x);
   return x;
 }
+// rmodel:end-section bits_float
 
+// rmodel:section exp_reduced
 // exp(x) for x in [-104, 89] (not NaN): x = n ln2 + r, exp(r) by a polynomial, 2^n = 2^n1 2^n2.
 RMODEL_MATH_INLINE float exp_reduced(float x) {
   const float shifted = x * 1.44269502f + 12582912.0f;  // + 1.5 * 2^23 rounds x / ln2 to an integer n
@@ -48,7 +54,9 @@ RMODEL_MATH_INLINE float exp_reduced(float x) {
   const std::int32_t k1 = k / 2, k2 = k - k1;  // each 2^ki is a normal float even where 2^n is not
   return p * bits_float(static_cast<std::uint32_t>(k1 + 127) << 23) * bits_float(static_cast<std::uint32_t>(k2 + 127) << 23);
 }
+// rmodel:end-section exp_reduced
 
+// rmodel:section exp_f32
 // exp(x): 0 below -104, inf above 89 (both already reached before), NaN passed through.
 RMODEL_MATH_INLINE float exp_f32(float x) {
   const float low = x > -104.0f ? x : -104.0f;  // NaN -> -104, replaced below
@@ -56,12 +64,16 @@ RMODEL_MATH_INLINE float exp_f32(float x) {
   const float y = exp_reduced(clamped);
   return x == x ? y : x;
 }
+// rmodel:end-section exp_f32
 
+// rmodel:section sigmoid_f32
 // 1 / (1 + exp(-x)): 0 and 1 at -inf and +inf, NaN passed through.
 RMODEL_MATH_INLINE float sigmoid_f32(float x) {
   return 1.0f / (1.0f + exp_f32(-x));
 }
+// rmodel:end-section sigmoid_f32
 
+// rmodel:section tanh_f32
 // tanh(x): odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above; the sign of x put back.
 RMODEL_MATH_INLINE float tanh_f32(float x) {
   const std::uint32_t sign = float_bits(x) & 0x80000000u;
@@ -73,6 +85,7 @@ RMODEL_MATH_INLINE float tanh_f32(float x) {
   const float t = bits_float(float_bits(a < 0.625f ? small : big) | sign);
   return x == x ? t : x;
 }
+// rmodel:end-section tanh_f32
 // rmodel:end mathfn
 // clang-format on
 

@@ -192,16 +192,16 @@ def _parse_node(node: Any, call_args: Sequence[str] | None = None) -> tuple[list
         return _parse_named(node, call_args)
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         args = node.get("args", [])
-        kwargs = dict(node.get("kwargs", {}))
+        named: dict[str, Any] = dict(node.get("kwargs", {}))
         refs = _flat_refs(args[0]) if args else []
         states = _flat_refs(args[1]) if len(args) > 1 else []
-        states += _flat_refs(kwargs.pop("initial_state", None))
+        states += _flat_refs(named.pop("initial_state", None))
         for extra in args[2:]:
             if _flat_refs(extra):
                 raise ModelLoadError("a layer call passes tensors as extra positional arguments; not supported")
         if states:
-            kwargs[STATE_COUNT] = len(states)
-        return refs + states, kwargs
+            named[STATE_COUNT] = len(states)
+        return refs + states, named
     # Keras 2: [[layer, node, tensor, kwargs], ...]
     refs = []
     kwargs: dict[str, Any] = {}
@@ -403,13 +403,13 @@ class ModelConverter:
             ) from exc
         finally:
             self.graph.scope = previous
-        items = list(result) if isinstance(result, (list, tuple)) else [result]
-        outs = []
-        for item in items:
-            if isinstance(item, str):
-                item = self.graph.tensor(item, (None, *self.graph.onnx_shape(item)[1:]), self.graph.onnx_dtype(item))
-            outs.append(item)
-        return outs
+        items = [result] if isinstance(result, (KTensor, str)) else list(result)
+        return [
+            self.graph.tensor(item, (None, *self.graph.onnx_shape(item)[1:]), self.graph.onnx_dtype(item))
+            if isinstance(item, str)
+            else item
+            for item in items
+        ]
 
 
 def _call_args(layer: dict[str, Any]) -> Sequence[str] | None:

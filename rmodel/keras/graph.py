@@ -208,8 +208,8 @@ class GraphBuilder:
         inputs = []
         for name in needed:
             shape, dtype = self._shapes[name]
-            dims = [d if d is not None else f"u{k}" for k, d in enumerate(shape)]
-            inputs.append(helper.make_tensor_value_info(name, numpy_to_onnx_dtype(dtype), dims))
+            named = [d if d is not None else f"u{k}" for k, d in enumerate(shape)]
+            inputs.append(helper.make_tensor_value_info(name, numpy_to_onnx_dtype(dtype), named))
         used_small = [t for t in self._small_constants if any(t.name in n.input for n in new_nodes)]
         outputs = [helper.make_empty_tensor_value_info(o) for o in produced]
         graph = helper.make_graph(list(new_nodes), "infer", inputs, outputs, used_small)

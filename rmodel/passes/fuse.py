@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..operators.base import Operator
+from ..operators.normalization import BatchNormalization
 from .rewrite import add_constant, build, readers, replace, sole_reader
 
 if TYPE_CHECKING:
@@ -98,13 +99,13 @@ def _channel_affine(model: RModel, op: Operator, src: str) -> Affine | None:
         if op.op_type == "Mul":
             return vector, zeros
         return ones, vector if op.op_type == "Add" else -vector
-    if op.op_type == "BatchNormalization" and op.inputs[0] == src and (op.spatial or len(out_shape) == 2):
+    if isinstance(op, BatchNormalization) and op.inputs[0] == src and (op.spatial or len(out_shape) == 2):
         params = [_const(model, name) for name in op.inputs[1:5]]
         if any(p is None or p.size != channels for p in params):
             return None
         scale, bias, mean, var = (p.astype(np.float64).reshape(-1) for p in params)  # type: ignore[union-attr]
         with np.errstate(divide="ignore", invalid="ignore"):  # non-finite results are refused
-            a = scale / np.sqrt(var + np.float64(np.float32(op.epsilon)))
+            a = scale / np.sqrt(var + float(np.float32(op.epsilon)))
         return a, bias - mean * a
     return None
 

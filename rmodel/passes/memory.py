@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -27,6 +27,17 @@ class MemoryPlan:
     arena_sizes: dict[np.dtype, int] = field(default_factory=dict)
 
 
+class _Interval(NamedTuple):
+    """Memory one tensor (or one operator's workspace) needs from operator ``first`` to ``last``."""
+
+    tensor: str | None  # None: the workspace of operator ``op``
+    op: int
+    dtype: np.dtype
+    size: int
+    first: int
+    last: int
+
+
 def _align(n: int) -> int:
     return (n + ALIGN_ELEMENTS - 1) // ALIGN_ELEMENTS * ALIGN_ELEMENTS
 
@@ -39,24 +50,24 @@ def plan_memory(model: RModel) -> MemoryPlan:
         for name in op.inputs:
             if name:
                 last_use[name] = index
-    # (key, dtype, size, first, last)
-    items: list[tuple[tuple[str, object], np.dtype, int, int, int]] = []
+    items: list[_Interval] = []
     for index, op in enumerate(model.operators):
         for name, info in zip(op.outputs, op.output_infos):
             if not name or info is None or name in graph_outputs:
                 continue
             items.append(
-                (("tensor", name), np.dtype(info.dtype), info.size, index, max(index, last_use.get(name, index)))
+                _Interval(name, index, np.dtype(info.dtype), info.size, index, max(index, last_use.get(name, index)))
             )
         for dtype, size in sorted(op.workspace().items(), key=lambda kv: np.dtype(kv[0]).str):
             if size > 0:
-                items.append((("scratch", (index, np.dtype(dtype).str)), np.dtype(dtype), size, index, index))
+                items.append(_Interval(None, index, np.dtype(dtype), size, index, index))
 
     plan = MemoryPlan()
     placed: dict[np.dtype, list[tuple[int, int, int, int]]] = {}  # offset, size, first, last
-    order = sorted(range(len(items)), key=lambda k: (-items[k][2], items[k][3], k))
+    order = sorted(range(len(items)), key=lambda k: (-items[k].size, items[k].first, k))
     for k in order:
-        key, dtype, size, first, last = items[k]
+        item = items[k]
+        dtype, size, first, last = item.dtype, item.size, item.first, item.last
         blocks = sorted((off, sz) for off, sz, f, l in placed.setdefault(dtype, []) if not (l < first or f > last))
         offset = 0
         for off, sz in blocks:
@@ -65,8 +76,8 @@ def plan_memory(model: RModel) -> MemoryPlan:
             offset = max(offset, _align(off + sz))
         placed[dtype].append((offset, size, first, last))
         plan.arena_sizes[dtype] = max(plan.arena_sizes.get(dtype, 0), _align(offset + size))
-        if key[0] == "tensor":
-            plan.offsets[key[1]] = (dtype, offset)
+        if item.tensor is not None:
+            plan.offsets[item.tensor] = (dtype, offset)
         else:
-            plan.scratch.setdefault(key[1][0], {})[dtype] = offset
+            plan.scratch.setdefault(item.op, {})[dtype] = offset
     return plan

@@ -69,7 +69,7 @@ def _mha_specs(
     ]
     if gate:
         parts.append(("gate", dims["query"], [heads, value_dim]))
-    specs = []
+    specs: list[WeightSpec] = []
     for name, d, shape in parts:
         group = f"{name}_dense" if name != "gate" else "_gate_dense"  # (Keras exposes no gate_dense property)
         specs.append(WeightSpec(f"{name}_kernel", f"{group}/vars/0", "kernel", (d, *shape)))
@@ -87,7 +87,7 @@ def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 
     Mask tensors (attention_mask=...) are rejected."""
     names = list(layer.call_kwargs.get(CALL_ARG_NAMES) or ["query", "value", "key"][: len(layer.inputs)])
-    given = dict(zip(names, layer.inputs))
+    given: dict[str, KTensor] = dict(zip(names, layer.inputs))
     if "query" not in given or "value" not in given:
         raise layer.fail(f"needs query and value tensors, got {sorted(given)}")
     query, value = given["query"], given["value"]
@@ -122,12 +122,12 @@ def multi_head_attention(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     w = layer.weights(_mha_specs(dims, heads, key_dim, value_dim, out, bias, gate))
     tq, tv = int(math.prod(q_inner[:-1])), int(math.prod(v_inner[:-1]))
 
-    def flat(x: KTensor, length: int) -> str:
+    def flat(x: KTensor, length: int, width: int) -> str:
         src = g.as_layout(x, None)
-        return src if x.rank == 3 else g.op("Reshape", [src, _i64(g, [-1, length, x.shape[-1]])], name="flatten")
+        return src if x.rank == 3 else g.op("Reshape", [src, _i64(g, [-1, length, width])], name="flatten")
 
-    q_src, v_src = flat(query, tq), flat(value, tv)
-    k_src = v_src if key is value else flat(key, tv)
+    q_src, v_src = flat(query, tq, q_inner[-1]), flat(value, tv, v_inner[-1])
+    k_src = v_src if key is value else flat(key, tv, k_inner[-1])
     # Keras scales the projected query by 1/sqrt(key_dim); folded into its kernel and bias here
     q = _projection(g, q_src, w, "query", 1.0 / math.sqrt(float(key_dim)))
     k = _projection(g, k_src, w, "key")
@@ -252,7 +252,7 @@ def group_normalization(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     groups = channels if groups == -1 else groups
     if groups <= 0 or channels % groups:
         raise layer.fail(f"{channels} channels cannot be split into {groups} groups")
-    specs = []
+    specs: list[WeightSpec] = []
     if layer.get("scale", True):
         specs.append(WeightSpec("gamma", f"vars/{len(specs)}", "gamma", (channels,)))
     if layer.get("center", True):

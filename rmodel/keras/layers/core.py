@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from ..graph import GraphBuilder, KTensor
+from ..reader import WeightSpec
 from ..registry import KerasLayer, converter
 from .common import activation, int_list, known, like, spec
 
@@ -221,9 +223,9 @@ def rescaling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
 # ---- normalization ------------------------------------------------------------------------------
 
 
-def _axes(layer: KerasLayer, x: KTensor, value: object) -> list[int]:
-    axes = value if isinstance(value, (list, tuple)) else [value]
-    return sorted(int(a) % x.rank for a in axes)  # type: ignore[call-overload]
+def _axes(layer: KerasLayer, x: KTensor, value: Any) -> list[int]:
+    axes: list[Any] = list(value) if isinstance(value, (list, tuple)) else [value]
+    return sorted(int(a) % x.rank for a in axes)
 
 
 @converter("BatchNormalization")
@@ -234,7 +236,7 @@ def batch_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     if len(axes) != 1:
         raise layer.unsupported("normalizing over several axes")
     channels = known(layer, [x.shape[axes[0]]], "the normalized axis")[0]
-    specs = []
+    specs: list[WeightSpec] = []
     if layer.get("scale", True):
         specs.append(spec("gamma", len(specs), (channels,)))
     if layer.get("center", True):
@@ -274,7 +276,7 @@ def layer_norm(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     dims = known(layer, [x.shape[a] for a in axes], "the normalized axes")
     if layer.get("rms_scaling"):
         return _variance_scaling(layer, g, x, axes, dims)
-    specs = []
+    specs: list[WeightSpec] = []
     if layer.get("scale", True):
         specs.append(spec("gamma", len(specs), dims))
     if layer.get("center", True):
@@ -474,7 +476,8 @@ def zero_padding(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     for axis, (before, after) in zip(axes, pairs):
         o = x.onnx_axis(axis)
         pads[o], pads[x.rank + o] = before, after
-        shape[axis] = None if shape[axis] is None else shape[axis] + before + after
+        size = shape[axis]
+        shape[axis] = None if size is None else size + before + after
     y = g.op("Pad", [x.name, g.const(np.array(pads, np.int64), "pads")], mode="constant")
     return KTensor(y, tuple(shape), x.dtype, x.perm)
 
@@ -516,8 +519,10 @@ def upsampling(layer: KerasLayer, g: GraphBuilder) -> KTensor:
     shape = list(x.shape)
     for axis, s in zip(axes, sizes):
         scales[x.onnx_axis(axis)] = float(s)
-        shape[axis] = None if shape[axis] is None else shape[axis] * s
+        size = shape[axis]
+        shape[axis] = None if size is None else size * s
     mode = layer.get("interpolation", "nearest")
+    attrs: dict[str, Any]
     if mode == "nearest":
         attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     elif mode == "bilinear":

@@ -10,6 +10,12 @@ from ..graph import GraphBuilder, KTensor
 from ..registry import KerasLayer, converter
 
 
+def _widest(sizes: list[int | None]) -> int | None:
+    """The largest known size (None if none is known)."""
+    known = [s for s in sizes if s is not None]
+    return max(known) if known else None
+
+
 def _common(layer: KerasLayer, g: GraphBuilder) -> tuple[list[str], KTensor]:
     """The inputs in one shared layout (the most common one among them) and a template tensor."""
     xs = layer.inputs
@@ -19,7 +25,7 @@ def _common(layer: KerasLayer, g: GraphBuilder) -> tuple[list[str], KTensor]:
         return [g.as_layout(x, None) for x in xs], KTensor("", xs[0].shape, xs[0].dtype)
     perm = Counter(x.perm for x in xs).most_common(1)[0][0]
     template = next(x for x in xs if x.perm == perm)
-    shape = tuple(max((x.shape[i] for x in xs if x.shape[i] is not None), default=None) for i in range(template.rank))
+    shape = tuple(_widest([x.shape[i] for x in xs]) for i in range(template.rank))
     return [g.as_layout(x, perm) for x in xs], KTensor("", shape, template.dtype, perm)
 
 

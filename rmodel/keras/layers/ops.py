@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ...tensor import numpy_to_onnx_dtype
 from ..graph import GraphBuilder, KTensor
@@ -72,15 +73,13 @@ def broadcast_shape(shapes: Sequence[Sequence[int | None]]) -> tuple[int | None,
     return tuple(out)
 
 
-def cast(g: GraphBuilder, name: str, have: np.dtype, want: np.dtype) -> str:
+def cast(g: GraphBuilder, name: str, have: npt.DTypeLike, want: npt.DTypeLike) -> str:
     if np.dtype(have) == np.dtype(want):
         return name
     return g.op("Cast", [name], to=numpy_to_onnx_dtype(np.dtype(want)))
 
 
-def operands(
-    layer: KerasLayer, g: GraphBuilder, values: Sequence[Any], dtype: Any | Sequence[Any]
-) -> tuple[list[str], KTensor]:
+def operands(layer: KerasLayer, g: GraphBuilder, values: Sequence[Any], dtype: Any) -> tuple[list[str], KTensor]:
     """ONNX names of ``values`` (tensors and constants) in one shared layout and ``dtype`` (one for
     all, or one per value), ready for an ONNX op with numpy broadcasting, and a template of the
     result (shape, layout, the first dtype; no name).

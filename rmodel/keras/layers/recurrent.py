@@ -298,9 +298,9 @@ def _one_node(fwd: Direction, back: Direction) -> bool:
 @converter("Bidirectional")
 def bidirectional(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
     """one bidirectional LSTM / GRU / RNN node, or a forward and a reverse node when the backward layer differs in class, units or reset_after; merge_mode concat, sum, mul, ave or None; initial states."""  # noqa: E501
-    inner = layer.get("layer") or {}
-    back_layer = layer.get("backward_layer") or {}
-    kind = inner.get("class_name")
+    inner: dict[str, Any] = layer.get("layer") or {}
+    back_layer: dict[str, Any] = layer.get("backward_layer") or {}
+    kind = str(inner.get("class_name"))
     back_kind = back_layer.get("class_name", kind)
     for k in (kind, back_kind):
         if k not in KINDS:
@@ -391,8 +391,8 @@ _PER_STEP = {"Dense", "EinsumDense", "Activation", "Dropout", "ReLU", "LeakyReLU
 @converter("TimeDistributed")
 def time_distributed(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
     """the wrapped layer on [batch*time, ...] (Dense and other last-axis layers directly)."""
-    inner = layer.get("layer") or {}
-    cls = inner.get("class_name")
+    inner: dict[str, Any] = layer.get("layer") or {}
+    cls = str(inner.get("class_name"))
     if cls not in CONVERTERS:
         raise layer.unsupported(f"wrapping a {cls} layer")
     x = layer.input
@@ -407,7 +407,7 @@ def time_distributed(layer: KerasLayer, g: GraphBuilder) -> list[KTensor]:
     )
     wrapped.inputs = [KTensor(merged, (None, *rest), x.dtype)]
     result = CONVERTERS[cls](wrapped, g)
-    out = result[0] if isinstance(result, (list, tuple)) else result
+    out = result if isinstance(result, (KTensor, str)) else result[0]
     if isinstance(out, str):
         out = KTensor(out, (None, *g.onnx_shape(out)[1:]), g.onnx_dtype(out))
     out_rest = known(layer, out.shape[1:], "the wrapped layer's output shape")

@@ -476,20 +476,22 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
   const float* bf = b + K0 * SBK;  // the full panels at this block of k
   // full tiles of MR rows x PF panels (PF = 2 where 32 vector registers hold the accumulators)
   constexpr std::size_t PF = RMODEL_GEMM_PANELS, NP = NF - NF % (PF * NR);
-  for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                  y + m0 * LDY + n0);
+  if constexpr (MF > 0) {  // (fewer rows instantiate no tile of MR rows: headers carry only the tiles used)
+    for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                    y + m0 * LDY + n0);
+      }
     }
-  }
-  for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                 y + m0 * LDY + n0);
+    for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                   y + m0 * LDY + n0);
+      }
     }
   }
   if constexpr (MF < M) {  // the last R rows, P = MR / R panels at a time (as many accumulators)
@@ -511,9 +513,11 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
     constexpr std::size_t SBL = PACKED ? NT : LDB;
     const float* bp = PACKED ? b + NF * KF + K0 * NT : b + K0 * LDB + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                y + m0 * LDY + NF);
+    if constexpr (MF > 0) {
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                  y + m0 * LDY + NF);
+      }
     }
     if constexpr (MF < M) {
       gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
@@ -628,23 +632,6 @@ RMODEL_MATH_INLINE float exp_f32(float x) {
   const float clamped = low < 89.0f ? low : 89.0f;
   const float y = exp_reduced(clamped);
   return x == x ? y : x;
-}
-
-// 1 / (1 + exp(-x)): 0 and 1 at -inf and +inf, NaN passed through.
-RMODEL_MATH_INLINE float sigmoid_f32(float x) {
-  return 1.0f / (1.0f + exp_f32(-x));
-}
-
-// tanh(x): odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above; the sign of x put back.
-RMODEL_MATH_INLINE float tanh_f32(float x) {
-  const std::uint32_t sign = float_bits(x) & 0x80000000u;
-  const float ax = bits_float(float_bits(x) ^ sign);  // |x|
-  const float a = ax < 10.0f ? ax : 10.0f;  // tanh(10) rounds to 1; NaN -> 10, replaced below
-  const float u = a * a;
-  const float small = a + a * u * (-0.3333333f + u * (0.13333206f + u * (-0.053946763f + u * (0.021700703f + u * (-0.008177399f + u * 0.0021429618f)))));
-  const float big = 1.0f - 2.0f / (exp_reduced(2.0f * a) + 1.0f);
-  const float t = bits_float(float_bits(a < 0.625f ? small : big) | sign);
-  return x == x ? t : x;
 }
 
 template <std::size_t OUTER, std::size_t N, bool LOG>

@@ -451,20 +451,22 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
   const float* bf = b + K0 * SBK;  // the full panels at this block of k
   // full tiles of MR rows x PF panels (PF = 2 where 32 vector registers hold the accumulators)
   constexpr std::size_t PF = RMODEL_GEMM_PANELS, NP = NF - NF % (PF * NR);
-  for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                  y + m0 * LDY + n0);
+  if constexpr (MF > 0) {  // (fewer rows instantiate no tile of MR rows: headers carry only the tiles used)
+    for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                    y + m0 * LDY + n0);
+      }
     }
-  }
-  for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                 y + m0 * LDY + n0);
+    for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                   y + m0 * LDY + n0);
+      }
     }
   }
   if constexpr (MF < M) {  // the last R rows, P = MR / R panels at a time (as many accumulators)
@@ -486,9 +488,11 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
     constexpr std::size_t SBL = PACKED ? NT : LDB;
     const float* bp = PACKED ? b + NF * KF + K0 * NT : b + K0 * LDB + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                y + m0 * LDY + NF);
+    if constexpr (MF > 0) {
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                  y + m0 * LDY + NF);
+      }
     }
     if constexpr (MF < M) {
       gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,

@@ -109,272 +109,6 @@ struct gemm_tile<1, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
   }
 };
 
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<2, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q];
-      }
-    }
-  }
-};
-
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<3, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR]; float c2[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj; c2[q] = BIAS == 1 ? bias[2] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK]; const float a2 = a[2 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv; c2[p * NR + j] += a2 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q]; y[2 * LDY + q] += c2[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q]; y[2 * LDY + q] = c2[q];
-      }
-    }
-  }
-};
-
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<4, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR]; float c2[P * NR]; float c3[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj; c2[q] = BIAS == 1 ? bias[2] : bj; c3[q] = BIAS == 1 ? bias[3] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK]; const float a2 = a[2 * SAM + ka * SAK]; const float a3 = a[3 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv; c2[p * NR + j] += a2 * bv; c3[p * NR + j] += a3 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q]; y[2 * LDY + q] += c2[q]; y[3 * LDY + q] += c3[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q]; y[2 * LDY + q] = c2[q]; y[3 * LDY + q] = c3[q];
-      }
-    }
-  }
-};
-
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<5, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR]; float c2[P * NR]; float c3[P * NR]; float c4[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj; c2[q] = BIAS == 1 ? bias[2] : bj; c3[q] = BIAS == 1 ? bias[3] : bj; c4[q] = BIAS == 1 ? bias[4] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK]; const float a2 = a[2 * SAM + ka * SAK]; const float a3 = a[3 * SAM + ka * SAK]; const float a4 = a[4 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv; c2[p * NR + j] += a2 * bv; c3[p * NR + j] += a3 * bv; c4[p * NR + j] += a4 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q]; y[2 * LDY + q] += c2[q]; y[3 * LDY + q] += c3[q]; y[4 * LDY + q] += c4[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q]; y[2 * LDY + q] = c2[q]; y[3 * LDY + q] = c3[q]; y[4 * LDY + q] = c4[q];
-      }
-    }
-  }
-};
-
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<6, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR]; float c2[P * NR]; float c3[P * NR]; float c4[P * NR]; float c5[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj; c2[q] = BIAS == 1 ? bias[2] : bj; c3[q] = BIAS == 1 ? bias[3] : bj; c4[q] = BIAS == 1 ? bias[4] : bj; c5[q] = BIAS == 1 ? bias[5] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK]; const float a2 = a[2 * SAM + ka * SAK]; const float a3 = a[3 * SAM + ka * SAK]; const float a4 = a[4 * SAM + ka * SAK]; const float a5 = a[5 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv; c2[p * NR + j] += a2 * bv; c3[p * NR + j] += a3 * bv; c4[p * NR + j] += a4 * bv; c5[p * NR + j] += a5 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q]; y[2 * LDY + q] += c2[q]; y[3 * LDY + q] += c3[q]; y[4 * LDY + q] += c4[q]; y[5 * LDY + q] += c5[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q]; y[2 * LDY + q] = c2[q]; y[3 * LDY + q] = c3[q]; y[4 * LDY + q] = c4[q]; y[5 * LDY + q] = c5[q];
-      }
-    }
-  }
-};
-
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<7, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR]; float c2[P * NR]; float c3[P * NR]; float c4[P * NR]; float c5[P * NR]; float c6[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj; c2[q] = BIAS == 1 ? bias[2] : bj; c3[q] = BIAS == 1 ? bias[3] : bj; c4[q] = BIAS == 1 ? bias[4] : bj; c5[q] = BIAS == 1 ? bias[5] : bj; c6[q] = BIAS == 1 ? bias[6] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK]; const float a2 = a[2 * SAM + ka * SAK]; const float a3 = a[3 * SAM + ka * SAK]; const float a4 = a[4 * SAM + ka * SAK]; const float a5 = a[5 * SAM + ka * SAK]; const float a6 = a[6 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv; c2[p * NR + j] += a2 * bv; c3[p * NR + j] += a3 * bv; c4[p * NR + j] += a4 * bv; c5[p * NR + j] += a5 * bv; c6[p * NR + j] += a6 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q]; y[2 * LDY + q] += c2[q]; y[3 * LDY + q] += c3[q]; y[4 * LDY + q] += c4[q]; y[5 * LDY + q] += c5[q]; y[6 * LDY + q] += c6[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q]; y[2 * LDY + q] = c2[q]; y[3 * LDY + q] = c3[q]; y[4 * LDY + q] = c4[q]; y[5 * LDY + q] = c5[q]; y[6 * LDY + q] = c6[q];
-      }
-    }
-  }
-};
-
-template <std::size_t NR, std::size_t P, std::size_t PS, std::size_t K, std::size_t SAM, std::size_t SAK,
-          std::size_t SBK, std::size_t LDY, int BIAS, std::size_t K2, std::size_t S2, std::size_t K3, std::size_t S3>
-struct gemm_tile<8, NR, P, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3> {
-  static void run(const float* __restrict a, const float* __restrict b, const float* __restrict bias,
-                  float* __restrict y) {
-    float c0[P * NR]; float c1[P * NR]; float c2[P * NR]; float c3[P * NR]; float c4[P * NR]; float c5[P * NR]; float c6[P * NR]; float c7[P * NR];
-    for (std::size_t q = 0; q < P * NR; ++q) {
-      const float bj = BIAS == 2 ? bias[q] : 0.0f;
-      c0[q] = BIAS == 1 ? bias[0] : bj; c1[q] = BIAS == 1 ? bias[1] : bj; c2[q] = BIAS == 1 ? bias[2] : bj; c3[q] = BIAS == 1 ? bias[3] : bj; c4[q] = BIAS == 1 ? bias[4] : bj; c5[q] = BIAS == 1 ? bias[5] : bj; c6[q] = BIAS == 1 ? bias[6] : bj; c7[q] = BIAS == 1 ? bias[7] : bj;
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-      for (std::size_t k2 = 0; k2 < K2; ++k2) {
-        for (std::size_t k3 = 0; k3 < K3; ++k3) {
-          const std::size_t ka = (k * K2 + k2) * K3 + k3;
-          const float a0 = a[0 * SAM + ka * SAK]; const float a1 = a[1 * SAM + ka * SAK]; const float a2 = a[2 * SAM + ka * SAK]; const float a3 = a[3 * SAM + ka * SAK]; const float a4 = a[4 * SAM + ka * SAK]; const float a5 = a[5 * SAM + ka * SAK]; const float a6 = a[6 * SAM + ka * SAK]; const float a7 = a[7 * SAM + ka * SAK];
-          for (std::size_t p = 0; p < P; ++p) {
-            const float* bk = b + p * PS + k * SBK + k2 * S2 + k3 * S3;
-            RMODEL_KEEP_LOOP
-            for (std::size_t j = 0; j < NR; ++j) {
-              const float bv = bk[j];
-              c0[p * NR + j] += a0 * bv; c1[p * NR + j] += a1 * bv; c2[p * NR + j] += a2 * bv; c3[p * NR + j] += a3 * bv; c4[p * NR + j] += a4 * bv; c5[p * NR + j] += a5 * bv; c6[p * NR + j] += a6 * bv; c7[p * NR + j] += a7 * bv;
-            }
-          }
-        }
-      }
-    }
-    if constexpr (BIAS == 3) {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] += c0[q]; y[1 * LDY + q] += c1[q]; y[2 * LDY + q] += c2[q]; y[3 * LDY + q] += c3[q]; y[4 * LDY + q] += c4[q]; y[5 * LDY + q] += c5[q]; y[6 * LDY + q] += c6[q]; y[7 * LDY + q] += c7[q];
-      }
-    } else {
-      for (std::size_t q = 0; q < P * NR; ++q) {
-        y[0 * LDY + q] = c0[q]; y[1 * LDY + q] = c1[q]; y[2 * LDY + q] = c2[q]; y[3 * LDY + q] = c3[q]; y[4 * LDY + q] = c4[q]; y[5 * LDY + q] = c5[q]; y[6 * LDY + q] = c6[q]; y[7 * LDY + q] = c7[q];
-      }
-    }
-  }
-};
-
 // Columns [K0, K0 + K) of a (k blocks of KF; each k covers K2 x K3 columns of a) of the product
 // below, into y (BIAS 3: added to y).
 template <std::size_t M, std::size_t KF, std::size_t K0, std::size_t K, std::size_t N, std::size_t SAM,
@@ -391,20 +125,22 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
   const float* bf = b + K0 * SBK;  // the full panels at this block of k
   // full tiles of MR rows x PF panels (PF = 2 where 32 vector registers hold the accumulators)
   constexpr std::size_t PF = RMODEL_GEMM_PANELS, NP = NF - NF % (PF * NR);
-  for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                  y + m0 * LDY + n0);
+  if constexpr (MF > 0) {  // (fewer rows instantiate no tile of MR rows: headers carry only the tiles used)
+    for (std::size_t n0 = 0; n0 < NP; n0 += PF * NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, PF, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                    y + m0 * LDY + n0);
+      }
     }
-  }
-  for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
-    const float* bp = PACKED ? bf + n0 * KF : bf + n0;
-    const float* bn = BIAS == 2 ? bias + n0 : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                 y + m0 * LDY + n0);
+    for (std::size_t n0 = NP; n0 < NF; n0 += NR) {
+      const float* bp = PACKED ? bf + n0 * KF : bf + n0;
+      const float* bn = BIAS == 2 ? bias + n0 : bias;
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NR, 1, PS, K, SAM, SAK, SBK, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                   y + m0 * LDY + n0);
+      }
     }
   }
   if constexpr (MF < M) {  // the last R rows, P = MR / R panels at a time (as many accumulators)
@@ -426,9 +162,11 @@ inline void gemm_kblock(const float* __restrict a, const float* __restrict b, co
     constexpr std::size_t SBL = PACKED ? NT : LDB;
     const float* bp = PACKED ? b + NF * KF + K0 * NT : b + K0 * LDB + NF;
     const float* bn = BIAS == 2 ? bias + NF : bias;
-    for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
-      gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
-                                                                y + m0 * LDY + NF);
+    if constexpr (MF > 0) {
+      for (std::size_t m0 = 0; m0 < MF; m0 += MR) {
+        gemm_tile<MR, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + m0 * SAM, bp, BIAS == 1 ? bias + m0 : bn,
+                                                                  y + m0 * LDY + NF);
+      }
     }
     if constexpr (MF < M) {
       gemm_tile<M - MF, NT, 1, 0, K, SAM, SAK, SBL, LDY, BIAS, K2, S2, K3, S3>::run(a + MF * SAM, bp, BIAS == 1 ? bias + MF : bn,
@@ -508,23 +246,6 @@ RMODEL_MATH_INLINE float exp_f32(float x) {
   const float clamped = low < 89.0f ? low : 89.0f;
   const float y = exp_reduced(clamped);
   return x == x ? y : x;
-}
-
-// 1 / (1 + exp(-x)): 0 and 1 at -inf and +inf, NaN passed through.
-RMODEL_MATH_INLINE float sigmoid_f32(float x) {
-  return 1.0f / (1.0f + exp_f32(-x));
-}
-
-// tanh(x): odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above; the sign of x put back.
-RMODEL_MATH_INLINE float tanh_f32(float x) {
-  const std::uint32_t sign = float_bits(x) & 0x80000000u;
-  const float ax = bits_float(float_bits(x) ^ sign);  // |x|
-  const float a = ax < 10.0f ? ax : 10.0f;  // tanh(10) rounds to 1; NaN -> 10, replaced below
-  const float u = a * a;
-  const float small = a + a * u * (-0.3333333f + u * (0.13333206f + u * (-0.053946763f + u * (0.021700703f + u * (-0.008177399f + u * 0.0021429618f)))));
-  const float big = 1.0f - 2.0f / (exp_reduced(2.0f * a) + 1.0f);
-  const float t = bits_float(float_bits(a < 0.625f ? small : big) | sign);
-  return x == x ? t : x;
 }
 
 template <std::size_t OUTER, std::size_t N, bool LOG>
