@@ -8,7 +8,6 @@ compute it (``emit_cpu``). Emitters assemble those statements; they never look a
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -27,8 +26,6 @@ REQUIRED = object()
 
 #: the attributes run_inference sets; after __init__ an operator refuses every other assignment
 _RUN_FIELDS = frozenset({"input_infos", "output_infos", "plan"})
-#: TRANSITION: sealing is switched on by RMODEL_STRICT_OPERATORS=1 until every operator is converted
-_SEAL = os.environ.get("RMODEL_STRICT_OPERATORS") == "1"
 
 #: ONNX op type -> Operator subclass
 REGISTRY: Registry[type[Operator]] = Registry("operator")
@@ -213,7 +210,7 @@ class Operator(Generic[PlanT]):
                 raise RModelError(f"node '{name}' ({op_type}) lacks its required attribute '{key}'")
             self.attr[key] = value
         self.setup()
-        object.__setattr__(self, "_sealed", _SEAL)
+        object.__setattr__(self, "_sealed", True)
 
     _sealed: bool = False
 
@@ -265,11 +262,8 @@ class Operator(Generic[PlanT]):
                     "constant known at generation time, but it is computed at run time"
                 )
         result = self.infer(ctx)
-        if isinstance(result, Inferred):
-            self.output_infos = list(result.outputs)
-            self.plan = result.plan
-        else:  # TRANSITION: operators not yet returning Inferred (removed once all are converted)
-            self.output_infos = result
+        self.output_infos = list(result.outputs)
+        self.plan = result.plan
         return self.output_infos
 
     def fail(self, message: str) -> ShapeError:

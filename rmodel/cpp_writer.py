@@ -40,6 +40,10 @@ class CppWriter:
                 indented = line.strip() and not line.startswith("#")
                 self._lines.append(INDENT * self._depth + line if indented else line if line.strip() else "")
 
+    def access(self, specifier: str) -> None:
+        """``public:`` / ``private:`` inside a class body, one space in from the class (Google style)."""
+        self._lines.append(INDENT * (self._depth - 1) + f" {specifier}:")
+
     def comment(self, text: str) -> None:
         """A ``//`` comment (``text`` must already be safe comment text: see naming.comment_text)."""
         self(f"// {text}")

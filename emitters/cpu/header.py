@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from rmodel._version import __version__
 from rmodel.cpp_sources import cpp_source
-from rmodel.cpp_writer import INDENT, CppWriter
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, cpp_string, identifier, quoted
@@ -174,13 +172,8 @@ def _emit_body(
         )
         writer = CppWriter()
         try:
-            # TRANSITION: operators not yet writing through the CppWriter return their text
-            emit: Callable[..., object] = op.emit_cpu
-            if len(inspect.signature(emit).parameters) == 1:
-                code = str(emit(ctx))
-            else:
-                op.emit_cpu(ctx, writer)
-                code = writer.text()
+            op.emit_cpu(ctx, writer)
+            code = writer.text()
         except RModelError:
             raise
         except Exception as exc:  # a node whose attributes passed loading but cannot be emitted
@@ -327,14 +320,6 @@ def _sample_size(info: TensorInfo, batch: int) -> int:
     return info.size // batch if batch else 0
 
 
-class _ClassWriter(CppWriter):
-    """A CppWriter with access specifiers one space in from the class (`` public:``, Google style)."""
-
-    def access(self, label: str) -> None:
-        # (cpp_writer.py has no outdented line: this writer appends to the base's lines)
-        self._lines.append(INDENT * (self.depth - 1) + f" {label}:")
-
-
 def _define(w: CppWriter, head: str, body: CppWriter) -> None:
     """The function ``head`` with statements ``body``, and a blank line."""
     with w.block(head):
@@ -461,7 +446,7 @@ def _assemble(model, layout, arena_sizes, helpers, weight_defs, bodies, weights,
             f"constexpr std::size_t kInputSize = {model.inputs[0].size if model.inputs else 0};",
             f"constexpr std::size_t kOutputSize = {model.outputs[0].size};",
         ]
-    session = _ClassWriter()
+    session = CppWriter()
     session("/// One inference context. Not thread-safe: use one Session per thread (weights are shared).")
     with session.block("class Session", tail=";"):
         session.access("public")

@@ -18,6 +18,7 @@ import numpy as np
 
 from rmodel._version import __version__
 from rmodel.cpp_sources import cpp_source
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, identifier, quoted
@@ -25,7 +26,6 @@ from rmodel.operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_arra
 
 from ..literals import VALUES_PER_LINE, element_texts
 from .config import HlsConfig, LayerConfig
-from .writer import HlsWriter
 
 _RESERVED = {"detail", "hls", "std", "input_t", "result_t"}
 
@@ -260,7 +260,7 @@ class FirmwareEmitter:
     # ---- helper stages ------------------------------------------------------------------
     def _fork_stage(self, value: Value, source: str, branches: list[str]) -> Stage:
         func = self.fresh(f"fork_{value.tensor}", "fork")
-        w = HlsWriter()
+        w = CppWriter()
         with _pipelined_loop(w, "fork", value.size):
             w(f"const {value.ctype} v = in0.read();")
             for j in range(len(branches)):
@@ -275,7 +275,7 @@ class FirmwareEmitter:
 
     def _sink_stage(self, value: Value, source: str) -> Stage:
         func = self.fresh(f"drain_{value.tensor}", "drain")
-        w = HlsWriter()
+        w = CppWriter()
         with _pipelined_loop(w, "drain", value.size):
             w("in0.read();")
         return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, value.ctype)], [], w.text())
@@ -283,7 +283,7 @@ class FirmwareEmitter:
     def _reorder_stage(self, value: Value, source: str, target: str, order) -> Stage:
         """Buffer the tensor, write it back in ``order`` (positions of the incoming stream)."""
         func = self.fresh(f"reorder_{value.tensor}", "reorder")
-        w = HlsWriter()
+        w = CppWriter()
         w(f"{value.ctype} buffer[{value.size}];")
         if order is not None:
             table = self.add_weight(func, "index", np.asarray(order, dtype=np.int32), "int")
@@ -389,7 +389,7 @@ class FirmwareEmitter:
                 f"#endif\n#undef {macro}\n#endif\n"
             )
             includes.append(f'#include "{weights_dir}{name}.h"')
-        funcs = HlsWriter()
+        funcs = CppWriter()
         for k, st in enumerate(stages):
             params = [f"hls::stream<{t}>& in{j}" for j, (_, t) in enumerate(st.inputs)]
             params += [f"hls::stream<{t}>& out{j}" for j, (_, t) in enumerate(st.outputs)]
@@ -398,7 +398,7 @@ class FirmwareEmitter:
             funcs.comment(st.comment)
             with funcs.block(f"void {st.func}({', '.join(params)})"):
                 funcs(st.body)
-        dataflow = HlsWriter()
+        dataflow = CppWriter()
         with dataflow.block(f"void {top}({sig})"):
             dataflow(*(f"#pragma HLS INTERFACE axis port={p}" for p in in_ports + out_ports))
             dataflow("#pragma HLS INTERFACE ap_ctrl_chain port=return")
@@ -431,7 +431,7 @@ class FirmwareEmitter:
 
 
 @contextmanager
-def _pipelined_loop(w: HlsWriter, label: str, count: int) -> Iterator[None]:
+def _pipelined_loop(w: CppWriter, label: str, count: int) -> Iterator[None]:
     """``label: for (int i = 0; i < count; ++i)`` pipelined at one element per clock."""
     w(f"{label}:")
     with w.loop("i", count, type_="int"):
