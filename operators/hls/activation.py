@@ -154,33 +154,40 @@ class SoftmaxHls(HlsImpl):
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
         _, length, rows, _ = self._geometry()
         in_t, acc, res = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
-        fixed = not ctx.is_float("table")
-        if fixed:
+        if ctx.is_float("table"):
+            e_t = "float"
+
+            def exponential(w: StageWriter) -> None:
+                w("e[i] = std::exp(float(x[i]) - float(m));")
+
+            def inverse(w: StageWriter) -> None:
+                w("inv = 1.0f / float(sum);")
+
+        else:
             rng, size = ctx.config.table_range, ctx.config.table_size
             exp_table = ctx.weight("exp_table", np.exp(table_points(-rng, 0.0, size)).astype(np.float32), "table")
             inv_high = float(max(length, 2))
             inv_table = ctx.weight("inv_table", (1.0 / table_points(1.0, inv_high, size)).astype(np.float32), "table")
             e_t = ctx.type("table")
-        else:
-            e_t = "float"
+
+            def exponential(w: StageWriter) -> None:
+                w(f"const {acc} d = {acc}(x[i]) - {acc}(m);")
+                write_lut_index(w, "d", -rng, 0.0, size)
+                w(f"e[i] = {exp_table}[idx];")
+
+            def inverse(w: StageWriter) -> None:
+                with w.block():
+                    write_lut_index(w, "sum", 1.0, inv_high, size)
+                    w(f"inv = {inv_table}[idx];")
+
         with w.loop("r", rows, label="rows"):
             w(f"{in_t} x[{length}];", f"{e_t} e[{length}];", f"{in_t} m = 0;", f"{acc} sum = 0;", f"{e_t} inv;")
             with w.pipelined("read", "i", length):
                 w("x[i] = in0.read();", "if (i == 0 || x[i] > m) m = x[i];")
             with w.pipelined("exponentials", "i", length):
                 with w.block():
-                    if fixed:
-                        w(f"const {acc} d = {acc}(x[i]) - {acc}(m);")
-                        write_lut_index(w, "d", -rng, 0.0, size)
-                        w(f"e[i] = {exp_table}[idx];")
-                    else:
-                        w("e[i] = std::exp(float(x[i]) - float(m));")
+                    exponential(w)
                 w("sum += e[i];")
-            if fixed:
-                with w.block():
-                    write_lut_index(w, "sum", 1.0, inv_high, size)
-                    w(f"inv = {inv_table}[idx];")
-            else:
-                w("inv = 1.0f / float(sum);")
+            inverse(w)
             with w.pipelined("normalize", "i", length):
                 w(f"out0.write({res}(e[i] * inv));")
