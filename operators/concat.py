@@ -9,7 +9,7 @@ from rmodel.cpp_writer import CppWriter
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, TensorInfo, normalize_axis, register
-from .strided_copy import as_int_list, strided_copy
+from .strided_copy import as_int_list, write_strided_copy
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Concat(Operator[ConcatPlan]):
             block = math.prod(info.shape[axis:])
             if block:
                 w(f"const {t}* src{k}_ = {ctx.ptr(name)};")
-                w(strided_copy(f"src{k}_", "dst_", (outer, block), (block, 1), (out_block, 1), 0, offset))
+                write_strided_copy(w, f"src{k}_", "dst_", (outer, block), (block, 1), (out_block, 1), 0, offset)
             offset += block
 
 
@@ -142,5 +142,5 @@ class Split(Operator[SplitPlan]):
             block = size * inner
             if name and block:
                 w(f"{t}* dst{k}_ = {ctx.ptr(name)};")
-                w(strided_copy("src_", f"dst{k}_", (outer, block), (in_block, 1), (block, 1), offset, 0))
+                write_strided_copy(w, "src_", f"dst{k}_", (outer, block), (in_block, 1), (block, 1), offset, 0)
             offset += block

@@ -26,7 +26,7 @@ from .base import (
     register,
     strides_of,
 )
-from .strided_copy import as_int_list, index_expr, strided_copy
+from .strided_copy import as_int_list, index_expr, write_strided_copy
 
 MODES = ("constant", "reflect", "edge", "wrap")
 
@@ -162,7 +162,7 @@ class Pad(Operator[PadPlan]):
         src_offset = sum(b * s for b, s in zip(src_begin, in_strides, strict=True))
         dst_offset = sum(b * s for b, s in zip(dst_begin, out_strides, strict=True))
         if math.prod(count):
-            w(strided_copy("src_", "dst_", count, in_strides, out_strides, src_offset, dst_offset))
+            write_strided_copy(w, "src_", "dst_", count, in_strides, out_strides, src_offset, dst_offset)
 
     def _gather_loops(
         self,

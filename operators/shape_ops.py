@@ -25,7 +25,7 @@ from .base import (
     register,
     strides_of,
 )
-from .strided_copy import as_int_list, copy_op, copy_statement
+from .strided_copy import as_int_list, copy_statement, write_copy_op
 
 
 class _Copy(Operator[Plan]):
@@ -218,7 +218,7 @@ class Expand(Operator[Plan]):
         x, out = self.input_info(0), self.output_info(0)
         padded = (1,) * (out.rank - x.rank) + x.shape
         src = [s if d != 1 else 0 for s, d in zip(strides_of(padded), padded, strict=True)]
-        w(copy_op(ctx, self, out.shape, src))
+        write_copy_op(ctx, w, self, out.shape, src)
 
 
 @dataclass(frozen=True)
@@ -254,4 +254,4 @@ class Tile(Operator[TilePlan]):
         for r, d, s in zip(self.plan.repeats, x.shape, strides_of(x.shape), strict=True):
             shape += [r, d]
             src += [0, s]
-        w(copy_op(ctx, self, shape, src))
+        write_copy_op(ctx, w, self, shape, src)

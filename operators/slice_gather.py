@@ -18,7 +18,7 @@ from rmodel.cpp_writer import CppWriter
 from rmodel.tensor import cpp_type
 
 from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, normalize_axis, register, strides_of
-from .strided_copy import as_int_list, copy_op, pointers, strided_copy
+from .strided_copy import as_int_list, pointers, write_copy_op, write_strided_copy
 
 _INDEX_TYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
@@ -106,7 +106,7 @@ class Slice(Operator[SlicePlan]):
         strides = strides_of(x.shape)
         offset = sum(b * s for b, s in zip(self.plan.begin, strides, strict=True))
         src = [st * s for st, s in zip(self.plan.step, strides, strict=True)]
-        w(copy_op(ctx, self, out.shape, src, offset))
+        write_copy_op(ctx, w, self, out.shape, src, offset)
 
 
 def _check_indices(op: Operator, indices: np.ndarray, extent: int) -> np.ndarray:
@@ -167,7 +167,7 @@ class Gather(Operator[GatherPlan]):
             if all(i == ids[0] + step * k for k, i in enumerate(ids)):
                 # evenly spaced constant indices: one strided copy
                 shape, strides = (outer, count, inner), (extent * inner, step * inner, 1)
-                w(strided_copy("src_", "dst_", shape, strides, None, ids[0] * inner))
+                write_strided_copy(w, "src_", "dst_", shape, strides, None, ids[0] * inner)
                 return
             w(f"static constexpr std::size_t offsets_[{count}] = {{{', '.join(str(i * inner) for i in ids)}}};")
         else:

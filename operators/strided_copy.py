@@ -5,8 +5,7 @@ for every index ``i`` of a loop shape. Transpose, Slice, Expand, Tile, Concat, S
 one or a few such copies with strides known at generation time, so they share this generator: it
 drops unit dims, merges dims that stay adjacent on both sides, and emits plain nested loops whose
 innermost loop is the last (contiguous on the output side) dim, so g++ vectorizes it.
-``write_strided_copy`` / ``write_copy_op`` write into a CppWriter; ``strided_copy`` / ``copy_op``
-return the same text for operators that still assemble strings.
+``write_strided_copy`` / ``write_copy_op`` write the copy into the caller's CppWriter.
 """
 
 from __future__ import annotations
@@ -92,22 +91,6 @@ def write_strided_copy(
         w(f"{dst}[{index_expr(dst_offset, s_dst, names)}] = {src}[{index_expr(src_offset, s_src, names)}];")
 
 
-def strided_copy(
-    src: str,
-    dst: str,
-    shape: Sequence[int],
-    src_strides: Sequence[int],
-    dst_strides: Sequence[int] | None = None,
-    src_offset: int = 0,
-    dst_offset: int = 0,
-    loop_prefix: str = "i",
-) -> str:
-    """``write_strided_copy`` as text."""
-    w = CppWriter()
-    write_strided_copy(w, src, dst, shape, src_strides, dst_strides, src_offset, dst_offset, loop_prefix)
-    return w.text()
-
-
 def copy_statement(ctx: CpuContext, src_name: str, dst_name: str, size: int, dtype: Any) -> str:
     """memcpy of a whole tensor (Reshape and friends: the data does not move)."""
     if size == 0:
@@ -130,15 +113,6 @@ def write_copy_op(
         return
     w(*pointers(ctx, op.inputs[0], op.outputs[0], op.input_info(0).dtype))
     write_strided_copy(w, "src_", "dst_", shape, src_strides, None, src_offset)
-
-
-def copy_op(
-    ctx: CpuContext, op: Operator, shape: Sequence[int], src_strides: Sequence[int], src_offset: int = 0
-) -> str:
-    """``write_copy_op`` as text."""
-    w = CppWriter()
-    write_copy_op(ctx, w, op, shape, src_strides, src_offset)
-    return w.text()
 
 
 def as_int_list(value: np.ndarray | None) -> list[int] | None:

@@ -19,10 +19,13 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
 
+from rmodel.cpp_writer import INDENT, CppWriter
 from rmodel.registry import Registry
 
 from ..base import Operator
@@ -148,7 +151,13 @@ class HlsImpl:
 
     # ---- code ---------------------------------------------------------------------------
     def emit(self, ctx: HlsContext) -> str:
-        """Body of the stage function (streams are ``in0``... and ``out0``...)."""
+        """Body of the stage function (streams are ``in0``... and ``out0``...), as the emitter takes it."""
+        w = StageWriter()
+        self.write(ctx, w)
+        return w.text()
+
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
+        """Write the body of the stage function into ``w``."""
         raise NotImplementedError
 
     # ---- estimates for the report ---------------------------------------------------------
@@ -174,10 +183,44 @@ class HlsImpl:
         return max(max(sizes), max(outs), 1)
 
 
-def pipelined_loop(label: str, count: int, body: str, ii: int = 1, var: str = "i") -> str:
-    """A labelled ``for`` loop with ``#pragma HLS PIPELINE II=ii``."""
-    inner = "\n".join("  " + line if line else "" for line in body.splitlines())
-    return f"{label}:\nfor (int {var} = 0; {var} < {count}; ++{var}) {{\n#pragma HLS PIPELINE II={ii}\n{inner}\n}}"
+class StageWriter(CppWriter):
+    """CppWriter of an HLS stage body: ``int`` loop counters, loop labels and ``#pragma HLS`` lines."""
+
+    def label(self, name: str, hang: bool = True) -> None:
+        """``name:`` before a loop; ``hang`` writes it one level left of the current depth (inside a
+        block; at the top level it stays at column 0), else at the depth of the loop."""
+        if hang and self.depth:
+            # CppWriter has no statement one level out: append the line itself (text stays append-only)
+            self._lines.append(INDENT * (self.depth - 1) + f"{name}:")
+        else:
+            self(f"{name}:")
+
+    @contextmanager
+    def loop(
+        self,
+        var: str,
+        stop: int | str,
+        start: int | str = 0,
+        type_: str = "int",
+        *,
+        label: str | None = None,
+        hang: bool = True,
+        pragma: str | None = None,
+    ) -> Iterator[None]:
+        """``for (int var = start; var < stop; ++var) { ... }``, after ``label:`` (see ``label``) and
+        with ``#pragma HLS <pragma>`` as its first line."""
+        if label is not None:
+            self.label(label, hang)
+        with super().loop(var, stop, start, type_):
+            if pragma is not None:
+                self(f"#pragma HLS {pragma}")
+            yield
+
+    @contextmanager
+    def pipelined(self, label: str, var: str, stop: int | str, ii: int = 1, hang: bool = True) -> Iterator[None]:
+        """A labelled loop with ``#pragma HLS PIPELINE II=ii``."""
+        with self.loop(var, stop, label=label, hang=hang, pragma=f"PIPELINE II={ii}"):
+            yield
 
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -190,10 +233,10 @@ __all__ = [
     "HlsContext",
     "HlsImpl",
     "Order",
+    "StageWriter",
     "as_array",
     "channels_last_order",
     "normalize_order",
-    "pipelined_loop",
     "register_hls",
     "same_order",
     "transpose_order",

@@ -11,24 +11,24 @@ import math
 
 import numpy as np
 
+from rmodel.cpp_writer import CppWriter
+
 from ..softmax import Softmax
-from . import ANY, HlsContext, HlsImpl, register_hls, transpose_order
+from . import ANY, HlsContext, HlsImpl, StageWriter, register_hls, transpose_order
 
 #: wide enough to hold the scaled value of any input type the tables are used with
 INDEX_T = "ap_fixed<48, 24>"
 
 
-def lut_index(value: str, low: float, high: float, size: int) -> str:
-    """C++ statements setting ``int idx`` to the nearest of ``size`` table points spanning [low, high]."""
+def write_lut_index(w: CppWriter, value: str, low: float, high: float, size: int) -> None:
+    """Statements setting ``int idx`` to the nearest of ``size`` table points spanning [low, high]."""
     scale = (size - 1) / (high - low)
-    return (
-        f"{INDEX_T} t = {value};\n"
-        f"t -= {INDEX_T}({low!r});\n"
-        f"t *= {INDEX_T}({scale!r});\n"
-        f"t += {INDEX_T}(0.5);\n"
-        f"int idx = t < 0 ? 0 : t.to_int();\n"
-        f"if (idx > {size - 1}) idx = {size - 1};"
-    )
+    w(f"{INDEX_T} t = {value};")
+    w(f"t -= {INDEX_T}({low!r});")
+    w(f"t *= {INDEX_T}({scale!r});")
+    w(f"t += {INDEX_T}(0.5);")
+    w("int idx = t < 0 ? 0 : t.to_int();")
+    w(f"if (idx > {size - 1}) idx = {size - 1};")
 
 
 def table_points(low: float, high: float, size: int) -> np.ndarray:
@@ -47,24 +47,22 @@ class _Elementwise(HlsImpl):
     def interval(self, reuse: int) -> int:
         return self.op.output_info(0).size
 
-    def statements(self, ctx: HlsContext) -> str:
-        """Statements computing ``y`` (result type) from ``v`` (input type)."""
+    def statements(self, ctx: HlsContext, w: StageWriter) -> None:
+        """Write the statements computing ``y`` (result type) from ``v`` (input type)."""
         raise NotImplementedError
 
-    def emit(self, ctx: HlsContext) -> str:
-        size = self.op.output_info(0).size
-        inner = "\n".join("  " + line for line in self.statements(ctx).splitlines())
-        return (
-            f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-            f"  const {ctx.in_types[0]} v = in0.read();\n{inner}\n  out0.write(y);\n}}"
-        )
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
+        with w.pipelined("apply", "i", self.op.output_info(0).size):
+            w(f"const {ctx.in_types[0]} v = in0.read();")
+            self.statements(ctx, w)
+            w("out0.write(y);")
 
 
 @register_hls("Relu")
 class ReluHls(_Elementwise):
-    def statements(self, ctx: HlsContext) -> str:
+    def statements(self, ctx: HlsContext, w: StageWriter) -> None:
         t = ctx.in_types[0]
-        return f"const {ctx.type('result')} y = v > {t}(0) ? v : {t}(0);"
+        w(f"const {ctx.type('result')} y = v > {t}(0) ? v : {t}(0);")
 
 
 @register_hls("LeakyRelu")
@@ -75,10 +73,11 @@ class LeakyReluHls(_Elementwise):
     def multipliers(self, reuse: int) -> int:
         return 1
 
-    def statements(self, ctx: HlsContext) -> str:
-        t, res, w = ctx.in_types[0], ctx.type("result"), ctx.type("weight")
+    def statements(self, ctx: HlsContext, w: StageWriter) -> None:
+        t, res, weight = ctx.in_types[0], ctx.type("result"), ctx.type("weight")
         alpha = float(np.float32(self.op.attr["alpha"]))
-        return f"const {w} alpha = {alpha!r}f;\nconst {res} y = v >= {t}(0) ? {res}(v) : {res}(alpha * v);"
+        w(f"const {weight} alpha = {alpha!r}f;")
+        w(f"const {res} y = v >= {t}(0) ? {res}(v) : {res}(alpha * v);")
 
 
 class _Table(_Elementwise):
@@ -92,13 +91,15 @@ class _Table(_Elementwise):
     def float_expression(self) -> str:
         raise NotImplementedError
 
-    def statements(self, ctx: HlsContext) -> str:
+    def statements(self, ctx: HlsContext, w: StageWriter) -> None:
         res = ctx.type("result")
         if ctx.is_float("table"):
-            return f"const {res} y = {self.float_expression()};"
+            w(f"const {res} y = {self.float_expression()};")
+            return
         rng, size = ctx.config.table_range, ctx.config.table_size
         table = ctx.weight("table", self.function(table_points(-rng, rng, size)).astype(np.float32), "table")
-        return f"{lut_index('v', -rng, rng, size)}\nconst {res} y = {table}[idx];"
+        write_lut_index(w, "v", -rng, rng, size)
+        w(f"const {res} y = {table}[idx];")
 
 
 @register_hls("Sigmoid")
@@ -150,50 +151,43 @@ class SoftmaxHls(HlsImpl):
     def interval(self, reuse: int) -> int:
         return 2 * self.op.output_info(0).size
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         _, length, rows, _ = self._geometry()
         in_t, acc, res = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
-        fixed = not ctx.is_float("table")
-        if fixed:
+        if ctx.is_float("table"):
+            e_t = "float"
+
+            def exponential(w: StageWriter) -> None:
+                w("e[i] = std::exp(float(x[i]) - float(m));")
+
+            def inverse(w: StageWriter) -> None:
+                w("inv = 1.0f / float(sum);")
+
+        else:
             rng, size = ctx.config.table_range, ctx.config.table_size
             exp_table = ctx.weight("exp_table", np.exp(table_points(-rng, 0.0, size)).astype(np.float32), "table")
             inv_high = float(max(length, 2))
             inv_table = ctx.weight("inv_table", (1.0 / table_points(1.0, inv_high, size)).astype(np.float32), "table")
-            tt = ctx.type("table")
-            exp_code = f"{lut_index('d', -rng, 0.0, size)}\n      e[i] = {exp_table}[idx];"
-            inv_code = f"{{\n    {lut_index('sum', 1.0, inv_high, size)}\n    inv = {inv_table}[idx];\n  }}"
-            e_t, inv_decl = tt, f"{tt} inv;"
-        else:
-            exp_code = "e[i] = std::exp(float(x[i]) - float(m));"
-            inv_code = "inv = 1.0f / float(sum);"
-            e_t, inv_decl = "float", "float inv;"
-        d_line = f"      const {acc} d = {acc}(x[i]) - {acc}(m);" if fixed else ""
-        exp_lines = "\n".join(line for line in [d_line, "      " + exp_code.replace("\n", "\n      ")] if line)
-        return f"""rows:
-for (int r = 0; r < {rows}; ++r) {{
-  {in_t} x[{length}];
-  {e_t} e[{length}];
-  {in_t} m = 0;
-  {acc} sum = 0;
-  {inv_decl}
-read:
-  for (int i = 0; i < {length}; ++i) {{
-#pragma HLS PIPELINE II=1
-    x[i] = in0.read();
-    if (i == 0 || x[i] > m) m = x[i];
-  }}
-exponentials:
-  for (int i = 0; i < {length}; ++i) {{
-#pragma HLS PIPELINE II=1
-    {{
-{exp_lines}
-    }}
-    sum += e[i];
-  }}
-  {inv_code}
-normalize:
-  for (int i = 0; i < {length}; ++i) {{
-#pragma HLS PIPELINE II=1
-    out0.write({res}(e[i] * inv));
-  }}
-}}"""
+            e_t = ctx.type("table")
+
+            def exponential(w: StageWriter) -> None:
+                w(f"const {acc} d = {acc}(x[i]) - {acc}(m);")
+                write_lut_index(w, "d", -rng, 0.0, size)
+                w(f"e[i] = {exp_table}[idx];")
+
+            def inverse(w: StageWriter) -> None:
+                with w.block():
+                    write_lut_index(w, "sum", 1.0, inv_high, size)
+                    w(f"inv = {inv_table}[idx];")
+
+        with w.loop("r", rows, label="rows"):
+            w(f"{in_t} x[{length}];", f"{e_t} e[{length}];", f"{in_t} m = 0;", f"{acc} sum = 0;", f"{e_t} inv;")
+            with w.pipelined("read", "i", length):
+                w("x[i] = in0.read();", "if (i == 0 || x[i] > m) m = x[i];")
+            with w.pipelined("exponentials", "i", length):
+                with w.block():
+                    exponential(w)
+                w("sum += e[i];")
+            inverse(w)
+            with w.pipelined("normalize", "i", length):
+                w(f"out0.write({res}(e[i] * inv));")

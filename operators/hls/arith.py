@@ -9,7 +9,7 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from ..concat import Concat
-from . import ANY, HlsContext, HlsImpl, as_array, register_hls
+from . import ANY, HlsContext, HlsImpl, StageWriter, as_array, register_hls
 
 _SYMBOL = {"Add": "+", "Sub": "-", "Mul": "*"}
 
@@ -45,7 +45,7 @@ class BinaryHls(HlsImpl):
     def multipliers(self, reuse: int) -> int:
         return 1 if self.op.op_type == "Mul" else 0
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op = self.op
         out = op.output_info(0)
         res = ctx.type("result")
@@ -60,16 +60,13 @@ class BinaryHls(HlsImpl):
             values = full[as_array(ctx.in_orders[0], out.size)]
             role = "weight" if op.op_type == "Mul" else "bias"
             c = ctx.weight("c", values, role)
-            stream_var = f"const {ctx.in_types[0]} s = in0.read();"
-            if const_index == 1:
-                reads = [stream_var.replace(" s ", " a "), f"const {ctx.type(role)} b = {c}[i];"]
-            else:
-                reads = [f"const {ctx.type(role)} a = {c}[i];", stream_var.replace(" s ", " b ")]
-        lines = "\n".join("  " + r for r in reads)
-        return (
-            f"apply:\nfor (int i = 0; i < {out.size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-            f"{lines}\n  out0.write({res}(a {sym} b));\n}}"
-        )
+            streamed, constant_operand = ("a", "b") if const_index == 1 else ("b", "a")
+            stream_read = f"const {ctx.in_types[0]} {streamed} = in0.read();"
+            const_read = f"const {ctx.type(role)} {constant_operand} = {c}[i];"
+            reads = [stream_read, const_read] if const_index == 1 else [const_read, stream_read]
+        with w.pipelined("apply", "i", out.size):
+            w(*reads)
+            w(f"out0.write({res}(a {sym} b));")
 
 
 @register_hls("Concat")
@@ -81,18 +78,13 @@ class ConcatHls(HlsImpl):
         if any(n in constants for n in op.inputs if n):
             raise RModelError(f"node '{op.name}' (Concat): the HLS target concatenates streamed tensors only")
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op = self.op
         assert isinstance(op, Concat)
         out = op.output_info(0)
         axis = op.plan.axis
-        outer = math.prod(out.shape[:axis])
         res = ctx.type("result")
-        loops = []
-        for j, i in enumerate(ctx.streamed):
-            block = math.prod(op.input_info(i).shape[axis:])
-            loops.append(
-                f"  part{j}:\n  for (int i = 0; i < {block}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-                f"    out0.write({res}(in{j}.read()));\n  }}"
-            )
-        return f"outer:\nfor (int o = 0; o < {outer}; ++o) {{\n" + "\n".join(loops) + "\n}"
+        with w.loop("o", math.prod(out.shape[:axis]), label="outer"):
+            for j, i in enumerate(ctx.streamed):
+                with w.pipelined(f"part{j}", "i", math.prod(op.input_info(i).shape[axis:]), hang=False):
+                    w(f"out0.write({res}(in{j}.read()));")

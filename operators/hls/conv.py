@@ -9,6 +9,7 @@ are 2-D ones of height 1. Conv covers groups, hence depthwise convolutions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ from rmodel.errors import RModelError
 from ..base import Operator
 from ..conv import Conv, Plane, Window
 from ..pool import Pool
-from . import HlsContext, HlsImpl, Order, channels_last_order, register_hls
+from . import HlsContext, HlsImpl, Order, StageWriter, channels_last_order, register_hls
 
 
 @dataclass(frozen=True)
@@ -48,58 +49,47 @@ def geometry(op: Operator, win: Window, channels: int) -> Geometry:
     return Geometry(op.input_info(0).shape[0], channels, win.plane)
 
 
-def window_loops(g: Geometry, in_t: str, per_pixel: str, fill: str = "0", flags: bool = False) -> str:
+def write_window_loops(
+    w: StageWriter,
+    g: Geometry,
+    in_t: str,
+    per_pixel: Callable[[StageWriter], None],
+    fill: str = "0",
+    flags: bool = False,
+) -> None:
     """Line-buffer skeleton: read rows as needed, gather ``win[taps][C]`` (and, with ``flags``,
     ``valid[taps]``) for every output pixel, run ``per_pixel``; drain unused rows at the end."""
     p = g.p
-    per_pixel = "\n".join(
-        "      " + line if line and not line.startswith("#pragma") else line for line in per_pixel.splitlines()
-    )
-    valid_decl = f"      bool valid[{g.taps}];\n#pragma HLS ARRAY_PARTITION variable=valid complete\n" if flags else ""
-    valid_set = "        valid[t] = ok;\n" if flags else ""
-    return f"""// line buffer: the last {g.span} input row(s) of {p.iw} pixels x {g.c} channels
-{in_t} line[{g.span}][{p.iw}][{g.c}];
-#pragma HLS ARRAY_PARTITION variable=line complete dim=3
-images:
-for (int n = 0; n < {g.n}; ++n) {{
-  int next_row = 0;
-out_rows:
-  for (int oh = 0; oh < {p.oh}; ++oh) {{
-    int last = oh * {p.sh} - {p.pt} + {g.span - 1};
-    if (last > {p.ih - 1}) last = {p.ih - 1};
-  read_rows:
-    for (; next_row <= last; ++next_row) {{
-      for (int iw = 0; iw < {p.iw}; ++iw) {{
-        for (int c = 0; c < {g.c}; ++c) {{
-#pragma HLS PIPELINE II=1
-          line[next_row % {g.span}][iw][c] = in0.read();
-        }}
-      }}
-    }}
-  out_cols:
-    for (int ow = 0; ow < {p.ow}; ++ow) {{
-      {in_t} win[{g.taps * g.c}];
-#pragma HLS ARRAY_PARTITION variable=win complete
-{valid_decl}    gather:
-      for (int t = 0; t < {g.taps}; ++t) {{
-#pragma HLS PIPELINE II=1
-        const int ih = oh * {p.sh} - {p.pt} + (t / {p.kw}) * {p.dh};
-        const int iw = ow * {p.sw} - {p.pl} + (t % {p.kw}) * {p.dw};
-        const bool ok = ih >= 0 && ih < {p.ih} && iw >= 0 && iw < {p.iw};
-        const int row = ok ? ih % {g.span} : 0, col = ok ? iw : 0;
-{valid_set}        for (int c = 0; c < {g.c}; ++c) win[t * {g.c} + c] = ok ? line[row][col][c] : {in_t}({fill});
-      }}
-{per_pixel}
-    }}
-  }}
-drain_rows:
-  for (; next_row < {p.ih}; ++next_row) {{
-    for (int i = 0; i < {p.iw * g.c}; ++i) {{
-#pragma HLS PIPELINE II=1
-      in0.read();
-    }}
-  }}
-}}"""
+    w(f"// line buffer: the last {g.span} input row(s) of {p.iw} pixels x {g.c} channels")
+    w(f"{in_t} line[{g.span}][{p.iw}][{g.c}];")
+    w("#pragma HLS ARRAY_PARTITION variable=line complete dim=3")
+    with w.loop("n", g.n, label="images"):
+        w("int next_row = 0;")
+        with w.loop("oh", p.oh, label="out_rows"):
+            w(f"int last = oh * {p.sh} - {p.pt} + {g.span - 1};")
+            w(f"if (last > {p.ih - 1}) last = {p.ih - 1};")
+            w.label("read_rows")
+            read_rows = w.block("for (; next_row <= last; ++next_row)")
+            with read_rows, w.loop("iw", p.iw), w.loop("c", g.c, pragma="PIPELINE II=1"):
+                w(f"line[next_row % {g.span}][iw][c] = in0.read();")
+            with w.loop("ow", p.ow, label="out_cols"):
+                w(f"{in_t} win[{g.taps * g.c}];")
+                w("#pragma HLS ARRAY_PARTITION variable=win complete")
+                if flags:
+                    w(f"bool valid[{g.taps}];")
+                    w("#pragma HLS ARRAY_PARTITION variable=valid complete")
+                with w.pipelined("gather", "t", g.taps):
+                    w(f"const int ih = oh * {p.sh} - {p.pt} + (t / {p.kw}) * {p.dh};")
+                    w(f"const int iw = ow * {p.sw} - {p.pl} + (t % {p.kw}) * {p.dw};")
+                    w(f"const bool ok = ih >= 0 && ih < {p.ih} && iw >= 0 && iw < {p.iw};")
+                    w(f"const int row = ok ? ih % {g.span} : 0, col = ok ? iw : 0;")
+                    if flags:
+                        w("valid[t] = ok;")
+                    w(f"for (int c = 0; c < {g.c}; ++c) win[t * {g.c} + c] = ok ? line[row][col][c] : {in_t}({fill});")
+                per_pixel(w)
+        w.label("drain_rows")
+        with w.block(f"for (; next_row < {p.ih}; ++next_row)"), w.loop("i", p.iw * g.c, pragma="PIPELINE II=1"):
+            w("in0.read();")
 
 
 class _Windowed(HlsImpl):
@@ -151,7 +141,7 @@ class ConvHls(_Windowed):
         per_pixel = g.taps + min(reuse, dims.m * g.taps * dims.cg) + dims.m
         return g.n * max(g.p.ih * g.p.iw * g.c, g.p.oh * g.p.ow * per_pixel)
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op, g, dims = self.conv, self.g, self.conv.plan.dims
         m, cg, mg = dims.m, dims.cg, dims.mg
         t_per = g.taps * cg
@@ -161,7 +151,7 @@ class ConvHls(_Windowed):
         weights = ctx.const(op.inputs[1])
         assert weights is not None
         weight = weights.astype(np.float32).reshape(m, cg, g.p.kh, g.p.kw).transpose(0, 2, 3, 1)
-        w = ctx.weight("w", weight)
+        wt = ctx.weight("w", weight)
         acc_t, res_t = ctx.type("accum"), ctx.type("result")
         bias = ctx.const(op.inputs[2]) if op.has_input(2) else None
         if bias is not None:
@@ -172,33 +162,22 @@ class ConvHls(_Windowed):
         guard = f"if (idx < {total}) " if mults * r != total else ""
         part = "complete" if mults == total else f"block factor={mults}"
         group_term = f" + (m / {mg}) * {cg}" if dims.group > 1 else ""
-        per_pixel = f"""{acc_t} acc[{m}];
-#pragma HLS ARRAY_PARTITION variable=acc complete
-init:
-for (int j = 0; j < {m}; ++j) {{
-#pragma HLS UNROLL
-  {init}
-}}
-mac:
-for (int r = 0; r < {r}; ++r) {{
-#pragma HLS PIPELINE II=1
-  for (int j = 0; j < {mults}; ++j) {{
-#pragma HLS UNROLL
-    const int idx = r + j * {r};
-    const int m = idx / {t_per}, t = idx % {t_per};
-    {guard}acc[m] += win[(t / {cg}) * {g.c}{group_term} + t % {cg}] * {w}[idx];
-  }}
-}}
-write:
-for (int j = 0; j < {m}; ++j) {{
-#pragma HLS PIPELINE II=1
-  out0.write({res_t}(acc[j]));
-}}"""
-        head = (
-            f"// reuse factor {r}: {mults} multipliers, each used {r} times per output pixel\n"
-            f"#pragma HLS ARRAY_PARTITION variable={w} {part}\n"
-        )
-        return head + window_loops(g, ctx.in_types[0], per_pixel)
+
+        def per_pixel(w: StageWriter) -> None:
+            w(f"{acc_t} acc[{m}];")
+            w("#pragma HLS ARRAY_PARTITION variable=acc complete")
+            with w.loop("j", m, label="init", hang=False, pragma="UNROLL"):
+                w(init)
+            with w.pipelined("mac", "r", r, hang=False), w.loop("j", mults, pragma="UNROLL"):
+                w(f"const int idx = r + j * {r};")
+                w(f"const int m = idx / {t_per}, t = idx % {t_per};")
+                w(f"{guard}acc[m] += win[(t / {cg}) * {g.c}{group_term} + t % {cg}] * {wt}[idx];")
+            with w.pipelined("write", "j", m, hang=False):
+                w(f"out0.write({res_t}(acc[j]));")
+
+        w(f"// reuse factor {r}: {mults} multipliers, each used {r} times per output pixel")
+        w(f"#pragma HLS ARRAY_PARTITION variable={wt} {part}")
+        write_window_loops(w, g, ctx.in_types[0], per_pixel)
 
 
 @register_hls("MaxPool", "AveragePool")
@@ -215,22 +194,22 @@ class PoolHls(_Windowed):
     def check(self, constants: dict[str, np.ndarray]) -> None:
         geometry(self.op, self.pool.plan.win, self.op.input_info(0).shape[1])  # 1-D and 2-D windows only
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op, g = self.pool, self.g
         in_t, acc_t, res_t = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
         if op.is_max:
-            per_pixel = f"""channels:
-for (int c = 0; c < {g.c}; ++c) {{
-#pragma HLS PIPELINE II=1
-  {in_t} best = win[c];
-  bool any = false;
-  for (int t = 0; t < {g.taps}; ++t) {{
-    if (valid[t] && (!any || win[t * {g.c} + c] > best)) best = win[t * {g.c} + c];
-    any = any || valid[t];
-  }}
-  out0.write({res_t}(best));
-}}"""
-            return window_loops(g, in_t, per_pixel, flags=True)
+
+            def best(w: StageWriter) -> None:
+                with w.pipelined("channels", "c", g.c, hang=False):
+                    w(f"{in_t} best = win[c];")
+                    w("bool any = false;")
+                    with w.loop("t", g.taps):
+                        w(f"if (valid[t] && (!any || win[t * {g.c} + c] > best)) best = win[t * {g.c} + c];")
+                        w("any = any || valid[t];")
+                    w(f"out0.write({res_t}(best));")
+
+            write_window_loops(w, g, in_t, best, flags=True)
+            return
         counts = list(op.plan.counts)
         if len(counts) == 1:
             counts = [(1,), counts[0]]
@@ -241,14 +220,14 @@ for (int c = 0; c < {g.c}; ++c) {{
         else:
             inverse = ctx.weight("inv_count", (1.0 / table).astype(np.float32))
             scale = f"sum * {inverse}[oh * {g.p.ow} + ow]"
-        per_pixel = f"""channels:
-for (int c = 0; c < {g.c}; ++c) {{
-#pragma HLS PIPELINE II=1
-  {acc_t} sum = 0;
-  for (int t = 0; t < {g.taps}; ++t) sum += win[t * {g.c} + c];
-  out0.write({res_t}({scale}));
-}}"""
-        return window_loops(g, in_t, per_pixel)
+
+        def average(w: StageWriter) -> None:
+            with w.pipelined("channels", "c", g.c, hang=False):
+                w(f"{acc_t} sum = 0;")
+                w(f"for (int t = 0; t < {g.taps}; ++t) sum += win[t * {g.c} + c];")
+                w(f"out0.write({res_t}({scale}));")
+
+        write_window_loops(w, g, in_t, average)
 
 
 @register_hls("GlobalAveragePool", "GlobalMaxPool")
@@ -258,7 +237,7 @@ class GlobalPoolHls(HlsImpl):
     def required_orders(self, orders: list) -> list:
         return [channels_last_order(self.op.input_info(0).shape)]
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op = self.op
         x = op.input_info(0)
         n, c, size = x.shape[0], x.shape[1], math.prod(x.shape[2:])
@@ -271,23 +250,12 @@ class GlobalPoolHls(HlsImpl):
         else:
             inv = ctx.weight("inv_size", np.array([1.0 / size], np.float32))
             update, final = "acc[c] += v;", f"acc[c] * {inv}[0]"
-        acc_type = in_t if is_max else acc_t
-        return f"""images:
-for (int n = 0; n < {n}; ++n) {{
-  {acc_type} acc[{c}];
-#pragma HLS ARRAY_PARTITION variable=acc complete
-  for (int c = 0; c < {c}; ++c) acc[c] = 0;
-pixels:
-  for (int p = 0; p < {size}; ++p) {{
-    for (int c = 0; c < {c}; ++c) {{
-#pragma HLS PIPELINE II=1
-      const {in_t} v = in0.read();
-      {update}
-    }}
-  }}
-write:
-  for (int c = 0; c < {c}; ++c) {{
-#pragma HLS PIPELINE II=1
-    out0.write({res_t}({final}));
-  }}
-}}"""
+        with w.loop("n", n, label="images"):
+            w(f"{in_t if is_max else acc_t} acc[{c}];")
+            w("#pragma HLS ARRAY_PARTITION variable=acc complete")
+            w(f"for (int c = 0; c < {c}; ++c) acc[c] = 0;")
+            with w.loop("p", size, label="pixels"), w.loop("c", c, pragma="PIPELINE II=1"):
+                w(f"const {in_t} v = in0.read();")
+                w(update)
+            with w.pipelined("write", "c", c):
+                w(f"out0.write({res_t}({final}));")

@@ -14,14 +14,16 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from ..gemm import Gemm, MatMul
-from . import ANY, HlsContext, HlsImpl, Order, register_hls, transpose_order
+from . import ANY, HlsContext, HlsImpl, Order, StageWriter, register_hls, transpose_order
 
 
-def dense_body(ctx: HlsContext, rows: int, k: int, n: int, weight: np.ndarray, bias: np.ndarray | None) -> str:
+def write_dense(
+    ctx: HlsContext, w: StageWriter, rows: int, k: int, n: int, weight: np.ndarray, bias: np.ndarray | None
+) -> None:
     """Stage body: ``rows`` times y[n] = sum_k a[k] * w[k, n] (+ bias[row?, n])."""
     r = max(1, min(ctx.reuse, k * n))
     mults = math.ceil(k * n / r)
-    w = ctx.weight("w", weight.reshape(k, n))
+    wt = ctx.weight("w", weight.reshape(k, n))
     in_t, acc_t, res_t = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
     if bias is not None:
         per_row = bias.ndim == 2  # else one bias row shared by every row
@@ -31,39 +33,22 @@ def dense_body(ctx: HlsContext, rows: int, k: int, n: int, weight: np.ndarray, b
         init = f"acc[j] = {acc_t}(0);"
     part = "complete" if mults == k * n else f"block factor={mults}"
     guard = f"if (idx < {k * n}) " if mults * r != k * n else ""
-    return f"""// reuse factor {r}: {mults} multipliers, each used {r} times per row
-#pragma HLS ARRAY_PARTITION variable={w} {part}
-rows:
-for (int m = 0; m < {rows}; ++m) {{
-  {in_t} a[{k}];
-#pragma HLS ARRAY_PARTITION variable=a complete
-  {acc_t} acc[{n}];
-#pragma HLS ARRAY_PARTITION variable=acc complete
-read:
-  for (int i = 0; i < {k}; ++i) {{
-#pragma HLS PIPELINE II=1
-    a[i] = in0.read();
-  }}
-init:
-  for (int j = 0; j < {n}; ++j) {{
-#pragma HLS UNROLL
-    {init}
-  }}
-mac:
-  for (int r = 0; r < {r}; ++r) {{
-#pragma HLS PIPELINE II=1
-    for (int j = 0; j < {mults}; ++j) {{
-#pragma HLS UNROLL
-      const int idx = r + j * {r};
-      {guard}acc[idx % {n}] += a[idx / {n}] * {w}[idx];
-    }}
-  }}
-write:
-  for (int j = 0; j < {n}; ++j) {{
-#pragma HLS PIPELINE II=1
-    out0.write({res_t}(acc[j]));
-  }}
-}}"""
+    w(f"// reuse factor {r}: {mults} multipliers, each used {r} times per row")
+    w(f"#pragma HLS ARRAY_PARTITION variable={wt} {part}")
+    with w.loop("m", rows, label="rows"):
+        w(f"{in_t} a[{k}];")
+        w("#pragma HLS ARRAY_PARTITION variable=a complete")
+        w(f"{acc_t} acc[{n}];")
+        w("#pragma HLS ARRAY_PARTITION variable=acc complete")
+        with w.pipelined("read", "i", k):
+            w("a[i] = in0.read();")
+        with w.loop("j", n, label="init", pragma="UNROLL"):
+            w(init)
+        with w.pipelined("mac", "r", r), w.loop("j", mults, pragma="UNROLL"):
+            w(f"const int idx = r + j * {r};")
+            w(f"{guard}acc[idx % {n}] += a[idx / {n}] * {wt}[idx];")
+        with w.pipelined("write", "j", n):
+            w(f"out0.write({res_t}(acc[j]));")
 
 
 def row_permutation(order: Order, rows: int, k: int) -> np.ndarray | None:
@@ -145,7 +130,7 @@ class GemmHls(_Dense):
             return [transpose_order((k, m), (1, 0))]
         return [ANY if row_permutation(orders[0], m, k) is not None else None]
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op, (m, k, n) = self.op, self.shape()
         b = _constant(ctx, op.inputs[1]).astype(np.float64)
         b = b.T if op.trans_b else b
@@ -159,7 +144,7 @@ class GemmHls(_Dense):
             bias = np.broadcast_to(c, (m, n)).astype(np.float32)
             if np.all(bias == bias[0]):
                 bias = bias[0].copy()
-        return dense_body(ctx, m, k, n, weight, bias)
+        write_dense(ctx, w, m, k, n, weight, bias)
 
 
 @register_hls("MatMul")
@@ -183,6 +168,6 @@ class MatMulHls(_Dense):
     def streamed_inputs(self, constants: dict[str, np.ndarray]) -> list[int]:
         return [0]
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         rows, k, n = self.shape()
-        return dense_body(ctx, rows, k, n, _constant(ctx, self.op.inputs[1]).astype(np.float32), None)
+        write_dense(ctx, w, rows, k, n, _constant(ctx, self.op.inputs[1]).astype(np.float32), None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rmodel.errors import RModelError
 
 from ..normalization import BatchNormalization
-from . import ANY, HlsContext, HlsImpl, Order, channels_last_order, register_hls, same_order
+from . import ANY, HlsContext, HlsImpl, Order, StageWriter, channels_last_order, register_hls, same_order
 
 
 @register_hls("BatchNormalization")
@@ -42,15 +42,12 @@ class BatchNormHls(HlsImpl):
     def multipliers(self, reuse: int) -> int:
         return 1
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         plan = self.op.plan
         assert plan.folded_scale is not None and plan.folded_shift is not None  # check() refused the rest
         a = ctx.weight("scale", plan.folded_scale)
         b = ctx.weight("shift", plan.folded_shift, "bias")
-        size = self.op.output_info(0).size
         channel = f"i % {plan.c}" if self._channels_last(ctx.in_orders[0]) else f"(i / {plan.s}) % {plan.c}"
-        return (
-            f"apply:\nfor (int i = 0; i < {size}; ++i) {{\n#pragma HLS PIPELINE II=1\n"
-            f"  const int c = {channel};\n"
-            f"  out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));\n}}"
-        )
+        with w.pipelined("apply", "i", self.op.output_info(0).size):
+            w(f"const int c = {channel};")
+            w(f"out0.write({ctx.type('result')}(in0.read() * {a}[c] + {b}[c]));")

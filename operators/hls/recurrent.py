@@ -14,11 +14,12 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from rmodel.cpp_sources import cpp_source
+from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 
 from ..recurrent import GRU, LSTM, Recurrent
-from . import HlsContext, HlsImpl, Order, register_hls, transpose_order
-from .activation import lut_index, table_points
+from . import HlsContext, HlsImpl, Order, StageWriter, register_hls, transpose_order
+from .activation import table_points, write_lut_index
 
 _DEFAULTS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 
@@ -44,8 +45,8 @@ class StepCode(NamedTuple):
     """C++ of a stage: the state declarations before the time loop, and the body that computes
     one batch row's step from ``x`` (inside the loops over steps and rows)."""
 
-    init: str
-    body: str
+    init: StageWriter
+    body: StageWriter
 
 
 class _RecurrentHls(HlsImpl):
@@ -121,13 +122,17 @@ class _RecurrentHls(HlsImpl):
         )
         for fn, numpy_fn, expr in functions:
             name = f"{ctx.stage}_{fn}"
-            if ctx.is_float("table"):
-                body = f"  return {res}({expr});"
-            else:
-                rng, size = ctx.config.table_range, ctx.config.table_size
-                table = ctx.weight(f"{fn}_table", numpy_fn(table_points(-rng, rng, size)).astype(np.float32), "table")
-                body = "  " + lut_index("v", -rng, rng, size).replace("\n", "\n  ") + f"\n  return {res}({table}[idx]);"
-            ctx.helper(name, f"static {res} {name}({acc} v) {{\n{body}\n}}")
+            w = CppWriter()
+            with w.block(f"static {res} {name}({acc} v)"):
+                if ctx.is_float("table"):
+                    w(f"return {res}({expr});")
+                else:
+                    rng, size = ctx.config.table_range, ctx.config.table_size
+                    points = numpy_fn(table_points(-rng, rng, size)).astype(np.float32)
+                    table = ctx.weight(f"{fn}_table", points, "table")
+                    write_lut_index(w, "v", -rng, rng, size)
+                    w(f"return {res}({table}[idx]);")
+            ctx.helper(name, w.text())
             names.append(name)
         ctx.helper("matvec", cpp_source("rmodel.operators.hls", "recurrent.h", "matvec"))
         return Functions(names[0], names[1])
@@ -151,45 +156,33 @@ class _RecurrentHls(HlsImpl):
         recurrent products."""
         raise NotImplementedError
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op, p = self.op, self.op.plan
         g, h, i_size, batch = self.gates, p.hidden, p.input_size, p.batch
         rf = ctx.reuse
         fns = self._functions(ctx)
         in_t, res = ctx.in_types[0], ctx.type("result")
-        w = p.weight(1).astype(np.float32)[0]
+        wx = p.weight(1).astype(np.float32)[0]
         r = p.weight(2).astype(np.float32)[0]
         b = p.weight(3).astype(np.float32)[0] if op.has_input(3) else np.zeros(2 * g * h, np.float32)
-        weights = Weights(w, r, b[: g * h].astype(np.float64), b[g * h :].astype(np.float64))
+        weights = Weights(wx, r, b[: g * h].astype(np.float64), b[g * h :].astype(np.float64))
         outs = self._writes(ctx)
-        init, step = self.step(ctx, weights, fns, min(rf, g * h * i_size), min(rf, g * h * h))
-        write_y = f"\n    for (int j = 0; j < {h}; ++j) {outs[0]}.write({res}(h[b][j]));" if 0 in outs else ""
-        write_states = []
-        if 1 in outs:
-            write_states.append(f"  for (int j = 0; j < {h}; ++j) {outs[1]}.write({res}(h[b][j]));")
-        if 2 in outs:
-            write_states.append(f"  for (int j = 0; j < {h}; ++j) {outs[2]}.write({res}(c[b][j]));")
-        final_block = ""
-        if write_states:
-            final_block = f"states:\nfor (int b = 0; b < {batch}; ++b) {{\n" + "\n".join(write_states) + "\n}"
-        step = "\n".join(
-            "    " + line if line and not line.startswith("#pragma") else line for line in step.splitlines()
-        )
-        return f"""{init}
-steps:
-for (int t = 0; t < {p.seq_length}; ++t) {{
-  for (int b = 0; b < {batch}; ++b) {{
-    {in_t} x[{i_size}];
-#pragma HLS ARRAY_PARTITION variable=x complete
-  read:
-    for (int k = 0; k < {i_size}; ++k) {{
-#pragma HLS PIPELINE II=1
-      x[k] = in0.read();
-    }}
-{step}{write_y}
-  }}
-}}
-{final_block}"""
+        code = self.step(ctx, weights, fns, min(rf, g * h * i_size), min(rf, g * h * h))
+        w.extend(code.init)
+        with w.loop("t", p.seq_length, label="steps"), w.loop("b", batch):
+            w(f"{in_t} x[{i_size}];")
+            w("#pragma HLS ARRAY_PARTITION variable=x complete")
+            with w.pipelined("read", "k", i_size):
+                w("x[k] = in0.read();")
+            w.extend(code.body)
+            if 0 in outs:
+                w(f"for (int j = 0; j < {h}; ++j) {outs[0]}.write({res}(h[b][j]));")
+        if 1 in outs or 2 in outs:
+            with w.loop("b", batch, label="states"):
+                if 1 in outs:
+                    w(f"for (int j = 0; j < {h}; ++j) {outs[1]}.write({res}(h[b][j]));")
+                if 2 in outs:
+                    w(f"for (int j = 0; j < {h}; ++j) {outs[2]}.write({res}(c[b][j]));")
 
 
 @register_hls("LSTM")
@@ -210,29 +203,23 @@ class LstmHls(_RecurrentHls):
         bias = ctx.weight("bias", (weights.wb + weights.rb).astype(np.float32), "bias")
         h0 = self._initial(ctx, 5, "initial_h", "result")
         c0 = self._initial(ctx, 6, "initial_c", "accum")
-        init = f"""{res} h[{batch}][{h}];
-{acc} c[{batch}][{h}];
-for (int b = 0; b < {batch}; ++b) {{
-  for (int j = 0; j < {h}; ++j) {{
-    h[b][j] = {f"{h0}[b * {h} + j]" if h0 else "0"};
-    c[b][j] = {f"{c0}[b * {h} + j]" if c0 else "0"};
-  }}
-}}"""
-        step = f"""{acc} pre[{g * h}];
-#pragma HLS ARRAY_PARTITION variable=pre complete
-for (int j = 0; j < {g * h}; ++j) pre[j] = {bias}[j];
-matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, pre);
-matvec<{g * h}, {h}, {rh}>(h[b], {wr}, pre);
-cells:
-for (int j = 0; j < {h}; ++j) {{
-#pragma HLS PIPELINE II=1
-  const {res} in_gate = {sig}(pre[j]);
-  const {res} out_gate = {sig}(pre[{h} + j]);
-  const {res} forget_gate = {sig}(pre[{2 * h} + j]);
-  const {res} cell_in = {tanh}(pre[{3 * h} + j]);
-  c[b][j] = forget_gate * c[b][j] + in_gate * cell_in;
-  h[b][j] = out_gate * {tanh}(c[b][j]);
-}}"""
+        init = StageWriter()
+        init(f"{res} h[{batch}][{h}];", f"{acc} c[{batch}][{h}];")
+        with init.loop("b", batch), init.loop("j", h):
+            init(f"h[b][j] = {f'{h0}[b * {h} + j]' if h0 else '0'};")
+            init(f"c[b][j] = {f'{c0}[b * {h} + j]' if c0 else '0'};")
+        step = StageWriter()
+        step(f"{acc} pre[{g * h}];", "#pragma HLS ARRAY_PARTITION variable=pre complete")
+        step(f"for (int j = 0; j < {g * h}; ++j) pre[j] = {bias}[j];")
+        step(f"matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, pre);")
+        step(f"matvec<{g * h}, {h}, {rh}>(h[b], {wr}, pre);")
+        with step.pipelined("cells", "j", h, hang=False):
+            step(f"const {res} in_gate = {sig}(pre[j]);")
+            step(f"const {res} out_gate = {sig}(pre[{h} + j]);")
+            step(f"const {res} forget_gate = {sig}(pre[{2 * h} + j]);")
+            step(f"const {res} cell_in = {tanh}(pre[{3 * h} + j]);")
+            step("c[b][j] = forget_gate * c[b][j] + in_gate * cell_in;")
+            step(f"h[b][j] = out_gate * {tanh}(c[b][j]);")
         return StepCode(init, step)
 
 
@@ -255,54 +242,37 @@ class GruHls(_RecurrentHls):
             bx[2 * h :] += rb[2 * h :]
         bias_x = ctx.weight("bias_x", bx.astype(np.float32), "bias")
         h0 = self._initial(ctx, 5, "initial_h", "result")
-        init = f"""{res} h[{batch}][{h}];
-for (int b = 0; b < {batch}; ++b) {{
-  for (int j = 0; j < {h}; ++j) h[b][j] = {f"{h0}[b * {h} + j]" if h0 else "0"};
-}}"""
-        head = f"""{acc} px[{g * h}];
-#pragma HLS ARRAY_PARTITION variable=px complete
-for (int j = 0; j < {g * h}; ++j) px[j] = {bias_x}[j];
-matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, px);
-"""
+        init = StageWriter()
+        init(f"{res} h[{batch}][{h}];")
+        with init.loop("b", batch):
+            init(f"for (int j = 0; j < {h}; ++j) h[b][j] = {f'{h0}[b * {h} + j]' if h0 else '0'};")
+        step = StageWriter()
+        step(f"{acc} px[{g * h}];", "#pragma HLS ARRAY_PARTITION variable=px complete")
+        step(f"for (int j = 0; j < {g * h}; ++j) px[j] = {bias_x}[j];")
+        step(f"matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, px);")
         if lbr:
             wr = ctx.weight("r", r)
             bias_h = ctx.weight("bias_h", np.concatenate([np.zeros(2 * h), rb[2 * h :]]).astype(np.float32), "bias")
-            step = (
-                head
-                + f"""{acc} ph[{g * h}];
-#pragma HLS ARRAY_PARTITION variable=ph complete
-for (int j = 0; j < {g * h}; ++j) ph[j] = {bias_h}[j];
-matvec<{g * h}, {h}, {rh}>(h[b], {wr}, ph);
-cells:
-for (int j = 0; j < {h}; ++j) {{
-#pragma HLS PIPELINE II=1
-  const {res} update = {sig}(px[j] + ph[j]);
-  const {res} reset = {sig}(px[{h} + j] + ph[{h} + j]);
-  const {res} candidate = {tanh}(px[{2 * h} + j] + reset * ph[{2 * h} + j]);
-  h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];
-}}"""
-            )
+            step(f"{acc} ph[{g * h}];", "#pragma HLS ARRAY_PARTITION variable=ph complete")
+            step(f"for (int j = 0; j < {g * h}; ++j) ph[j] = {bias_h}[j];")
+            step(f"matvec<{g * h}, {h}, {rh}>(h[b], {wr}, ph);")
+            with step.pipelined("cells", "j", h, hang=False):
+                step(f"const {res} update = {sig}(px[j] + ph[j]);")
+                step(f"const {res} reset = {sig}(px[{h} + j] + ph[{h} + j]);")
+                step(f"const {res} candidate = {tanh}(px[{2 * h} + j] + reset * ph[{2 * h} + j]);")
+                step(f"h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];")
             return StepCode(init, step)
         w_zr = ctx.weight("r_zr", r[: 2 * h])
         w_h = ctx.weight("r_h", r[2 * h :])
-        rh_h = min(rh, h * h)
-        step = (
-            head
-            + f"""{acc} ph[{2 * h}];
-#pragma HLS ARRAY_PARTITION variable=ph complete
-for (int j = 0; j < {2 * h}; ++j) ph[j] = 0;
-matvec<{2 * h}, {h}, {min(rh, 2 * h * h)}>(h[b], {w_zr}, ph);
-{res} reset_h[{h}];
-for (int j = 0; j < {h}; ++j) reset_h[j] = {sig}(px[{h} + j] + ph[{h} + j]) * h[b][j];
-{acc} pc[{h}];
-for (int j = 0; j < {h}; ++j) pc[j] = 0;
-matvec<{h}, {h}, {rh_h}>(reset_h, {w_h}, pc);
-cells:
-for (int j = 0; j < {h}; ++j) {{
-#pragma HLS PIPELINE II=1
-  const {res} update = {sig}(px[j] + ph[j]);
-  const {res} candidate = {tanh}(px[{2 * h} + j] + pc[j]);
-  h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];
-}}"""
-        )
+        step(f"{acc} ph[{2 * h}];", "#pragma HLS ARRAY_PARTITION variable=ph complete")
+        step(f"for (int j = 0; j < {2 * h}; ++j) ph[j] = 0;")
+        step(f"matvec<{2 * h}, {h}, {min(rh, 2 * h * h)}>(h[b], {w_zr}, ph);")
+        step(f"{res} reset_h[{h}];")
+        step(f"for (int j = 0; j < {h}; ++j) reset_h[j] = {sig}(px[{h} + j] + ph[{h} + j]) * h[b][j];")
+        step(f"{acc} pc[{h}];", f"for (int j = 0; j < {h}; ++j) pc[j] = 0;")
+        step(f"matvec<{h}, {h}, {min(rh, h * h)}>(reset_h, {w_h}, pc);")
+        with step.pipelined("cells", "j", h, hang=False):
+            step(f"const {res} update = {sig}(px[j] + ph[j]);")
+            step(f"const {res} candidate = {tanh}(px[{2 * h} + j] + pc[j]);")
+            step(f"h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];")
         return StepCode(init, step)

@@ -15,7 +15,7 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from ..reduce import Reduce
-from . import ANY, HlsContext, HlsImpl, as_array, register_hls
+from . import ANY, HlsContext, HlsImpl, StageWriter, as_array, register_hls
 
 _KINDS = {"ReduceMean": "sum", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
 
@@ -54,7 +54,7 @@ class ReduceHls(HlsImpl):
     def required_orders(self, orders: list) -> list:
         return [ANY]
 
-    def emit(self, ctx: HlsContext) -> str:
+    def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op = self.op
         size = op.input_info(0).size
         geometry = self._geometry()
@@ -69,11 +69,6 @@ class ReduceHls(HlsImpl):
             index = f"{ctx.index_table('out_index', target)}[i]"
         kind = _KINDS[op.op_type]
         in_t, acc_t, res = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
-        acc_type = acc_t if kind == "sum" else in_t
-        if kind == "sum":
-            update = "acc[o] += v;"
-        else:
-            update = f"if (first[o] || v {'>' if kind == 'max' else '<'} acc[o]) acc[o] = v;\n  first[o] = false;"
         final = "acc[j]"
         if op.op_type == "ReduceMean":
             if ctx.is_float("weight"):
@@ -81,21 +76,18 @@ class ReduceHls(HlsImpl):
             else:
                 inv = ctx.weight("inv_count", np.array([1.0 / count], np.float32))
                 final = f"acc[j] * {inv}[0]"
-        flags = (
-            f"bool first[{out_size}];\nfor (int j = 0; j < {out_size}; ++j) first[j] = true;\n" if kind != "sum" else ""
-        )
-        update = "\n".join("  " + line for line in update.splitlines())
-        return f"""{acc_type} acc[{out_size}];
-for (int j = 0; j < {out_size}; ++j) acc[j] = 0;
-{flags}accumulate:
-for (int i = 0; i < {size}; ++i) {{
-#pragma HLS PIPELINE II=1
-  const {in_t} v = in0.read();
-  const int o = {index};
-{update}
-}}
-write:
-for (int j = 0; j < {out_size}; ++j) {{
-#pragma HLS PIPELINE II=1
-  out0.write({res}({final}));
-}}"""
+        w(f"{acc_t if kind == 'sum' else in_t} acc[{out_size}];")
+        w(f"for (int j = 0; j < {out_size}; ++j) acc[j] = 0;")
+        if kind != "sum":
+            w(f"bool first[{out_size}];")
+            w(f"for (int j = 0; j < {out_size}; ++j) first[j] = true;")
+        with w.pipelined("accumulate", "i", size):
+            w(f"const {in_t} v = in0.read();")
+            w(f"const int o = {index};")
+            if kind == "sum":
+                w("acc[o] += v;")
+            else:
+                w(f"if (first[o] || v {'>' if kind == 'max' else '<'} acc[o]) acc[o] = v;")
+                w("first[o] = false;")
+        with w.pipelined("write", "j", out_size):
+            w(f"out0.write({res}({final}));")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from ..shrink import Shrink
-from . import HlsContext, register_hls
+from . import HlsContext, StageWriter, register_hls
 from .activation import _Elementwise
 
 
 @register_hls("Shrink")
 class ShrinkHls(_Elementwise):
-    def statements(self, ctx: HlsContext) -> str:
+    def statements(self, ctx: HlsContext, w: StageWriter) -> None:
         assert isinstance(self.op, Shrink)
         t, result = ctx.in_types[0], ctx.type("result")
         lambd, bias = self.op.lambd, self.op.bias
-        return (
+        w(
             f"const {result} y = v < {t}({-lambd!r}) ? {result}(v + {t}({bias!r}))\n"
             f"                 : v > {t}({lambd!r}) ? {result}(v - {t}({bias!r})) : {result}(0);"
         )

@@ -324,17 +324,17 @@ void probabilities_stage(hls::stream<detail::dense_result_t>& in0, hls::stream<d
         t += ap_fixed<48, 24>(0.5);
         int idx = t < 0 ? 0 : t.to_int();
         if (idx > 1023) idx = 1023;
-              e[i] = probabilities_exp_table[idx];
+        e[i] = probabilities_exp_table[idx];
       }
       sum += e[i];
     }
     {
       ap_fixed<48, 24> t = sum;
-  t -= ap_fixed<48, 24>(1.0);
-  t *= ap_fixed<48, 24>(113.66666666666667);
-  t += ap_fixed<48, 24>(0.5);
-  int idx = t < 0 ? 0 : t.to_int();
-  if (idx > 1023) idx = 1023;
+      t -= ap_fixed<48, 24>(1.0);
+      t *= ap_fixed<48, 24>(113.66666666666667);
+      t += ap_fixed<48, 24>(0.5);
+      int idx = t < 0 ? 0 : t.to_int();
+      if (idx > 1023) idx = 1023;
       inv = probabilities_inv_table[idx];
     }
   normalize:
