@@ -42,7 +42,12 @@ class CppWriter:
 
     def access(self, specifier: str) -> None:
         """``public:`` / ``private:`` inside a class body, one space in from the class (Google style)."""
-        self._lines.append(INDENT * (self._depth - 1) + f" {specifier}:")
+        self.outdented(f" {specifier}:")
+
+    def outdented(self, line: str) -> None:
+        """A line one level left of the statements around it (a label before a loop, as in Vitis HLS
+        code); at the top level it stays at column 0."""
+        self._lines.append(INDENT * max(self._depth - 1, 0) + line)
 
     def comment(self, text: str) -> None:
         """A ``//`` comment (``text`` must already be safe comment text: see naming.comment_text)."""

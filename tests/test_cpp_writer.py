@@ -53,6 +53,18 @@ def test_preprocessor_lines_start_at_column_0():
     assert w.text() == "for (int i = 0; i < 8; ++i) {\n#pragma HLS PIPELINE II=1\n  y[i] = x[i];\n}"
 
 
+def test_labels_and_access_specifiers_are_outdented():
+    w = CppWriter()
+    w.outdented("top:")
+    with w.block("class S"):
+        w.access("public")
+        w("void f();")
+        with w.block("void g()"):
+            w.outdented("apply:")
+            w("x();")
+    assert w.text() == "top:\nclass S {\n public:\n  void f();\n  void g() {\n  apply:\n    x();\n  }\n}"
+
+
 def test_names_are_unique_identifiers():
     w = CppWriter(reserved=("x",))
     assert w.name("x") == "x_2"

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rmodel.cpp_writer import INDENT, CppWriter
+from rmodel.cpp_writer import CppWriter
 from rmodel.registry import Registry
 
 from ..base import Operator
@@ -189,9 +189,8 @@ class StageWriter(CppWriter):
     def label(self, name: str, hang: bool = True) -> None:
         """``name:`` before a loop; ``hang`` writes it one level left of the current depth (inside a
         block; at the top level it stays at column 0), else at the depth of the loop."""
-        if hang and self.depth:
-            # CppWriter has no statement one level out: append the line itself (text stays append-only)
-            self._lines.append(INDENT * (self.depth - 1) + f"{name}:")
+        if hang:
+            self.outdented(f"{name}:")
         else:
             self(f"{name}:")
 
