@@ -67,8 +67,8 @@ class CppWriter:
 
     @contextmanager
     def orelse(self, head: str = "else") -> Iterator[None]:
-        """Continue the block just closed as ``} else {`` (or ``} else if (c) {`` with head
-        ``else if (c)``): must follow a ``block`` directly."""
+        """Continue the block just closed as ``} else {`` (or ``} else if (c) {``, ``} catch (e) {``
+        with that head): must follow a ``block`` directly."""
         closing = INDENT * self._depth + "}"
         if not self._lines or self._lines[-1] != closing:
             raise RuntimeError("CppWriter.orelse() must follow the end of a block")

@@ -121,8 +121,10 @@ def c_abi_source(model: RModel, layout: HeaderLayout, header_name: str, file_wei
     with w.block(f"{visible} void* rmodel_create(const char* weights_path)"):
         if not file_weights:
             w("(void)weights_path;")
-        # (a block cannot continue after its closing brace: "} catch" is written as one snippet)
-        w(f"try {{\n  return {ctor};\n}} catch (const std::exception&) {{\n  return nullptr;\n}}")
+        with w.block("try"):
+            w(f"return {ctor};")
+        with w.orelse("catch (const std::exception&)"):
+            w("return nullptr;")
     with w.block(f"{visible} void rmodel_destroy(void* session)"):
         w(f"delete static_cast<{ns}::Session*>(session);")
     with w.block(f"{visible} void rmodel_infer(void* session, const void* const* inputs, void* const* outputs)"):
