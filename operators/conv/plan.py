@@ -1,7 +1,7 @@
 """What Conv.infer decides: the convolution's dimensions and the strategy that computes it.
 
-Each strategy (a frozen dataclass in its own module: ``gemm``, ``im2col``, ``padded``,
-``depthwise``) holds the numbers it chose at inference time, says how much workspace it needs
+Each strategy (a frozen dataclass in its own module: ``grouped``, ``im2col``, ``padded``,
+``depthwise``, ``transposed``) holds the numbers it chose at inference time, says how much workspace it needs
 and writes its C++.
 """
 
