@@ -56,17 +56,20 @@ def testbench_source(model: RModel, fw: Firmware, tolerance: float) -> str:
         w("int calls = 0, failures = 0;")
         w("double worst = 0.0;")
         with w.block(f"while (read_line(inputs, in, {sum(in_sizes)}))"):
-            for t, p in [*zip(fw.input_types, fw.input_ports), *zip(fw.output_types, fw.output_ports)]:
-                w(f'hls::stream<{t}> {p}("{p}");')
-            offset = 0
-            for t, p, size in zip(fw.input_types, fw.input_ports, in_sizes):
-                w(f"for (int i = 0; i < {size}; ++i) {p}.write({t}(in[{offset} + i]));")
+            sources, targets, offset = [], [], 0
+            for size in in_sizes:
+                sources.append(f"(in.data() + {offset})")
                 offset += size
-            w(f"{top}({', '.join(fw.input_ports + fw.output_ports)});")
             offset = 0
-            for p, size in zip(fw.output_ports, out_sizes):
-                w(f"for (int i = 0; i < {size}; ++i) got[{offset} + i] = static_cast<float>({p}.read());")
+            for size in out_sizes:
+                targets.append(f"(got.data() + {offset})")
                 offset += size
+            with w.block("auto run = [&]() -> int", ";"):
+                fw.write_call(w, model, sources, targets)
+                w("return 0;")
+            with w.block("if (run() != 0)"):
+                w('std::printf("call %d: a stream held more or fewer values than the model reads/writes\\n", calls);')
+                w("return 1;")
             w('for (std::size_t i = 0; i < got.size(); ++i) results << (i ? " " : "") << got[i];')
             w('results << "\\n";')
             with w.block("if (reference && read_line(reference, ref, got.size()))"):
