@@ -24,12 +24,12 @@ from rmodel.model import RModel
 from rmodel.naming import UniqueNames, identifier, quoted
 from rmodel.operators.hls import (
     ANY,
-    StageWriter,
     HLS_REGISTRY,
     Cost,
     HlsContext,
     HlsImpl,
     Schedule,
+    StageWriter,
     as_array,
     normalize_order,
     same_order,
@@ -224,7 +224,7 @@ class FirmwareEmitter:
             else:
                 required = impl.required_orders(arriving)
             orders = [a if r is ANY else normalize_order(r) for a, r in zip(arriving, required)]
-            lanes = self._required_lanes(impl, arriving_lanes) if packed else [1] * len(streamed)
+            in_lanes = self._required_lanes(impl, arriving_lanes) if packed else [1] * len(streamed)
             out_orders = [normalize_order(o) for o in impl.output_orders(orders)]
             if packed and impl.packing == "whole":
                 out_orders = [None] * len(out_orders)
@@ -233,14 +233,14 @@ class FirmwareEmitter:
                 for name, order in zip(op.outputs, out_orders):
                     if name:
                         where[name] = (src, order)
-                plans.append((streamed, orders, lanes, []))
+                plans.append((streamed, orders, in_lanes, []))
                 continue
             for pos, i in enumerate(streamed):
                 values[where[op.inputs[i]][0]].consumers.append(
-                    (("op", index, pos), arriving[pos], orders[pos], lanes[pos])
+                    (("op", index, pos), arriving[pos], orders[pos], in_lanes[pos])
                 )
             outs = []
-            out_lanes = self._output_lanes(impl, lanes) if packed else None
+            out_lanes = self._output_lanes(impl, in_lanes) if packed else None
             for k, (name, out_info) in enumerate(zip(op.outputs, op.output_infos)):
                 if not name or out_info is None:
                     continue
@@ -250,7 +250,7 @@ class FirmwareEmitter:
                 values.append(Value(name, out_info.size, result_t, index, order=order, lanes=width))
                 where[name] = (len(values) - 1, order)
                 outs.append(len(values) - 1)
-            plans.append((streamed, orders, lanes, outs))
+            plans.append((streamed, orders, in_lanes, outs))
 
         output_types, output_lanes = [], []
         for k, info in enumerate(model.outputs):
@@ -325,7 +325,7 @@ class FirmwareEmitter:
             stages += extra_after.get(("in", k), [])
         record: list[tuple[Any, HlsImpl, LayerConfig]] = []
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
-            streamed, orders, lanes, outs = plans[index]
+            streamed, orders, in_lanes, outs = plans[index]
             record.append((op, impl, design.config))
             if impl.alias:
                 continue
@@ -337,7 +337,7 @@ class FirmwareEmitter:
             outputs = [(producer_stream[v], values[v].ctype) for v in outs]
             schedule = self.schedule(
                 design,
-                tuple(v.size // ln for v, ln in zip(value_in, lanes)),
+                tuple(v.size // ln for v, ln in zip(value_in, in_lanes)),
                 tuple(values[v].size // values[v].lanes for v in outs),
             )
             cost = impl.cost(schedule)
@@ -346,10 +346,10 @@ class FirmwareEmitter:
             if not packed:
                 stages.append(Stage(func, comment, ins, outputs, impl.emit(ctx), index, cost))
             else:
-                out_lanes = [values[v].lanes for v in outs]
-                in_words = [(s, self._word(t, ln)) for (s, t), ln in zip(ins, lanes)]
-                out_words = [(s, self._word(t, ln)) for (s, t), ln in zip(outputs, out_lanes)]
-                stage = self._packed_stage(impl, ctx, func, comment, in_words, out_words, lanes, out_lanes, cost)
+                widths = [values[v].lanes for v in outs]
+                in_words = [(s, self._word(t, ln)) for (s, t), ln in zip(ins, in_lanes)]
+                out_words = [(s, self._word(t, ln)) for (s, t), ln in zip(outputs, widths)]
+                stage = self._packed_stage(impl, ctx, func, comment, in_words, out_words, in_lanes, widths, cost)
                 stage.layer, stage.cost = index, cost
                 stages.append(stage)
             stages += extra_after.get(index, [])
@@ -441,14 +441,14 @@ class FirmwareEmitter:
                 missing.setdefault(op.op_type, []).append(op.name)
                 continue
             outs = []
-            for name, info in zip(op.outputs, op.output_infos):
-                if not name or info is None:
+            for name, out_info in zip(op.outputs, op.output_infos):
+                if not name or out_info is None:
                     continue
                 var = self.fresh(f"v_{name}", "v")
                 ctype = f"detail::{self.layer_type(stage, 'result', design.config)}"
-                arrays[name] = (var, ctype, info.size)
-                locals_.append((var, ctype, info.size))
-                outs.append((var, ctype, info.size))
+                arrays[name] = (var, ctype, out_info.size)
+                locals_.append((var, ctype, out_info.size))
+                outs.append((var, ctype, out_info.size))
             params = [f"const {t} in{j}[{n}]" for j, (_, t, n) in enumerate(ins)]
             params += [f"{t} out{j}[{n}]" for j, (_, t, n) in enumerate(outs)]
             cost = impl.cost(self.schedule(design, (), ()))

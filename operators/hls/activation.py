@@ -181,7 +181,7 @@ class SoftmaxHls(HlsImpl):
 
     def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
         _, length, rows, order = self._geometry()
-        flat = "r * {0} + i".format(length)
+        flat = f"r * {length} + i"
         if order is not None:
             flat = f"{ctx.index_table('flat', np.asarray(order))}[{flat}]"
         self._write_rows(ctx, w, flat)
@@ -217,12 +217,11 @@ class SoftmaxHls(HlsImpl):
                     write_lut_index(w, "sum", 1.0, inv_high, size)
                     w(f"inv = {inv_table}[idx];")
 
-        if flat is None:
-            loop = w.pipelined
-        else:
-
-            def loop(label: str, var: str, stop: int, hang: bool = True) -> Any:
-                return w.loop(var, stop, label=label, hang=hang, pragma="UNROLL")
+        def loop(label: str, var: str, stop: int) -> Any:
+            """A pipelined loop (serial) or an unrolled one (io_parallel)."""
+            if flat is None:
+                return w.pipelined(label, var, stop)
+            return w.loop(var, stop, label=label, pragma="UNROLL")
 
         with w.loop("r", rows, label="rows", pragma=None if flat is None else "UNROLL"):
             w(f"{in_t} x[{length}];", f"{e_t} e[{length}];", f"{in_t} m = 0;", f"{acc} sum = 0;", f"{e_t} inv;")

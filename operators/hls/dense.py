@@ -6,7 +6,6 @@ ceil(K*N / R) multipliers, each used R times (R = reuse factor), so a row takes 
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np

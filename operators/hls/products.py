@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,12 +45,9 @@ class Products:
         return math.ceil(self.nonzero / self.reuse) if self.nonzero else 0
 
 
-def kept_weights(ctx_or_precision: object, weight: np.ndarray) -> np.ndarray:
-    """Mask of the weights that are not stored as 0 by the weight type."""
-    precision = (
-        ctx_or_precision.config.precision("weight") if isinstance(ctx_or_precision, HlsContext) else ctx_or_precision
-    )
-    return ~np.asarray(precision.rounds_to_zero(weight))  # type: ignore[attr-defined]
+def kept_weights(precision: Any, weight: np.ndarray) -> np.ndarray:
+    """Mask of the weights that the weight type (a ``Precision``) does not store as 0."""
+    return ~np.asarray(precision.rounds_to_zero(weight))
 
 
 def products(weight: np.ndarray, keep: np.ndarray, reuse: int) -> Products:
@@ -76,7 +74,7 @@ def write_products(
     term u of output o reads, and ``source_expr`` computes it in C++ from ``int o, u`` (used when
     no weight is skipped, so no index tables are needed)."""
     weight = np.asarray(weight, dtype=np.float32)
-    keep = kept_weights(ctx, weight)
+    keep = kept_weights(ctx.config.precision("weight"), weight)
     plan = products(weight, keep, ctx.reuse)
     if plan.nonzero == 0:
         w(f"// all {plan.total} weights are zero in the weight type: no products")
