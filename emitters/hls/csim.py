@@ -48,8 +48,9 @@ def binding_source(model: RModel, fw: Firmware) -> str:
         trips("std::string all;")
         with trips.block("for (const auto& entry : rmodel_trip_counts())"):
             trips('all += entry.first + " " + std::to_string(entry.second) + "\\n";')
-        trips("rmodel_trip_counts().clear();")
-        trips('std::snprintf(text, capacity, "%s", all.c_str());')
+        with trips.block("if (text != nullptr)"):
+            trips('std::snprintf(text, capacity, "%s", all.c_str());')
+            trips("rmodel_trip_counts().clear();")
         trips("return static_cast<int>(all.size());")
     trips("#endif")
     return (
@@ -129,18 +130,48 @@ class HlsCompiledModel(CompiledModel):
         self.firmware = firmware
         self.config = config
 
+    def loop_trips(self) -> dict[str, int]:
+        """Pipelined loop iterations per stage function since the last call (resets the counts).
+
+        Only a simulation built with ``counting=True`` (``-DRMODEL_COUNT_TRIPS``) counts them."""
+        function = getattr(self._runner_lib, "rmodel_hls_trips", None)
+        if function is None:
+            raise RModelError("this C simulation was not built with counting=True: it counts no loop trips")
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        size = function(None, 0)
+        buffer = ctypes.create_string_buffer(size + 1)
+        function(buffer, size + 1)
+        counts = {}
+        for line in buffer.value.decode().splitlines():
+            name, count = line.rsplit(" ", 1)
+            counts[name] = int(count)
+        return counts
+
+    @property
+    def _runner_lib(self) -> Any:
+        return self._keepalive._lib
+
 
 def compile_hls(
-    model: RModel, *, namespace: str | None = None, flags: Sequence[str] = CSIM_FLAGS, **options: Any
+    model: RModel,
+    *,
+    namespace: str | None = None,
+    flags: Sequence[str] = CSIM_FLAGS,
+    counting: bool = False,
+    **options: Any,
 ) -> HlsCompiledModel:
     """Generate the firmware with ``options`` (as for ``generate(target='hls')``) and build its C
-    simulation with g++ (cached by content)."""
+    simulation with g++ (cached by content). ``counting``: count the pipelined loop iterations of
+    every stage (``loop_trips()``), to check rmodel's cost model against the code."""
     config = resolve_options(model.options.get("hls"), options, model)
     fw = build_firmware(model, config, top_name(model, namespace), weights_dir="")
     sources = dict(fw.files)
     sources["rmodel_stream.h"] = stream_header()
     sources["binding.cpp"] = binding_source(model, fw)
     all_flags = list(flags) + (["-DRMODEL_OWN_STREAM"] if use_own_stream() else [])
+    if counting:
+        all_flags.append("-DRMODEL_COUNT_TRIPS")
     library = build_shared_library(
         sources, "binding.cpp", f"rmodel_hls_{fw.top}", all_flags, include_dirs=[str(ap_types_include())]
     )
@@ -186,3 +217,34 @@ def verify_hls(
     report.precision = ", ".join(sorted({p.cpp() for p in sim.config.default.values()}))
     report.tolerance = tol
     return report
+
+
+@dataclass
+class TripCheck:
+    """The cost model's pipelined iterations of one stage against those counted in C simulation."""
+
+    stage: str
+    layer: str
+    estimated: int
+    measured: int
+
+
+def check_loop_trips(model: RModel, *, calls: int = 2, seed: int = 0, **options: Any) -> list[TripCheck]:
+    """Run ``calls`` inferences of a counting C simulation and compare, for every operator's stage,
+    the pipelined loop iterations per inference with the cost model's ``trips``."""
+    sim = compile_hls(model, counting=True, **options)
+    sim.loop_trips()  # start from zero
+    feeds = [random_inputs(model, seed + c) for c in range(calls)]
+    for f in feeds:
+        sim.predict(*[f[n] for n in model.input_names])
+    counts = sim.loop_trips()
+    checks = []
+    for stage in sim.firmware.stages:
+        if stage.layer is None or stage.cost is None:
+            continue
+        op = model.operators[stage.layer]
+        measured = counts.get(stage.func, 0)
+        checks.append(
+            TripCheck(stage.func, op.name, stage.cost.trips, measured // calls if measured % calls == 0 else -1)
+        )
+    return checks

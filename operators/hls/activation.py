@@ -170,7 +170,7 @@ class SoftmaxHls(HlsImpl):
         return [self._geometry()[3]]
 
     def interval(self, reuse: int) -> int:
-        return 2 * self.op.output_info(0).size
+        return 3 * self.op.output_info(0).size  # read, exponentials, normalize
 
     def depth(self, s: Schedule) -> int:
         length = self._geometry()[1]
