@@ -84,8 +84,8 @@ def design_layer(op: Operator, impl: HlsImpl, cfg: LayerConfig, inputs: tuple[Pr
             result = cfg.precision("result")
             if not result.is_float and result.integer < acc.integer and result.saturation in (None, "AP_WRAP"):
                 notes.append(
-                    f"result type {result} has fewer integer bits than the sums ({acc}); values beyond "
-                    f"[{result.low:g}, {result.high:g}] wrap around (add AP_SAT to saturate)"
+                    f"result type {result} keeps fewer integer bits than the sums: results outside "
+                    f"[{result.low:g}, {result.high:g}] wrap around (add AP_SAT to saturate them)"
                 )
     config = dataclasses.replace(cfg, types=types, reuse_factor=reuse)
     return LayerDesign(op, impl, config, inputs, tuple(notes))

@@ -72,6 +72,8 @@ class Stage:
     params: list[str] | None = None
     #: pragmas at the top of the function (io_parallel: INLINE)
     pragmas: list[str] = field(default_factory=list)
+    #: cycles from the stage's first input to its first output (None: its whole latency)
+    first_out: int | None = None
 
 
 @dataclass
@@ -351,6 +353,7 @@ class FirmwareEmitter:
                 out_words = [(s, self._word(t, ln)) for (s, t), ln in zip(outputs, widths)]
                 stage = self._packed_stage(impl, ctx, func, comment, in_words, out_words, in_lanes, widths, cost)
                 stage.layer, stage.cost = index, cost
+                stage.first_out = max(1, cost.latency - max(schedule.words_out, default=1) + 1)
                 stages.append(stage)
             stages += extra_after.get(index, [])
 
@@ -591,12 +594,15 @@ class FirmwareEmitter:
             w(f"const {word} v = in0.read();")
             for j in range(len(branches)):
                 w(f"out{j}.write(v);")
+        words = value.size // value.lanes
         return Stage(
             func,
             f"copy {quoted(value.tensor)} to its {len(branches)} readers",
             [(source, word)],
             [(b, word) for b in branches],
             w.text(),
+            cost=Cost(trips=words, latency=words, interval=words),
+            first_out=1,
         )
 
     def _sink_stage(self, value: Value, source: str) -> Stage:
@@ -605,7 +611,9 @@ class FirmwareEmitter:
         with _pipelined_loop(w, "drain", value.size // value.lanes):
             w("in0.read();")
         word = self._word(value.ctype, value.lanes)
-        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, word)], [], w.text())
+        words = value.size // value.lanes
+        cost = Cost(trips=words, latency=words, interval=words)
+        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, word)], [], w.text(), cost=cost)
 
     def _reorder_stage(self, value: Value, source: str, target: str, arriving: Any, need: Any, lanes: int) -> Stage:
         """Buffer the tensor, write it back in the order ``need`` (from ``arriving``) in words of ``lanes``."""
@@ -637,12 +645,17 @@ class FirmwareEmitter:
                 w("out0.write(v);")
             if value.lanes != lanes:
                 what += f" into words of {lanes}"
+        words_in = value.size // (value.lanes if self.config.io_type == "io_stream" else 1)
+        words_out = value.size // (lanes if self.config.io_type == "io_stream" else 1)
+        trips = words_in + words_out
         return Stage(
             func,
             f"{what} {quoted(value.tensor)} ({value.size} elements)",
             [(source, types[0])],
             [(target, types[1])],
             w.text(),
+            cost=Cost(trips=trips, latency=trips, interval=trips, buffered=value.size),
+            first_out=words_in + 1,
         )
 
     def _packed_stage(

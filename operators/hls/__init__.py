@@ -255,9 +255,10 @@ class HlsImpl:
         if self.packing == "words":
             words = s.words_in[0] if s.words_in else 1
             return Cost(math.ceil(macs / max(words, 1)), trips=words, latency=depth + words, interval=words)
+        # a whole stage is one pipelined function: a new inference every max(words read, written) cycles
         reads, writes = sum(s.words_in), sum(s.words_out)
-        trips += reads + writes
-        return Cost(macs, trips=trips, latency=reads + depth + writes, interval=trips + depth)
+        interval = max(reads, writes, trips, 1)
+        return Cost(macs, trips=trips + reads + writes, latency=reads + depth + writes, interval=interval)
 
 
 class StageWriter(CppWriter):
