@@ -82,8 +82,11 @@ def write_products(
     r, mults = plan.reuse, plan.multipliers
     resource = ctx.config.strategy == "resource"
     values = ctx.weight(hint, weight[keep])
-    skipped = f", {plan.skipped} zero weights skipped" if plan.skipped else ""
-    w(f"// {plan.nonzero} products{skipped}: {mults} multiplier(s), each used {r} time(s) per pass")
+    skipped = f" ({plan.skipped} zero weight{'s' if plan.skipped > 1 else ''} skipped)" if plan.skipped else ""
+    w(
+        f"// reuse factor {r}: {mults} multiplier{'s' if mults > 1 else ''} for {plan.nonzero} products{skipped}, "
+        f"each used {r} time{'s' if r > 1 else ''} per pass"
+    )
     arrays = [values]
     if plan.skipped:
         outs, terms = np.nonzero(keep)
