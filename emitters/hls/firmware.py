@@ -9,6 +9,7 @@ value is a model output read by nobody else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -272,14 +273,16 @@ class FirmwareEmitter:
         producer_stream: dict[int, str] = {}  # value index -> stream variable written by the producer
         extra_after: dict[Any, list[Stage]] = {}  # producer (op index or ("in", k)) -> stages that follow it
 
+        branch_words: dict[str, int] = {}  # fork branch stream -> words per inference (sized below)
+
         def new_stream(hint: str, ctype: str, size: int, lanes: int, branch: bool) -> str:
-            """A FIFO of ``size / lanes`` words for a fork's branch (it must hold what the other branch
-            delays), else of 2 words (io_stream) or the tensor (io_serial, as before)."""
+            """A FIFO: io_serial holds the tensor (as before); io_stream holds two words on a straight
+            link, and a fork's branch is sized from the schedule once the stages are known."""
             var = self.fresh(f"s_{hint}", "s")
             words = size // lanes
-            depth = words if (branch or not packed) else min(words, 2)
-            if self.config.stream_depth is not None:
-                depth = min(depth, self.config.stream_depth)
+            depth = min(words, 2) if packed and words > 1 else 2 if packed else words
+            if branch and packed:
+                branch_words[var] = words
             streams.append((var, self._word(ctype, lanes), max(depth, 1)))
             return var
 
@@ -357,6 +360,10 @@ class FirmwareEmitter:
                 stages.append(stage)
             stages += extra_after.get(index, [])
 
+        if branch_words:
+            streams = self._size_branches(streams, branch_words, stages)
+        if self.config.stream_depth is not None:
+            streams = [(v, t, min(d, self.config.stream_depth)) for v, t, d in streams]
         top = CppWriter()
         with top.block(
             f"void {self.top}({self._stream_signature(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)})"
@@ -400,6 +407,24 @@ class FirmwareEmitter:
             output_lanes,
             {d.op.name: d.notes for d in designs if d.notes},
         )
+
+    @staticmethod
+    def _size_branches(
+        streams: list[tuple[str, str, int]], branch_words: dict[str, int], stages: list[Stage]
+    ) -> list[tuple[str, str, int]]:
+        """Depth of every fork branch: the words its reader receives before the reader's other inputs
+        arrive (the delay of the other path, at one inference per interval), plus one inference."""
+        timing = stage_timing(stages, "io_stream")
+        sized = []
+        for var, ctype, depth in streams:
+            words = branch_words.get(var)
+            if words is not None:
+                reader = next((st for st in stages if var in (v for v, _ in st.inputs)), None)
+                others = [timing.first.get(v, 0) for v, _ in reader.inputs if v != var] if reader else []
+                delay = max(0, max(others, default=0) - timing.first.get(var, 0))
+                depth = max(2, words * (1 + math.ceil(delay / max(timing.interval, 1))))
+            sized.append((var, ctype, depth))
+        return sized
 
     # ---- io_parallel ------------------------------------------------------------------------
     def _build_parallel(self, weights_dir: str) -> Firmware:
@@ -871,6 +896,41 @@ def _pipelined_loop(w: CppWriter, label: str, count: int) -> Iterator[None]:
     with w.loop("i", count, type_="int"):
         w("#pragma HLS PIPELINE II=1")
         yield
+
+
+@dataclass
+class Timing:
+    """When the values of every stream or array are there, by the cost model."""
+
+    first: dict[str, int]  # variable -> cycle of its first value
+    done: dict[str, int]  # variable -> cycle of its last value
+    latency: int
+    interval: int
+
+
+def stage_timing(stages: list[Stage], io_type: str) -> Timing:
+    """Latency along the longest path through the stages, where a stage starts when the first
+    values of all its inputs are there (io_stream) or when they are complete (io_parallel,
+    io_serial), and the interval of the slowest stage."""
+    first: dict[str, int] = {}
+    done: dict[str, int] = {}
+    latency = 0
+    interval = 1
+    streaming = io_type == "io_stream"
+    for stage in stages:
+        cost = stage.cost or Cost()
+        inputs = [v for v, _ in stage.inputs]
+        start = max([first.get(v, 0) if streaming else done.get(v, 0) for v in inputs] or [0])
+        ready = max([done.get(v, 0) for v in inputs] or [0])
+        end = max(start + cost.latency, ready + 1 if inputs else 0)
+        out_first = start + (stage.first_out if streaming and stage.first_out is not None else cost.latency)
+        for v, _ in stage.outputs:
+            first[v], done[v] = out_first, end
+        latency = max(latency, end)
+        interval = max(interval, cost.interval)
+    if io_type == "io_parallel":
+        latency += 1  # the registered input
+    return Timing(first, done, latency, interval)
 
 
 def port_lanes(shape: tuple[int, ...]) -> int:
