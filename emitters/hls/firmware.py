@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,6 +75,17 @@ class Stage:
     pragmas: list[str] = field(default_factory=list)
     #: cycles from the stage's first input to its first output (None: its whole latency)
     first_out: int | None = None
+
+
+class Ports(NamedTuple):
+    """The top function's ports: C++ types, names and values per word, inputs then outputs."""
+
+    input_types: list[str]
+    output_types: list[str]
+    input_ports: list[str]
+    output_ports: list[str]
+    input_lanes: list[int]
+    output_lanes: list[int]
 
 
 @dataclass
@@ -374,39 +385,12 @@ class FirmwareEmitter:
             for var, ctype, depth in streams:
                 top(f'hls::stream<{ctype}> {var}("{var}");')
                 top(f"#pragma HLS STREAM variable={var} depth={depth}")
-            for st in stages:
-                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
-                top(f"detail::{st.func}({', '.join(args)});")
+            _call_stages(top, stages)
         port_types = self._port_types(
             input_types, output_types, [values[where[o.name][0]].ctype for o in model.outputs]
         )
-        files = self._files(
-            stages,
-            top,
-            port_types,
-            input_types,
-            output_types,
-            in_ports,
-            out_ports,
-            input_lanes,
-            output_lanes,
-            weights_dir,
-        )
-        return Firmware(
-            self.top,
-            files,
-            input_types,
-            output_types,
-            in_ports,
-            out_ports,
-            stages,
-            record,
-            dict(self.typedefs),
-            self.config.io_type,
-            input_lanes,
-            output_lanes,
-            {d.op.name: d.notes for d in designs if d.notes},
-        )
+        ports = Ports(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)
+        return self._finish(stages, top, port_types, ports, record, designs, weights_dir)
 
     @staticmethod
     def _size_branches(
@@ -517,9 +501,7 @@ class FirmwareEmitter:
             for var, ctype, size in locals_:
                 top(f"{ctype} {var}[{size}];")
                 top(f"#pragma HLS ARRAY_PARTITION variable={var} complete dim=0")
-            for st in stages:
-                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
-                top(f"detail::{st.func}({', '.join(args)});")
+            _call_stages(top, stages)
             for k, (info, port) in enumerate(zip(model.outputs, out_ports)):
                 if info.name not in arrays:
                     raise RModelError(
@@ -530,26 +512,38 @@ class FirmwareEmitter:
                     top("#pragma HLS UNROLL")
                     top(f"{port}[i] = {output_types[k]}({var}[i]);")
         port_types = self._port_types(input_types, output_types, [arrays[o.name][1] for o in model.outputs])
-        lanes = [1] * len(model.inputs), [1] * len(model.outputs)
-        files = self._files(
-            stages, top, port_types, input_types, output_types, in_ports, out_ports, *lanes, weights_dir
-        )
+        ports = Ports(input_types, output_types, in_ports, out_ports, [1] * len(in_ports), [1] * len(out_ports))
+        return self._finish(stages, top, port_types, ports, record, designs, weights_dir)
+
+    # ---- shared ----------------------------------------------------------------------------
+    def _finish(
+        self,
+        stages: list[Stage],
+        top: CppWriter,
+        port_types: dict[str, str],
+        ports: Ports,
+        record: list[tuple[Any, HlsImpl, LayerConfig]],
+        designs: list[LayerDesign],
+        weights_dir: str,
+    ) -> Firmware:
+        """The files and the Firmware record of a built design."""
+        files = self._files(stages, top, port_types, *ports, weights_dir)
         return Firmware(
             self.top,
             files,
-            input_types,
-            output_types,
-            in_ports,
-            out_ports,
+            ports.input_types,
+            ports.output_types,
+            ports.input_ports,
+            ports.output_ports,
             stages,
             record,
             dict(self.typedefs),
-            "io_parallel",
-            *lanes,
+            self.config.io_type,
+            ports.input_lanes,
+            ports.output_lanes,
             {d.op.name: d.notes for d in designs if d.notes},
         )
 
-    # ---- shared ----------------------------------------------------------------------------
     def schedule(self, design: LayerDesign, words_in: tuple[int, ...], words_out: tuple[int, ...]) -> Schedule:
         cfg = design.config
         return Schedule(
@@ -887,6 +881,13 @@ _TRIP_COUNTER = [
     "#define RMODEL_TRIP() ((void)0)",
     "#endif\n",
 ]
+
+
+def _call_stages(w: CppWriter, stages: list[Stage]) -> None:
+    """The top function's calls of its stages, in order."""
+    for st in stages:
+        args = [v for v, _ in st.inputs] + [v for v, _ in st.outputs]
+        w(f"detail::{st.func}({', '.join(args)});")
 
 
 @contextmanager
