@@ -240,7 +240,7 @@ class FirmwareEmitter:
             orders = [a if r is ANY else normalize_order(r) for a, r in zip(arriving, required)]
             in_lanes = self._required_lanes(impl, arriving_lanes) if packed else [1] * len(streamed)
             out_orders = [normalize_order(o) for o in impl.output_orders(orders)]
-            if packed and impl.packing == "whole":
+            if packed and impl.packing == "whole" and not impl.alias:  # an alias only relabels
                 out_orders = [None] * len(out_orders)
             if impl.alias:
                 src = where[op.inputs[streamed[0]]][0]
