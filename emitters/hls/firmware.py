@@ -693,6 +693,7 @@ class FirmwareEmitter:
         ("whole"), or the operator's own (``write_packed``)."""
         w = StageWriter()
         if impl.packing == "custom":
+            ctx.in_words, ctx.out_words = [t for _, t in ins], [t for _, t in outs]
             impl.write_packed(ctx, w)
             return Stage(func, comment, ins, outs, w.text())
         if impl.packing == "words":
