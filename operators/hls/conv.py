@@ -181,7 +181,9 @@ def write_packed_window(
                             w("win[r][j][c] = win[r][j + 1][c];")
                     w(f"win[r][{span_w - 1}][c] = column[r];")
             with w.block(f"if ({' && '.join(done)})"):
-                w(f"const int oy = (y - {span - 1}) / {p.sh}, ox = (x - {span_w - 1}) / {p.sw};")
+                oy = f"y - {span - 1}" if p.sh == 1 else f"(y - {span - 1}) / {p.sh}"
+                ox = f"x - {span_w - 1}" if p.sw == 1 else f"(x - {span_w - 1}) / {p.sw}"
+                w(f"const int oy = {oy}, ox = {ox};")
                 per_output(w)
             with w.block(f"if (++x == {pw})"):
                 w("x = 0;")
@@ -288,6 +290,8 @@ class ConvHls(_Windowed):
         o, u = np.meshgrid(np.arange(dims.m), np.arange(dims.kdim), indexing="ij")
         table = (u // dims.cg) * c + (o // dims.mg) * dims.cg + u % dims.cg
         group = f" + (o / {dims.mg}) * {dims.cg}" if dims.group > 1 else ""
+        if dims.cg == 1:
+            return table, f"u * {c}{group}"
         return table, f"(u / {dims.cg}) * {c}{group} + u % {dims.cg}"
 
     def plan_products(self, precision: object, constants: dict[str, np.ndarray], reuse: int) -> Products:
