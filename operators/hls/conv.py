@@ -16,8 +16,9 @@ windows are 2-D ones of height 1; Conv covers groups, hence depthwise convolutio
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,7 +71,8 @@ class Geometry:
         return self.n * self.p.oh * self.p.ow
 
     def tap(self, t: str, oy: str, ox: str) -> tuple[str, str, str]:
-        """C++ input row, column and in-image test of tap ``t`` of output pixel (``oy``, ``ox``)."""
+        """C++ input row, column of tap ``t`` of output pixel (``oy``, ``ox``), and the test that the tap
+        is inside the image (of variables ``ih``, ``iw`` holding them)."""
         p = self.p
         ih = f"{oy} * {p.sh} - {p.pt} + ({t} / {p.kw}) * {p.dh}"
         iw = f"{ox} * {p.sw} - {p.pl} + ({t} % {p.kw}) * {p.dw}"
@@ -146,11 +148,10 @@ def write_packed_window(
     w(f"// window registers: {span} x {span_w} pixels")
     w(f"static {in_t} win[{span}][{span_w}][{c}];")
     w("#pragma HLS ARRAY_PARTITION variable=win complete dim=0")
-    inside = []
-    if p.pt or ph > p.ih:
-        inside += [f"y >= {p.pt}", f"y < {p.pt + p.ih}"]
-    if p.pl or pw > p.iw:
-        inside += [f"x >= {p.pl}", f"x < {p.pl + p.iw}"]
+    inside = [f"y >= {p.pt}"] if p.pt else []
+    inside += [f"y < {p.pt + p.ih}"] if ph > p.pt + p.ih else []
+    inside += [f"x >= {p.pl}"] if p.pl else []
+    inside += [f"x < {p.pl + p.iw}"] if pw > p.pl + p.iw else []
     done = [f"y >= {span - 1}", f"y <= {(p.oh - 1) * p.sh + span - 1}"]
     done += [f"x >= {span_w - 1}", f"x <= {(p.ow - 1) * p.sw + span_w - 1}"]
     if p.sh > 1:
@@ -190,6 +191,15 @@ def write_packed_window(
                 w("++y;")
 
 
+@contextmanager
+def unrolled(w: StageWriter, *loops: tuple[str, int]) -> Iterator[None]:
+    """Nested ``for (int var = 0; var < stop; ++var)`` loops, each with ``#pragma HLS UNROLL``."""
+    with ExitStack() as stack:
+        for var, stop in loops:
+            stack.enter_context(w.loop(var, stop, pragma="UNROLL"))
+        yield
+
+
 def window_value(g: Geometry, t: str, c: str) -> str:
     """C++ value of channel ``c`` of tap ``t`` in the io_stream window registers."""
     p = g.p
@@ -212,30 +222,25 @@ class _Windowed(HlsImpl):
     def packed_lanes(self) -> tuple[list[int], list[int]]:
         return [self.op.input_info(0).shape[1]], [self.op.output_info(0).shape[1]]
 
-    def window_cost(
-        self, s: Schedule, *, steps: int, serial_pixel: int, depth: int, multipliers: int, **extra: object
-    ) -> Cost:
+    def window_cost(self, s: Schedule, *, steps: int, serial_pixel: int, depth: int, multipliers: int) -> Cost:
         """Cost of a windowed stage: ``steps`` reuse steps per output pixel, ``serial_pixel`` pipelined
         iterations per output pixel in io_serial (gather, reuse loop, write), ``multipliers`` of one
         output pixel's products, ``depth`` cycles of one output pixel's arithmetic."""
         g, p = self.g, self.g.p
         if s.io_type == "io_serial":
             trips = g.n * p.ih * p.iw * g.c + g.outputs * serial_pixel
-            buffered = g.span * p.iw * g.c
-            return Cost(multipliers, trips=trips, latency=trips, interval=trips, buffered=buffered, **extra)  # type: ignore[arg-type]
+            return Cost(multipliers, trips=trips, latency=trips, interval=trips, buffered=g.span * p.iw * g.c)
         if s.io_type == "io_parallel":
-            interval = max(1, steps)
-            return Cost(g.outputs * multipliers, trips=g.outputs * steps, latency=depth, interval=interval, **extra)  # type: ignore[arg-type]
-        pixels = g.n * g.padded_h * g.padded_w
+            return Cost(g.outputs * multipliers, trips=g.outputs * steps, latency=depth, interval=max(1, steps))
+        pixels = g.n * g.padded_h * g.padded_w  # one per II = reuse cycles, padding included
         interval = pixels * max(1, steps)
-        buffered = ((g.span - 1) * g.padded_w + g.span * g.span_w) * g.c
+        buffered = ((g.span - 1) * g.padded_w + g.span * g.span_w) * g.c  # line buffers and window
         return Cost(
             multipliers,
             trips=pixels + g.outputs * steps,
             latency=interval + depth,
             interval=interval,
             buffered=buffered,
-            **extra,  # type: ignore[arg-type]
         )
 
 
@@ -335,7 +340,7 @@ class ConvHls(_Windowed):
         def per_output(w: StageWriter) -> None:
             w(f"{ctx.in_types[0]} a[{g.taps * g.c}];")
             w("#pragma HLS ARRAY_PARTITION variable=a complete")
-            with w.loop("t", g.taps, pragma="UNROLL"), w.loop("c", g.c, pragma="UNROLL"):
+            with unrolled(w, ("t", g.taps), ("c", g.c)):
                 w(f"a[t * {g.c} + c] = {window_value(g, 't', 'c')};")
             self._accumulate(ctx, w, "a")
             w(f"{ctx.out_words[0]} y_word;")
@@ -348,11 +353,10 @@ class ConvHls(_Windowed):
     def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
         g, p, m, res_t = self.g, self.g.p, self.conv.plan.dims.m, ctx.type("result")
         in_t = ctx.in_types[0]
-        pixels = (w.loop("n", g.n, label="images", pragma="UNROLL"), w.loop("oy", p.oh, pragma="UNROLL"))
-        with pixels[0], pixels[1], w.loop("ox", p.ow, pragma="UNROLL"):
+        with unrolled(w, ("n", g.n), ("oy", p.oh), ("ox", p.ow)):
             w(f"{in_t} a[{g.taps * g.c}];")
             w("#pragma HLS ARRAY_PARTITION variable=a complete")
-            with w.loop("t", g.taps, pragma="UNROLL"), w.loop("c", g.c, pragma="UNROLL"):
+            with unrolled(w, ("t", g.taps), ("c", g.c)):
                 ih, iw, ok = g.tap("t", "oy", "ox")
                 w(f"const int ih = {ih};", f"const int iw = {iw};")
                 w(f"a[t * {g.c} + c] = ({ok}) ? in0[((n * {g.c} + c) * {p.ih} + ih) * {p.iw} + iw] : {in_t}(0);")
@@ -365,16 +369,15 @@ class ConvHls(_Windowed):
         plan = self.plan_products(s.weight_precision, s.constants, s.reuse)
         steps = plan.reuse if plan.nonzero else 0
         stored = plan.nonzero + (dims.m if self.has_bias() else 0)
-        return self.window_cost(
+        cost = self.window_cost(
             s,
             steps=steps,
             serial_pixel=g.taps + steps + dims.m,
             depth=s.mac(dims.kdim) if plan.nonzero else 1,
             multipliers=plan.multipliers,
-            skipped=g.outputs * plan.skipped,
-            stored=stored,
-            storage="rom" if s.strategy == "resource" else "registers",
         )
+        storage = "rom" if s.strategy == "resource" else "registers"
+        return replace(cost, skipped=g.outputs * plan.skipped, stored=stored, storage=storage)
 
 
 @register_hls("MaxPool", "AveragePool")
@@ -465,8 +468,7 @@ class PoolHls(_Windowed):
         g, p, in_t = self.g, self.g.p, ctx.in_types[0]
         plane = f"(n * {g.c} + c)"
         value = f"ok ? in0[{plane} * {p.ih * p.iw} + ih * {p.iw} + iw] : {in_t}(0)"
-        images, channels = w.loop("n", g.n, label="images", pragma="UNROLL"), w.loop("c", g.c, pragma="UNROLL")
-        with images, channels, w.loop("oy", p.oh, pragma="UNROLL"), w.loop("ox", p.ow, pragma="UNROLL"):
+        with unrolled(w, ("n", g.n), ("c", g.c), ("oy", p.oh), ("ox", p.ow)):
             out = f"out0[({plane} * {p.oh} + oy) * {p.ow} + ox]"
             self._reduce(ctx, w, value, out, positions=True)
 
@@ -474,14 +476,8 @@ class PoolHls(_Windowed):
         g, is_max = self.g, self.pool.is_max
         depth = s.sum(g.taps) + (0 if is_max else s.multiply())
         lanes = {"io_serial": 1, "io_stream": g.c, "io_parallel": g.c}[s.io_type]
-        return self.window_cost(
-            s,
-            steps=0,
-            serial_pixel=g.taps + g.c,
-            depth=depth,
-            multipliers=0 if is_max else lanes,
-            stored=0 if is_max else g.p.oh * g.p.ow,
-        )
+        cost = self.window_cost(s, steps=0, serial_pixel=g.taps + g.c, depth=depth, multipliers=0 if is_max else lanes)
+        return replace(cost, stored=0 if is_max else g.p.oh * g.p.ow)  # the count table
 
 
 @register_hls("GlobalAveragePool", "GlobalMaxPool")
