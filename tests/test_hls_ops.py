@@ -217,6 +217,13 @@ def test_windowed_stages_packed_and_parallel(io_type, reuse):
     assert_matches(_windowed_variants(), io_type=io_type, reuse_factor=reuse)
 
 
+@pytest.mark.parametrize("io_type", ["io_serial", "io_stream", "io_parallel"])
+def test_windowed_stages_loop_trips_are_exact(io_type):
+    checks = check_loop_trips(rmodel.from_onnx(_windowed_variants()), calls=1, io_type=io_type, reuse_factor=2)
+    assert len(checks) >= 19
+    assert all(c.estimated == c.measured for c in checks), [c for c in checks if c.estimated != c.measured]
+
+
 def test_cnn_packed_and_parallel_in_fixed_point():
     errors = {
         io: hls_errors(examples.cnn(), samples=3, precision="ap_fixed<16,6>", io_type=io)
