@@ -234,7 +234,7 @@ class _Windowed(HlsImpl):
             return Cost(g.outputs * multipliers, trips=g.outputs * steps, latency=depth, interval=max(1, steps))
         pixels = g.n * g.padded_h * g.padded_w  # one per II = reuse cycles, padding included
         interval = pixels * max(1, steps)
-        buffered = ((g.span - 1) * g.padded_w + g.span * g.span_w) * g.c  # line buffers and window
+        buffered = (g.span - 1) * g.padded_w * g.c  # the line buffers (the window is registers)
         return Cost(
             multipliers,
             trips=pixels + g.outputs * steps,
