@@ -131,12 +131,17 @@ def write_window_loops(
 
 
 def write_packed_window(
-    ctx: HlsContext, w: StageWriter, g: Geometry, ii: int, per_output: Callable[[StageWriter], None]
+    ctx: HlsContext,
+    w: StageWriter,
+    g: Geometry,
+    ii: int,
+    per_output: Callable[[StageWriter], None],
+    positions: bool = False,
 ) -> None:
     """io_stream skeleton: one loop over the padded plane (pipelined at ``ii``) that reads a pixel
     word where the position is inside the image, shifts it into the line buffers and the window
-    registers ``win[span][span_w][C]`` and runs ``per_output`` (with ``int oy, ox``) at every
-    position that completes the window of an output pixel."""
+    registers ``win[span][span_w][C]`` and runs ``per_output`` (with ``int oy, ox`` if
+    ``positions``) at every position that completes the window of an output pixel."""
     p, c = g.p, g.c
     in_t, word = ctx.in_types[0], ctx.in_words[0]
     ph, pw, span, span_w = g.padded_h, g.padded_w, g.span, g.span_w
@@ -182,9 +187,10 @@ def write_packed_window(
                             w("win[r][j][c] = win[r][j + 1][c];")
                     w(f"win[r][{span_w - 1}][c] = column[r];")
             with w.block(f"if ({' && '.join(done)})"):
-                oy = f"y - {span - 1}" if p.sh == 1 else f"(y - {span - 1}) / {p.sh}"
-                ox = f"x - {span_w - 1}" if p.sw == 1 else f"(x - {span_w - 1}) / {p.sw}"
-                w(f"const int oy = {oy}, ox = {ox};")
+                if positions:
+                    oy = f"y - {span - 1}" if p.sh == 1 else f"(y - {span - 1}) / {p.sh}"
+                    ox = f"x - {span_w - 1}" if p.sw == 1 else f"(x - {span_w - 1}) / {p.sw}"
+                    w(f"const int oy = {oy}, ox = {ox};")
                 per_output(w)
             with w.block(f"if (++x == {pw})"):
                 w("x = 0;")
@@ -462,7 +468,7 @@ class PoolHls(_Windowed):
                 self._reduce(ctx, w, window_value(g, "t", "c"), "y_word.data[c]", positions=False)
             w("out0.write(y_word);")
 
-        write_packed_window(ctx, w, g, 1, per_output)
+        write_packed_window(ctx, w, g, 1, per_output, positions=True)
 
     def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
         g, p, in_t = self.g, self.g.p, ctx.in_types[0]
