@@ -224,6 +224,26 @@ def test_windowed_stages_loop_trips_are_exact(io_type):
     assert all(c.estimated == c.measured for c in checks), [c for c in checks if c.estimated != c.measured]
 
 
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_channels_last_model_packed_and_parallel(io_type):
+    """A Keras-like NHWC model: the Transposes only relabel the pixel stream the convolutions read."""
+    bn = {"s": RNG.uniform(0.5, 1.5, 4).astype(np.float32), "b": weights(RNG, 4), "m": weights(RNG, 4)}
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["n"]),
+        helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "d"], ["q"], kernel_shape=[3, 3], group=4),
+        helper.make_node("Transpose", ["q"], ["h"], perm=[0, 2, 3, 1]),
+        helper.make_node("Flatten", ["h"], ["f"]),
+        helper.make_node("Gemm", ["f", "g"], ["y"]),
+    ]
+    inits = {"w": weights(RNG, 4, 3, 3, 3, fan_in=27), "d": weights(RNG, 4, 1, 3, 3, fan_in=9)}
+    inits.update(g=weights(RNG, 16, 5), v=np.ones(4, np.float32), **bn)
+    assert_matches(make_model(nodes, {"x": (np.float32, [1, 8, 8, 3])}, ["y", "c"], inits), io_type=io_type)
+
+
 def test_cnn_packed_and_parallel_in_fixed_point():
     errors = {
         io: hls_errors(examples.cnn(), samples=3, precision="ap_fixed<16,6>", io_type=io)
