@@ -241,12 +241,15 @@ class _Windowed(HlsImpl):
         pixels = g.n * g.padded_h * g.padded_w  # one per II = reuse cycles, padding included
         interval = pixels * max(1, steps)
         buffered = (g.span - 1) * g.padded_w * g.c  # the line buffers (the window is registers)
+        # the first window is complete after (span - 1) padded rows and span_w pixels of the next
+        first = ((g.span - 1) * g.padded_w + g.span_w) * max(1, steps) + depth
         return Cost(
             multipliers,
             trips=pixels + g.outputs * steps,
             latency=interval + depth,
             interval=interval,
             buffered=buffered,
+            first=first,
         )
 
 
