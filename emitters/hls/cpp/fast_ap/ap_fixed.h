@@ -97,6 +97,7 @@ inline T fit(T q) {
   static_assert(W <= kExactBits, "rmodel fast ap_fixed: type too wide");
   if (O == AP_WRAP) return wrap<W, S>(q);
   const T high = static_cast<T>(limits<W, S>::high()), low = static_cast<T>(limits<W, S>::low());
+  if (O == AP_SAT_SYM && S && q == low) return -high;  // the symmetric range never holds -2^(W-1)
   if (q >= low && q <= high) return q;
   switch (O) {
     case AP_SAT: return q < low ? low : high;
