@@ -53,6 +53,10 @@ CASES: dict[str, Callable[[], dict[str, bytes]]] = {
     "skip": _cpu(lambda: rmodel.from_onnx(examples.skip_model())),
     "hls_mlp": _hls(lambda: rmodel.from_onnx(examples.mlp())),
     "hls_cnn": _hls(lambda: rmodel.from_onnx(examples.cnn()), precision="ap_fixed<18,8>", reuse_factor=2),
+    "hls_mlp_parallel": _hls(
+        lambda: rmodel.from_onnx(examples.mlp()), io_type="io_parallel", strategy="resource", reuse_factor=4
+    ),
+    "hls_cnn_serial": _hls(lambda: rmodel.from_onnx(examples.cnn()), io_type="io_serial"),
 }
 
 

@@ -6,11 +6,11 @@
 
 // Top function: one call processes one inference (batch size 1).
 // Ports (AXI4-Stream):
-//   in_image: input 'image' float32[1x1x12x12], 144 values per call in row-major order
-//   out_probabilities: output 'probabilities' float32[1x10], 10 values per call in row-major order
+//   in_image: input 'image' float32[1x1x12x12], 144 values per call in row-major order, 12 word(s) of 12 values
+//   out_probabilities: output 'probabilities' float32[1x10], 10 values per call in row-major order, 1 word(s) of 10 values
 constexpr int kBatchSize = 1;
 constexpr int kInputSize0 = 144;
 constexpr int kOutputSize0 = 10;
-void cnn(hls::stream<input_t>& in_image, hls::stream<result_t>& out_probabilities);
+void cnn(hls::stream<rmodel_word<input_t, 12>>& in_image, hls::stream<rmodel_word<result_t, 10>>& out_probabilities);
 
 #endif  // CNN_H_

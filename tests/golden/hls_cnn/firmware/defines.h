@@ -12,23 +12,40 @@
 #include "hls_stream.h"
 #endif
 
+// io_stream word: `N` values moved together (all channels of a pixel, a whole vector...)
+template <typename T, int N>
+struct rmodel_word {
+  T data[N];
+};
+
+#ifdef RMODEL_COUNT_TRIPS
+#include <map>
+#include <string>
+inline std::map<std::string, long>& rmodel_trip_counts() {
+  static std::map<std::string, long> counts;
+  return counts;
+}
+#define RMODEL_TRIP() (++rmodel_trip_counts()[__func__])
+#else
+#define RMODEL_TRIP() ((void)0)
+#endif
+
 namespace detail {
-typedef ap_fixed<18,8> conv_0_accum_t;
+typedef ap_fixed<40,20> conv_0_accum_t;
 typedef ap_fixed<18,8> conv_0_bias_t;
 typedef ap_fixed<18,8> conv_0_result_t;
 typedef ap_fixed<18,8> conv_0_weight_t;
-typedef ap_fixed<18,8> conv_1_accum_t;
+typedef ap_fixed<43,23> conv_1_accum_t;
 typedef ap_fixed<18,8> conv_1_bias_t;
 typedef ap_fixed<18,8> conv_1_result_t;
 typedef ap_fixed<18,8> conv_1_weight_t;
-typedef ap_fixed<18,8> dense_accum_t;
+typedef ap_fixed<41,21> dense_accum_t;
 typedef ap_fixed<18,8> dense_bias_t;
 typedef ap_fixed<18,8> dense_result_t;
 typedef ap_fixed<18,8> dense_weight_t;
 typedef ap_fixed<18,8> gap_accum_t;
 typedef ap_fixed<18,8> gap_result_t;
 typedef ap_fixed<18,8> gap_weight_t;
-typedef ap_fixed<18,8> pool_0_accum_t;
 typedef ap_fixed<18,8> pool_0_result_t;
 typedef ap_fixed<18,8> probabilities_accum_t;
 typedef ap_fixed<18,8> probabilities_result_t;

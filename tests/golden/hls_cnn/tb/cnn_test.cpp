@@ -45,11 +45,27 @@ int main(int argc, char** argv) {
   int calls = 0, failures = 0;
   double worst = 0.0;
   while (read_line(inputs, in, 144)) {
-    hls::stream<input_t> in_image("in_image");
-    hls::stream<result_t> out_probabilities("out_probabilities");
-    for (int i = 0; i < 144; ++i) in_image.write(input_t(in[0 + i]));
-    cnn(in_image, out_probabilities);
-    for (int i = 0; i < 10; ++i) got[0 + i] = static_cast<float>(out_probabilities.read());
+    auto run = [&]() -> int {
+      hls::stream<rmodel_word<input_t, 12>> in_image("in_image");
+      for (int i = 0; i < 12; ++i) {
+        rmodel_word<input_t, 12> v;
+        for (int l = 0; l < 12; ++l) v.data[l] = input_t((in.data() + 0)[i * 12 + l]);
+        in_image.write(v);
+      }
+      hls::stream<rmodel_word<result_t, 10>> out_probabilities("out_probabilities");
+      ::cnn(in_image, out_probabilities);
+      for (int i = 0; i < 1; ++i) {
+        const rmodel_word<result_t, 10> v = out_probabilities.read();
+        for (int l = 0; l < 10; ++l) (got.data() + 0)[i * 10 + l] = static_cast<float>(v.data[l]);
+      }
+      if (!out_probabilities.empty()) return 1;
+      if (!in_image.empty()) return 2;
+      return 0;
+    };
+    if (run() != 0) {
+      std::printf("call %d: a stream held more or fewer values than the model reads/writes\n", calls);
+      return 1;
+    }
     for (std::size_t i = 0; i < got.size(); ++i) results << (i ? " " : "") << got[i];
     results << "\n";
     if (reference && read_line(reference, ref, got.size())) {

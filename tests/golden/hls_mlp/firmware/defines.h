@@ -12,20 +12,38 @@
 #include "hls_stream.h"
 #endif
 
+// io_stream word: `N` values moved together (all channels of a pixel, a whole vector...)
+template <typename T, int N>
+struct rmodel_word {
+  T data[N];
+};
+
+#ifdef RMODEL_COUNT_TRIPS
+#include <map>
+#include <string>
+inline std::map<std::string, long>& rmodel_trip_counts() {
+  static std::map<std::string, long> counts;
+  return counts;
+}
+#define RMODEL_TRIP() (++rmodel_trip_counts()[__func__])
+#else
+#define RMODEL_TRIP() ((void)0)
+#endif
+
 namespace detail {
-typedef ap_fixed<16,6> dense_0_accum_t;
+typedef ap_fixed<37,17> dense_0_accum_t;
 typedef ap_fixed<16,6> dense_0_bias_t;
 typedef ap_fixed<16,6> dense_0_result_t;
 typedef ap_fixed<16,6> dense_0_weight_t;
-typedef ap_fixed<16,6> dense_1_accum_t;
+typedef ap_fixed<39,19> dense_1_accum_t;
 typedef ap_fixed<16,6> dense_1_bias_t;
 typedef ap_fixed<16,6> dense_1_result_t;
 typedef ap_fixed<16,6> dense_1_weight_t;
-typedef ap_fixed<16,6> dense_2_accum_t;
+typedef ap_fixed<38,18> dense_2_accum_t;
 typedef ap_fixed<16,6> dense_2_bias_t;
 typedef ap_fixed<16,6> dense_2_result_t;
 typedef ap_fixed<16,6> dense_2_weight_t;
-typedef ap_fixed<16,6> dense_3_accum_t;
+typedef ap_fixed<38,18> dense_3_accum_t;
 typedef ap_fixed<16,6> dense_3_bias_t;
 typedef ap_fixed<16,6> dense_3_result_t;
 typedef ap_fixed<16,6> dense_3_weight_t;

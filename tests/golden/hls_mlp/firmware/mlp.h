@@ -6,11 +6,11 @@
 
 // Top function: one call processes one inference (batch size 1).
 // Ports (AXI4-Stream):
-//   in_x: input 'x' float32[1x16], 16 values per call in row-major order
-//   out_probabilities: output 'probabilities' float32[1x5], 5 values per call in row-major order
+//   in_x: input 'x' float32[1x16], 16 values per call in row-major order, 1 word(s) of 16 values
+//   out_probabilities: output 'probabilities' float32[1x5], 5 values per call in row-major order, 1 word(s) of 5 values
 constexpr int kBatchSize = 1;
 constexpr int kInputSize0 = 16;
 constexpr int kOutputSize0 = 5;
-void mlp(hls::stream<input_t>& in_x, hls::stream<result_t>& out_probabilities);
+void mlp(hls::stream<rmodel_word<input_t, 16>>& in_x, hls::stream<rmodel_word<result_t, 5>>& out_probabilities);
 
 #endif  // MLP_H_

@@ -45,11 +45,27 @@ int main(int argc, char** argv) {
   int calls = 0, failures = 0;
   double worst = 0.0;
   while (read_line(inputs, in, 16)) {
-    hls::stream<input_t> in_x("in_x");
-    hls::stream<result_t> out_probabilities("out_probabilities");
-    for (int i = 0; i < 16; ++i) in_x.write(input_t(in[0 + i]));
-    mlp(in_x, out_probabilities);
-    for (int i = 0; i < 5; ++i) got[0 + i] = static_cast<float>(out_probabilities.read());
+    auto run = [&]() -> int {
+      hls::stream<rmodel_word<input_t, 16>> in_x("in_x");
+      for (int i = 0; i < 1; ++i) {
+        rmodel_word<input_t, 16> v;
+        for (int l = 0; l < 16; ++l) v.data[l] = input_t((in.data() + 0)[i * 16 + l]);
+        in_x.write(v);
+      }
+      hls::stream<rmodel_word<result_t, 5>> out_probabilities("out_probabilities");
+      ::mlp(in_x, out_probabilities);
+      for (int i = 0; i < 1; ++i) {
+        const rmodel_word<result_t, 5> v = out_probabilities.read();
+        for (int l = 0; l < 5; ++l) (got.data() + 0)[i * 5 + l] = static_cast<float>(v.data[l]);
+      }
+      if (!out_probabilities.empty()) return 1;
+      if (!in_x.empty()) return 2;
+      return 0;
+    };
+    if (run() != 0) {
+      std::printf("call %d: a stream held more or fewer values than the model reads/writes\n", calls);
+      return 1;
+    }
     for (std::size_t i = 0; i < got.size(); ++i) results << (i ? " " : "") << got[i];
     results << "\n";
     if (reference && read_line(reference, ref, got.size())) {
