@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import shutil
 import stat
 import subprocess
@@ -88,6 +89,17 @@ def _compiler_identity(cxx: str) -> str:
         raise BuildError(f"cannot run C++ compiler '{cxx}': {exc}") from exc
 
 
+@functools.cache
+def _native_target(cxx: str) -> str:
+    """What ``-march=native`` means on this machine (the compiler's resolved target options), so
+    that a cache shared between machines never hands out a library built for another processor."""
+    try:
+        run = subprocess.run([cxx, "-march=native", "-Q", "--help=target"], capture_output=True, text=True)
+    except OSError as exc:
+        raise BuildError(f"cannot run C++ compiler '{cxx}': {exc}") from exc
+    return run.stdout + platform.machine()
+
+
 def build_shared_library(
     sources: Mapping[str, str],
     main: str,
@@ -109,6 +121,8 @@ def build_shared_library(
     for key in sorted(extra_files or {}):
         digest.update(key.encode() + b"\0" + hashlib.sha256((extra_files or {})[key]).digest())
     digest.update("\0".join([cxx, *cmd_flags, _compiler_identity(cxx), sys.version]).encode())
+    if "-march=native" in cmd_flags:
+        digest.update(_native_target(cxx).encode())
     key = digest.hexdigest()[:24]
     build_root = _private_dir(_private_dir(cache_dir()) / "build")
     target_dir = build_root / key
