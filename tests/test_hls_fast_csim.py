@@ -62,10 +62,14 @@ CASES = [
     ("mlp", "io_stream", "ap_fixed<16,6,AP_RND,AP_SAT>"),
     ("mlp", "io_parallel", "ap_fixed<8,3>"),
     ("cnn", "io_serial", "ap_fixed<16,6>"),
+    ("cnn", "io_stream", "ap_fixed<16,6>"),
+    ("cnn", "io_parallel", "ap_fixed<12,5,AP_RND,AP_SAT>"),
     ("skip_model", "io_stream", "ap_fixed<16,6>"),
     ("skip_model", "io_parallel", "ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
     ("lstm_model", "io_serial", "ap_fixed<16,6>"),
     ("gru_model", "io_serial", "ap_fixed<16,6,AP_RND,AP_SAT>"),
+    ("lstm_model", "io_parallel", "ap_fixed<16,6>"),
+    ("gru_model", "io_stream", "ap_fixed<16,6>"),
 ]
 
 
