@@ -21,10 +21,13 @@ from .config import HlsConfig, LayerConfig, Precision, resolve_options
 from .csim import HlsCompiledModel, HlsVerifyReport, compile_hls, verify_hls
 from .firmware import Firmware, build_firmware, hls_implementations
 from .project import generate_hls_project
-from .report import ProfileReport, TensorProfile, hls_report, profile_hls
+from .report import DesignEstimate, LayerEstimate, ProfileReport, TensorProfile, estimate, hls_report, profile_hls
 
 __all__ = [
+    "DesignEstimate",
     "Firmware",
+    "LayerEstimate",
+    "estimate",
     "HlsTarget",
     "HlsCompiledModel",
     "HlsConfig",

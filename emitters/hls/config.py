@@ -6,9 +6,21 @@ by keyword arguments. Recognised keys:
 - ``precision``: default type for every role, e.g. ``"ap_fixed<16,6>"``, ``"ap_fixed<16,6,AP_RND,AP_SAT>"``
   or ``"float"``; or a dict ``{"default": ..., "weight": ..., "bias": ..., "accum": ..., "result": ...,
   "table": ..., "input": ...}``.
-- ``layers``: ``{op name or op type: {"precision": str | dict, "reuse_factor": int,
+- ``layers``: ``{op name or op type: {"precision": str | dict, "reuse_factor": int, "strategy": str,
   "table_size": int, "table_range": float}}`` (a name beats an op type).
-- ``reuse_factor``: each multiplier is used this many times (fewer multipliers); default 1.
+- ``io_type``: ``"io_parallel"`` (fully partitioned arrays between layers, one pipelined top
+  function: the lowest latency), ``"io_stream"`` (a ``DATAFLOW`` top of stages joined by
+  ``hls::stream``s whose words carry all channels of a pixel or a whole vector) or ``"io_serial"``
+  (default; the same dataflow moving one scalar per word: the fewest wires, the longest latency).
+- ``strategy``: ``"latency"`` (default: weights in registers, every product its own multiplier
+  unless the reuse factor limits them) or ``"resource"`` (weights in block RAM reshaped so that
+  each multiplier works through ``reuse_factor`` of them, one per clock).
+- ``reuse_factor``: each multiplier is used this many times (fewer multipliers); default 1. A
+  value that does not divide a layer's products is rounded to the nearest divisor (the report and
+  the generated code say so).
+- The accumulator type of Gemm/MatMul/Conv/LSTM/GRU (role ``accum``) is derived from the input
+  and weight types and the number of terms summed, so sums cannot overflow, unless a precision
+  dict names ``accum`` explicitly.
 - ``rounding`` / ``saturation``: quantization and overflow modes added to ap_fixed types that
   do not name their own (e.g. ``"AP_RND"``, ``"AP_SAT"``).
 - ``table_size`` (1024) and ``table_range`` (8.0): lookup tables of sigmoid/tanh cover
@@ -26,13 +38,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rmodel.errors import RModelError
 
 ROLES = ("weight", "bias", "accum", "result", "table", "input")
 ROUNDING = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 SATURATION = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP", "AP_WRAP_SM")
+IO_TYPES = ("io_serial", "io_stream", "io_parallel")
+STRATEGIES = ("latency", "resource")
 KNOWN_OPTIONS = {
     "precision",
+    "io_type",
+    "strategy",
     "layers",
     "reuse_factor",
     "rounding",
@@ -127,6 +145,22 @@ class Precision:
     def step(self) -> float:
         return 0.0 if self.is_float else 2.0 ** (-self.fractional)
 
+    def rounds_to_zero(self, values: np.ndarray) -> np.ndarray:
+        """Which ``values`` this type stores as exactly 0 (float: only 0 itself). Modes other than
+        truncation and AP_RND count only exact zeros (conservative)."""
+        v = np.asarray(values, dtype=np.float64)
+        if self.is_float:
+            return v == 0.0
+        step = self.step
+        mode = self.rounding or "AP_TRN"
+        if mode == "AP_TRN":
+            return (v >= 0.0) & (v < step)
+        if mode == "AP_TRN_ZERO":
+            return np.abs(v) < step
+        if mode == "AP_RND":
+            return (v >= -step / 2) & (v < step / 2)
+        return v == 0.0
+
     def cpp(self) -> str:
         if self.is_float:
             return "float"
@@ -150,6 +184,9 @@ class LayerConfig:
     reuse_factor: int = 1
     table_size: int = 1024
     table_range: float = 8.0
+    strategy: str = "latency"
+    #: roles whose type the user named (the others may be derived, e.g. an overflow-free accumulator)
+    explicit: frozenset[str] = frozenset()
 
     def precision(self, role: str) -> Precision:
         return self.types[role]
@@ -167,6 +204,10 @@ class HlsConfig:
     table_size: int = 1024
     table_range: float = 8.0
     stream_depth: int | None = None
+    io_type: str = "io_stream"
+    strategy: str = "latency"
+    #: roles named explicitly by the ``precision`` option (not only through ``default``)
+    explicit: frozenset[str] = frozenset()
     part: str = DEFAULT_PART
     clock_period: float = DEFAULT_CLOCK_NS
     tb_tolerance: float | None = None
@@ -180,20 +221,34 @@ class HlsConfig:
     def for_op(self, name: str, op_type: str) -> LayerConfig:
         types = dict(self.default)
         reuse, size, rng = self.reuse_factor, self.table_size, self.table_range
+        strategy, explicit = self.strategy, set(self.explicit)
         for key in (op_type, name):  # a name overrides an op type
             over = self.layers.get(key)
             if not over:
                 continue
             if "precision" in over:
                 types.update(_role_types(over["precision"], f"layers['{key}'].precision", types))
+                explicit |= _explicit_roles(over["precision"])
             reuse = _positive_int(over.get("reuse_factor", reuse), f"layers['{key}'].reuse_factor")
+            strategy = _choice(over.get("strategy", strategy), f"layers['{key}'].strategy", STRATEGIES)
             size = _positive_int(over.get("table_size", size), f"layers['{key}'].table_size", MAX_TABLE_SIZE)
             rng = _positive_float(over.get("table_range", rng), f"layers['{key}'].table_range")
         types = {k: v.with_modes(self.rounding, self.saturation) for k, v in types.items()}
-        return LayerConfig(types, reuse, size, rng)
+        return LayerConfig(types, reuse, size, rng, strategy, frozenset(explicit))
 
     def input_precision(self) -> Precision:
         return self.default["input"].with_modes(self.rounding, self.saturation)
+
+
+def _explicit_roles(spec: Any) -> set[str]:
+    """Roles a precision spec names by themselves (a string or ``default`` names none of them)."""
+    return {r for r in ROLES if r in spec} if isinstance(spec, dict) else set()
+
+
+def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise RModelError(f"{where} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value.lower()
 
 
 def _role_types(spec: Any, where: str, base: dict[str, Precision] | None = None) -> dict[str, Precision]:
@@ -265,11 +320,11 @@ def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any
     if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
         raise RModelError("layers must map an operator name or op type to a dict of settings")
     for key, over in layers.items():
-        extra = sorted(set(over) - {"precision", "reuse_factor", "table_size", "table_range"})
+        extra = sorted(set(over) - {"precision", "reuse_factor", "strategy", "table_size", "table_range"})
         if extra:
             raise RModelError(
                 f"layers['{key}']: unknown setting(s) {', '.join(extra)}; "
-                "known: precision, reuse_factor, table_size, table_range"
+                "known: precision, reuse_factor, strategy, table_size, table_range"
             )
     rounding, saturation = raw.get("rounding"), raw.get("saturation")
     if rounding is not None and rounding not in ROUNDING:
@@ -287,6 +342,9 @@ def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any
         table_size=_positive_int(raw.get("table_size", 1024), "table_size", MAX_TABLE_SIZE),
         table_range=_positive_float(raw.get("table_range", 8.0), "table_range"),
         stream_depth=None if depth is None else _positive_int(depth, "stream_depth", MAX_STREAM_DEPTH),
+        io_type=_choice(raw.get("io_type", "io_serial"), "io_type", IO_TYPES),
+        strategy=_choice(raw.get("strategy", "latency"), "strategy", STRATEGIES),
+        explicit=frozenset(_explicit_roles(raw.get("precision"))),
         part=_part_name(raw.get("part", DEFAULT_PART)),
         clock_period=_positive_float(raw.get("clock_period", DEFAULT_CLOCK_NS), "clock_period"),
         tb_tolerance=None if tol is None else _positive_float(tol, "tb_tolerance"),

@@ -22,12 +22,26 @@ from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.model import RModel
 from rmodel.naming import UniqueNames, identifier, quoted
-from rmodel.operators.hls import ANY, HLS_REGISTRY, HlsContext, HlsImpl, as_array, normalize_order, same_order
+from rmodel.operators.hls import (
+    ANY,
+    HLS_REGISTRY,
+    Cost,
+    HlsContext,
+    HlsImpl,
+    Schedule,
+    StageWriter,
+    as_array,
+    normalize_order,
+    same_order,
+)
 
 from ..literals import VALUES_PER_LINE, element_texts
 from .config import HlsConfig, LayerConfig
+from .design import LayerDesign, design_layers
 
-_RESERVED = {"detail", "hls", "std", "input_t", "result_t"}
+#: the word of a packed io_stream: ``lanes`` values moved together (all channels of a pixel...)
+WORD = "rmodel_word"
+_RESERVED = {"detail", "hls", "std", "input_t", "result_t", WORD}
 
 
 @dataclass
@@ -40,16 +54,26 @@ class Value:
     producer: int | None  # operator index, None for a model input
     port: int | None = None  # model input index when producer is None
     order: Any = None  # order the producer writes in
-    consumers: list[tuple[Any, Any, Any]] = field(default_factory=list)  # (key, arriving, required order)
+    lanes: int = 1  # values per stream word (io_stream)
+    consumers: list[tuple[Any, Any, Any, int]] = field(default_factory=list)  # (key, arriving, required order, lanes)
 
 
 @dataclass
 class Stage:
     func: str
     comment: str
-    inputs: list[tuple[str, str]]  # (stream variable, C++ type)
+    inputs: list[tuple[str, str]]  # (stream or array variable, C++ type)
     outputs: list[tuple[str, str]]
     body: str
+    #: operator index (None for fork, reorder and drain stages) and its cost estimate
+    layer: int | None = None
+    cost: Cost | None = None
+    #: io_parallel: the parameter declarations (default: hls::stream references)
+    params: list[str] | None = None
+    #: pragmas at the top of the function (io_parallel: INLINE)
+    pragmas: list[str] = field(default_factory=list)
+    #: cycles from the stage's first input to its first output (None: its whole latency)
+    first_out: int | None = None
 
 
 @dataclass
@@ -65,6 +89,55 @@ class Firmware:
     stages: list[Stage]
     impls: list[tuple[Any, HlsImpl, LayerConfig]]
     typedefs: dict[str, str]
+    io_type: str = "io_serial"
+    #: values per stream word of every input / output port (io_stream; 1 otherwise)
+    input_lanes: list[int] = field(default_factory=list)
+    output_lanes: list[int] = field(default_factory=list)
+    #: what rmodel decided for the user, per layer name (rounded reuse factors, derived types)
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def write_call(self, w: CppWriter, model: RModel, sources: list[str], targets: list[str]) -> None:
+        """Declare the ports, fill the inputs from float pointers ``sources``, call the top function
+        and copy the outputs to float pointers ``targets``; with streams, ``return 1`` when an output
+        stream holds more values than read and ``return 2`` when an input stream was not consumed."""
+        ports = [*zip(self.input_types, self.input_ports, model.inputs, self.input_lanes)]
+        outs = [*zip(self.output_types, self.output_ports, model.outputs, self.output_lanes)]
+        if self.io_type == "io_parallel":
+            for k, (t, p, info, _) in enumerate(ports):
+                w(f"{t} {p}[{info.size}];")
+                w(f"for (int i = 0; i < {info.size}; ++i) {p}[i] = {t}({sources[k]}[i]);")
+            for t, p, info, _ in outs:
+                w(f"{t} {p}[{info.size}];")
+            w(f"{self.top}({', '.join(self.input_ports + self.output_ports)});")
+            for k, (_, p, info, _) in enumerate(outs):
+                w(f"for (int i = 0; i < {info.size}; ++i) {targets[k]}[i] = static_cast<float>({p}[i]);")
+            return
+        packed = self.io_type == "io_stream"
+        for k, (t, p, info, lanes) in enumerate(ports):
+            word = f"{WORD}<{t}, {lanes}>" if packed else t
+            w(f'hls::stream<{word}> {p}("{p}");')
+            if packed:
+                with w.loop("i", info.size // lanes, type_="int"):
+                    w(f"{word} v;")
+                    w(f"for (int l = 0; l < {lanes}; ++l) v.data[l] = {t}({sources[k]}[i * {lanes} + l]);")
+                    w(f"{p}.write(v);")
+            else:
+                w(f"for (int i = 0; i < {info.size}; ++i) {p}.write({t}({sources[k]}[i]));")
+        for t, p, _, lanes in outs:
+            w(f'hls::stream<{f"{WORD}<{t}, {lanes}>" if packed else t}> {p}("{p}");')
+        w(f"{self.top}({', '.join(self.input_ports + self.output_ports)});")
+        for k, (t, p, info, lanes) in enumerate(outs):
+            if packed:
+                with w.loop("i", info.size // lanes, type_="int"):
+                    w(f"const {WORD}<{t}, {lanes}> v = {p}.read();")
+                    w(
+                        f"for (int l = 0; l < {lanes}; ++l) {targets[k]}[i * {lanes} + l] = static_cast<float>(v.data[l]);"
+                    )
+            else:
+                w(f"for (int i = 0; i < {info.size}; ++i) {targets[k]}[i] = static_cast<float>({p}.read());")
+            w(f"if (!{p}.empty()) return 1;")
+        for p in self.input_ports:
+            w(f"if (!{p}.empty()) return 2;")
 
 
 def hls_implementations(model: RModel) -> list[HlsImpl]:
@@ -118,24 +191,27 @@ class FirmwareEmitter:
 
     # ---- planning --------------------------------------------------------------------------
     def build(self, weights_dir: str = "weights/") -> Firmware:
+        if self.config.io_type == "io_parallel":
+            return self._build_parallel(weights_dir)
         model = self.model
+        packed = self.config.io_type == "io_stream"
         impls = hls_implementations(model)
+        designs = design_layers(model, self.config, impls)
         values: list[Value] = []
         where: dict[str, tuple[int, Any]] = {}  # tensor -> (value index, order)
-        input_types = []
+        input_types, input_lanes = [], []
         for k, info in enumerate(model.inputs):
             input_types.append("input_t" if len(model.inputs) == 1 else f"input{k}_t")
-            values.append(Value(info.name, info.size, input_types[-1], None, port=k))
+            lanes = port_lanes(info.shape) if packed else 1
+            input_lanes.append(lanes)
+            values.append(Value(info.name, info.size, input_types[-1], None, port=k, lanes=lanes))
             where[info.name] = (len(values) - 1, None)
 
         stage_names: list[str] = []
-        plans: list[tuple[list[int], list[Any], list[int]]] = []  # (streamed inputs, orders, value idx)
-        layer_cfgs: list[LayerConfig] = []
-        for index, (op, impl) in enumerate(zip(model.operators, impls)):
-            cfg = self.config.for_op(op.name, op.op_type)
-            layer_cfgs.append(cfg)
+        plans: list[tuple[list[int], list[Any], list[int], list[int]]] = []  # (streamed, orders, lanes, values)
+        for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
+            cfg = design.config
             stage_names.append(self.fresh(op.name or op.op_type, "layer"))
-            impl.check(model.constants)
             streamed = impl.streamed_inputs(model.constants)
             for i in streamed:
                 if op.inputs[i] not in where:
@@ -144,35 +220,48 @@ class FirmwareEmitter:
                         "constant; the HLS target cannot build this graph"
                     )
             arriving = [where[op.inputs[i]][1] for i in streamed]
-            required = impl.required_orders(arriving)
+            arriving_lanes = [values[where[op.inputs[i]][0]].lanes for i in streamed]
+            if packed and impl.packing == "whole":
+                required: list[Any] = [ANY] * len(streamed)
+            else:
+                required = impl.required_orders(arriving)
             orders = [a if r is ANY else normalize_order(r) for a, r in zip(arriving, required)]
+            in_lanes = self._required_lanes(impl, arriving_lanes) if packed else [1] * len(streamed)
             out_orders = [normalize_order(o) for o in impl.output_orders(orders)]
+            if packed and impl.packing == "whole":
+                out_orders = [None] * len(out_orders)
             if impl.alias:
                 src = where[op.inputs[streamed[0]]][0]
                 for name, order in zip(op.outputs, out_orders):
                     if name:
                         where[name] = (src, order)
-                plans.append((streamed, orders, []))
+                plans.append((streamed, orders, in_lanes, []))
                 continue
             for pos, i in enumerate(streamed):
-                values[where[op.inputs[i]][0]].consumers.append((("op", index, pos), arriving[pos], orders[pos]))
+                values[where[op.inputs[i]][0]].consumers.append(
+                    (("op", index, pos), arriving[pos], orders[pos], in_lanes[pos])
+                )
             outs = []
+            out_lanes = self._output_lanes(impl, in_lanes) if packed else None
             for k, (name, out_info) in enumerate(zip(op.outputs, op.output_infos)):
                 if not name or out_info is None:
                     continue
                 result_t = f"detail::{self.layer_type(stage_names[index], 'result', cfg)}"
                 order = out_orders[k] if k < len(out_orders) else None
-                values.append(Value(name, out_info.size, result_t, index, order=order))
+                width = 1 if out_lanes is None else out_lanes(out_info.shape, out_info.size)
+                values.append(Value(name, out_info.size, result_t, index, order=order, lanes=width))
                 where[name] = (len(values) - 1, order)
                 outs.append(len(values) - 1)
-            plans.append((streamed, orders, outs))
+            plans.append((streamed, orders, in_lanes, outs))
 
-        output_types = []
+        output_types, output_lanes = [], []
         for k, info in enumerate(model.outputs):
             if info.name not in where:
                 raise RModelError(f"output '{info.name}' is a constant; the HLS target streams only computed outputs")
             v, arriving_order = where[info.name]
-            values[v].consumers.append((("output", k), arriving_order, None))
+            lanes = port_lanes(info.shape) if packed else 1
+            output_lanes.append(lanes)
+            values[v].consumers.append((("output", k), arriving_order, None, lanes))
             output_types.append("result_t" if len(model.outputs) == 1 else f"result{k}_t")
 
         # ---- channels -------------------------------------------------------------------------
@@ -183,42 +272,53 @@ class FirmwareEmitter:
         producer_stream: dict[int, str] = {}  # value index -> stream variable written by the producer
         extra_after: dict[Any, list[Stage]] = {}  # producer (op index or ("in", k)) -> stages that follow it
 
-        def new_stream(hint: str, ctype: str, size: int) -> str:
+        def new_stream(hint: str, ctype: str, size: int, lanes: int, branch: bool) -> str:
+            """A FIFO of ``size / lanes`` words for a fork's branch (it must hold what the other branch
+            delays), else of 2 words (io_stream) or the tensor (io_serial, as before)."""
             var = self.fresh(f"s_{hint}", "s")
-            depth = size if self.config.stream_depth is None else min(size, self.config.stream_depth)
-            streams.append((var, ctype, max(depth, 1)))
+            words = size // lanes
+            depth = words if (branch or not packed) else min(words, 2)
+            if self.config.stream_depth is not None:
+                depth = min(depth, self.config.stream_depth)
+            streams.append((var, self._word(ctype, lanes), max(depth, 1)))
             return var
 
         for vi, value in enumerate(values):
             after = extra_after.setdefault(("in", value.port) if value.producer is None else value.producer, [])
             cons = value.consumers
-            rels = [self._relative(arriving, need, value.size) for _key, arriving, need in cons]
+            rels = [
+                self._relative(arriving, need, value.size) if lanes == value.lanes else "repack"
+                for _key, arriving, need, lanes in cons
+            ]
             if value.producer is None:
                 assert value.port is not None, "a model input's value has its port"
                 source = in_ports[value.port]
             elif len(cons) == 1 and cons[0][0][0] == "output" and rels[0] is None:
                 source = out_ports[cons[0][0][1]]
             else:
-                source = new_stream(value.tensor, value.ctype, value.size)
+                source = new_stream(value.tensor, value.ctype, value.size, value.lanes, False)
             producer_stream[vi] = source
             if not cons:
                 after.append(self._sink_stage(value, source))
                 continue
             branches = [source]
             if len(cons) > 1:
-                branches = [new_stream(f"{value.tensor}_cp{j}", value.ctype, value.size) for j in range(len(cons))]
+                branches = [
+                    new_stream(f"{value.tensor}_cp{j}", value.ctype, value.size, value.lanes, True)
+                    for j in range(len(cons))
+                ]
                 after.append(self._fork_stage(value, source, branches))
-            for (key, _arriving, _need), branch, rel in zip(cons, branches, rels):
+            for (key, arriving, need, lanes), branch, rel in zip(cons, branches, rels):
                 if key[0] == "output":
                     port = out_ports[key[1]]
                     if branch != port:
-                        after.append(self._reorder_stage(value, branch, port, rel))
+                        after.append(self._reorder_stage(value, branch, port, arriving, need, lanes))
                     continue
                 if rel is None:
                     reader_stream[key] = branch
                     continue
-                target = new_stream(f"{value.tensor}_ord", value.ctype, value.size)
-                after.append(self._reorder_stage(value, branch, target, rel))
+                target = new_stream(f"{value.tensor}_ord", value.ctype, value.size, lanes, False)
+                after.append(self._reorder_stage(value, branch, target, arriving, need, lanes))
                 reader_stream[key] = target
 
         # ---- stages -----------------------------------------------------------------------------
@@ -226,26 +326,254 @@ class FirmwareEmitter:
         for k in range(len(model.inputs)):
             stages += extra_after.get(("in", k), [])
         record: list[tuple[Any, HlsImpl, LayerConfig]] = []
-        for index, (op, impl) in enumerate(zip(model.operators, impls)):
-            streamed, orders, outs = plans[index]
-            record.append((op, impl, layer_cfgs[index]))
+        for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
+            streamed, orders, in_lanes, outs = plans[index]
+            record.append((op, impl, design.config))
             if impl.alias:
                 continue
-            ins = [
-                (reader_stream[("op", index, pos)], values[where[op.inputs[i]][0]].ctype)
-                for pos, i in enumerate(streamed)
-            ]
-            ctx = HlsContext(self, op, stage_names[index], layer_cfgs[index], [t for _, t in ins], orders, streamed)
-            body = impl.emit(ctx)
+            value_in = [values[where[op.inputs[i]][0]] for i in streamed]
+            ins = [(reader_stream[("op", index, pos)], v.ctype) for pos, v in enumerate(value_in)]
+            ctx = HlsContext(
+                self, op, stage_names[index], design.config, [t for _, t in ins], orders, streamed, self.config.io_type
+            )
             outputs = [(producer_stream[v], values[v].ctype) for v in outs]
+            schedule = self.schedule(
+                design,
+                tuple(v.size // ln for v, ln in zip(value_in, in_lanes)),
+                tuple(values[v].size // values[v].lanes for v in outs),
+            )
+            cost = impl.cost(schedule)
             func = self.fresh(f"{stage_names[index]}_stage")
-            stages.append(Stage(func, f"[{index}] {op.comment()}", ins, outputs, body))
+            comment = f"[{index}] {op.comment()}"
+            if not packed:
+                stages.append(Stage(func, comment, ins, outputs, impl.emit(ctx), index, cost))
+            else:
+                widths = [values[v].lanes for v in outs]
+                in_words = [(s, self._word(t, ln)) for (s, t), ln in zip(ins, in_lanes)]
+                out_words = [(s, self._word(t, ln)) for (s, t), ln in zip(outputs, widths)]
+                stage = self._packed_stage(impl, ctx, func, comment, in_words, out_words, in_lanes, widths, cost)
+                stage.layer, stage.cost = index, cost
+                stage.first_out = max(1, cost.latency - max(schedule.words_out, default=1) + 1)
+                stages.append(stage)
             stages += extra_after.get(index, [])
 
-        files = self._files(stages, streams, in_ports, out_ports, input_types, output_types, values, where, weights_dir)
-        return Firmware(
-            self.top, files, input_types, output_types, in_ports, out_ports, stages, record, dict(self.typedefs)
+        top = CppWriter()
+        with top.block(
+            f"void {self.top}({self._stream_signature(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)})"
+        ):
+            top(*(f"#pragma HLS INTERFACE axis port={p}" for p in in_ports + out_ports))
+            top("#pragma HLS INTERFACE ap_ctrl_chain port=return")
+            top("#pragma HLS DATAFLOW")
+            for var, ctype, depth in streams:
+                top(f'hls::stream<{ctype}> {var}("{var}");')
+                top(f"#pragma HLS STREAM variable={var} depth={depth}")
+            for st in stages:
+                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
+                top(f"detail::{st.func}({', '.join(args)});")
+        port_types = self._port_types(
+            input_types, output_types, [values[where[o.name][0]].ctype for o in model.outputs]
         )
+        files = self._files(
+            stages,
+            top,
+            port_types,
+            input_types,
+            output_types,
+            in_ports,
+            out_ports,
+            input_lanes,
+            output_lanes,
+            weights_dir,
+        )
+        return Firmware(
+            self.top,
+            files,
+            input_types,
+            output_types,
+            in_ports,
+            out_ports,
+            stages,
+            record,
+            dict(self.typedefs),
+            self.config.io_type,
+            input_lanes,
+            output_lanes,
+            {d.op.name: d.notes for d in designs if d.notes},
+        )
+
+    # ---- io_parallel ------------------------------------------------------------------------
+    def _build_parallel(self, weights_dir: str) -> Firmware:
+        """One pipelined top function; every tensor a completely partitioned array."""
+        model = self.model
+        impls = hls_implementations(model)
+        designs = design_layers(model, self.config, impls)
+        input_types = ["input_t" if len(model.inputs) == 1 else f"input{k}_t" for k in range(len(model.inputs))]
+        output_types = ["result_t" if len(model.outputs) == 1 else f"result{k}_t" for k in range(len(model.outputs))]
+        in_ports = [self.fresh(f"in_{i.name}", "in") for i in model.inputs]
+        out_ports = [self.fresh(f"out_{o.name}", "out") for o in model.outputs]
+        arrays: dict[str, tuple[str, str, int]] = {}  # tensor -> (array, element type, size)
+        for info, port, t in zip(model.inputs, in_ports, input_types):
+            arrays[info.name] = (port, t, info.size)
+        locals_: list[tuple[str, str, int]] = []
+        stages: list[Stage] = []
+        record: list[tuple[Any, HlsImpl, LayerConfig]] = []
+        missing: dict[str, list[str]] = {}
+        for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
+            record.append((op, impl, design.config))
+            streamed = impl.streamed_inputs(model.constants)
+            for i in streamed:
+                if op.inputs[i] not in arrays:
+                    raise RModelError(
+                        f"node '{op.name}' ({op.op_type}): input '{op.inputs[i]}' is neither computed nor a "
+                        "constant; the HLS target cannot build this graph"
+                    )
+            if impl.alias and impl.keeps_row_major:
+                for name in op.outputs:
+                    if name:
+                        arrays[name] = arrays[op.inputs[streamed[0]]]
+                continue
+            stage = self.fresh(op.name or op.op_type, "layer")
+            ins = [arrays[op.inputs[i]] for i in streamed]
+            ctx = HlsContext(
+                self, op, stage, design.config, [t for _, t, _ in ins], [None] * len(ins), streamed, "io_parallel"
+            )
+            w = StageWriter()
+            try:
+                impl.write_parallel(ctx, w)
+            except NotImplementedError:
+                missing.setdefault(op.op_type, []).append(op.name)
+                continue
+            outs = []
+            for name, out_info in zip(op.outputs, op.output_infos):
+                if not name or out_info is None:
+                    continue
+                var = self.fresh(f"v_{name}", "v")
+                ctype = f"detail::{self.layer_type(stage, 'result', design.config)}"
+                arrays[name] = (var, ctype, out_info.size)
+                locals_.append((var, ctype, out_info.size))
+                outs.append((var, ctype, out_info.size))
+            params = [f"const {t} in{j}[{n}]" for j, (_, t, n) in enumerate(ins)]
+            params += [f"{t} out{j}[{n}]" for j, (_, t, n) in enumerate(outs)]
+            cost = impl.cost(self.schedule(design, (), ()))
+            inline = "#pragma HLS INLINE" if design.config.strategy == "latency" else "#pragma HLS INLINE off"
+            stages.append(
+                Stage(
+                    self.fresh(f"{stage}_stage"),
+                    f"[{index}] {op.comment()}",
+                    [(v, t) for v, t, _ in ins],
+                    [(v, t) for v, t, _ in outs],
+                    w.text(),
+                    index,
+                    cost,
+                    params,
+                    [inline],
+                )
+            )
+        if missing:
+            listed = "; ".join(f"{t} ({', '.join(repr(n) for n in names[:3])})" for t, names in sorted(missing.items()))
+            raise UnsupportedOperatorError(
+                f"model '{model.name}': io_type 'io_parallel' has no implementation of {listed}; "
+                "use io_type='io_stream' for this model",
+                missing,
+            )
+        interval = max([s.cost.interval for s in stages if s.cost is not None] or [1])
+        sig = ", ".join(
+            [f"const {t} {p}[{i.size}]" for t, p, i in zip(input_types, in_ports, model.inputs)]
+            + [f"{t} {p}[{o.size}]" for t, p, o in zip(output_types, out_ports, model.outputs)]
+        )
+        top = CppWriter()
+        with top.block(f"void {self.top}({sig})"):
+            for p in in_ports:
+                top(f"#pragma HLS ARRAY_RESHAPE variable={p} complete dim=0")
+            for p in out_ports:
+                top(f"#pragma HLS ARRAY_PARTITION variable={p} complete dim=0")
+            top(f"#pragma HLS INTERFACE ap_vld port={','.join(in_ports + out_ports)}")
+            top(f"#pragma HLS PIPELINE II={interval}")
+            for var, ctype, size in locals_:
+                top(f"{ctype} {var}[{size}];")
+                top(f"#pragma HLS ARRAY_PARTITION variable={var} complete dim=0")
+            for st in stages:
+                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
+                top(f"detail::{st.func}({', '.join(args)});")
+            for k, (info, port) in enumerate(zip(model.outputs, out_ports)):
+                if info.name not in arrays:
+                    raise RModelError(
+                        f"output '{info.name}' is a constant; the HLS target outputs only computed tensors"
+                    )
+                var, _, size = arrays[info.name]
+                with top.loop("i", size, type_="int"):
+                    top("#pragma HLS UNROLL")
+                    top(f"{port}[i] = {output_types[k]}({var}[i]);")
+        port_types = self._port_types(input_types, output_types, [arrays[o.name][1] for o in model.outputs])
+        lanes = [1] * len(model.inputs), [1] * len(model.outputs)
+        files = self._files(
+            stages, top, port_types, input_types, output_types, in_ports, out_ports, *lanes, weights_dir
+        )
+        return Firmware(
+            self.top,
+            files,
+            input_types,
+            output_types,
+            in_ports,
+            out_ports,
+            stages,
+            record,
+            dict(self.typedefs),
+            "io_parallel",
+            *lanes,
+            {d.op.name: d.notes for d in designs if d.notes},
+        )
+
+    # ---- shared ----------------------------------------------------------------------------
+    def schedule(self, design: LayerDesign, words_in: tuple[int, ...], words_out: tuple[int, ...]) -> Schedule:
+        cfg = design.config
+        return Schedule(
+            self.config.io_type,
+            cfg.strategy,
+            cfg.reuse_factor,
+            self.config.clock_period,
+            cfg.precision("accum").is_float or cfg.precision("result").is_float,
+            words_in,
+            words_out,
+            cfg.precision("weight"),
+            self.model.constants,
+        )
+
+    def _word(self, ctype: str, lanes: int) -> str:
+        """Stream element type: the scalar (io_serial) or a word of ``lanes`` of them (io_stream)."""
+        if self.config.io_type != "io_stream":
+            return ctype
+        return f"{WORD}<{ctype}, {lanes}>"
+
+    @staticmethod
+    def _required_lanes(impl: HlsImpl, arriving: list[int]) -> list[int]:
+        """Lanes each streamed input must arrive in (packed io_stream)."""
+        if impl.packing == "custom":
+            return impl.packed_lanes()[0]
+        if impl.packing == "words":
+            return [arriving[0]] * len(arriving)
+        return list(arriving)
+
+    @staticmethod
+    def _output_lanes(impl: HlsImpl, lanes: list[int]) -> Any:
+        """Function (shape, size) -> lanes of an output (packed io_stream)."""
+        if impl.packing == "custom":
+            widths = impl.packed_lanes()[1]
+            return lambda shape, size: widths[0]
+        if impl.packing == "words":
+            return lambda shape, size: lanes[0]
+        return lambda shape, size: whole_lanes(shape, size)
+
+    def _stream_signature(self, input_types, output_types, in_ports, out_ports, input_lanes, output_lanes) -> str:
+        return ", ".join(
+            [f"hls::stream<{self._word(t, ln)}>& {p}" for t, p, ln in zip(input_types, in_ports, input_lanes)]
+            + [f"hls::stream<{self._word(t, ln)}>& {p}" for t, p, ln in zip(output_types, out_ports, output_lanes)]
+        )
+
+    def _port_types(self, input_types: list[str], output_types: list[str], output_ctypes: list[str]) -> dict[str, str]:
+        types = {t: self.config.input_precision().cpp() for t in input_types}
+        types.update(zip(output_types, output_ctypes))
+        return types
 
     @staticmethod
     def _relative(produced, need, size: int):
@@ -260,28 +588,36 @@ class FirmwareEmitter:
     # ---- helper stages ------------------------------------------------------------------
     def _fork_stage(self, value: Value, source: str, branches: list[str]) -> Stage:
         func = self.fresh(f"fork_{value.tensor}", "fork")
+        word = self._word(value.ctype, value.lanes)
         w = CppWriter()
-        with _pipelined_loop(w, "fork", value.size):
-            w(f"const {value.ctype} v = in0.read();")
+        with _pipelined_loop(w, "fork", value.size // value.lanes):
+            w(f"const {word} v = in0.read();")
             for j in range(len(branches)):
                 w(f"out{j}.write(v);")
+        words = value.size // value.lanes
         return Stage(
             func,
             f"copy {quoted(value.tensor)} to its {len(branches)} readers",
-            [(source, value.ctype)],
-            [(b, value.ctype) for b in branches],
+            [(source, word)],
+            [(b, word) for b in branches],
             w.text(),
+            cost=Cost(trips=words, latency=words, interval=words),
+            first_out=1,
         )
 
     def _sink_stage(self, value: Value, source: str) -> Stage:
         func = self.fresh(f"drain_{value.tensor}", "drain")
         w = CppWriter()
-        with _pipelined_loop(w, "drain", value.size):
+        with _pipelined_loop(w, "drain", value.size // value.lanes):
             w("in0.read();")
-        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, value.ctype)], [], w.text())
+        word = self._word(value.ctype, value.lanes)
+        words = value.size // value.lanes
+        cost = Cost(trips=words, latency=words, interval=words)
+        return Stage(func, f"{quoted(value.tensor)} is not used: drain it", [(source, word)], [], w.text(), cost=cost)
 
-    def _reorder_stage(self, value: Value, source: str, target: str, order) -> Stage:
-        """Buffer the tensor, write it back in ``order`` (positions of the incoming stream)."""
+    def _reorder_stage(self, value: Value, source: str, target: str, arriving: Any, need: Any, lanes: int) -> Stage:
+        """Buffer the tensor, write it back in the order ``need`` (from ``arriving``) in words of ``lanes``."""
+        order = self._relative(arriving, need, value.size)
         func = self.fresh(f"reorder_{value.tensor}", "reorder")
         w = CppWriter()
         w(f"{value.ctype} buffer[{value.size}];")
@@ -290,30 +626,109 @@ class FirmwareEmitter:
             index = f"{table}[i]"
         else:
             index = "i"
-        with _pipelined_loop(w, "fill", value.size):
-            w("buffer[i] = in0.read();")
-        with _pipelined_loop(w, "drain", value.size):
-            w(f"out0.write(buffer[{index}]);")
         what = "copy" if order is None else "reorder"
+        if self.config.io_type != "io_stream":
+            with _pipelined_loop(w, "fill", value.size):
+                w("buffer[i] = in0.read();")
+            with _pipelined_loop(w, "drain", value.size):
+                w(f"out0.write(buffer[{index}]);")
+            types = (value.ctype, value.ctype)
+        else:
+            types = (self._word(value.ctype, value.lanes), self._word(value.ctype, lanes))
+            with _pipelined_loop(w, "fill", value.size // value.lanes):
+                w(f"const {types[0]} v = in0.read();")
+                w(f"for (int l = 0; l < {value.lanes}; ++l) buffer[i * {value.lanes} + l] = v.data[l];")
+            with _pipelined_loop(w, "drain", value.size // lanes):
+                w(f"{types[1]} v;")
+                pick = index.replace("[i]", f"[i * {lanes} + l]") if order is not None else f"i * {lanes} + l"
+                w(f"for (int l = 0; l < {lanes}; ++l) v.data[l] = buffer[{pick}];")
+                w("out0.write(v);")
+            if value.lanes != lanes:
+                what += f" into words of {lanes}"
+        words_in = value.size // (value.lanes if self.config.io_type == "io_stream" else 1)
+        words_out = value.size // (lanes if self.config.io_type == "io_stream" else 1)
+        trips = words_in + words_out
         return Stage(
             func,
             f"{what} {quoted(value.tensor)} ({value.size} elements)",
-            [(source, value.ctype)],
-            [(target, value.ctype)],
+            [(source, types[0])],
+            [(target, types[1])],
             w.text(),
+            cost=Cost(trips=trips, latency=trips, interval=trips, buffered=value.size),
+            first_out=words_in + 1,
         )
+
+    def _packed_stage(
+        self,
+        impl: HlsImpl,
+        ctx: HlsContext,
+        func: str,
+        comment: str,
+        ins: list[tuple[str, str]],
+        outs: list[tuple[str, str]],
+        lanes: list[int],
+        out_lanes: list[int],
+        cost: Cost,
+    ) -> Stage:
+        """A packed io_stream stage: per word ("words"), the io_parallel body on buffered arrays
+        ("whole"), or the operator's own (``write_packed``)."""
+        w = StageWriter()
+        if impl.packing == "custom":
+            impl.write_packed(ctx, w)
+            return Stage(func, comment, ins, outs, w.text())
+        if impl.packing == "words":
+            with w.pipelined("words", "k", ctx.op.output_info(0).size // lanes[0]):
+                for j, (_, word) in enumerate(ins):
+                    w(f"const {word} x{j if j else ''}_word = in{j}.read();")
+                w(f"{outs[0][1]} y_word;")
+                impl.write_words(ctx, w, lanes[0])
+                w("out0.write(y_word);")
+            return Stage(func, comment, ins, outs, w.text())
+        w(f"#pragma HLS PIPELINE II={max(cost.interval, 1)}")
+        op = ctx.op
+        for j, ((_, word), t, ln, i) in enumerate(zip(ins, ctx.in_types, lanes, ctx.streamed)):
+            size = op.input_info(i).size
+            w(f"{t} in{j}[{size}];")
+            w(f"#pragma HLS ARRAY_PARTITION variable=in{j} complete")
+            order = ctx.in_orders[j]
+            place = (
+                f"k * {ln} + l"
+                if order is None
+                else f"{self.add_weight(func, f'in{j}_index', np.asarray(order, dtype=np.int32), 'int')}[k * {ln} + l]"
+            )
+            with w.pipelined(f"read{j}", "k", size // ln, hang=False):
+                w(f"const {word} v = in{j}_stream.read();")
+                w(f"for (int l = 0; l < {ln}; ++l) in{j}[{place}] = v.data[l];")
+        real_outs = [info for name, info in zip(op.outputs, op.output_infos) if name and info is not None]
+        for j, info in enumerate(real_outs):
+            w(f"{outs[j][1].split('<', 1)[1].rsplit(',', 1)[0]} out{j}[{info.size}];")
+            w(f"#pragma HLS ARRAY_PARTITION variable=out{j} complete")
+        impl.write_parallel(ctx, w)
+        for j, (info, ln) in enumerate(zip(real_outs, out_lanes)):
+            with w.pipelined(f"write{j}", "k", info.size // ln, hang=False):
+                w(f"{outs[j][1]} v;")
+                w(f"for (int l = 0; l < {ln}; ++l) v.data[l] = out{j}[k * {ln} + l];")
+                w(f"out{j}_stream.write(v);")
+        params = [f"hls::stream<{t}>& in{j}_stream" for j, (_, t) in enumerate(ins)]
+        params += [f"hls::stream<{t}>& out{j}_stream" for j, (_, t) in enumerate(outs)]
+        return Stage(func, comment, ins, outs, w.text(), params=params)
 
     # ---- files ------------------------------------------------------------------------------
     def _files(
-        self, stages, streams, in_ports, out_ports, input_types, output_types, values, where, weights_dir
+        self,
+        stages: list[Stage],
+        top_function: CppWriter,
+        port_types: dict[str, str],
+        input_types: list[str],
+        output_types: list[str],
+        in_ports: list[str],
+        out_ports: list[str],
+        input_lanes: list[int],
+        output_lanes: list[int],
+        weights_dir: str,
     ) -> dict[str, str]:
         model, top = self.model, self.top
-        port_types = {}
-        for k in range(len(model.inputs)):
-            port_types[input_types[k]] = self.config.input_precision().cpp()
-        for k, info in enumerate(model.outputs):
-            v = values[where[info.name][0]]
-            port_types[output_types[k]] = v.ctype
+        parallel = self.config.io_type == "io_parallel"
         guard = f"{top.upper()}_DEFINES_H_"
         defines = [
             f"// Generated by rmodel {__version__} from {quoted(model.name)} -- do not edit.",
@@ -323,6 +738,8 @@ class FirmwareEmitter:
             '#include "ap_fixed.h"\n#include "ap_int.h"',
             '#ifdef RMODEL_OWN_STREAM\n#include "rmodel_stream.h"  // C-simulation stand-in for hls_stream.h\n'
             '#else\n#include "hls_stream.h"\n#endif\n',
+            *(_WORD_TEMPLATE if self.config.io_type == "io_stream" else []),
+            *_TRIP_COUNTER,
             "namespace detail {",
             *(f"typedef {t} {n};" for n, t in sorted(self.typedefs.items())),
             "#ifdef RMODEL_FAST_CSIM",
@@ -333,21 +750,27 @@ class FirmwareEmitter:
             f"\n#endif  // {guard}\n",
         ]
         # the types of output ports refer to detail:: names, so defines come first
-        sig = ", ".join(
-            [f"hls::stream<{t}>& {p}" for t, p in zip(input_types, in_ports)]
-            + [f"hls::stream<{t}>& {p}" for t, p in zip(output_types, out_ports)]
-        )
-        iface = []
-        for k, info in enumerate(model.inputs):
-            iface.append(
-                f"//   {in_ports[k]}: input {quoted(info.name)} {info.dtype}[{'x'.join(map(str, info.shape))}], "
-                f"{info.size} values per call in row-major order"
+        if parallel:
+            sig = ", ".join(
+                [f"const {t} {p}[{i.size}]" for t, p, i in zip(input_types, in_ports, model.inputs)]
+                + [f"{t} {p}[{o.size}]" for t, p, o in zip(output_types, out_ports, model.outputs)]
             )
-        for k, info in enumerate(model.outputs):
-            iface.append(
-                f"//   {out_ports[k]}: output {quoted(info.name)} {info.dtype}[{'x'.join(map(str, info.shape))}], "
-                f"{info.size} values per call in row-major order"
+        else:
+            sig = self._stream_signature(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)
+
+        def port_line(port: str, kind: str, info: Any, lanes: int) -> str:
+            how = {
+                "io_parallel": "an array",
+                "io_stream": f"{info.size // lanes} word(s) of {lanes} values",
+                "io_serial": "one value per word",
+            }[self.config.io_type]
+            return (
+                f"//   {port}: {kind} {quoted(info.name)} {info.dtype}[{'x'.join(map(str, info.shape))}], "
+                f"{info.size} values per call in row-major order, {how}"
             )
+
+        iface = [port_line(in_ports[k], "input", i, input_lanes[k]) for k, i in enumerate(model.inputs)]
+        iface += [port_line(out_ports[k], "output", o, output_lanes[k]) for k, o in enumerate(model.outputs)]
         hguard = f"{top.upper()}_H_"
         header = "\n".join(
             [
@@ -391,28 +814,20 @@ class FirmwareEmitter:
             includes.append(f'#include "{weights_dir}{name}.h"')
         funcs = CppWriter()
         for k, st in enumerate(stages):
-            params = [f"hls::stream<{t}>& in{j}" for j, (_, t) in enumerate(st.inputs)]
-            params += [f"hls::stream<{t}>& out{j}" for j, (_, t) in enumerate(st.outputs)]
+            params = st.params
+            if params is None:
+                params = [f"hls::stream<{t}>& in{j}" for j, (_, t) in enumerate(st.inputs)]
+                params += [f"hls::stream<{t}>& out{j}" for j, (_, t) in enumerate(st.outputs)]
             if k:
                 funcs("")
             funcs.comment(st.comment)
             with funcs.block(f"void {st.func}({', '.join(params)})"):
+                funcs(*st.pragmas)
                 funcs(st.body)
-        dataflow = CppWriter()
-        with dataflow.block(f"void {top}({sig})"):
-            dataflow(*(f"#pragma HLS INTERFACE axis port={p}" for p in in_ports + out_ports))
-            dataflow("#pragma HLS INTERFACE ap_ctrl_chain port=return")
-            dataflow("#pragma HLS DATAFLOW")
-            for var, ctype, depth in streams:
-                dataflow(f'hls::stream<{ctype}> {var}("{var}");')
-                dataflow(f"#pragma HLS STREAM variable={var} depth={depth}")
-            for st in stages:
-                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
-                dataflow(f"detail::{st.func}({', '.join(args)});")
         source = "\n".join(
             [
                 f"// Generated by rmodel {__version__} from {quoted(model.name)} -- do not edit.",
-                f"// {len(model.operators)} operators -> {len(stages)} dataflow stages.",
+                f"// {len(model.operators)} operators -> {len(stages)} stages ({self.config.io_type}).",
                 f'#include "{top}.h"\n',
                 "#include <cmath>\n",
                 "namespace detail {\n",
@@ -421,13 +836,32 @@ class FirmwareEmitter:
                 *(self.helpers[k] + "\n" for k in sorted(self.helpers)),
                 funcs.text(),
                 "\n}  // namespace detail\n",
-                dataflow.text(),
+                top_function.text(),
                 "",
             ]
         )
         files = {"defines.h": "\n".join(defines), f"{top}.h": header, f"{top}.cpp": source}
         files.update(weight_files)
         return files
+
+
+#: defines.h of io_stream: the stream word
+_WORD_TEMPLATE = [
+    "// io_stream word: `N` values moved together (all channels of a pixel, a whole vector...)",
+    f"template <typename T, int N>\nstruct {WORD} {{\n  T data[N];\n}};\n",
+]
+#: defines.h: RMODEL_TRIP() counts a pipelined loop iteration per stage when the C simulation is
+#: built with -DRMODEL_COUNT_TRIPS (rmodel's tests compare the counts with its cost model)
+_TRIP_COUNTER = [
+    "#ifdef RMODEL_COUNT_TRIPS",
+    "#include <map>\n#include <string>",
+    "inline std::map<std::string, long>& rmodel_trip_counts() {\n  static std::map<std::string, long> counts;\n"
+    "  return counts;\n}",
+    "#define RMODEL_TRIP() (++rmodel_trip_counts()[__func__])",
+    "#else",
+    "#define RMODEL_TRIP() ((void)0)",
+    "#endif\n",
+]
 
 
 @contextmanager
@@ -437,6 +871,22 @@ def _pipelined_loop(w: CppWriter, label: str, count: int) -> Iterator[None]:
     with w.loop("i", count, type_="int"):
         w("#pragma HLS PIPELINE II=1")
         yield
+
+
+def port_lanes(shape: tuple[int, ...]) -> int:
+    """Values per word of a top-level io_stream port: the last dimension (a pixel's channels for
+    channels-last images, the whole vector for (batch, features))."""
+    return int(shape[-1]) if shape else 1
+
+
+#: largest word a whole-tensor stage writes at once (larger outputs go out a last dimension at a time)
+MAX_WORD_LANES = 4096
+
+
+def whole_lanes(shape: tuple[int, ...], size: int) -> int:
+    """Values per word of a whole-tensor stage's output: one word per batch row if not too wide."""
+    row = size // int(shape[0]) if len(shape) > 1 and shape[0] else size
+    return row if row <= MAX_WORD_LANES else port_lanes(shape)
 
 
 def build_firmware(model: RModel, config: HlsConfig, top: str, weights_dir: str = "weights/") -> Firmware:

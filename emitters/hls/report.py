@@ -11,54 +11,218 @@ from typing import Any
 import numpy as np
 
 from rmodel.model import RModel
+from rmodel.operators.hls import Cost
 from rmodel.verify import random_inputs, run_onnxruntime
 
 from .config import Precision, resolve_options
-from .firmware import hls_implementations
+from .design import design_layers
+from .firmware import build_firmware, hls_implementations
+
+#: DSP48E2 multiplier operand widths (UltraScale+)
+DSP_A_BITS, DSP_B_BITS = 27, 18
+#: fixed-point products whose operands both have at most this many bits are built from LUTs
+LUT_MULTIPLIER_BITS = 10
+#: DSPs of one float multiplier and one float adder (Vitis HLS full-DSP cores)
+FLOAT_MUL_DSP, FLOAT_ADD_DSP = 3, 2
+#: memories shallower than this are LUTRAM, deeper ones 18-kbit block RAMs of 512 x 36 bits
+LUTRAM_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """The cost model's figures for one operator's stage."""
+
+    name: str
+    op_type: str
+    reuse: int
+    strategy: str
+    cost: Cost
+    dsp: int
+    lut_multipliers: int
+    bram_18k: int
+    lutram_bits: int
+    types: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DesignEstimate:
+    """rmodel's estimate of a whole HLS design (a model of its generated loops, not synthesis)."""
+
+    model_name: str
+    io_type: str
+    clock_period: float
+    part: str
+    latency: int
+    interval: int
+    dsp: int
+    lut_multipliers: int
+    bram_18k: int
+    lutram_bits: int
+    skipped_multiplications: int
+    layers: tuple[LayerEstimate, ...]
+
+    @property
+    def latency_ns(self) -> float:
+        return self.latency * self.clock_period
+
+
+def _multiplier_dsps(a: Precision, b: Precision) -> tuple[int, int]:
+    """(DSPs, LUT multipliers) of one multiplier of an ``a`` by a ``b`` value."""
+    if a.is_float or b.is_float:
+        return FLOAT_MUL_DSP + FLOAT_ADD_DSP, 0  # the multiplier and its accumulating adder
+    wide, narrow = max(a.width, b.width), min(a.width, b.width)
+    if wide <= LUT_MULTIPLIER_BITS:
+        return 0, 1
+    return math.ceil(wide / DSP_A_BITS) * math.ceil(narrow / DSP_B_BITS), 0
+
+
+def _memory(values: int, bits: int, banks: int) -> tuple[int, int]:
+    """(BRAM18, LUTRAM bits) of ``values`` of ``bits`` each split into ``banks`` parallel banks."""
+    if values == 0:
+        return 0, 0
+    depth = math.ceil(values / max(banks, 1))
+    width = bits * max(banks, 1)
+    if depth < LUTRAM_MAX_DEPTH:
+        return 0, depth * width
+    return math.ceil(width / 36) * math.ceil(depth / 512), 0
+
+
+def estimate(model: RModel, **options: Any) -> DesignEstimate:
+    """Per-layer and total estimates of the HLS design ``options`` describe (see ``hls_report``)."""
+    config = resolve_options(model.options.get("hls"), options, model)
+    fw = build_firmware(model, config, model.default_namespace)
+    designs = design_layers(model, config, hls_implementations(model))
+    layers = []
+    for stage in fw.stages:
+        if stage.layer is None or stage.cost is None:
+            continue
+        design = designs[stage.layer]
+        cfg, cost = design.config, stage.cost
+        weight = cfg.precision("weight")
+        source = design.impl.mac_input_precision(cfg, design.input_precisions) or config.input_precision()
+        per_dsp, per_lut = _multiplier_dsps(source, weight)
+        dsp, lut = cost.multipliers * per_dsp, cost.multipliers * per_lut
+        bits = 32 if weight.is_float else weight.width
+        bram = lutram = 0
+        if cost.storage == "rom":
+            bram, lutram = _memory(cost.stored, bits, max(1, cost.multipliers))
+        if cost.buffered:
+            result = cfg.precision("result")
+            b2, l2 = _memory(cost.buffered, 32 if result.is_float else result.width, 1)
+            bram, lutram = bram + b2, lutram + l2
+        types = f"result {cfg.precision('result')}"
+        if design.impl.accumulated_terms():
+            types = f"w {weight}, acc {cfg.precision('accum')}, " + types
+        layers.append(
+            LayerEstimate(
+                design.op.name,
+                design.op.op_type,
+                cfg.reuse_factor,
+                cfg.strategy,
+                cost,
+                dsp,
+                lut,
+                bram,
+                lutram,
+                types,
+                design.notes,
+            )
+        )
+    latency, interval = _schedule(fw)
+    return DesignEstimate(
+        model.name,
+        config.io_type,
+        config.clock_period,
+        config.part,
+        latency,
+        interval,
+        sum(x.dsp for x in layers),
+        sum(x.lut_multipliers for x in layers),
+        sum(x.bram_18k for x in layers),
+        sum(x.lutram_bits for x in layers),
+        sum(x.cost.skipped for x in layers),
+        tuple(layers),
+    )
+
+
+def _schedule(fw: Any) -> tuple[int, int]:
+    """(latency, interval) of the design: the longest path through the stages, where a stage
+    starts when the first values of all its inputs are there (streams) or when they are complete
+    (io_parallel, io_serial), and the slowest stage's interval."""
+    first: dict[str, int] = {}  # variable -> cycle its first value is available
+    done: dict[str, int] = {}  # variable -> cycle its last value is available
+    latency = 0
+    interval = 1
+    streaming = fw.io_type == "io_stream"
+    for stage in fw.stages:
+        cost = stage.cost or Cost()
+        inputs = [v for v, _ in stage.inputs]
+        start = max([first.get(v, 0) if streaming else done.get(v, 0) for v in inputs] or [0])
+        ready = max([done.get(v, 0) for v in inputs] or [0])
+        end = max(start + cost.latency, ready + 1 if inputs else 0)
+        out_first = start + (stage.first_out if streaming and stage.first_out is not None else cost.latency)
+        for v, _ in stage.outputs:
+            first[v], done[v] = out_first, end
+        latency = max(latency, end)
+        interval = max(interval, cost.interval)
+    if fw.io_type == "io_parallel":
+        latency += 1  # the registered input
+    return latency, interval
 
 
 def hls_report(model: RModel, **options: Any) -> str:
-    """Per-layer multipliers, estimated latency and interval (clock cycles), and the numeric types.
+    """Per-layer multipliers (DSP or LUT by operand widths), memories, latency and interval in
+    clock cycles, and the numeric types.
 
-    Estimates are rmodel's own rough model of the generated loops (not a synthesis result).
+    Estimates are rmodel's model of its generated loops (``operators/hls/cost.py``), not a
+    synthesis result.
     """
+    est = estimate(model, **options)
     config = resolve_options(model.options.get("hls"), options, model)
-    impls = hls_implementations(model)
+    header = ("layer", "op", "reuse", "mults", "DSP", "zeros", "latency", "II", "memory", "types")
     rows = []
-    total_mult = total_latency = 0
-    worst_interval = 1
-    for op, impl in zip(model.operators, impls):
-        cfg = config.for_op(op.name, op.op_type)
-        impl.check(model.constants)
-        reuse = cfg.reuse_factor
-        mult = impl.multipliers(reuse)
-        latency = impl.latency(reuse)
-        interval = impl.interval(reuse)
-        total_mult += mult
-        total_latency += latency
-        worst_interval = max(worst_interval, interval)
-        kind = "(relabel)" if impl.alias else f"R={reuse}"
-        types = f"result {cfg.precision('result')}"
-        if impl.macs():
-            types = f"w {cfg.precision('weight')}, acc {cfg.precision('accum')}, " + types
-        rows.append((op.name, op.op_type, kind, str(mult), str(latency), str(interval), types))
-    header = ("layer", "op", "reuse", "mults", "latency", "interval", "types")
+    for x in est.layers:
+        memory = f"{x.bram_18k} BRAM" if x.bram_18k else (f"{x.lutram_bits} b LUTRAM" if x.lutram_bits else "-")
+        mults = f"{x.cost.multipliers}" + (f" ({x.lut_multipliers} LUT)" if x.lut_multipliers else "")
+        reuse = f"R={x.reuse} {x.strategy}" if x.cost.multipliers else "-"
+        rows.append(
+            (
+                x.name,
+                x.op_type,
+                reuse,
+                mults,
+                str(x.dsp),
+                str(x.cost.skipped),
+                str(x.cost.latency),
+                str(x.cost.interval),
+                memory,
+                x.types,
+            )
+        )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = [
-        f"HLS report for '{model.name}' (estimates of rmodel's loop model, not synthesis results; "
-        f"clock {config.clock_period:g} ns, part {config.part})",
+        f"HLS report for '{model.name}' ({est.io_type}; estimates of rmodel's model of its generated loops, not "
+        f"synthesis results; clock {est.clock_period:g} ns, part {est.part})",
         "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  types",
     ]
     for r in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     lines.append(
-        f"  total: {total_mult} multipliers; latency ~{total_latency} cycles "
-        f"(~{total_latency * config.clock_period / 1000:.2f} us); dataflow interval ~{worst_interval} cycles"
+        f"  total: {est.dsp} DSP, {est.lut_multipliers} LUT multipliers, {est.bram_18k} BRAM18, "
+        f"{est.lutram_bits} bits of LUTRAM; {est.skipped_multiplications} multiplications by zero weights skipped"
     )
+    lines.append(
+        f"  latency ~{est.latency} cycles (~{est.latency_ns / 1000:.3f} us); interval ~{est.interval} cycles "
+        f"({1e3 / (est.interval * est.clock_period):.1f} M inferences/s)"
+    )
+    grouped: dict[str, list[str]] = {}
+    for x in est.layers:
+        for note in x.notes:
+            grouped.setdefault(note, []).append(x.name)
+    for note, names in grouped.items():
+        lines.append(f"  note: {', '.join(names)}: {note}")
     ranges = sorted({p.cpp(): p for p in config.default.values()}.values(), key=lambda p: p.cpp())
-    for layer in config.layers.values():
-        if "precision" in layer:
-            pass
     lines.append(
         "  type ranges: "
         + "; ".join(

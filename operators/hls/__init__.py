@@ -29,6 +29,7 @@ from rmodel.cpp_writer import CppWriter
 from rmodel.registry import Registry
 
 from ..base import Operator
+from .cost import Cost, Schedule
 
 #: ONNX op type -> HLS implementation class
 HLS_REGISTRY: Registry[type[HlsImpl]] = Registry("HLS implementation")
@@ -83,6 +84,7 @@ class HlsContext:
         in_types: list[str],
         in_orders: list[Order],
         streamed: list[int],
+        io_type: str = "io_serial",
     ):
         self._emitter = emitter
         self.op = op
@@ -96,6 +98,8 @@ class HlsContext:
         self.in_orders = in_orders
         #: operator input indices that are streams (the others are constants)
         self.streamed = streamed
+        #: "io_serial" (one scalar per stream word), "io_stream" (packed words) or "io_parallel"
+        self.io_type = io_type
 
     @property
     def reuse(self) -> int:
@@ -119,6 +123,11 @@ class HlsContext:
     def const(self, name: str) -> np.ndarray | None:
         return self._emitter.model.constants.get(name) if name else None
 
+    @property
+    def constants(self) -> dict[str, np.ndarray]:
+        """The model's constant tensors (weights)."""
+        return self._emitter.model.constants
+
     def helper(self, key: str, code: str) -> None:
         """A helper function shared by stages (emitted once, before the stages)."""
         self._emitter.helpers.setdefault(key, code)
@@ -129,6 +138,8 @@ class HlsImpl:
 
     #: True: no stage; the outputs are the (relabelled) input stream
     alias: ClassVar[bool] = False
+    #: an alias whose output has the row-major layout of its input (io_parallel shares the array)
+    keeps_row_major: ClassVar[bool] = False
 
     def __init__(self, op: Operator):
         self.op = op
@@ -149,6 +160,23 @@ class HlsImpl:
     def check(self, ctx_constants: dict[str, np.ndarray]) -> None:
         """Raise a clear error when this operator's configuration cannot be built for HLS."""
 
+    # ---- numeric types and reuse --------------------------------------------------------
+    def accumulated_terms(self) -> int:
+        """Products summed into one accumulator (0: the stage multiplies-and-accumulates nothing)."""
+        return 0
+
+    def has_bias(self) -> bool:
+        """Whether a bias is added to the sums (sizes the derived accumulator)."""
+        return False
+
+    def mac_input_precision(self, config: Any, inputs: tuple[Any, ...]) -> Any:
+        """Type of the values multiplied by the weights (default: the first streamed input's)."""
+        return inputs[0] if inputs else None
+
+    def reuse_work(self) -> int:
+        """Products of one pass that the reuse factor divides among multipliers (0: no reuse)."""
+        return 0
+
     # ---- code ---------------------------------------------------------------------------
     def emit(self, ctx: HlsContext) -> str:
         """Body of the stage function (streams are ``in0``... and ``out0``...), as the emitter takes it."""
@@ -157,7 +185,29 @@ class HlsImpl:
         return w.text()
 
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
-        """Write the body of the stage function into ``w``."""
+        """Write the body of the stage function into ``w`` (io_serial: one scalar per word)."""
+        raise NotImplementedError
+
+    #: how the stage handles packed io_stream words: "whole" (read every word of the inputs into
+    #: row-major arrays, run ``write_parallel``, write the outputs as one word each), "words"
+    #: (``write_words``: one word at a time, any packing) or "custom" (``write_packed``)
+    packing: ClassVar[str] = "whole"
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        """io_parallel body: inputs ``in0``... and outputs ``out0``... are row-major arrays."""
+        raise NotImplementedError
+
+    def write_words(self, ctx: HlsContext, w: StageWriter, lanes: int) -> None:
+        """Body for one word of ``lanes`` values: ``x`` (input word, element ``k * lanes + p`` of the
+        arriving stream at lane p, word index ``k``) to ``y`` (output word); "words" packing only."""
+        raise NotImplementedError
+
+    def packed_lanes(self) -> tuple[list[int], list[int]]:
+        """Lanes of each streamed input and output word of a "custom" packed stage."""
+        raise NotImplementedError
+
+    def write_packed(self, ctx: HlsContext, w: StageWriter) -> None:
+        """Packed io_stream body of a "custom" stage (streams of ``rmodel_word`` types)."""
         raise NotImplementedError
 
     # ---- estimates for the report ---------------------------------------------------------
@@ -177,10 +227,38 @@ class HlsImpl:
         return max(sizes) + max(outs)
 
     def interval(self, reuse: int) -> int:
-        """Rough cycles between successive inferences (the slowest loop of the stage)."""
+        """io_serial: cycles between successive inferences (the pipelined loop trips of the stage)."""
         sizes = [i.size for i in self.op.input_infos if i is not None] or [0]
         outs = [o.size for o in self.op.output_infos if o is not None] or [0]
         return max(max(sizes), max(outs), 1)
+
+    def depth(self, s: Schedule) -> int:
+        """Cycles of the ``write_parallel`` body (io_parallel, and whole stages of io_stream)."""
+        return 1
+
+    def parallel_trips(self, s: Schedule) -> int:
+        """Pipelined loop iterations of the ``write_parallel`` body (reuse loops of MAC layers)."""
+        return 0
+
+    def cost(self, s: Schedule) -> Cost:
+        """The estimate of this stage under ``s`` (see ``operators.hls.cost``)."""
+        if self.alias:
+            return Cost(interval=0)
+        macs = self.macs()
+        if s.io_type == "io_serial":
+            trips = self.interval(s.reuse)
+            return Cost(self.multipliers(s.reuse), trips=trips, latency=self.latency(s.reuse), interval=trips)
+        depth = self.depth(s)
+        trips = self.parallel_trips(s)
+        if s.io_type == "io_parallel":
+            return Cost(macs, trips=trips, latency=depth, interval=max(1, trips))
+        if self.packing == "words":
+            words = s.words_in[0] if s.words_in else 1
+            return Cost(math.ceil(macs / max(words, 1)), trips=words, latency=depth + words, interval=words)
+        # a whole stage is one pipelined function: a new inference every max(words read, written) cycles
+        reads, writes = sum(s.words_in), sum(s.words_out)
+        interval = max(reads, writes, trips, 1)
+        return Cost(macs, trips=trips + reads + writes, latency=reads + depth + writes, interval=interval)
 
 
 class StageWriter(CppWriter):
@@ -213,6 +291,8 @@ class StageWriter(CppWriter):
         with super().loop(var, stop, start, type_):
             if pragma is not None:
                 self(f"#pragma HLS {pragma}")
+                if pragma.startswith("PIPELINE"):
+                    self("RMODEL_TRIP();")
             yield
 
     @contextmanager
@@ -228,6 +308,8 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 __all__ = [
     "ANY",
+    "Cost",
+    "Schedule",
     "HLS_REGISTRY",
     "HlsContext",
     "HlsImpl",

@@ -8,13 +8,14 @@ are set by the ``table_size`` and ``table_range`` options.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from rmodel.cpp_writer import CppWriter
 
 from ..softmax import Softmax
-from . import ANY, HlsContext, HlsImpl, StageWriter, register_hls, transpose_order
+from . import ANY, HlsContext, HlsImpl, Schedule, StageWriter, register_hls, transpose_order
 
 #: wide enough to hold the scaled value of any input type the tables are used with
 INDEX_T = "ap_fixed<48, 24>"
@@ -51,15 +52,35 @@ class _Elementwise(HlsImpl):
         """Write the statements computing ``y`` (result type) from ``v`` (input type)."""
         raise NotImplementedError
 
+    packing = "words"
+
+    def depth(self, s: Schedule) -> int:
+        return 1
+
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
         with w.pipelined("apply", "i", self.op.output_info(0).size):
             w(f"const {ctx.in_types[0]} v = in0.read();")
             self.statements(ctx, w)
             w("out0.write(y);")
 
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        with w.loop("i", self.op.output_info(0).size, pragma="UNROLL"):
+            w(f"const {ctx.in_types[0]} v = in0[i];")
+            self.statements(ctx, w)
+            w("out0[i] = y;")
+
+    def write_words(self, ctx: HlsContext, w: StageWriter, lanes: int) -> None:
+        with w.loop("l", lanes, pragma="UNROLL"):
+            w(f"const {ctx.in_types[0]} v = x_word.data[l];")
+            self.statements(ctx, w)
+            w("y_word.data[l] = y;")
+
 
 @register_hls("Relu")
 class ReluHls(_Elementwise):
+    def depth(self, s: Schedule) -> int:
+        return 0  # a comparison and a multiplexer ahead of the next register
+
     def statements(self, ctx: HlsContext, w: StageWriter) -> None:
         t = ctx.in_types[0]
         w(f"const {ctx.type('result')} y = v > {t}(0) ? v : {t}(0);")
@@ -149,9 +170,25 @@ class SoftmaxHls(HlsImpl):
         return [self._geometry()[3]]
 
     def interval(self, reuse: int) -> int:
-        return 2 * self.op.output_info(0).size
+        return 3 * self.op.output_info(0).size  # read, exponentials, normalize
+
+    def depth(self, s: Schedule) -> int:
+        length = self._geometry()[1]
+        return 1 + s.sum(length) + 1 + s.multiply()  # exp table, sum, 1/sum table, product
 
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
+        self._write_rows(ctx, w, None)
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        _, length, rows, order = self._geometry()
+        flat = f"r * {length} + i"
+        if order is not None:
+            flat = f"{ctx.index_table('flat', np.asarray(order))}[{flat}]"
+        self._write_rows(ctx, w, flat)
+
+    def _write_rows(self, ctx: HlsContext, w: StageWriter, flat: str | None) -> None:
+        """Serial stage (``flat`` None: read and write streams) or io_parallel body (element i of row
+        r is ``in0[flat]``/``out0[flat]``, every loop unrolled)."""
         _, length, rows, _ = self._geometry()
         in_t, acc, res = ctx.in_types[0], ctx.type("accum"), ctx.type("result")
         if ctx.is_float("table"):
@@ -180,14 +217,21 @@ class SoftmaxHls(HlsImpl):
                     write_lut_index(w, "sum", 1.0, inv_high, size)
                     w(f"inv = {inv_table}[idx];")
 
-        with w.loop("r", rows, label="rows"):
+        def loop(label: str, var: str, stop: int) -> Any:
+            """A pipelined loop (serial) or an unrolled one (io_parallel)."""
+            if flat is None:
+                return w.pipelined(label, var, stop)
+            return w.loop(var, stop, label=label, pragma="UNROLL")
+
+        with w.loop("r", rows, label="rows", pragma=None if flat is None else "UNROLL"):
             w(f"{in_t} x[{length}];", f"{e_t} e[{length}];", f"{in_t} m = 0;", f"{acc} sum = 0;", f"{e_t} inv;")
-            with w.pipelined("read", "i", length):
-                w("x[i] = in0.read();", "if (i == 0 || x[i] > m) m = x[i];")
-            with w.pipelined("exponentials", "i", length):
+            with loop("read", "i", length):
+                w("x[i] = in0.read();" if flat is None else f"x[i] = in0[{flat}];")
+                w("if (i == 0 || x[i] > m) m = x[i];")
+            with loop("exponentials", "i", length):
                 with w.block():
                     exponential(w)
                 w("sum += e[i];")
             inverse(w)
-            with w.pipelined("normalize", "i", length):
-                w(f"out0.write({res}(e[i] * inv));")
+            with loop("normalize", "i", length):
+                w(f"out0.write({res}(e[i] * inv));" if flat is None else f"out0[{flat}] = {res}(e[i] * inv);")

@@ -9,7 +9,7 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from ..concat import Concat
-from . import ANY, HlsContext, HlsImpl, StageWriter, as_array, register_hls
+from . import ANY, HlsContext, HlsImpl, Schedule, StageWriter, as_array, register_hls
 
 _SYMBOL = {"Add": "+", "Sub": "-", "Mul": "*"}
 
@@ -45,13 +45,32 @@ class BinaryHls(HlsImpl):
     def multipliers(self, reuse: int) -> int:
         return 1 if self.op.op_type == "Mul" else 0
 
+    packing = "words"
+
+    def depth(self, s: Schedule) -> int:
+        return s.multiply() if self.op.op_type == "Mul" else 1
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        with w.loop("i", self.op.output_info(0).size, pragma="UNROLL"):
+            self._apply(ctx, w, "in0[i]", "in1[i]", "i", "out0[i] = {};")
+
+    def write_words(self, ctx: HlsContext, w: StageWriter, lanes: int) -> None:
+        with w.loop("l", lanes, pragma="UNROLL"):
+            self._apply(ctx, w, "x_word.data[l]", "x1_word.data[l]", f"k * {lanes} + l", "y_word.data[l] = {};")
+
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
+        with w.pipelined("apply", "i", self.op.output_info(0).size):
+            self._apply(ctx, w, "in0.read()", "in1.read()", "i", "out0.write({});")
+
+    def _apply(self, ctx: HlsContext, w: StageWriter, first: str, second: str, position: str, store: str) -> None:
+        """Statements computing one element: ``first``/``second`` read the streamed operands, a
+        constant operand is read at stream position ``position``; ``store`` formats the result."""
         op = self.op
         out = op.output_info(0)
         res = ctx.type("result")
         sym = _SYMBOL[op.op_type]
         if len(ctx.streamed) == 2:
-            reads = [f"const {ctx.in_types[0]} a = in0.read();", f"const {ctx.in_types[1]} b = in1.read();"]
+            reads = [f"const {ctx.in_types[0]} a = {first};", f"const {ctx.in_types[1]} b = {second};"]
         else:
             const_index = 1 - ctx.streamed[0]
             constant = ctx.const(op.inputs[const_index])
@@ -61,12 +80,11 @@ class BinaryHls(HlsImpl):
             role = "weight" if op.op_type == "Mul" else "bias"
             c = ctx.weight("c", values, role)
             streamed, constant_operand = ("a", "b") if const_index == 1 else ("b", "a")
-            stream_read = f"const {ctx.in_types[0]} {streamed} = in0.read();"
-            const_read = f"const {ctx.type(role)} {constant_operand} = {c}[i];"
+            stream_read = f"const {ctx.in_types[0]} {streamed} = {first};"
+            const_read = f"const {ctx.type(role)} {constant_operand} = {c}[{position}];"
             reads = [stream_read, const_read] if const_index == 1 else [const_read, stream_read]
-        with w.pipelined("apply", "i", out.size):
-            w(*reads)
-            w(f"out0.write({res}(a {sym} b));")
+        w(*reads)
+        w(store.format(f"{res}(a {sym} b)"))
 
 
 @register_hls("Concat")
@@ -77,6 +95,22 @@ class ConcatHls(HlsImpl):
         op = self.op
         if any(n in constants for n in op.inputs if n):
             raise RModelError(f"node '{op.name}' (Concat): the HLS target concatenates streamed tensors only")
+
+    def depth(self, s: Schedule) -> int:
+        return 0  # wiring
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        op = self.op
+        assert isinstance(op, Concat)
+        out = op.output_info(0)
+        axis = op.plan.axis
+        offset = 0
+        row = math.prod(out.shape[axis:])
+        for j, i in enumerate(ctx.streamed):
+            part = math.prod(op.input_info(i).shape[axis:])
+            with w.loop("o", math.prod(out.shape[:axis]), pragma="UNROLL"), w.loop("i", part, pragma="UNROLL"):
+                w(f"out0[o * {row} + {offset} + i] = {ctx.type('result')}(in{j}[o * {part} + i]);")
+            offset += part
 
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
         op = self.op

@@ -15,7 +15,7 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from ..reduce import Reduce
-from . import ANY, HlsContext, HlsImpl, StageWriter, as_array, register_hls
+from . import ANY, HlsContext, HlsImpl, Schedule, StageWriter, as_array, register_hls
 
 _KINDS = {"ReduceMean": "sum", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
 
@@ -54,12 +54,22 @@ class ReduceHls(HlsImpl):
     def required_orders(self, orders: list) -> list:
         return [ANY]
 
+    def depth(self, s: Schedule) -> int:
+        geometry = self._geometry()
+        return s.sum(geometry.per_output) + (s.multiply() if self.op.op_type == "ReduceMean" else 0)
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        self._write(ctx, w, parallel=True)
+
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
+        self._write(ctx, w, parallel=False)
+
+    def _write(self, ctx: HlsContext, w: StageWriter, parallel: bool) -> None:
         op = self.op
         size = op.input_info(0).size
         geometry = self._geometry()
         out_size, count = geometry.out_size, geometry.per_output
-        target = geometry.out_index[as_array(ctx.in_orders[0], size)]
+        target = geometry.out_index[as_array(None if parallel else ctx.in_orders[0], size)]
         positions = np.arange(size)
         if np.array_equal(target, positions % out_size):
             index = f"i % {out_size}"
@@ -81,13 +91,21 @@ class ReduceHls(HlsImpl):
         if kind != "sum":
             w(f"bool first[{out_size}];")
             w(f"for (int j = 0; j < {out_size}; ++j) first[j] = true;")
-        with w.pipelined("accumulate", "i", size):
-            w(f"const {in_t} v = in0.read();")
+        if parallel:
+            accumulate = w.loop("i", size, label="accumulate", pragma="UNROLL")
+        else:
+            accumulate = w.pipelined("accumulate", "i", size)
+        with accumulate:
+            w(f"const {in_t} v = {'in0[i]' if parallel else 'in0.read()'};")
             w(f"const int o = {index};")
             if kind == "sum":
                 w("acc[o] += v;")
             else:
                 w(f"if (first[o] || v {'>' if kind == 'max' else '<'} acc[o]) acc[o] = v;")
                 w("first[o] = false;")
-        with w.pipelined("write", "j", out_size):
-            w(f"out0.write({res}({final}));")
+        if parallel:
+            with w.loop("j", out_size, label="write", pragma="UNROLL"):
+                w(f"out0[j] = {res}({final});")
+        else:
+            with w.pipelined("write", "j", out_size):
+                w(f"out0.write({res}({final}));")

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..transpose import Transpose
-from . import ANY, HlsImpl, as_array, normalize_order, register_hls
+from . import ANY, HlsContext, HlsImpl, Schedule, StageWriter, as_array, normalize_order, register_hls
 
 
 @register_hls("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
@@ -19,6 +19,7 @@ class RelabelHls(HlsImpl):
     """Same elements, same row-major flat indices: no stage at all."""
 
     alias = True
+    keeps_row_major = True
 
     def streamed_inputs(self, constants: dict) -> list[int]:
         return [0]
@@ -41,6 +42,17 @@ class TransposeHls(RelabelHls):
     """A transpose is a new order of the same stream (a reorder is inserted only if a reader needs one)."""
 
     op: Transpose
+    keeps_row_major = False
+
+    def depth(self, s: Schedule) -> int:
+        return 0  # wiring
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        shape = self.op.input_info(0).shape
+        source = np.arange(math.prod(shape)).reshape(shape).transpose(tuple(self.op.plan.perm)).ravel()
+        table = ctx.index_table("source", source)
+        with w.loop("i", source.size, pragma="UNROLL"):
+            w(f"out0[i] = {ctx.type('result')}(in0[{table}[i]]);")
 
     def output_orders(self, orders: list) -> list:
         shape = self.op.input_info(0).shape
