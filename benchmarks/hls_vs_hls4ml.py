@@ -1,6 +1,7 @@
 """rmodel's HLS target against hls4ml 1.3 on three small Keras 3 models (no FPGA tools needed).
 
-    python benchmarks/hls_vs_hls4ml.py [--samples N] [--quick] [--json results.json]
+    python benchmarks/hls_vs_hls4ml.py [--samples N] [--quick] [--strategies latency,resource]
+                                       [--json results.json]
 
 Models (built here, seeded): the bundled jet tagger MLP 16-64-32-32-5 (examples/jet_tagger.keras),
 a small CNN (8x8x1 -> Conv2D 4 3x3 relu -> Conv2D 8 3x3 relu -> MaxPool 2 -> Flatten -> Dense 5
@@ -14,12 +15,14 @@ Both tools use ap_fixed<16,6> everywhere and reuse factor 1 for the C simulation
   for io_parallel and io_stream into a fresh temporary directory. "C-sim build s" is
   ``hls_model.compile()`` (writes the project and runs its build_lib.sh, g++ -O3). hls4ml has no
   estimate before synthesis, so its estimate columns are n/a.
-- rmodel: ``rmodel.from_keras(model)`` then ``compile_hls(m, precision=..., reuse_factor=R,
-  io_type=...)`` with a fresh RMODEL_CACHE_DIR (generation plus g++ -O1, no cache hit). The estimate
-  columns come from ``rmodel.emitters.hls.estimate`` for io_stream/io_parallel x R in 1, 4, 16
-  (only R=1 is built and simulated). Where this rmodel has no ``io_type`` option or no ``estimate``
-  yet, the current design is measured instead ("rmodel scalar-stream (current)"), with latency,
-  interval and multipliers (shown as DSP) parsed from ``hls_report``.
+- rmodel: ``rmodel.from_keras(model)`` then ``compile_hls(m, precision=..., reuse_factor=1,
+  io_type=..., strategy=...)`` with a fresh RMODEL_CACHE_DIR (generation plus g++ -O1, no cache
+  hit). The estimate columns come from ``rmodel.emitters.hls.estimate`` (rmodel's model of its
+  generated loops, not synthesis) for io_parallel / io_stream / io_serial (the scalar-stream
+  design) x strategy (--strategies, default latency) x R in 1, 4, 16; R=1 of the first strategy
+  is also built and simulated. The JSON adds the estimate's BRAM18, LUT multipliers and LUTRAM
+  bits. An older rmodel without ``estimate`` or the ``io_type`` option is measured as
+  "rmodel scalar-stream (current)", its estimates parsed from ``hls_report``.
 
 "samples/s" is the best of three ``predict`` calls on all N samples at once (after a warm-up
 call); "max|err|" is the largest absolute difference from Keras ``model.predict`` on the same
@@ -40,7 +43,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +59,8 @@ from rmodel.errors import RModelError  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PRECISION = "ap_fixed<16,6>"
 REUSE_FACTORS = (1, 4, 16)
-IO_TYPES = ("io_stream", "io_parallel")
+HLS4ML_IO_TYPES = ("io_parallel", "io_stream")
+RMODEL_IO_TYPES = ("io_parallel", "io_stream", "io_serial")  # io_serial: the earlier scalar-stream design
 CURRENT = "rmodel scalar-stream (current)"
 
 
@@ -70,6 +74,7 @@ class Row:
     build_s: float | str | None = None
     samples_per_s: float | str | None = None
     max_err: float | str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def jet_tagger():
@@ -141,8 +146,18 @@ def max_error(got: Any, reference: np.ndarray) -> float:
 
 
 def reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"n/a ({text[:70]})"
+    """``n/a (message)`` for a table cell; a bare exception names the method that raised it."""
+    text = " ".join(str(exc).split())
+    if not text:
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = ""
+        if tb is not None:
+            owner = tb.tb_frame.f_locals.get("self")
+            where = f" in {type(owner).__name__ + '.' if owner is not None else ''}{tb.tb_frame.f_code.co_name}"
+        text = type(exc).__name__ + where
+    return f"n/a ({text[:160]})"
 
 
 # ---------------------------------------------------------------------------------------------- hls4ml
@@ -155,7 +170,7 @@ def hls4ml_rows(label: str, keras_model: Any, x: np.ndarray, reference: np.ndarr
     except ImportError as exc:
         return [Row(label, "hls4ml", build_s=reason(exc))]
     version = getattr(hls4ml, "__version__", "?")
-    for io_type in IO_TYPES:
+    for io_type in HLS4ML_IO_TYPES:
         row = Row(label, f"hls4ml {version} {io_type} R=1 latency", *(["n/a"] * 3))
         rows.append(row)
         out_dir = tempfile.mkdtemp(prefix="hls4ml_bench_")
@@ -174,9 +189,9 @@ def hls4ml_rows(label: str, keras_model: Any, x: np.ndarray, reference: np.ndarr
                 row.samples_per_s = samples_per_second(hls_model.predict, x)
         except Exception as exc:  # any failure of the other tool is a result of the table
             failure = reason(exc)
-            for field in ("build_s", "samples_per_s", "max_err"):
-                if getattr(row, field) is None:
-                    setattr(row, field, failure)
+            for column in ("build_s", "samples_per_s", "max_err"):
+                if getattr(row, column) is None:
+                    setattr(row, column, failure)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
     return rows
@@ -209,13 +224,15 @@ def report_estimate(model: rmodel.RModel, reuse: int) -> tuple[int | str, int | 
     return values[0], values[1], values[2]
 
 
-def rmodel_estimate(model: rmodel.RModel, **options: Any) -> tuple[int | str, int | str, int | str]:
+def rmodel_estimate(row: Row, model: rmodel.RModel, **options: Any) -> None:
+    """Fill the estimate columns of ``row`` (and its extra figures) from ``estimate``."""
     try:
         est = rmodel_hls.estimate(model, precision=PRECISION, **options)
-    except RModelError as exc:
-        failure = reason(exc)
-        return failure, failure, failure
-    return est.latency, est.interval, est.dsp
+    except Exception as exc:  # an unsupported configuration is a result of the table
+        row.latency = row.interval = row.dsp = reason(exc)
+        return
+    row.latency, row.interval, row.dsp = est.latency, est.interval, est.dsp
+    row.extra = {name: getattr(est, name, None) for name in ("bram_18k", "lut_multipliers", "lutram_bits")}
 
 
 def simulate(row: Row, model: rmodel.RModel, x: np.ndarray, reference: np.ndarray, **options: Any) -> None:
@@ -240,7 +257,9 @@ def simulate(row: Row, model: rmodel.RModel, x: np.ndarray, reference: np.ndarra
                 os.environ["RMODEL_CACHE_DIR"] = saved
 
 
-def rmodel_rows(label: str, keras_model: Any, x: np.ndarray, reference: np.ndarray) -> list[Row]:
+def rmodel_rows(
+    label: str, keras_model: Any, x: np.ndarray, reference: np.ndarray, strategies: tuple[str, ...]
+) -> list[Row]:
     try:
         model = rmodel.from_keras(keras_model)
     except RModelError as exc:
@@ -253,24 +272,32 @@ def rmodel_rows(label: str, keras_model: Any, x: np.ndarray, reference: np.ndarr
                 simulate(row, model, x, reference)
             rows.append(row)
         return rows
-    for io_type in IO_TYPES:
-        for reuse in REUSE_FACTORS:
-            row = Row(
-                label, f"rmodel {io_type} R={reuse}", *rmodel_estimate(model, io_type=io_type, reuse_factor=reuse)
-            )
-            if reuse == 1:
-                simulate(row, model, x, reference, io_type=io_type)
-            rows.append(row)
+    for io_type in RMODEL_IO_TYPES:
+        for strategy in strategies:
+            for reuse in REUSE_FACTORS:
+                name = f"rmodel {io_type}{' (scalar stream)' if io_type == 'io_serial' else ''} {strategy} R={reuse}"
+                row = Row(label, name)
+                rmodel_estimate(row, model, io_type=io_type, strategy=strategy, reuse_factor=reuse)
+                if reuse == 1 and strategy == strategies[0]:
+                    if isinstance(row.latency, str):  # the design cannot be generated: no build either
+                        row.build_s = row.samples_per_s = row.max_err = row.latency
+                    else:
+                        simulate(row, model, x, reference, io_type=io_type, strategy=strategy)
+                rows.append(row)
     return rows
 
 
 # ---------------------------------------------------------------------------------------------- table
 
 
-def cell(value: Any, digits: str = "") -> str:
+def cell(value: Any, digits: str, notes: dict[str, int]) -> str:
+    """Table text of ``value``; a failure "n/a (reason)" becomes "n/a [k]" with footnote k."""
     if value is None:
         return "-"
     if isinstance(value, str):
+        if value.startswith("n/a ("):
+            k = notes.setdefault(value[5:-1], len(notes) + 1)
+            return f"n/a [{k}]"
         return value
     if isinstance(value, float):
         return format(value, digits or ".3g")
@@ -279,7 +306,7 @@ def cell(value: Any, digits: str = "") -> str:
 
 COLUMNS = (
     ("model", 26, "model", ""),
-    ("tool/config", 40, "tool", ""),
+    ("tool/config", 45, "tool", ""),
     ("est. latency", 12, "latency", ""),
     ("est. II", 8, "interval", ""),
     ("est. DSP", 8, "dsp", ""),
@@ -292,15 +319,18 @@ COLUMNS = (
 def print_table(rows: list[Row]) -> None:
     print("  ".join(f"{title:{'<' if i < 2 else '>'}{width}}" for i, (title, width, _, _) in enumerate(COLUMNS)))
     previous = None
+    notes: dict[str, int] = {}
     for row in rows:
         if previous is not None and row.model != previous:
             print()
         previous = row.model
         cells = []
         for i, (_, width, attr, digits) in enumerate(COLUMNS):
-            text = cell(getattr(row, attr), digits)
+            text = cell(getattr(row, attr), digits, notes)
             cells.append(f"{text:{'<' if i < 2 else '>'}{width}}")
         print("  ".join(cells).rstrip())
+    for text, k in notes.items():
+        print(f"[{k}] {text}")
 
 
 def _version(package: str) -> str:
@@ -318,6 +348,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="samples per model (default 5000, --quick 200)")
     parser.add_argument("--quick", action="store_true", help="smoke run: jet model only, few samples, no JSON")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON (default: next to this file)")
+    parser.add_argument(
+        "--strategies", default="latency", help="rmodel strategies to estimate, comma-separated (latency,resource)"
+    )
     args = parser.parse_args()
     samples = args.samples or (200 if args.quick else 5000)
     json_path = args.json or (None if args.quick else Path(__file__).with_name("hls_vs_hls4ml.json"))
@@ -328,7 +361,7 @@ def main() -> None:
         x = np.random.default_rng(0).uniform(-1, 1, (samples, *keras_model.input_shape[1:])).astype(np.float32)
         reference = np.asarray(keras_model.predict(x, verbose=0), dtype=np.float64)
         rows += hls4ml_rows(label, keras_model, x, reference)
-        rows += rmodel_rows(label, keras_model, x, reference)
+        rows += rmodel_rows(label, keras_model, x, reference, tuple(args.strategies.split(",")))
     print(
         f"\n{samples:,} samples per model, {PRECISION}; estimates in clock cycles (rmodel's own model; "
         "hls4ml needs synthesis); one g++ build each, no cache"
