@@ -18,6 +18,8 @@ from .errors import RModelError
 HLS_ONLY = {
     "precision": "--precision",
     "reuse_factor": "--reuse-factor",
+    "io_type": "--io-type",
+    "strategy": "--strategy",
     "part": "--part",
     "clock_period": "--clock-period",
 }
@@ -236,6 +238,12 @@ def _main(argv: list[str] | None) -> int:
     conv.add_argument("--no-optimize", action="store_true", help="keep one operator per ONNX node (no fusions)")
     conv.add_argument("--precision", help="hls: default fixed-point type, e.g. 'ap_fixed<16,6>' or 'float'")
     conv.add_argument("--reuse-factor", type=int, help="hls: multiplier reuse factor")
+    conv.add_argument(
+        "--io-type",
+        choices=["io_parallel", "io_stream", "io_serial"],
+        help="hls: arrays in one pipeline (lowest latency), streams of whole pixels/vectors, or one value per word",
+    )
+    conv.add_argument("--strategy", choices=["latency", "resource"], help="hls: weights in registers or in RAM")
     conv.add_argument("--part", help="hls: FPGA part for build_prj.tcl")
     conv.add_argument("--clock-period", type=float, help="hls: clock period in ns")
     conv.add_argument(

@@ -128,18 +128,31 @@ def test_two_outputs_differing_only_in_case_on_hls(tmp_path):
     del fw
 
 
-@pytest.mark.parametrize("payload", ["newline", "quote", "block_comment", "tcl", "unicode"])
-def test_hls_project_with_hostile_names_simulates(payload, tmp_path):
+@pytest.mark.parametrize(
+    "payload,io_type",
+    [
+        ("newline", "io_serial"),
+        ("quote", "io_serial"),
+        ("block_comment", "io_serial"),
+        ("tcl", "io_serial"),
+        ("unicode", "io_serial"),
+        ("newline", "io_stream"),
+        ("block_comment", "io_stream"),
+        ("quote", "io_parallel"),
+        ("tcl", "io_parallel"),
+    ],
+)
+def test_hls_project_with_hostile_names_simulates(payload, io_type, tmp_path):
     from rmodel.emitters.hls import compile_hls
 
     text = PAYLOADS[payload]
     proto = _mlp(_names(text, None), graph_name=text)
     m = rmodel.from_onnx(proto)
-    m.generate(tmp_path / "prj", target="hls", precision="float")
+    m.generate(tmp_path / "prj", target="hls", precision="float", io_type=io_type)
     for path in (tmp_path / "prj").rglob("*"):
         if path.is_file() and path.suffix in (".cpp", ".h", ".tcl", ".sh", ".md"):
             _assert_no_breakout(path.read_text())
-    sim = compile_hls(m, precision="float")
+    sim = compile_hls(m, precision="float", io_type=io_type)
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(1, 6)
     ref = onnxruntime_session(proto).run(None, {m.input_names[0]: x})[0]
     assert np.max(np.abs(sim.predict(x) - ref)) <= 1e-6
@@ -189,6 +202,9 @@ def test_hostile_names_survive_a_rmodel_round_trip(tmp_path):
         {"precision": "ap_int<100000>"},
         {"precision": {"weight": "ap_fixed<16,6,AP_RND,EVIL>"}},
         {"tb_tolerance": float("nan")},
+        {"io_type": "io_parallel\n#error INJECTED"},
+        {"strategy": ["latency"]},
+        {"layers": {"Gemm": {"strategy": "resource; system(x)"}}},
     ],
 )
 def test_hostile_hls_options_from_a_rmodel_are_refused(options, tmp_path):

@@ -9,10 +9,11 @@ value is a model output read by nobody else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -74,6 +75,17 @@ class Stage:
     pragmas: list[str] = field(default_factory=list)
     #: cycles from the stage's first input to its first output (None: its whole latency)
     first_out: int | None = None
+
+
+class Ports(NamedTuple):
+    """The top function's ports: C++ types, names and values per word, inputs then outputs."""
+
+    input_types: list[str]
+    output_types: list[str]
+    input_ports: list[str]
+    output_ports: list[str]
+    input_lanes: list[int]
+    output_lanes: list[int]
 
 
 @dataclass
@@ -228,7 +240,7 @@ class FirmwareEmitter:
             orders = [a if r is ANY else normalize_order(r) for a, r in zip(arriving, required)]
             in_lanes = self._required_lanes(impl, arriving_lanes) if packed else [1] * len(streamed)
             out_orders = [normalize_order(o) for o in impl.output_orders(orders)]
-            if packed and impl.packing == "whole":
+            if packed and impl.packing == "whole" and not impl.alias:  # an alias only relabels
                 out_orders = [None] * len(out_orders)
             if impl.alias:
                 src = where[op.inputs[streamed[0]]][0]
@@ -272,14 +284,16 @@ class FirmwareEmitter:
         producer_stream: dict[int, str] = {}  # value index -> stream variable written by the producer
         extra_after: dict[Any, list[Stage]] = {}  # producer (op index or ("in", k)) -> stages that follow it
 
+        branch_words: dict[str, int] = {}  # fork branch stream -> words per inference (sized below)
+
         def new_stream(hint: str, ctype: str, size: int, lanes: int, branch: bool) -> str:
-            """A FIFO of ``size / lanes`` words for a fork's branch (it must hold what the other branch
-            delays), else of 2 words (io_stream) or the tensor (io_serial, as before)."""
+            """A FIFO: io_serial holds the tensor (as before); io_stream holds two words on a straight
+            link, and a fork's branch is sized from the schedule once the stages are known."""
             var = self.fresh(f"s_{hint}", "s")
             words = size // lanes
-            depth = words if (branch or not packed) else min(words, 2)
-            if self.config.stream_depth is not None:
-                depth = min(depth, self.config.stream_depth)
+            depth = min(words, 2) if packed and words > 1 else 2 if packed else words
+            if branch and packed:
+                branch_words[var] = words
             streams.append((var, self._word(ctype, lanes), max(depth, 1)))
             return var
 
@@ -357,6 +371,10 @@ class FirmwareEmitter:
                 stages.append(stage)
             stages += extra_after.get(index, [])
 
+        if branch_words:
+            streams = self._size_branches(streams, branch_words, stages)
+        if self.config.stream_depth is not None:
+            streams = [(v, t, min(d, self.config.stream_depth)) for v, t, d in streams]
         top = CppWriter()
         with top.block(
             f"void {self.top}({self._stream_signature(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)})"
@@ -367,39 +385,30 @@ class FirmwareEmitter:
             for var, ctype, depth in streams:
                 top(f'hls::stream<{ctype}> {var}("{var}");')
                 top(f"#pragma HLS STREAM variable={var} depth={depth}")
-            for st in stages:
-                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
-                top(f"detail::{st.func}({', '.join(args)});")
+            _call_stages(top, stages)
         port_types = self._port_types(
             input_types, output_types, [values[where[o.name][0]].ctype for o in model.outputs]
         )
-        files = self._files(
-            stages,
-            top,
-            port_types,
-            input_types,
-            output_types,
-            in_ports,
-            out_ports,
-            input_lanes,
-            output_lanes,
-            weights_dir,
-        )
-        return Firmware(
-            self.top,
-            files,
-            input_types,
-            output_types,
-            in_ports,
-            out_ports,
-            stages,
-            record,
-            dict(self.typedefs),
-            self.config.io_type,
-            input_lanes,
-            output_lanes,
-            {d.op.name: d.notes for d in designs if d.notes},
-        )
+        ports = Ports(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)
+        return self._finish(stages, top, port_types, ports, record, designs, weights_dir)
+
+    @staticmethod
+    def _size_branches(
+        streams: list[tuple[str, str, int]], branch_words: dict[str, int], stages: list[Stage]
+    ) -> list[tuple[str, str, int]]:
+        """Depth of every fork branch: the words its reader receives before the reader's other inputs
+        arrive (the delay of the other path, at one inference per interval), plus one inference."""
+        timing = stage_timing(stages, "io_stream")
+        sized = []
+        for var, ctype, depth in streams:
+            words = branch_words.get(var)
+            if words is not None:
+                reader = next((st for st in stages if var in (v for v, _ in st.inputs)), None)
+                others = [timing.first.get(v, 0) for v, _ in reader.inputs if v != var] if reader else []
+                delay = max(0, max(others, default=0) - timing.first.get(var, 0))
+                depth = max(2, words * (1 + math.ceil(delay / max(timing.interval, 1))))
+            sized.append((var, ctype, depth))
+        return sized
 
     # ---- io_parallel ------------------------------------------------------------------------
     def _build_parallel(self, weights_dir: str) -> Firmware:
@@ -492,9 +501,7 @@ class FirmwareEmitter:
             for var, ctype, size in locals_:
                 top(f"{ctype} {var}[{size}];")
                 top(f"#pragma HLS ARRAY_PARTITION variable={var} complete dim=0")
-            for st in stages:
-                args = [s for s, _ in st.inputs] + [s for s, _ in st.outputs]
-                top(f"detail::{st.func}({', '.join(args)});")
+            _call_stages(top, stages)
             for k, (info, port) in enumerate(zip(model.outputs, out_ports)):
                 if info.name not in arrays:
                     raise RModelError(
@@ -505,26 +512,38 @@ class FirmwareEmitter:
                     top("#pragma HLS UNROLL")
                     top(f"{port}[i] = {output_types[k]}({var}[i]);")
         port_types = self._port_types(input_types, output_types, [arrays[o.name][1] for o in model.outputs])
-        lanes = [1] * len(model.inputs), [1] * len(model.outputs)
-        files = self._files(
-            stages, top, port_types, input_types, output_types, in_ports, out_ports, *lanes, weights_dir
-        )
+        ports = Ports(input_types, output_types, in_ports, out_ports, [1] * len(in_ports), [1] * len(out_ports))
+        return self._finish(stages, top, port_types, ports, record, designs, weights_dir)
+
+    # ---- shared ----------------------------------------------------------------------------
+    def _finish(
+        self,
+        stages: list[Stage],
+        top: CppWriter,
+        port_types: dict[str, str],
+        ports: Ports,
+        record: list[tuple[Any, HlsImpl, LayerConfig]],
+        designs: list[LayerDesign],
+        weights_dir: str,
+    ) -> Firmware:
+        """The files and the Firmware record of a built design."""
+        files = self._files(stages, top, port_types, *ports, weights_dir)
         return Firmware(
             self.top,
             files,
-            input_types,
-            output_types,
-            in_ports,
-            out_ports,
+            ports.input_types,
+            ports.output_types,
+            ports.input_ports,
+            ports.output_ports,
             stages,
             record,
             dict(self.typedefs),
-            "io_parallel",
-            *lanes,
+            self.config.io_type,
+            ports.input_lanes,
+            ports.output_lanes,
             {d.op.name: d.notes for d in designs if d.notes},
         )
 
-    # ---- shared ----------------------------------------------------------------------------
     def schedule(self, design: LayerDesign, words_in: tuple[int, ...], words_out: tuple[int, ...]) -> Schedule:
         cfg = design.config
         return Schedule(
@@ -864,6 +883,13 @@ _TRIP_COUNTER = [
 ]
 
 
+def _call_stages(w: CppWriter, stages: list[Stage]) -> None:
+    """The top function's calls of its stages, in order."""
+    for st in stages:
+        args = [v for v, _ in st.inputs] + [v for v, _ in st.outputs]
+        w(f"detail::{st.func}({', '.join(args)});")
+
+
 @contextmanager
 def _pipelined_loop(w: CppWriter, label: str, count: int) -> Iterator[None]:
     """``label: for (int i = 0; i < count; ++i)`` pipelined at one element per clock."""
@@ -871,6 +897,41 @@ def _pipelined_loop(w: CppWriter, label: str, count: int) -> Iterator[None]:
     with w.loop("i", count, type_="int"):
         w("#pragma HLS PIPELINE II=1")
         yield
+
+
+@dataclass
+class Timing:
+    """When the values of every stream or array are there, by the cost model."""
+
+    first: dict[str, int]  # variable -> cycle of its first value
+    done: dict[str, int]  # variable -> cycle of its last value
+    latency: int
+    interval: int
+
+
+def stage_timing(stages: list[Stage], io_type: str) -> Timing:
+    """Latency along the longest path through the stages, where a stage starts when the first
+    values of all its inputs are there (io_stream) or when they are complete (io_parallel,
+    io_serial), and the interval of the slowest stage."""
+    first: dict[str, int] = {}
+    done: dict[str, int] = {}
+    latency = 0
+    interval = 1
+    streaming = io_type == "io_stream"
+    for stage in stages:
+        cost = stage.cost or Cost()
+        inputs = [v for v, _ in stage.inputs]
+        start = max([first.get(v, 0) if streaming else done.get(v, 0) for v in inputs] or [0])
+        ready = max([done.get(v, 0) for v in inputs] or [0])
+        end = max(start + cost.latency, ready + 1 if inputs else 0)
+        out_first = start + (stage.first_out if streaming and stage.first_out is not None else cost.latency)
+        for v, _ in stage.outputs:
+            first[v], done[v] = out_first, end
+        latency = max(latency, end)
+        interval = max(interval, cost.interval)
+    if io_type == "io_parallel":
+        latency += 1  # the registered input
+    return Timing(first, done, latency, interval)
 
 
 def port_lanes(shape: tuple[int, ...]) -> int:

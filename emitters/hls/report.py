@@ -16,7 +16,7 @@ from rmodel.verify import random_inputs, run_onnxruntime
 
 from .config import Precision, resolve_options
 from .design import design_layers
-from .firmware import build_firmware, hls_implementations
+from .firmware import build_firmware, hls_implementations, stage_timing
 
 #: DSP48E2 multiplier operand widths (UltraScale+)
 DSP_A_BITS, DSP_B_BITS = 27, 18
@@ -129,7 +129,8 @@ def estimate(model: RModel, **options: Any) -> DesignEstimate:
                 design.notes,
             )
         )
-    latency, interval = _schedule(fw)
+    timing = stage_timing(fw.stages, fw.io_type)
+    latency, interval = timing.latency, timing.interval
     return DesignEstimate(
         model.name,
         config.io_type,
@@ -144,31 +145,6 @@ def estimate(model: RModel, **options: Any) -> DesignEstimate:
         sum(x.cost.skipped for x in layers),
         tuple(layers),
     )
-
-
-def _schedule(fw: Any) -> tuple[int, int]:
-    """(latency, interval) of the design: the longest path through the stages, where a stage
-    starts when the first values of all its inputs are there (streams) or when they are complete
-    (io_parallel, io_serial), and the slowest stage's interval."""
-    first: dict[str, int] = {}  # variable -> cycle its first value is available
-    done: dict[str, int] = {}  # variable -> cycle its last value is available
-    latency = 0
-    interval = 1
-    streaming = fw.io_type == "io_stream"
-    for stage in fw.stages:
-        cost = stage.cost or Cost()
-        inputs = [v for v, _ in stage.inputs]
-        start = max([first.get(v, 0) if streaming else done.get(v, 0) for v in inputs] or [0])
-        ready = max([done.get(v, 0) for v in inputs] or [0])
-        end = max(start + cost.latency, ready + 1 if inputs else 0)
-        out_first = start + (stage.first_out if streaming and stage.first_out is not None else cost.latency)
-        for v, _ in stage.outputs:
-            first[v], done[v] = out_first, end
-        latency = max(latency, end)
-        interval = max(interval, cost.interval)
-    if fw.io_type == "io_parallel":
-        latency += 1  # the registered input
-    return latency, interval
 
 
 def hls_report(model: RModel, **options: Any) -> str:

@@ -67,12 +67,14 @@ def write_products(
     source: np.ndarray,
     source_expr: str,
     hint: str = "w",
+    label: str = "reuse",
 ) -> Products:
     """Statements adding every product into ``acc`` (declared and initialised by the caller).
 
     ``weight`` and ``source`` are (outputs x terms); ``source[o, u]`` is the index of ``a`` that
     term u of output o reads, and ``source_expr`` computes it in C++ from ``int o, u`` (used when
-    no weight is skipped, so no index tables are needed)."""
+    no weight is skipped, so no index tables are needed). ``label`` names the reuse loop (distinct
+    for every call in one stage function)."""
     weight = np.asarray(weight, dtype=np.float32)
     keep = kept_weights(ctx.config.precision("weight"), weight)
     plan = products(weight, keep, ctx.reuse)
@@ -82,8 +84,11 @@ def write_products(
     r, mults = plan.reuse, plan.multipliers
     resource = ctx.config.strategy == "resource"
     values = ctx.weight(hint, weight[keep])
-    skipped = f", {plan.skipped} zero weights skipped" if plan.skipped else ""
-    w(f"// {plan.nonzero} products{skipped}: {mults} multiplier(s), each used {r} time(s) per pass")
+    skipped = f" ({plan.skipped} zero weight{'s' if plan.skipped > 1 else ''} skipped)" if plan.skipped else ""
+    w(
+        f"// reuse factor {r}: {mults} multiplier{'s' if mults > 1 else ''} for {plan.nonzero} products{skipped}, "
+        f"each used {r} time{'s' if r > 1 else ''} per pass"
+    )
     arrays = [values]
     if plan.skipped:
         outs, terms = np.nonzero(keep)
@@ -107,7 +112,7 @@ def write_products(
         pragma = "UNROLL"
         if r > 1:
             w(f"#pragma HLS ALLOCATION operation instances=mul limit={mults}")
-    with w.loop("r", r, label="reuse", hang=False, pragma=pragma):
+    with w.loop("r", r, label=label, hang=False, pragma=pragma):
         if pragma == "UNROLL":
             w("RMODEL_TRIP();  // a step of the reuse schedule, counted like a pipelined iteration")
         with w.loop("j", mults, pragma="UNROLL"):

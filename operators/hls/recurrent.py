@@ -1,25 +1,41 @@
 """HLS LSTM and GRU (forward direction, default activations): one stage keeping the state on chip.
 
-Every time step reads one input vector per batch row, computes the gate pre-activations with two
-matrix-vector products (input and recurrent weights, each over ``ceil(rows*k / R)`` multipliers)
-and writes Y for that step; Y_h (and LSTM's Y_c) follow the last step.
+Every time step (loop ``s``) takes one input vector per batch row, computes the gate
+pre-activations with matrix-vector products through the MAC core shared with Dense and Conv
+(``products.write_products``: zero weights skipped, ``ceil(products / R)`` multipliers used R
+times each) and writes Y for that step; Y_h (and LSTM's Y_c) follow the last step. io_serial reads
+and writes the streams in pipelined loops; io_parallel (and the packed io_stream stage, which
+buffers whole tensors) reads and writes row-major arrays and unrolls the steps.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import ClassVar, NamedTuple
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from rmodel.cpp_sources import cpp_source
 from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
 
 from ..recurrent import GRU, LSTM, Recurrent
 from . import HlsContext, HlsImpl, Order, StageWriter, register_hls, transpose_order
 from .activation import table_points, write_lut_index
+from .cost import Cost, Schedule
+from .products import kept_weights, products, write_products
+
+
+def widest(a: Any, b: Any) -> Any:
+    """A type (``Precision``) holding every value of ``a`` and of ``b`` (float if either is)."""
+    if a.is_float or b.is_float:
+        return a if a.is_float else b
+    signed = a.signed or b.signed
+    integer = max(p.integer + (1 if signed and not p.signed else 0) for p in (a, b))
+    fractional = max(a.fractional, b.fractional)
+    return type(a)(integer + fractional, integer, signed)
+
 
 _DEFAULTS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 
@@ -99,10 +115,43 @@ class _RecurrentHls(HlsImpl):
         p = self.op.plan
         return p.seq_length * p.batch * self.gates * p.hidden * (p.input_size + p.hidden)
 
-    def multipliers(self, reuse: int) -> int:
+    # ---- numeric types, reuse and cost -----------------------------------------------------
+    def accumulated_terms(self) -> int:
         p = self.op.plan
-        rows = self.gates * p.hidden
-        return sum(math.ceil(rows * k / max(1, min(reuse, rows * k))) for k in (p.input_size, p.hidden))
+        return p.input_size + p.hidden
+
+    def has_bias(self) -> bool:
+        return True  # the bias starts every sum (zeros when B is absent)
+
+    def mac_input_precision(self, config: Any, inputs: tuple[Any, ...]) -> Any:
+        """The wider of the input type and the state (result) type: both are multiplied into the
+        same accumulators."""
+        state = config.precision("result")
+        return widest(inputs[0], state) if inputs and inputs[0] is not None else state
+
+    def reuse_work(self) -> int:
+        """The greatest common divisor of the products of each matrix-vector product, so that one
+        reuse factor divides them all."""
+        return math.gcd(*(m.size for m in self.matrices(self.weights()).values()))
+
+    def weights(self) -> Weights:
+        """The forward direction's weights as float32 / float64 arrays."""
+        op, p, g = self.op, self.op.plan, self.gates
+        h = p.hidden
+        b = p.weight(3).astype(np.float32)[0] if op.has_input(3) else np.zeros(2 * g * h, np.float32)
+        return Weights(
+            p.weight(1).astype(np.float32)[0],
+            p.weight(2).astype(np.float32)[0],
+            b[: g * h].astype(np.float64),
+            b[g * h :].astype(np.float64),
+        )
+
+    def matrices(self, weights: Weights) -> dict[str, np.ndarray]:
+        """The (outputs x terms) weight matrix of each matrix-vector product of a step, by name."""
+        return {"w": weights.w, "r": weights.r}
+
+    def multipliers(self, reuse: int) -> int:
+        return sum(math.ceil(m.size / max(1, min(reuse, m.size))) for m in self.matrices(self.weights()).values())
 
     def latency(self, reuse: int) -> int:
         p = self.op.plan
@@ -110,6 +159,37 @@ class _RecurrentHls(HlsImpl):
 
     def interval(self, reuse: int) -> int:
         return self.latency(reuse)
+
+    def _outputs_used(self) -> list[int]:
+        return [k for k, info in enumerate(self.op.output_infos) if info is not None and self.op.outputs[k]]
+
+    def cost(self, s: Schedule) -> Cost:
+        p = self.op.plan
+        steps, h = p.seq_length * p.batch, p.hidden
+        plans = [
+            products(m, kept_weights(s.weight_precision, m), s.reuse) for m in self.matrices(self.weights()).values()
+        ]
+        reuse_steps = sum(q.reuse for q in plans if q.nonzero)
+        widest_reuse = max([q.reuse for q in plans if q.nonzero] or [1])
+        storage = "rom" if s.strategy == "resource" else "registers"
+        stored = sum(q.nonzero for q in plans)
+        skipped = steps * sum(q.skipped for q in plans)
+        mults = sum(q.multipliers for q in plans)
+        used = self._outputs_used()
+        states = sum(1 for k in used if k > 0)
+        # one step: the recurrent product, the gate lookups and the state update (two products)
+        step = s.mac(h) * (2 if len(plans) > 2 else 1) + 2 + 2 * s.multiply()
+        if s.io_type == "io_serial":
+            # per step: read x, the reuse loops, the cell loop and (if Y is used) its write; then the states
+            trips = steps * (p.input_size + reuse_steps + h + (h if 0 in used else 0)) + p.batch * h * states
+            return Cost(mults, skipped, trips, trips, trips, stored, storage)
+        trips = steps * reuse_steps
+        depth = s.mac(p.input_size) + steps * step
+        if s.io_type == "io_parallel":
+            return Cost(steps * mults, skipped, trips, depth, max(1, widest_reuse), stored, storage)
+        reads, writes = sum(s.words_in), sum(s.words_out)
+        trips += reads + writes
+        return Cost(steps * mults, skipped, trips, reads + depth + writes, trips + depth, stored, storage)
 
     # ---- pieces --------------------------------------------------------------------------
     def _functions(self, ctx: HlsContext) -> Functions:
@@ -134,7 +214,6 @@ class _RecurrentHls(HlsImpl):
                     w(f"return {res}({table}[idx]);")
             ctx.helper(name, w.text())
             names.append(name)
-        ctx.helper("matvec", cpp_source("rmodel.operators.hls", "recurrent.h", "matvec"))
         return Functions(names[0], names[1])
 
     def _initial(self, ctx: HlsContext, index: int, hint: str, role: str) -> str | None:
@@ -151,38 +230,80 @@ class _RecurrentHls(HlsImpl):
         present = [k for k, info in enumerate(self.op.output_infos) if info is not None and self.op.outputs[k]]
         return {k: f"out{j}" for j, k in enumerate(present)}
 
-    def step(self, ctx: HlsContext, weights: Weights, fns: Functions, reuse_x: int, reuse_h: int) -> StepCode:
-        """The stage's state and step code; ``reuse_x``/``reuse_h``: reuse factors of the input and
-        recurrent products."""
+    def step(self, ctx: HlsContext, weights: Weights, fns: Functions) -> StepCode:
+        """The stage's state and the code of one step (see ``StepCode``)."""
         raise NotImplementedError
 
+    @staticmethod
+    def product(ctx: HlsContext, w: StageWriter, name: str, weight: np.ndarray, a: str, acc: str) -> None:
+        """``acc[o] += sum_u a[u] * weight[o, u]`` through the MAC core shared with Dense and Conv
+        (zero weights skipped, ``ceil(products / R)`` multipliers), in a scope of its own so that
+        its multiplier allocation covers only this product."""
+        outputs, terms = weight.shape
+        with w.block():
+            write_products(
+                ctx,
+                w,
+                a=a,
+                acc=acc,
+                weight=weight,
+                source=np.tile(np.arange(terms), (outputs, 1)),
+                source_expr="u",
+                hint=name,
+                label=f"reuse_{name}",
+            )
+
+    def cells(self, ctx: HlsContext, w: StageWriter) -> AbstractContextManager[None]:
+        """The loop over the hidden units of a step: pipelined in io_serial, else unrolled."""
+        h = self.op.plan.hidden
+        if ctx.io_type == "io_serial":
+            return w.pipelined("cells", "j", h, hang=False)
+        return w.loop("j", h, label="cells", hang=False, pragma="UNROLL")
+
     def write(self, ctx: HlsContext, w: StageWriter) -> None:
-        op, p = self.op, self.op.plan
-        g, h, i_size, batch = self.gates, p.hidden, p.input_size, p.batch
-        rf = ctx.reuse
-        fns = self._functions(ctx)
-        in_t, res = ctx.in_types[0], ctx.type("result")
-        wx = p.weight(1).astype(np.float32)[0]
-        r = p.weight(2).astype(np.float32)[0]
-        b = p.weight(3).astype(np.float32)[0] if op.has_input(3) else np.zeros(2 * g * h, np.float32)
-        weights = Weights(wx, r, b[: g * h].astype(np.float64), b[g * h :].astype(np.float64))
+        p = self.op.plan
+        h, i_size = p.hidden, p.input_size
+        res = ctx.type("result")
         outs = self._writes(ctx)
-        code = self.step(ctx, weights, fns, min(rf, g * h * i_size), min(rf, g * h * h))
+        code = self.step(ctx, self.weights(), self._functions(ctx))
         w.extend(code.init)
-        with w.loop("t", p.seq_length, label="steps"), w.loop("b", batch):
-            w(f"{in_t} x[{i_size}];")
+        with w.loop("s", p.seq_length, label="steps"), w.loop("b", p.batch):
+            w(f"{ctx.in_types[0]} x[{i_size}];")
             w("#pragma HLS ARRAY_PARTITION variable=x complete")
             with w.pipelined("read", "k", i_size):
                 w("x[k] = in0.read();")
             w.extend(code.body)
             if 0 in outs:
-                w(f"for (int j = 0; j < {h}; ++j) {outs[0]}.write({res}(h[b][j]));")
+                with w.pipelined("write_y", "j", h, hang=False):
+                    w(f"{outs[0]}.write({res}(h[b][j]));")
         if 1 in outs or 2 in outs:
-            with w.loop("b", batch, label="states"):
-                if 1 in outs:
-                    w(f"for (int j = 0; j < {h}; ++j) {outs[1]}.write({res}(h[b][j]));")
-                if 2 in outs:
-                    w(f"for (int j = 0; j < {h}; ++j) {outs[2]}.write({res}(c[b][j]));")
+            with w.loop("b", p.batch, label="states"):
+                for k, state in ((1, "h"), (2, "c")):
+                    if k in outs:
+                        with w.pipelined(f"write_{state}", "j", h, hang=False):
+                            w(f"{outs[k]}.write({res}({state}[b][j]));")
+
+    def write_parallel(self, ctx: HlsContext, w: StageWriter) -> None:
+        p = self.op.plan
+        h, i_size, seq, batch = p.hidden, p.input_size, p.seq_length, p.batch
+        res = ctx.type("result")
+        outs = self._writes(ctx)
+        code = self.step(ctx, self.weights(), self._functions(ctx))
+        row = f"(s * {batch} + b)" if self.op.layout == 0 else f"(b * {seq} + s)"  # of X and Y
+        w.extend(code.init)
+        with w.loop("s", seq, label="steps", pragma="UNROLL"), w.loop("b", batch, pragma="UNROLL"):
+            w(f"{ctx.in_types[0]} x[{i_size}];")
+            w("#pragma HLS ARRAY_PARTITION variable=x complete")
+            with w.loop("k", i_size, pragma="UNROLL"):
+                w(f"x[k] = in0[{row} * {i_size} + k];")
+            w.extend(code.body)
+            if 0 in outs:
+                with w.loop("j", h, pragma="UNROLL"):
+                    w(f"{outs[0]}[{row} * {h} + j] = {res}(h[b][j]);")
+        for k, state in ((1, "h"), (2, "c")):
+            if k in outs:
+                with w.loop("b", batch, pragma="UNROLL"), w.loop("j", h, pragma="UNROLL"):
+                    w(f"{outs[k]}[b * {h} + j] = {res}({state}[b][j]);")
 
 
 @register_hls("LSTM")
@@ -193,27 +314,26 @@ class LstmHls(_RecurrentHls):
     def _unsupported(self) -> list[str]:
         return ["peepholes / input_forget"] if self.op.has_input(7) or self.op.input_forget else []
 
-    def step(self, ctx: HlsContext, weights: Weights, fns: Functions, reuse_x: int, reuse_h: int) -> StepCode:
+    def step(self, ctx: HlsContext, weights: Weights, fns: Functions) -> StepCode:
         p = self.op.plan
         h, g, batch = p.hidden, self.gates, p.batch
-        sig, tanh, rx, rh = fns.sigmoid, fns.tanh, reuse_x, reuse_h
+        sig, tanh = fns.sigmoid, fns.tanh
         acc, res = ctx.type("accum"), ctx.type("result")
-        wx = ctx.weight("w", weights.w)
-        wr = ctx.weight("r", weights.r)
         bias = ctx.weight("bias", (weights.wb + weights.rb).astype(np.float32), "bias")
         h0 = self._initial(ctx, 5, "initial_h", "result")
         c0 = self._initial(ctx, 6, "initial_c", "accum")
         init = StageWriter()
-        init(f"{res} h[{batch}][{h}];", f"{acc} c[{batch}][{h}];")
+        init(f"{res} h[{batch}][{h}];", "#pragma HLS ARRAY_PARTITION variable=h complete dim=0")
+        init(f"{acc} c[{batch}][{h}];", "#pragma HLS ARRAY_PARTITION variable=c complete dim=0")
         with init.loop("b", batch), init.loop("j", h):
             init(f"h[b][j] = {f'{h0}[b * {h} + j]' if h0 else '0'};")
             init(f"c[b][j] = {f'{c0}[b * {h} + j]' if c0 else '0'};")
         step = StageWriter()
         step(f"{acc} pre[{g * h}];", "#pragma HLS ARRAY_PARTITION variable=pre complete")
         step(f"for (int j = 0; j < {g * h}; ++j) pre[j] = {bias}[j];")
-        step(f"matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, pre);")
-        step(f"matvec<{g * h}, {h}, {rh}>(h[b], {wr}, pre);")
-        with step.pipelined("cells", "j", h, hang=False):
+        for name, weight in self.matrices(weights).items():
+            self.product(ctx, step, name, weight, "x" if name == "w" else "h[b]", "pre")
+        with self.cells(ctx, step):
             step(f"const {res} in_gate = {sig}(pre[j]);")
             step(f"const {res} out_gate = {sig}(pre[{h} + j]);")
             step(f"const {res} forget_gate = {sig}(pre[{2 * h} + j]);")
@@ -228,14 +348,20 @@ class GruHls(_RecurrentHls):
     op: GRU
     gates = 3
 
-    def step(self, ctx: HlsContext, weights: Weights, fns: Functions, reuse_x: int, reuse_h: int) -> StepCode:
+    def matrices(self, weights: Weights) -> dict[str, np.ndarray]:
+        if self.op.linear_before_reset:
+            return {"w": weights.w, "r": weights.r}
+        h = self.op.plan.hidden  # the candidate's product reads the reset state: a product of its own
+        return {"w": weights.w, "r_zr": weights.r[: 2 * h], "r_h": weights.r[2 * h :]}
+
+    def step(self, ctx: HlsContext, weights: Weights, fns: Functions) -> StepCode:
         p = self.op.plan
         h, g, batch = p.hidden, self.gates, p.batch
-        sig, tanh, rx, rh = fns.sigmoid, fns.tanh, reuse_x, reuse_h
-        r, rb = weights.r, weights.rb
+        sig, tanh = fns.sigmoid, fns.tanh
+        rb = weights.rb
         acc, res = ctx.type("accum"), ctx.type("result")
         lbr = self.op.linear_before_reset
-        wx = ctx.weight("w", weights.w)
+        matrices = self.matrices(weights)
         bx = weights.wb.copy()
         bx[: 2 * h] += rb[: 2 * h]
         if not lbr:
@@ -243,35 +369,33 @@ class GruHls(_RecurrentHls):
         bias_x = ctx.weight("bias_x", bx.astype(np.float32), "bias")
         h0 = self._initial(ctx, 5, "initial_h", "result")
         init = StageWriter()
-        init(f"{res} h[{batch}][{h}];")
+        init(f"{res} h[{batch}][{h}];", "#pragma HLS ARRAY_PARTITION variable=h complete dim=0")
         with init.loop("b", batch):
             init(f"for (int j = 0; j < {h}; ++j) h[b][j] = {f'{h0}[b * {h} + j]' if h0 else '0'};")
         step = StageWriter()
         step(f"{acc} px[{g * h}];", "#pragma HLS ARRAY_PARTITION variable=px complete")
         step(f"for (int j = 0; j < {g * h}; ++j) px[j] = {bias_x}[j];")
-        step(f"matvec<{g * h}, {p.input_size}, {rx}>(x, {wx}, px);")
+        self.product(ctx, step, "w", matrices["w"], "x", "px")
         if lbr:
-            wr = ctx.weight("r", r)
             bias_h = ctx.weight("bias_h", np.concatenate([np.zeros(2 * h), rb[2 * h :]]).astype(np.float32), "bias")
             step(f"{acc} ph[{g * h}];", "#pragma HLS ARRAY_PARTITION variable=ph complete")
             step(f"for (int j = 0; j < {g * h}; ++j) ph[j] = {bias_h}[j];")
-            step(f"matvec<{g * h}, {h}, {rh}>(h[b], {wr}, ph);")
-            with step.pipelined("cells", "j", h, hang=False):
+            self.product(ctx, step, "r", matrices["r"], "h[b]", "ph")
+            with self.cells(ctx, step):
                 step(f"const {res} update = {sig}(px[j] + ph[j]);")
                 step(f"const {res} reset = {sig}(px[{h} + j] + ph[{h} + j]);")
                 step(f"const {res} candidate = {tanh}(px[{2 * h} + j] + reset * ph[{2 * h} + j]);")
                 step(f"h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];")
             return StepCode(init, step)
-        w_zr = ctx.weight("r_zr", r[: 2 * h])
-        w_h = ctx.weight("r_h", r[2 * h :])
         step(f"{acc} ph[{2 * h}];", "#pragma HLS ARRAY_PARTITION variable=ph complete")
         step(f"for (int j = 0; j < {2 * h}; ++j) ph[j] = 0;")
-        step(f"matvec<{2 * h}, {h}, {min(rh, 2 * h * h)}>(h[b], {w_zr}, ph);")
-        step(f"{res} reset_h[{h}];")
+        self.product(ctx, step, "r_zr", matrices["r_zr"], "h[b]", "ph")
+        step(f"{res} reset_h[{h}];", "#pragma HLS ARRAY_PARTITION variable=reset_h complete")
         step(f"for (int j = 0; j < {h}; ++j) reset_h[j] = {sig}(px[{h} + j] + ph[{h} + j]) * h[b][j];")
-        step(f"{acc} pc[{h}];", f"for (int j = 0; j < {h}; ++j) pc[j] = 0;")
-        step(f"matvec<{h}, {h}, {min(rh, h * h)}>(reset_h, {w_h}, pc);")
-        with step.pipelined("cells", "j", h, hang=False):
+        step(f"{acc} pc[{h}];", "#pragma HLS ARRAY_PARTITION variable=pc complete")
+        step(f"for (int j = 0; j < {h}; ++j) pc[j] = 0;")
+        self.product(ctx, step, "r_h", matrices["r_h"], "reset_h", "pc")
+        with self.cells(ctx, step):
             step(f"const {res} update = {sig}(px[j] + ph[j]);")
             step(f"const {res} candidate = {tanh}(px[{2 * h} + j] + pc[j]);")
             step(f"h[b][j] = ({res}(1) - update) * candidate + update * h[b][j];")

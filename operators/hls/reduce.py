@@ -54,6 +54,13 @@ class ReduceHls(HlsImpl):
     def required_orders(self, orders: list) -> list:
         return [ANY]
 
+    def interval(self, reuse: int) -> int:
+        """io_serial: the accumulating pass over the input, then the pass writing the outputs."""
+        return self.op.input_info(0).size + self._geometry().out_size
+
+    def latency(self, reuse: int) -> int:
+        return self.interval(reuse)
+
     def depth(self, s: Schedule) -> int:
         geometry = self._geometry()
         return s.sum(geometry.per_output) + (s.multiply() if self.op.op_type == "ReduceMean" else 0)
