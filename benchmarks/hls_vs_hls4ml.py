@@ -26,7 +26,10 @@ Both tools use ap_fixed<16,6> everywhere and reuse factor 1 for the C simulation
 
 "samples/s" is the best of three ``predict`` calls on all N samples at once (after a warm-up
 call); "max|err|" is the largest absolute difference from Keras ``model.predict`` on the same
-samples (uniform in [-1, 1)). Conversion (from_keras / convert_from_keras_model) is not timed.
+samples (uniform in [-1, 1)). rmodel derives accumulator types wide enough for the sums (e.g.
+ap_fixed<37,17>) where hls4ml's model-granularity config uses ap_fixed<16,6> for accum_t too (every
+product is cast to it), so one more rmodel row is built with accum ap_fixed<16,6> (the first io type
+that builds) to compare errors like with like. Conversion (from_keras / convert_from_keras_model) is not timed.
 Failures are recorded as "n/a (reason)". Prints the table and writes the numbers as JSON next to
 this script (not for --quick unless --json is given).
 """
@@ -227,7 +230,7 @@ def report_estimate(model: rmodel.RModel, reuse: int) -> tuple[int | str, int | 
 def rmodel_estimate(row: Row, model: rmodel.RModel, **options: Any) -> None:
     """Fill the estimate columns of ``row`` (and its extra figures) from ``estimate``."""
     try:
-        est = rmodel_hls.estimate(model, precision=PRECISION, **options)
+        est = rmodel_hls.estimate(model, **{"precision": PRECISION, **options})
     except Exception as exc:  # an unsupported configuration is a result of the table
         row.latency = row.interval = row.dsp = reason(exc)
         return
@@ -242,7 +245,7 @@ def simulate(row: Row, model: rmodel.RModel, x: np.ndarray, reference: np.ndarra
         os.environ["RMODEL_CACHE_DIR"] = cache
         try:
             start = time.perf_counter()
-            sim = rmodel_hls.compile_hls(model, precision=PRECISION, reuse_factor=1, **options)
+            sim = rmodel_hls.compile_hls(model, **{"precision": PRECISION, "reuse_factor": 1, **options})
             row.build_s = time.perf_counter() - start
             row.max_err = max_error(sim.predict(x), reference)  # the samples stacked along axis 0
             row.samples_per_s = samples_per_second(sim.predict, x)
@@ -284,6 +287,15 @@ def rmodel_rows(
                     else:
                         simulate(row, model, x, reference, io_type=io_type, strategy=strategy)
                 rows.append(row)
+    # the same accumulator type as hls4ml's model-granularity config (rmodel derives wider ones)
+    built = [r for r in rows if isinstance(r.build_s, float)]
+    if built:
+        io_type = built[0].tool.split()[1]
+        row = Row(label, f"rmodel {io_type} {strategies[0]} R=1, accum {PRECISION}")
+        narrow = {"default": PRECISION, "accum": PRECISION}
+        rmodel_estimate(row, model, io_type=io_type, strategy=strategies[0], reuse_factor=1, precision=narrow)
+        simulate(row, model, x, reference, io_type=io_type, strategy=strategies[0], precision=narrow)
+        rows.append(row)
     return rows
 
 
@@ -306,7 +318,7 @@ def cell(value: Any, digits: str, notes: dict[str, int]) -> str:
 
 COLUMNS = (
     ("model", 26, "model", ""),
-    ("tool/config", 45, "tool", ""),
+    ("tool/config", 52, "tool", ""),
     ("est. latency", 12, "latency", ""),
     ("est. II", 8, "interval", ""),
     ("est. DSP", 8, "dsp", ""),
