@@ -2,8 +2,7 @@
 
 C++ that does not depend on the model (the GEMM kernel, math functions, softmax, the pybind11
 runner, the HLS C-simulation stream...) lives in real C++ files in a ``cpp/`` folder next to the
-Python modules that use it: ``operators/cpp``, ``operators/hls/cpp``, ``emitters/cpu/cpp`` and
-``emitters/hls/cpp``. Each file compiles on its own (its own ``#include``s, include guard and
+Python modules that use it: ``operators/cpp``, ``emitters/cpu/cpp`` and ``emitters/hls/cpp``. Each file compiles on its own (its own ``#include``s, include guard and
 namespace) and ``cpp_tests/kernels_test.cpp`` tests the kernels directly. Generated code copies
 named regions of a file, so it stays self-contained:
 

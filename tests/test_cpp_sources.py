@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: folder of fixed C++ -> the package it belongs to
 CPP_DIRS = {
     "operators/cpp": "rmodel.operators",
-    "operators/hls/cpp": "rmodel.operators.hls",
     "emitters/cpu/cpp": "rmodel.emitters.cpu",
     "emitters/hls/cpp": "rmodel.emitters.hls",
 }

@@ -224,3 +224,16 @@ def test_project_readme_and_tcl_describe_the_io_type(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "PIPELINE" in readme and "Synthesis" in readme
     assert "all=1" in (tmp_path / "build_prj.tcl").read_text()
+
+
+@pytest.mark.parametrize(
+    "name", ["c", "count", "inputs", "main", "run", "detail", "rmodel_word", "input_t", "read_line"]
+)
+def test_top_function_named_like_a_local_of_the_binding_or_test_bench(name, tmp_path):
+    w = np.arange(6, dtype=np.float32).reshape(3, 2)
+    node = helper.make_node("MatMul", ["x", "w"], ["y"])
+    m = rmodel.from_onnx(make_model([node], {"x": (np.float32, [1, 3])}, ["y"], {"w": w}, name=name))
+    x = np.ones((1, 3), np.float32)
+    for io_type in IO_TYPES:
+        sim = compile_hls(m, precision="float", io_type=io_type)
+        np.testing.assert_array_equal(sim.predict(x), x @ w)

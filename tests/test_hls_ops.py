@@ -13,7 +13,11 @@ from onnx import helper
 from test_hls import assert_matches, hls_errors
 
 import rmodel
+from rmodel import examples
 from rmodel.emitters.hls import compile_hls
+from rmodel.emitters.hls.config import resolve_options
+from rmodel.emitters.hls.csim import check_loop_trips
+from rmodel.emitters.hls.firmware import build_firmware
 from rmodel.errors import RModelError
 
 RNG = np.random.default_rng(7)
@@ -170,6 +174,114 @@ def test_pools_2d_batch_and_normalization():
         ("BatchNormalization", ["x", "s", "b", "m", "v"], {"epsilon": 1e-3}, bn),
     ]
     assert_matches(_branches(specs, {"x": (np.float32, [2, c, 5, 6])}))
+
+
+def _zeroed(spec, every=3):
+    """``spec`` (a Conv) with every ``every``-th weight set to 0."""
+    op, ins, attrs, consts = spec
+    w = consts["w"].copy()
+    w.reshape(-1)[::every] = 0.0
+    return op, ins, attrs, {**consts, "w": w}
+
+
+def _windowed_variants():
+    """Conv and pool variants over one 2-D batch of two images and one 1-D input, each a branch."""
+    two_d = [
+        _conv(4, 6, (3, 3), pads=[1, 1, 1, 1]),
+        _conv(4, 5, (3, 3), strides=[2, 2]),
+        _conv(4, 3, (2, 3), dilations=[2, 1], pads=[0, 1, 1, 0]),
+        _conv(4, 6, (3, 3), group=2, strides=[1, 2], pads=[1, 0, 1, 2]),
+        _conv(4, 8, (3, 3), group=4, pads=[1, 1, 1, 1]),  # depthwise, channel multiplier 2
+        _conv(4, 3, (3, 2), bias=False, auto_pad="SAME_UPPER"),
+        _zeroed(_conv(4, 5, (1, 1))),
+        ("MaxPool", ["x"], {"kernel_shape": [2, 2], "strides": [2, 2]}, {}),
+        ("MaxPool", ["x"], {"kernel_shape": [3, 3], "pads": [1, 0, 2, 1], "strides": [2, 1]}, {}),
+        ("MaxPool", ["x"], {"kernel_shape": [2, 2], "ceil_mode": 1, "strides": [2, 2]}, {}),
+        ("AveragePool", ["x"], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, {}),
+        ("AveragePool", ["x"], {"kernel_shape": [3, 2], "pads": [1, 0, 1, 1], "count_include_pad": 1}, {}),
+        ("GlobalAveragePool", ["x"], {}, {}),
+        ("GlobalMaxPool", ["x"], {}, {}),
+    ]
+    one_d = [
+        ("Conv", ["x1", "w"], {"kernel_shape": [3], "strides": [2], "pads": [2, 1]}, {"w": weights(RNG, 4, 3, 3)}),
+        ("Conv", ["x1", "w"], {"kernel_shape": [3], "dilations": [2], "group": 3}, {"w": weights(RNG, 3, 1, 3)}),
+        ("MaxPool", ["x1"], {"kernel_shape": [3], "pads": [1, 1]}, {}),
+        ("AveragePool", ["x1"], {"kernel_shape": [3], "strides": [2], "pads": [1, 1]}, {}),
+        ("GlobalAveragePool", ["x1"], {}, {}),
+    ]
+    return _branches(two_d + one_d, {"x": (np.float32, [2, 4, 7, 6]), "x1": (np.float32, [1, 3, 9])})
+
+
+@pytest.mark.parametrize("io_type,reuse", [("io_stream", 4), ("io_parallel", 1)])
+def test_windowed_stages_packed_and_parallel(io_type, reuse):
+    assert_matches(_windowed_variants(), io_type=io_type, reuse_factor=reuse)
+
+
+@pytest.mark.parametrize("io_type", ["io_serial", "io_stream", "io_parallel"])
+def test_windowed_stages_loop_trips_are_exact(io_type):
+    checks = check_loop_trips(rmodel.from_onnx(_windowed_variants()), calls=1, io_type=io_type, reuse_factor=2)
+    assert len(checks) >= 19
+    assert all(c.estimated == c.measured for c in checks), [c for c in checks if c.estimated != c.measured]
+
+
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_channels_last_model_packed_and_parallel(io_type):
+    """A Keras-like NHWC model: the Transposes only relabel the pixel stream the convolutions read."""
+    bn = {"s": RNG.uniform(0.5, 1.5, 4).astype(np.float32), "b": weights(RNG, 4), "m": weights(RNG, 4)}
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["n"]),
+        helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "d"], ["q"], kernel_shape=[3, 3], group=4),
+        helper.make_node("Transpose", ["q"], ["h"], perm=[0, 2, 3, 1]),
+        helper.make_node("Flatten", ["h"], ["f"]),
+        helper.make_node("Gemm", ["f", "g"], ["y"]),
+    ]
+    inits = {"w": weights(RNG, 4, 3, 3, 3, fan_in=27), "d": weights(RNG, 4, 1, 3, 3, fan_in=9)}
+    inits.update(g=weights(RNG, 16, 5), v=np.ones(4, np.float32), **bn)
+    assert_matches(make_model(nodes, {"x": (np.float32, [1, 8, 8, 3])}, ["y", "c"], inits), io_type=io_type)
+
+
+def test_cnn_packed_and_parallel_in_fixed_point():
+    errors = {
+        io: hls_errors(examples.cnn(), samples=3, precision="ap_fixed<16,6>", io_type=io)
+        for io in ("io_serial", "io_stream", "io_parallel")
+    }
+    serial = errors["io_serial"]["probabilities"][0]
+    assert 0 < serial <= 0.02
+    for io in ("io_stream", "io_parallel"):  # same arithmetic in another schedule
+        assert errors[io]["probabilities"][0] == pytest.approx(serial, rel=1e-6), io
+
+
+@pytest.mark.parametrize("io_type", ["io_serial", "io_stream", "io_parallel"])
+@pytest.mark.parametrize("strategy,reuse", [("latency", 1), ("resource", 4)])
+def test_cnn_loop_trips_are_exact(io_type, strategy, reuse):
+    model = rmodel.from_onnx(examples.cnn())
+    checks = check_loop_trips(
+        model, calls=1, io_type=io_type, strategy=strategy, reuse_factor=reuse, precision="ap_fixed<16,6>"
+    )
+    assert {c.layer for c in checks} >= {"conv_0", "pool_0", "conv_1", "gap"}
+    assert all(c.estimated == c.measured for c in checks), checks
+
+
+@pytest.mark.parametrize("io_type", ["io_serial", "io_stream", "io_parallel"])
+def test_conv_skips_zero_weights(io_type):
+    dense = _conv(4, 6, (3, 3), pads=[1, 1, 1, 1])
+    sparse = _zeroed(dense, every=4)
+    costs = {}
+    for name, spec in (("dense", dense), ("sparse", sparse)):
+        model = rmodel.from_onnx(_branches([spec], {"x": (np.float32, [1, 4, 5, 5])}))
+        fw = build_firmware(model, resolve_options(None, {"precision": "float", "io_type": io_type}, model), "top")
+        (stage,) = [s for s in fw.stages if s.layer is not None]
+        costs[name] = stage.cost
+        if name == "sparse":
+            assert "162 multipliers for 162 products (54 zero weights skipped)" in stage.body
+    per_pixel = {"io_parallel": 25}.get(io_type, 1)  # every output pixel of io_parallel has its own
+    assert costs["dense"].multipliers == 216 * per_pixel
+    assert costs["sparse"].multipliers == 162 * per_pixel
+    assert costs["sparse"].skipped == 54 * 25
 
 
 def test_conv_flatten_dense_reads_permuted_rows():

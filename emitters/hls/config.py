@@ -342,7 +342,7 @@ def resolve_options(model_options: dict[str, Any] | None, options: dict[str, Any
         table_size=_positive_int(raw.get("table_size", 1024), "table_size", MAX_TABLE_SIZE),
         table_range=_positive_float(raw.get("table_range", 8.0), "table_range"),
         stream_depth=None if depth is None else _positive_int(depth, "stream_depth", MAX_STREAM_DEPTH),
-        io_type=_choice(raw.get("io_type", "io_serial"), "io_type", IO_TYPES),
+        io_type=_choice(raw.get("io_type", "io_stream"), "io_type", IO_TYPES),
         strategy=_choice(raw.get("strategy", "latency"), "strategy", STRATEGIES),
         explicit=frozenset(_explicit_roles(raw.get("precision"))),
         part=_part_name(raw.get("part", DEFAULT_PART)),

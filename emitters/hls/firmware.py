@@ -120,7 +120,7 @@ class Firmware:
                 w(f"for (int i = 0; i < {info.size}; ++i) {p}[i] = {t}({sources[k]}[i]);")
             for t, p, info, _ in outs:
                 w(f"{t} {p}[{info.size}];")
-            w(f"{self.top}({', '.join(self.input_ports + self.output_ports)});")
+            w(f"::{self.top}({', '.join(self.input_ports + self.output_ports)});")
             for k, (_, p, info, _) in enumerate(outs):
                 w(f"for (int i = 0; i < {info.size}; ++i) {targets[k]}[i] = static_cast<float>({p}[i]);")
             return
@@ -137,7 +137,7 @@ class Firmware:
                 w(f"for (int i = 0; i < {info.size}; ++i) {p}.write({t}({sources[k]}[i]));")
         for t, p, _, lanes in outs:
             w(f'hls::stream<{f"{WORD}<{t}, {lanes}>" if packed else t}> {p}("{p}");')
-        w(f"{self.top}({', '.join(self.input_ports + self.output_ports)});")
+        w(f"::{self.top}({', '.join(self.input_ports + self.output_ports)});")
         for k, (t, p, info, lanes) in enumerate(outs):
             if packed:
                 with w.loop("i", info.size // lanes, type_="int"):
@@ -367,7 +367,9 @@ class FirmwareEmitter:
                 out_words = [(s, self._word(t, ln)) for (s, t), ln in zip(outputs, widths)]
                 stage = self._packed_stage(impl, ctx, func, comment, in_words, out_words, in_lanes, widths, cost)
                 stage.layer, stage.cost = index, cost
-                stage.first_out = max(1, cost.latency - max(schedule.words_out, default=1) + 1)
+                stage.first_out = cost.first
+                if stage.first_out is None:
+                    stage.first_out = max(1, cost.latency - max(schedule.words_out, default=1) + 1)
                 stages.append(stage)
             stages += extra_after.get(index, [])
 
@@ -693,6 +695,7 @@ class FirmwareEmitter:
         ("whole"), or the operator's own (``write_packed``)."""
         w = StageWriter()
         if impl.packing == "custom":
+            ctx.in_words, ctx.out_words = [t for _, t in ins], [t for _, t in outs]
             impl.write_packed(ctx, w)
             return Stage(func, comment, ins, outs, w.text())
         if impl.packing == "words":
@@ -950,5 +953,12 @@ def whole_lanes(shape: tuple[int, ...], size: int) -> int:
     return row if row <= MAX_WORD_LANES else port_lanes(shape)
 
 
+#: global names of the firmware, the C-simulation binding and the test bench a top function must not take
+_GLOBAL_NAMES = _RESERVED | {"main", "read_line", "rmodel_hls_run", "rmodel_hls_trips", "rmodel_trip_counts"}
+
+
 def build_firmware(model: RModel, config: HlsConfig, top: str, weights_dir: str = "weights/") -> Firmware:
-    return FirmwareEmitter(model, config, identifier(top, "model")).build(weights_dir)
+    name = identifier(top, "model")
+    if name in _GLOBAL_NAMES:
+        name = f"{name}_top"
+    return FirmwareEmitter(model, config, name).build(weights_dir)

@@ -100,6 +100,9 @@ class HlsContext:
         self.streamed = streamed
         #: "io_serial" (one scalar per stream word), "io_stream" (packed words) or "io_parallel"
         self.io_type = io_type
+        #: C++ word types of the streams ``in0``... / ``out0``... of a "custom" packed stage
+        self.in_words: list[str] = []
+        self.out_words: list[str] = []
 
     @property
     def reuse(self) -> int:

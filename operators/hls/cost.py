@@ -78,3 +78,6 @@ class Cost:
     storage: str = "registers"
     #: values held in buffers (line buffers, whole-tensor buffers)
     buffered: int = 0
+    #: io_stream: cycles from the first input word to the first output word (None: the emitter
+    #: takes ``latency`` less the output words)
+    first: int | None = None
