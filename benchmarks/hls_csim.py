@@ -30,7 +30,9 @@ def main() -> None:
     parser.add_argument("--precision", nargs="*", default=["ap_fixed<16,6>", "float"])
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"{'model':48} {'precision':16} {'build s':>8} {'us/sample':>10} {'samples/s':>10} {'max|err|':>10}")
+    print(
+        f"{'model':48} {'precision, arithmetic':23} {'build s':>8} {'us/sample':>10} {'samples/s':>10} {'max|err|':>10}"
+    )
     with tempfile.TemporaryDirectory() as cache:
         os.environ["RMODEL_CACHE_DIR"] = cache  # time real builds
         for label, build in MODELS.items():
@@ -40,9 +42,9 @@ def main() -> None:
             ref = np.concatenate(
                 [run_onnxruntime(m, {info.name: x[i : i + 1]})[0] for i in range(min(200, args.samples))]
             )
-            for precision in args.precision:
+            for precision, arithmetic in [(p, a) for p in args.precision for a in ("rmodel", "xilinx")]:
                 start = time.perf_counter()
-                sim = compile_hls(m, precision=precision)
+                sim = compile_hls(m, precision=precision, arithmetic=arithmetic)
                 built = time.perf_counter() - start
                 sim.predict(x[:1])  # warm up
                 start = time.perf_counter()
@@ -50,7 +52,7 @@ def main() -> None:
                 per_sample = (time.perf_counter() - start) / args.samples
                 err = float(np.max(np.abs(y[: len(ref)] - ref)))
                 print(
-                    f"{label:48} {precision:16} {built:8.2f} {per_sample * 1e6:10.1f} {1 / per_sample:10.0f} "
+                    f"{label:48} {precision + ' ' + arithmetic:23} {built:8.2f} {per_sample * 1e6:10.1f} {1 / per_sample:10.0f} "
                     f"{err:10.2e}"
                 )
 

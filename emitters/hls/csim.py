@@ -17,7 +17,13 @@ from rmodel.verify import OutputCheck, VerifyReport, compare, random_inputs, run
 
 from .config import HlsConfig, resolve_options
 from .firmware import Firmware, build_firmware
-from .headers import ap_types_include, stream_header, use_own_stream
+from .headers import (
+    ap_types_include,
+    fast_arithmetic_fits,
+    fast_arithmetic_headers,
+    stream_header,
+    use_own_stream,
+)
 from .project import tb_tolerance, top_name
 
 #: -O1 keeps the build of ap_fixed code short; the HLS pragmas are unknown to g++
@@ -159,22 +165,36 @@ def compile_hls(
     namespace: str | None = None,
     flags: Sequence[str] = CSIM_FLAGS,
     counting: bool = False,
+    arithmetic: str = "auto",
     **options: Any,
 ) -> HlsCompiledModel:
     """Generate the firmware with ``options`` (as for ``generate(target='hls')``) and build its C
     simulation with g++ (cached by content). ``counting``: count the pipelined loop iterations of
-    every stage (``loop_trips()``), to check rmodel's cost model against the code."""
+    every stage (``loop_trips()``), to check rmodel's cost model against the code.
+
+    ``arithmetic``: ``"xilinx"`` simulates ap_fixed with Xilinx's headers; ``"rmodel"`` with rmodel's
+    own bit-exact int64 implementation (emitters/hls/cpp/fast_ap, tens of times faster, types up to
+    64 bits); ``"auto"`` picks rmodel's whenever it handles every type of the design. Generated
+    projects always use Xilinx's headers."""
+    if arithmetic not in ("auto", "xilinx", "rmodel"):
+        raise RModelError(f"arithmetic must be 'auto', 'xilinx' or 'rmodel', not {arithmetic!r}")
     config = resolve_options(model.options.get("hls"), options, model)
     fw = build_firmware(model, config, top_name(model, namespace), weights_dir="")
     sources = dict(fw.files)
     sources["rmodel_stream.h"] = stream_header()
     sources["binding.cpp"] = binding_source(model, fw)
-    all_flags = list(flags) + (["-DRMODEL_OWN_STREAM"] if use_own_stream() else [])
+    fast = arithmetic == "rmodel" or (arithmetic == "auto" and fast_arithmetic_fits(fw.files.values()))
+    all_flags = list(flags) + (["-DRMODEL_OWN_STREAM"] if fast or use_own_stream() else [])
     if counting:
         all_flags.append("-DRMODEL_COUNT_TRIPS")
-    library = build_shared_library(
-        sources, "binding.cpp", f"rmodel_hls_{fw.top}", all_flags, include_dirs=[str(ap_types_include())]
-    )
+    include_dirs = []
+    if fast:  # next to the firmware, found first by its #include "ap_fixed.h"; rmodel's hls::stream
+        sources.update(fast_arithmetic_headers())
+        # -O2 vectorizes the exact double sums of products (products.py); plain int64 code builds fast
+        all_flags = ["-O2" if f == "-O1" else f for f in all_flags] + ["-DRMODEL_FAST_AP", "-fopenmp-simd"]
+    else:
+        include_dirs.append(str(ap_types_include()))
+    library = build_shared_library(sources, "binding.cpp", f"rmodel_hls_{fw.top}", all_flags, include_dirs=include_dirs)
     return HlsCompiledModel(model, _Runner(model, library), fw, config)
 
 

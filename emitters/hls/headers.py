@@ -8,8 +8,11 @@ Without Vitis, ``hls::stream`` is rmodel's own small C-simulation class (``RMODE
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from rmodel.cpp_sources import cpp_source
@@ -37,6 +40,30 @@ def ap_types_include() -> Path:
         "C simulation needs Xilinx's ap_fixed.h/ap_int.h: set XILINX_HLS to a Vitis HLS installation, or "
         "install a package that ships them: pip install hls4ml"
     )
+
+
+#: ap_fixed / ap_ufixed / ap_int / ap_uint named in generated C++: (kind, width, rest of the arguments)
+_AP_TYPE = re.compile(r"\b(ap_u?fixed|ap_u?int)\s*<\s*(\d+)([^>]*)>")
+
+
+def fast_arithmetic_fits(sources: Iterable[str]) -> bool:
+    """True when rmodel's fast C-simulation ap_fixed (``fast_arithmetic_headers``) handles every type
+    the C++ ``sources`` name: ap_fixed / ap_ufixed at most 64 bits wide (unsigned: 62), no
+    AP_WRAP_SM, no ap_int / ap_uint."""
+    for text in sources:
+        for kind, width, rest in _AP_TYPE.findall(text):
+            if kind.endswith("int") or "AP_WRAP_SM" in rest:
+                return False
+            if int(width) > (64 if kind == "ap_fixed" else 62):
+                return False
+    return True
+
+
+def fast_arithmetic_headers() -> dict[str, str]:
+    """rmodel's C-simulation ap_fixed.h and ap_int.h (``emitters/hls/cpp/fast_ap``): exact int64
+    arithmetic, bit-exact with Xilinx's types for the API rmodel's firmware uses."""
+    folder = importlib.resources.files("rmodel.emitters.hls") / "cpp" / "fast_ap"
+    return {name: (folder / name).read_text() for name in ("ap_fixed.h", "ap_int.h")}
 
 
 def use_own_stream() -> bool:

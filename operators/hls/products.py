@@ -112,7 +112,19 @@ def write_products(
         pragma = "UNROLL"
         if r > 1:
             w(f"#pragma HLS ALLOCATION operation instances=mul limit={mults}")
-    with w.loop("r", r, label=label, hang=False, pragma=pragma):
+    fast = np.array_equal(source, np.broadcast_to(np.arange(plan.terms), source.shape))
+    if fast:  # C simulation only (rmodel's ap_fixed headers define RMODEL_FAST_AP): Vitis never sees it
+        indices = arrays[1:] if plan.skipped else ["nullptr", "nullptr"]
+        w(
+            "#if defined(RMODEL_FAST_AP) && !defined(RMODEL_COUNT_TRIPS)",
+            "// C simulation with rmodel's ap_fixed: exact sums of the raw products, output by output",
+            f"static const rmodel_fast::matrix<{plan.outputs}, {plan.terms}> {values}_matrix =",
+            f"    rmodel_fast::make_matrix<{plan.outputs}, {plan.terms}>({values}, {', '.join(indices)}, "
+            f"{plan.nonzero});",
+            f"if (!rmodel_fast::mac({values}_matrix, {values}, {a}, {acc}))",
+            "#endif",
+        )
+    with w.block() if fast else nullcontext(), w.loop("r", r, label=label, hang=False, pragma=pragma):
         if pragma == "UNROLL":
             w("RMODEL_TRIP();  // a step of the reuse schedule, counted like a pipelined iteration")
         with w.loop("j", mults, pragma="UNROLL"):
