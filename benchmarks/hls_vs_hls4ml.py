@@ -16,20 +16,25 @@ Both tools use ap_fixed<16,6> everywhere and reuse factor 1 for the C simulation
   ``hls_model.compile()`` (writes the project and runs its build_lib.sh, g++ -O3). hls4ml has no
   estimate before synthesis, so its estimate columns are n/a.
 - rmodel: ``rmodel.from_keras(model)`` then ``compile_hls(m, precision=..., reuse_factor=1,
-  io_type=..., strategy=...)`` with a fresh RMODEL_CACHE_DIR (generation plus g++ -O1, no cache
-  hit). The estimate columns come from ``rmodel.emitters.hls.estimate`` (rmodel's model of its
-  generated loops, not synthesis) for io_parallel / io_stream / io_serial (the scalar-stream
-  design) x strategy (--strategies, default latency) x R in 1, 4, 16; R=1 of the first strategy
-  is also built and simulated. The JSON adds the estimate's BRAM18, LUT multipliers and LUTRAM
-  bits. An older rmodel without ``estimate`` or the ``io_type`` option is measured as
-  "rmodel scalar-stream (current)", its estimates parsed from ``hls_report``.
+  io_type=..., strategy=...)`` with a fresh RMODEL_CACHE_DIR (generation plus g++, no cache hit),
+  in compile_hls's default arithmetic: rmodel's own bit-exact ap_fixed (g++ -O2) where it fits all
+  types of the design, else Xilinx's headers (-O1). The estimate columns come from
+  ``rmodel.emitters.hls.estimate`` (rmodel's model of its generated loops, not synthesis) for
+  io_parallel / io_stream / io_serial (the scalar-stream design) x strategy (--strategies, default
+  latency) x R in 1, 4, 16; R=1 of the first strategy is also built and simulated. The JSON adds
+  the estimate's BRAM18, LUT multipliers and LUTRAM bits. An older rmodel without ``estimate`` or
+  the ``io_type`` option is measured as "rmodel scalar-stream (current)", its estimates parsed
+  from ``hls_report``.
+
+Two more rmodel rows per model, in the first io type that builds: rmodel derives accumulator
+types wide enough for the sums (e.g. ap_fixed<37,17>) where hls4ml's model-granularity config uses
+ap_fixed<16,6> for accum_t too (every product is cast to it), so one row sets accum ap_fixed<16,6>
+to compare errors like with like; and one builds with Xilinx's ap_fixed headers, as hls4ml does
+(``arithmetic='xilinx'``), to compare simulation speed like with like.
 
 "samples/s" is the best of three ``predict`` calls on all N samples at once (after a warm-up
 call); "max|err|" is the largest absolute difference from Keras ``model.predict`` on the same
-samples (uniform in [-1, 1)). rmodel derives accumulator types wide enough for the sums (e.g.
-ap_fixed<37,17>) where hls4ml's model-granularity config uses ap_fixed<16,6> for accum_t too (every
-product is cast to it), so one more rmodel row is built with accum ap_fixed<16,6> (the first io type
-that builds) to compare errors like with like. Conversion (from_keras / convert_from_keras_model) is not timed.
+samples (uniform in [-1, 1)). Conversion (from_keras / convert_from_keras_model) is not timed.
 Failures are recorded as "n/a (reason)". Prints the table and writes the numbers as JSON next to
 this script (not for --quick unless --json is given).
 """
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -296,6 +302,12 @@ def rmodel_rows(
         rmodel_estimate(row, model, io_type=io_type, strategy=strategies[0], reuse_factor=1, precision=narrow)
         simulate(row, model, x, reference, io_type=io_type, strategy=strategies[0], precision=narrow)
         rows.append(row)
+        if "arithmetic" in inspect.signature(rmodel_hls.compile_hls).parameters:
+            # the C simulation with Xilinx's ap_fixed headers, as hls4ml's (the default is rmodel's own)
+            first = built[0]
+            row = Row(label, f"{first.tool}, Xilinx ap_fixed", first.latency, first.interval, first.dsp)
+            simulate(row, model, x, reference, io_type=io_type, strategy=strategies[0], arithmetic="xilinx")
+            rows.append(row)
     return rows
 
 
