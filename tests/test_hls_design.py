@@ -237,3 +237,19 @@ def test_top_function_named_like_a_local_of_the_binding_or_test_bench(name, tmp_
     for io_type in IO_TYPES:
         sim = compile_hls(m, precision="float", io_type=io_type)
         np.testing.assert_array_equal(sim.predict(x), x @ w)
+
+
+def test_an_operator_without_a_form_for_the_io_type_is_named(monkeypatch):
+    from rmodel.emitters.hls import build_firmware as build
+    from rmodel.errors import UnsupportedOperatorError
+    from rmodel.operators.hls import HlsImpl
+    from rmodel.operators.hls.activation import ReluHls
+
+    monkeypatch.setattr(ReluHls, "write_parallel", HlsImpl.write_parallel)
+    monkeypatch.setattr(ReluHls, "write_words", HlsImpl.write_words)
+    for io_type in ("io_parallel", "io_stream"):
+        with pytest.raises(
+            UnsupportedOperatorError, match=rf"io_type '{io_type}' has no implementation of Relu \('relu_0'"
+        ):
+            build(_mlp(), resolve_options(None, {"io_type": io_type}), "a")
+    build(_mlp(), resolve_options(None, {"io_type": "io_serial"}), "a")

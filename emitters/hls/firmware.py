@@ -172,6 +172,37 @@ def hls_implementations(model: RModel) -> list[HlsImpl]:
     return [HLS_REGISTRY[op.op_type](op) for op in model.operators]
 
 
+def _written_for(impl: HlsImpl, io_type: str) -> bool:
+    """Whether ``impl`` has the body ``io_type`` needs (a method of its own, not the base class's)."""
+    if impl.alias:
+        return io_type != "io_parallel" or impl.keeps_row_major or _overrides(impl, "write_parallel")
+    if io_type == "io_serial":
+        return _overrides(impl, "write")
+    if io_type == "io_parallel" or impl.packing == "whole":
+        return _overrides(impl, "write_parallel")
+    return _overrides(impl, "write_words" if impl.packing == "words" else "write_packed")
+
+
+def _overrides(impl: HlsImpl, method: str) -> bool:
+    return getattr(type(impl), method) is not getattr(HlsImpl, method)
+
+
+def check_io_type(model: RModel, impls: list[HlsImpl], io_type: str) -> None:
+    """One error naming every operator that has no form for ``io_type``."""
+    missing: dict[str, list[str]] = {}
+    for op, impl in zip(model.operators, impls):
+        if not _written_for(impl, io_type):
+            missing.setdefault(op.op_type, []).append(op.name)
+    if missing:
+        listed = "; ".join(f"{t} ({', '.join(repr(n) for n in names[:3])})" for t, names in sorted(missing.items()))
+        others = [t for t in ("io_stream", "io_parallel", "io_serial") if t != io_type]
+        raise UnsupportedOperatorError(
+            f"model '{model.name}': the HLS io_type '{io_type}' has no implementation of {listed}; "
+            f"use io_type={others[0]!r} or {others[1]!r} for this model",
+            missing,
+        )
+
+
 class FirmwareEmitter:
     """Builds the firmware files of one model for one configuration."""
 
@@ -208,6 +239,7 @@ class FirmwareEmitter:
         model = self.model
         packed = self.config.io_type == "io_stream"
         impls = hls_implementations(model)
+        check_io_type(model, impls, self.config.io_type)
         designs = design_layers(model, self.config, impls)
         values: list[Value] = []
         where: dict[str, tuple[int, Any]] = {}  # tensor -> (value index, order)
@@ -417,6 +449,7 @@ class FirmwareEmitter:
         """One pipelined top function; every tensor a completely partitioned array."""
         model = self.model
         impls = hls_implementations(model)
+        check_io_type(model, impls, "io_parallel")
         designs = design_layers(model, self.config, impls)
         input_types = ["input_t" if len(model.inputs) == 1 else f"input{k}_t" for k in range(len(model.inputs))]
         output_types = ["result_t" if len(model.outputs) == 1 else f"result{k}_t" for k in range(len(model.outputs))]
@@ -428,7 +461,6 @@ class FirmwareEmitter:
         locals_: list[tuple[str, str, int]] = []
         stages: list[Stage] = []
         record: list[tuple[Any, HlsImpl, LayerConfig]] = []
-        missing: dict[str, list[str]] = {}
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
             record.append((op, impl, design.config))
             streamed = impl.streamed_inputs(model.constants)
@@ -449,11 +481,7 @@ class FirmwareEmitter:
                 self, op, stage, design.config, [t for _, t, _ in ins], [None] * len(ins), streamed, "io_parallel"
             )
             w = StageWriter()
-            try:
-                impl.write_parallel(ctx, w)
-            except NotImplementedError:
-                missing.setdefault(op.op_type, []).append(op.name)
-                continue
+            impl.write_parallel(ctx, w)
             outs = []
             for name, out_info in zip(op.outputs, op.output_infos):
                 if not name or out_info is None:
@@ -479,13 +507,6 @@ class FirmwareEmitter:
                     params,
                     [inline],
                 )
-            )
-        if missing:
-            listed = "; ".join(f"{t} ({', '.join(repr(n) for n in names[:3])})" for t, names in sorted(missing.items()))
-            raise UnsupportedOperatorError(
-                f"model '{model.name}': io_type 'io_parallel' has no implementation of {listed}; "
-                "use io_type='io_stream' for this model",
-                missing,
             )
         interval = max([s.cost.interval for s in stages if s.cost is not None] or [1])
         sig = ", ".join(

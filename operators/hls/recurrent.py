@@ -187,9 +187,10 @@ class _RecurrentHls(HlsImpl):
         depth = s.mac(p.input_size) + steps * step
         if s.io_type == "io_parallel":
             return Cost(steps * mults, skipped, trips, depth, max(1, widest_reuse), stored, storage)
+        # a whole stage is one pipelined function (every step unrolled, like io_parallel)
         reads, writes = sum(s.words_in), sum(s.words_out)
-        trips += reads + writes
-        return Cost(steps * mults, skipped, trips, reads + depth + writes, trips + depth, stored, storage)
+        interval = max(reads, writes, widest_reuse, 1)
+        return Cost(steps * mults, skipped, trips + reads + writes, reads + depth + writes, interval, stored, storage)
 
     # ---- pieces --------------------------------------------------------------------------
     def _functions(self, ctx: HlsContext) -> Functions:
