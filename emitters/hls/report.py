@@ -81,8 +81,9 @@ def _memory(values: int, bits: int, banks: int) -> tuple[int, int]:
     """(BRAM18, LUTRAM bits) of ``values`` of ``bits`` each split into ``banks`` parallel banks."""
     if values == 0:
         return 0, 0
-    depth = math.ceil(values / max(banks, 1))
-    width = bits * max(banks, 1)
+    banks = min(max(banks, 1), values)  # parallel readers of the same weights share a bank's word
+    depth = math.ceil(values / banks)
+    width = bits * banks
     if depth < LUTRAM_MAX_DEPTH:
         return 0, depth * width
     return math.ceil(width / 36) * math.ceil(depth / 512), 0
@@ -107,9 +108,9 @@ def estimate(model: RModel, **options: Any) -> DesignEstimate:
         bram = lutram = 0
         if cost.storage == "rom":
             bram, lutram = _memory(cost.stored, bits, max(1, cost.multipliers))
-        if cost.buffered:
-            result = cfg.precision("result")
-            b2, l2 = _memory(cost.buffered, 32 if result.is_float else result.width, 1)
+        if cost.buffered:  # line buffers hold input values
+            held = design.input_precisions[0] if design.input_precisions else config.input_precision()
+            b2, l2 = _memory(cost.buffered, 32 if held.is_float else held.width, 1)
             bram, lutram = bram + b2, lutram + l2
         types = f"result {cfg.precision('result')}"
         if design.impl.accumulated_terms():
