@@ -11,8 +11,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
-#include <string>
+#include <vector>
 
 namespace hls {
 
@@ -24,27 +23,42 @@ class stream {
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
 
-  bool empty() const { return data_.empty(); }
+  bool empty() const { return !held_; }
   bool full() const { return false; }
-  std::size_t size() const { return data_.size(); }
+  std::size_t size() const { return (held_ ? 1 : 0) + rest_.size() - next_; }
 
-  void write(const T& value) { data_.push_back(value); }
+  void write(const T& value) {
+    if (held_) {
+      if (rest_.capacity() == 0) rest_.reserve(sizeof(T) < 256 ? 4096 / sizeof(T) : 16);
+      rest_.push_back(value);
+    } else {
+      first_ = value;
+      held_ = true;
+    }
+  }
   bool write_nb(const T& value) {
     write(value);
     return true;
   }
   T read() {
-    if (data_.empty()) {
-      std::fprintf(stderr, "hls::stream '%s': read while empty (the dataflow would deadlock)\n", name_.c_str());
+    if (!held_) {
+      std::fprintf(stderr, "hls::stream '%s': read while empty (the dataflow would deadlock)\n", name_);
       std::abort();
     }
-    T value = data_.front();
-    data_.pop_front();
+    const T value = first_;
+    held_ = next_ < rest_.size();
+    if (held_) {
+      first_ = rest_[next_++];
+      if (next_ == rest_.size()) {  // drained: start over (the capacity stays)
+        rest_.clear();
+        next_ = 0;
+      }
+    }
     return value;
   }
   void read(T& value) { value = read(); }
   bool read_nb(T& value) {
-    if (data_.empty()) return false;
+    if (!held_) return false;
     value = read();
     return true;
   }
@@ -52,8 +66,14 @@ class stream {
   void operator>>(T& value) { value = read(); }
 
  private:
-  std::string name_;
-  std::deque<T> data_;
+  const char* name_;  // a string literal of the generated code
+  // the oldest value is held here, the newer ones in rest_ from index next_: a stream that never
+  // holds more than one value (the words of a packed io_stream between whole-vector stages) never
+  // allocates
+  T first_{};
+  bool held_ = false;
+  std::vector<T> rest_;
+  std::size_t next_ = 0;
 };
 
 }  // namespace hls
