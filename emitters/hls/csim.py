@@ -74,6 +74,8 @@ class _Runner:
 
     def __post_init__(self) -> None:
         self._lib = ctypes.CDLL(str(self.library))
+        #: the loaded library (its C functions)
+        self.handle = self._lib
         self._lib.rmodel_hls_run.restype = ctypes.c_int
         self._lib.rmodel_hls_run.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 
@@ -133,6 +135,7 @@ class HlsCompiledModel(CompiledModel):
 
     def __init__(self, model: RModel, runner: _Runner, firmware: Firmware, config: HlsConfig):
         super().__init__(model, runner, runner.library, keepalive=runner)
+        self._runner = runner
         self.firmware = firmware
         self.config = config
 
@@ -140,7 +143,7 @@ class HlsCompiledModel(CompiledModel):
         """Pipelined loop iterations per stage function since the last call (resets the counts).
 
         Only a simulation built with ``counting=True`` (``-DRMODEL_COUNT_TRIPS``) counts them."""
-        function = getattr(self._runner_lib, "rmodel_hls_trips", None)
+        function = getattr(self._runner.handle, "rmodel_hls_trips", None)
         if function is None:
             raise RModelError("this C simulation was not built with counting=True: it counts no loop trips")
         function.restype = ctypes.c_int
@@ -153,10 +156,6 @@ class HlsCompiledModel(CompiledModel):
             name, count = line.rsplit(" ", 1)
             counts[name] = int(count)
         return counts
-
-    @property
-    def _runner_lib(self) -> Any:
-        return self._keepalive._lib
 
 
 def compile_hls(

@@ -744,7 +744,7 @@ class FirmwareEmitter:
                 w(f"for (int l = 0; l < {ln}; ++l) in{j}[{place}] = v.data[l];")
         real_outs = [info for name, info in zip(op.outputs, op.output_infos) if name and info is not None]
         for j, info in enumerate(real_outs):
-            w(f"{outs[j][1].split('<', 1)[1].rsplit(',', 1)[0]} out{j}[{info.size}];")
+            w(f"{ctx.type('result')} out{j}[{info.size}];")
             w(f"#pragma HLS ARRAY_PARTITION variable=out{j} complete")
         impl.write_parallel(ctx, w)
         for j, (info, ln) in enumerate(zip(real_outs, out_lanes)):

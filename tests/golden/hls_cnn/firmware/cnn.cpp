@@ -368,7 +368,7 @@ void dense_stage(hls::stream<rmodel_word<detail::gap_result_t, 16>>& in0_stream,
     const rmodel_word<detail::gap_result_t, 16> v = in0_stream.read();
     for (int l = 0; l < 16; ++l) in0[k * 16 + l] = v.data[l];
   }
-  detail::dense_result_t out0[10];
+  dense_result_t out0[10];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int m = 0; m < 1; ++m) {
@@ -438,7 +438,7 @@ void probabilities_stage(hls::stream<rmodel_word<detail::dense_result_t, 10>>& i
     const rmodel_word<detail::dense_result_t, 10> v = in0_stream.read();
     for (int l = 0; l < 10; ++l) in0[k * 10 + l] = v.data[l];
   }
-  detail::probabilities_result_t out0[10];
+  probabilities_result_t out0[10];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int r = 0; r < 1; ++r) {

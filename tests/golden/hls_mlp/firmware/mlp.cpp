@@ -37,7 +37,7 @@ void dense_0_stage(hls::stream<rmodel_word<input_t, 16>>& in0_stream, hls::strea
     const rmodel_word<input_t, 16> v = in0_stream.read();
     for (int l = 0; l < 16; ++l) in0[k * 16 + l] = v.data[l];
   }
-  detail::dense_0_result_t out0[64];
+  dense_0_result_t out0[64];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int m = 0; m < 1; ++m) {
@@ -122,7 +122,7 @@ void dense_1_stage(hls::stream<rmodel_word<detail::relu_0_result_t, 64>>& in0_st
     const rmodel_word<detail::relu_0_result_t, 64> v = in0_stream.read();
     for (int l = 0; l < 64; ++l) in0[k * 64 + l] = v.data[l];
   }
-  detail::dense_1_result_t out0[32];
+  dense_1_result_t out0[32];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int m = 0; m < 1; ++m) {
@@ -207,7 +207,7 @@ void dense_2_stage(hls::stream<rmodel_word<detail::relu_1_result_t, 32>>& in0_st
     const rmodel_word<detail::relu_1_result_t, 32> v = in0_stream.read();
     for (int l = 0; l < 32; ++l) in0[k * 32 + l] = v.data[l];
   }
-  detail::dense_2_result_t out0[32];
+  dense_2_result_t out0[32];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int m = 0; m < 1; ++m) {
@@ -292,7 +292,7 @@ void dense_3_stage(hls::stream<rmodel_word<detail::relu_2_result_t, 32>>& in0_st
     const rmodel_word<detail::relu_2_result_t, 32> v = in0_stream.read();
     for (int l = 0; l < 32; ++l) in0[k * 32 + l] = v.data[l];
   }
-  detail::dense_3_result_t out0[5];
+  dense_3_result_t out0[5];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int m = 0; m < 1; ++m) {
@@ -359,7 +359,7 @@ void probabilities_stage(hls::stream<rmodel_word<detail::dense_3_result_t, 5>>& 
     const rmodel_word<detail::dense_3_result_t, 5> v = in0_stream.read();
     for (int l = 0; l < 5; ++l) in0[k * 5 + l] = v.data[l];
   }
-  detail::probabilities_result_t out0[5];
+  probabilities_result_t out0[5];
 #pragma HLS ARRAY_PARTITION variable=out0 complete
   rows:
   for (int r = 0; r < 1; ++r) {
