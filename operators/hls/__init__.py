@@ -201,8 +201,9 @@ class HlsImpl:
         raise NotImplementedError
 
     def write_words(self, ctx: HlsContext, w: StageWriter, lanes: int) -> None:
-        """Body for one word of ``lanes`` values: ``x`` (input word, element ``k * lanes + p`` of the
-        arriving stream at lane p, word index ``k``) to ``y`` (output word); "words" packing only."""
+        """Body for one word of ``lanes`` values, from ``x_word`` (and ``x1_word``, a second input) to
+        ``y_word``: lane ``l`` of word ``k`` holds element ``k * lanes + l`` of the arriving stream;
+        "words" packing only."""
         raise NotImplementedError
 
     def packed_lanes(self) -> tuple[list[int], list[int]]:
