@@ -9,9 +9,9 @@ by keyword arguments. Recognised keys:
 - ``layers``: ``{op name or op type: {"precision": str | dict, "reuse_factor": int, "strategy": str,
   "table_size": int, "table_range": float}}`` (a name beats an op type).
 - ``io_type``: ``"io_parallel"`` (fully partitioned arrays between layers, one pipelined top
-  function: the lowest latency), ``"io_stream"`` (a ``DATAFLOW`` top of stages joined by
+  function: the lowest latency), ``"io_stream"`` (default: a ``DATAFLOW`` top of stages joined by
   ``hls::stream``s whose words carry all channels of a pixel or a whole vector) or ``"io_serial"``
-  (default; the same dataflow moving one scalar per word: the fewest wires, the longest latency).
+  (the same dataflow moving one scalar per word: the fewest wires, the longest latency).
 - ``strategy``: ``"latency"`` (default: weights in registers, every product its own multiplier
   unless the reuse factor limits them) or ``"resource"`` (weights in block RAM reshaped so that
   each multiplier works through ``reuse_factor`` of them, one per clock).

@@ -74,10 +74,13 @@ class _Runner:
 
     def __post_init__(self) -> None:
         self._lib = ctypes.CDLL(str(self.library))
-        #: the loaded library (its C functions)
-        self.handle = self._lib
         self._lib.rmodel_hls_run.restype = ctypes.c_int
         self._lib.rmodel_hls_run.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+
+    @property
+    def handle(self) -> ctypes.CDLL:
+        """The loaded library (its C functions)."""
+        return self._lib
 
     def __call__(self, *inputs: Any) -> Any:
         arrays, calls = [], None

@@ -99,14 +99,13 @@ class Firmware:
     input_ports: list[str]
     output_ports: list[str]
     stages: list[Stage]
-    impls: list[tuple[Any, HlsImpl, LayerConfig]]
+    #: every operator's implementation and effective settings (types, reuse, notes)
+    designs: list[LayerDesign]
     typedefs: dict[str, str]
     io_type: str = "io_serial"
     #: values per stream word of every input / output port (io_stream; 1 otherwise)
     input_lanes: list[int] = field(default_factory=list)
     output_lanes: list[int] = field(default_factory=list)
-    #: what rmodel decided for the user, per layer name (rounded reuse factors, derived types)
-    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def write_call(self, w: CppWriter, model: RModel, sources: list[str], targets: list[str]) -> None:
         """Declare the ports, fill the inputs from float pointers ``sources``, call the top function
@@ -371,10 +370,8 @@ class FirmwareEmitter:
         stages: list[Stage] = []
         for k in range(len(model.inputs)):
             stages += extra_after.get(("in", k), [])
-        record: list[tuple[Any, HlsImpl, LayerConfig]] = []
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
             streamed, orders, in_lanes, outs = plans[index]
-            record.append((op, impl, design.config))
             if impl.alias:
                 continue
             value_in = [values[where[op.inputs[i]][0]] for i in streamed]
@@ -424,7 +421,7 @@ class FirmwareEmitter:
             input_types, output_types, [values[where[o.name][0]].ctype for o in model.outputs]
         )
         ports = Ports(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)
-        return self._finish(stages, top, port_types, ports, record, designs, weights_dir)
+        return self._finish(stages, top, port_types, ports, designs, weights_dir)
 
     @staticmethod
     def _size_branches(
@@ -460,9 +457,7 @@ class FirmwareEmitter:
             arrays[info.name] = (port, t, info.size)
         locals_: list[tuple[str, str, int]] = []
         stages: list[Stage] = []
-        record: list[tuple[Any, HlsImpl, LayerConfig]] = []
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
-            record.append((op, impl, design.config))
             streamed = impl.streamed_inputs(model.constants)
             for i in streamed:
                 if op.inputs[i] not in arrays:
@@ -536,7 +531,7 @@ class FirmwareEmitter:
                     top(f"{port}[i] = {output_types[k]}({var}[i]);")
         port_types = self._port_types(input_types, output_types, [arrays[o.name][1] for o in model.outputs])
         ports = Ports(input_types, output_types, in_ports, out_ports, [1] * len(in_ports), [1] * len(out_ports))
-        return self._finish(stages, top, port_types, ports, record, designs, weights_dir)
+        return self._finish(stages, top, port_types, ports, designs, weights_dir)
 
     # ---- shared ----------------------------------------------------------------------------
     def _finish(
@@ -545,7 +540,6 @@ class FirmwareEmitter:
         top: CppWriter,
         port_types: dict[str, str],
         ports: Ports,
-        record: list[tuple[Any, HlsImpl, LayerConfig]],
         designs: list[LayerDesign],
         weights_dir: str,
     ) -> Firmware:
@@ -559,12 +553,11 @@ class FirmwareEmitter:
             ports.input_ports,
             ports.output_ports,
             stages,
-            record,
+            designs,
             dict(self.typedefs),
             self.config.io_type,
             ports.input_lanes,
             ports.output_lanes,
-            {d.op.name: d.notes for d in designs if d.notes},
         )
 
     def schedule(self, design: LayerDesign, words_in: tuple[int, ...], words_out: tuple[int, ...]) -> Schedule:

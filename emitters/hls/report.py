@@ -15,8 +15,7 @@ from rmodel.operators.hls import Cost
 from rmodel.verify import random_inputs, run_onnxruntime
 
 from .config import Precision, resolve_options
-from .design import design_layers
-from .firmware import build_firmware, hls_implementations, stage_timing
+from .firmware import build_firmware, stage_timing
 
 #: DSP48E2 multiplier operand widths (UltraScale+)
 DSP_A_BITS, DSP_B_BITS = 27, 18
@@ -93,7 +92,7 @@ def estimate(model: RModel, **options: Any) -> DesignEstimate:
     """Per-layer and total estimates of the HLS design ``options`` describe (see ``hls_report``)."""
     config = resolve_options(model.options.get("hls"), options, model)
     fw = build_firmware(model, config, model.default_namespace)
-    designs = design_layers(model, config, hls_implementations(model))
+    designs = fw.designs
     layers = []
     for stage in fw.stages:
         if stage.layer is None or stage.cost is None:
