@@ -469,7 +469,8 @@ struct mac_fits<TA, TW, TACC, K, true> {
                                 TA::width + TW::width + log2_ceil(K) + 1 <= 53;
 };
 
-//: the weights as an O x K matrix of raw values (zeros where a weight is skipped)
+//: the weights as a K x O matrix of raw values (zeros where a weight is skipped): a column of
+//: terms per output, so that the products of one input value with all outputs are contiguous
 template <int O, int K>
 struct matrix {
   double w[O * K];
@@ -481,7 +482,7 @@ matrix<O, K> make_matrix_of(const TW* values, const int* src, const int* dst, in
   for (int i = 0; i < O * K; ++i) m.w[i] = 0.0;
   for (int t = 0; t < count; ++t) {
     const int o = dst ? dst[t] : t / K, u = src ? src[t] : t % K;
-    m.w[o * K + u] = static_cast<double>(values[t].raw);
+    m.w[u * O + o] = static_cast<double>(values[t].raw);
   }
   return m;
 }
@@ -497,15 +498,29 @@ matrix<O, K> make_matrix(const TW* values, const int* src, const int* dst, int c
 template <int O, int K, typename TW, typename TA, typename TACC>
 bool mac_of(const matrix<O, K>& m, const TA* a, TACC* acc, std::true_type) {
   constexpr int F = mac_fits<TA, TW, TACC, K>::product_f;
-  double av[K];
-  for (int u = 0; u < K; ++u) av[u] = static_cast<double>(a[u].raw);
+  // C independent chains of sums (the latency of a multiply-add hides behind the others)
+  constexpr int C = O >= 32 ? 1 : (O >= 16 ? 2 : 4);
+  double s[C][O] = {};
+  int u = 0;
+  for (; u + C <= K; u += C) {
+    for (int c = 0; c < C; ++c) {
+      const double x = static_cast<double>(a[u + c].raw);
+      const double* column = m.w + (u + c) * O;
+#pragma omp simd
+      for (int o = 0; o < O; ++o) s[c][o] += column[o] * x;
+    }
+  }
+  for (; u < K; ++u) {
+    const double x = static_cast<double>(a[u].raw);
+    const double* column = m.w + u * O;
+#pragma omp simd
+    for (int o = 0; o < O; ++o) s[0][o] += column[o] * x;
+  }
   for (int o = 0; o < O; ++o) {
-    const double* row = m.w + o * K;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int u = 0; u < K; ++u) s += row[u] * av[u];
+    double total = s[0][o];
+    for (int c = 1; c < C; ++c) total += s[c][o];
     ap_fixed<63, 63 - F> sum;
-    sum.raw = static_cast<std::int64_t>(s);
+    sum.raw = static_cast<std::int64_t>(total);
     acc[o] += sum;
   }
   return true;
