@@ -174,18 +174,19 @@ def write_packed_window(
                     w(f"pixel.data[c] = {in_t}(0);")
             else:
                 w("pixel = in0.read();")
-            with w.loop("c", c, label="shift", hang=False, pragma="UNROLL"):
-                w(f"{in_t} column[{span}];")
+            # channels innermost: whole pixels move (vectorized in C simulation; all registers in HLS)
+            if span_w > 1:
+                with w.loop("r", span, label="shift", hang=False, pragma="UNROLL"), w.loop("j", span_w - 1, pragma="UNROLL"):
+                    with w.loop("c", c, pragma="UNROLL"):
+                        w("win[r][j][c] = win[r][j + 1][c];")
+            with w.loop("c", c, label="enter", hang=False, pragma="UNROLL"):
                 for k in range(span - 1):
-                    w(f"column[{k}] = line[{k}][x][c];")
-                w(f"column[{span - 1}] = pixel.data[c];")
-                for k in range(span - 1):
-                    w(f"line[{k}][x][c] = column[{k + 1}];")
-                with w.loop("r", span, pragma="UNROLL"):
-                    if span_w > 1:
-                        with w.loop("j", span_w - 1, pragma="UNROLL"):
-                            w("win[r][j][c] = win[r][j + 1][c];")
-                    w(f"win[r][{span_w - 1}][c] = column[r];")
+                    w(f"win[{k}][{span_w - 1}][c] = line[{k}][x][c];")
+                w(f"win[{span - 1}][{span_w - 1}][c] = pixel.data[c];")
+                for k in range(span - 2):
+                    w(f"line[{k}][x][c] = line[{k + 1}][x][c];")
+                if span > 1:
+                    w(f"line[{span - 2}][x][c] = pixel.data[c];")
             with w.block(f"if ({' && '.join(done)})"):
                 if positions:
                     oy = f"y - {span - 1}" if p.sh == 1 else f"(y - {span - 1}) / {p.sh}"

@@ -160,10 +160,45 @@ inline typename storage<W, S>::type convert(V v) {
   return static_cast<R>(fit<W, S, O>(round_shift<Q>(static_cast<i128>(v), -s)));
 }
 
+//: 2^e as a double (|e| <= 1022: a normal number)
+constexpr double pow2(int e) {
+  double p = 1.0;
+  for (; e > 0; --e) p *= 2.0;
+  for (; e < 0; ++e) p *= 0.5;
+  return p;
+}
+
+//: x (an exactly scaled double, |x| < 2^52) rounded to an integer by mode Q
+template <ap_q_mode Q>
+inline std::int64_t round_double(double x) {
+  const double floor = std::floor(x);  // exact, and so are floor + 0.5 and the comparisons below
+  const std::int64_t q = static_cast<std::int64_t>(floor);
+  if (x == floor || Q == AP_TRN) return q;
+  if (Q == AP_TRN_ZERO) return x < 0 ? q + 1 : q;
+  const double half = floor + 0.5;
+  if (x > half) return q + 1;
+  if (x < half) return q;
+  switch (Q) {  // exactly half way
+    case AP_RND: return q + 1;
+    case AP_RND_ZERO: return x < 0 ? q + 1 : q;
+    case AP_RND_MIN_INF: return q;
+    case AP_RND_INF: return x < 0 ? q : q + 1;
+    default: return (q & 1) ? q + 1 : q;  // AP_RND_CONV
+  }
+}
+
 //: raw value of <W, I, S, Q, O> from a double (exactly its value, then quantized)
 template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O>
 inline typename storage<W, S>::type from_double(double d) {
   typedef typename storage<W, S>::type R;
+  constexpr int F = W - I;
+  if (F >= -1000 && F <= 1000) {  // the common case: d * 2^F is exact and small, rounded in doubles
+    constexpr double scale = pow2(F >= -1000 && F <= 1000 ? F : 0), big = pow2(52), tiny = pow2(-1000);
+    const double x = d * scale;
+    typedef typename std::conditional<(W <= 63), std::int64_t, i128>::type T;
+    if (std::fabs(x) < big && (std::fabs(x) >= tiny || x == 0.0))
+      return static_cast<R>(fit<W, S, O>(static_cast<T>(round_double<Q>(x))));
+  }
   if (d == 0.0 || std::isnan(d)) return 0;
   if (std::isinf(d)) return static_cast<R>(fit_huge<W, S, O>(d < 0, 0));
   int e = 0;
@@ -175,6 +210,9 @@ inline typename storage<W, S>::type from_double(double d) {
 //: raw * 2^-F as a double
 template <int F, typename T>
 inline double to_double(T raw) {
+  // a multiplication by a normal power of two rounds like ldexp (once, subnormal results included)
+  constexpr double scale = pow2(F >= -1022 && F <= 1022 ? -F : 0);
+  if (F >= -1022 && F <= 1022) return static_cast<double>(raw) * scale;
   return std::ldexp(static_cast<double>(raw), -F);
 }
 
@@ -469,20 +507,27 @@ struct mac_fits<TA, TW, TACC, K, true> {
                                 TA::width + TW::width + log2_ceil(K) + 1 <= 53;
 };
 
-//: the weights as a K x O matrix of raw values (zeros where a weight is skipped): a column of
-//: terms per output, so that the products of one input value with all outputs are contiguous
+//: 8 doubles (64-bit integers), one vector register with AVX-512, two or four otherwise
+typedef double vec8 __attribute__((vector_size(64)));
+typedef std::int64_t ivec8 __attribute__((vector_size(64)));
+
+//: the weights as raw values in blocks of 8 outputs: w[u * B + b] holds term u of outputs 8b..8b+7
+//: (zeros where a weight is skipped or past the last output)
 template <int O, int K>
 struct matrix {
-  double w[O * K];
+  static constexpr int B = (O + 7) / 8;
+  vec8 w[B * K];
 };
 
 template <int O, int K, typename TW>
 matrix<O, K> make_matrix_of(const TW* values, const int* src, const int* dst, int count, std::true_type) {
   matrix<O, K> m;
-  for (int i = 0; i < O * K; ++i) m.w[i] = 0.0;
+  constexpr int B = matrix<O, K>::B;
+  for (int i = 0; i < B * K; ++i)
+    for (int l = 0; l < 8; ++l) m.w[i][l] = 0.0;
   for (int t = 0; t < count; ++t) {
     const int o = dst ? dst[t] : t / K, u = src ? src[t] : t % K;
-    m.w[u * O + o] = static_cast<double>(values[t].raw);
+    m.w[u * B + o / 8][o % 8] = static_cast<double>(values[t].raw);
   }
   return m;
 }
@@ -495,33 +540,45 @@ matrix<O, K> make_matrix(const TW* values, const int* src, const int* dst, int c
   return make_matrix_of<O, K>(values, src, dst, count, is_fixed<TW>());
 }
 
+//: acc[o] += total[o] * 2^-F where acc keeps every fractional bit of a product and wraps
+template <int F, typename TACC>
+inline void add_sum(std::int64_t total, TACC& acc, std::true_type) {  // acc's raw value in 64 bits
+  constexpr int shift = TACC::fwidth - F;
+  const std::uint64_t v = static_cast<std::uint64_t>(acc.raw) + (static_cast<std::uint64_t>(total) << shift);
+  acc.raw = rmodel_ap::wrap<TACC::width, TACC::sign_flag>(static_cast<std::int64_t>(v));  // modulo 2^64, wrapped
+}
+template <int F, typename TACC>
+inline void add_sum(std::int64_t total, TACC& acc, std::false_type) {
+  ap_fixed<63, 63 - F> sum;
+  sum.raw = total;
+  acc += sum;
+}
+
 template <int O, int K, typename TW, typename TA, typename TACC>
 bool mac_of(const matrix<O, K>& m, const TA* a, TACC* acc, std::true_type) {
-  constexpr int F = mac_fits<TA, TW, TACC, K>::product_f;
-  // C independent chains of sums (the latency of a multiply-add hides behind the others)
-  constexpr int C = O >= 32 ? 1 : (O >= 16 ? 2 : 4);
-  double s[C][O] = {};
-  int u = 0;
-  for (; u + C <= K; u += C) {
+  constexpr int F = mac_fits<TA, TW, TACC, K>::product_f, B = matrix<O, K>::B;
+  // C x B independent sums of 8 outputs (at least 4, so that the latency of a multiply-add hides)
+  constexpr int C = B >= 4 ? 1 : (B >= 2 ? 2 : 4);
+  constexpr int whole = K - K % C;  // terms in full groups of C
+  vec8 s[C][B];
+  for (int c = 0; c < C; ++c)
+    for (int b = 0; b < B; ++b) s[c][b] = vec8{} ;
+  for (int u = 0; u < whole; u += C) {
     for (int c = 0; c < C; ++c) {
       const double x = static_cast<double>(a[u + c].raw);
-      const double* column = m.w + (u + c) * O;
-#pragma omp simd
-      for (int o = 0; o < O; ++o) s[c][o] += column[o] * x;
+      for (int b = 0; b < B; ++b) s[c][b] += m.w[(u + c) * B + b] * x;
     }
   }
-  for (; u < K; ++u) {
+  for (int u = whole; u < K; ++u) {
     const double x = static_cast<double>(a[u].raw);
-    const double* column = m.w + u * O;
-#pragma omp simd
-    for (int o = 0; o < O; ++o) s[0][o] += column[o] * x;
+    for (int b = 0; b < B; ++b) s[0][b] += m.w[u * B + b] * x;
   }
-  for (int o = 0; o < O; ++o) {
-    double total = s[0][o];
-    for (int c = 1; c < C; ++c) total += s[c][o];
-    ap_fixed<63, 63 - F> sum;
-    sum.raw = static_cast<std::int64_t>(total);
-    acc[o] += sum;
+  typedef std::integral_constant<bool, std::is_same<typename TACC::raw_type, std::int64_t>::value> raw64;
+  for (int b = 0; b < B; ++b) {
+    vec8 total = s[0][b];
+    for (int c = 1; c < C; ++c) total += s[c][b];
+    const ivec8 q = __builtin_convertvector(total, ivec8);  // exact: |total| < 2^53
+    for (int l = 0; l < 8 && b * 8 + l < O; ++l) add_sum<F>(q[l], acc[b * 8 + l], raw64());
   }
   return true;
 }

@@ -64,22 +64,24 @@ void conv_0_stage(hls::stream<rmodel_word<input_t, 1>>& in0, hls::stream<rmodel_
         }
       }
       shift:
-      for (int c = 0; c < 1; ++c) {
+      for (int r = 0; r < 3; ++r) {
 #pragma HLS UNROLL
-        input_t column[3];
-        column[0] = line[0][x][c];
-        column[1] = line[1][x][c];
-        column[2] = pixel.data[c];
-        line[0][x][c] = column[1];
-        line[1][x][c] = column[2];
-        for (int r = 0; r < 3; ++r) {
+        for (int j = 0; j < 2; ++j) {
 #pragma HLS UNROLL
-          for (int j = 0; j < 2; ++j) {
+          for (int c = 0; c < 1; ++c) {
 #pragma HLS UNROLL
             win[r][j][c] = win[r][j + 1][c];
           }
-          win[r][2][c] = column[r];
         }
+      }
+      enter:
+      for (int c = 0; c < 1; ++c) {
+#pragma HLS UNROLL
+        win[0][2][c] = line[0][x][c];
+        win[1][2][c] = line[1][x][c];
+        win[2][2][c] = pixel.data[c];
+        line[0][x][c] = line[1][x][c];
+        line[1][x][c] = pixel.data[c];
       }
       if (y >= 2 && y <= 13 && x >= 2 && x <= 13) {
         input_t a[9];
@@ -172,20 +174,22 @@ void pool_0_stage(hls::stream<rmodel_word<detail::relu_0_result_t, 8>>& in0, hls
       rmodel_word<detail::relu_0_result_t, 8> pixel;
       pixel = in0.read();
       shift:
-      for (int c = 0; c < 8; ++c) {
+      for (int r = 0; r < 2; ++r) {
 #pragma HLS UNROLL
-        detail::relu_0_result_t column[2];
-        column[0] = line[0][x][c];
-        column[1] = pixel.data[c];
-        line[0][x][c] = column[1];
-        for (int r = 0; r < 2; ++r) {
+        for (int j = 0; j < 1; ++j) {
 #pragma HLS UNROLL
-          for (int j = 0; j < 1; ++j) {
+          for (int c = 0; c < 8; ++c) {
 #pragma HLS UNROLL
             win[r][j][c] = win[r][j + 1][c];
           }
-          win[r][1][c] = column[r];
         }
+      }
+      enter:
+      for (int c = 0; c < 8; ++c) {
+#pragma HLS UNROLL
+        win[0][1][c] = line[0][x][c];
+        win[1][1][c] = pixel.data[c];
+        line[0][x][c] = pixel.data[c];
       }
       if (y >= 1 && y <= 11 && x >= 1 && x <= 11 && (y - 1) % 2 == 0 && (x - 1) % 2 == 0) {
         const int oy = (y - 1) / 2, ox = (x - 1) / 2;
@@ -234,22 +238,24 @@ void conv_1_stage(hls::stream<rmodel_word<detail::pool_0_result_t, 8>>& in0, hls
       rmodel_word<detail::pool_0_result_t, 8> pixel;
       pixel = in0.read();
       shift:
-      for (int c = 0; c < 8; ++c) {
+      for (int r = 0; r < 3; ++r) {
 #pragma HLS UNROLL
-        detail::pool_0_result_t column[3];
-        column[0] = line[0][x][c];
-        column[1] = line[1][x][c];
-        column[2] = pixel.data[c];
-        line[0][x][c] = column[1];
-        line[1][x][c] = column[2];
-        for (int r = 0; r < 3; ++r) {
+        for (int j = 0; j < 2; ++j) {
 #pragma HLS UNROLL
-          for (int j = 0; j < 2; ++j) {
+          for (int c = 0; c < 8; ++c) {
 #pragma HLS UNROLL
             win[r][j][c] = win[r][j + 1][c];
           }
-          win[r][2][c] = column[r];
         }
+      }
+      enter:
+      for (int c = 0; c < 8; ++c) {
+#pragma HLS UNROLL
+        win[0][2][c] = line[0][x][c];
+        win[1][2][c] = line[1][x][c];
+        win[2][2][c] = pixel.data[c];
+        line[0][x][c] = line[1][x][c];
+        line[1][x][c] = pixel.data[c];
       }
       if (y >= 2 && y <= 5 && x >= 2 && x <= 5) {
         detail::pool_0_result_t a[72];

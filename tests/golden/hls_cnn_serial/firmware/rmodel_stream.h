@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <vector>
 
 namespace hls {
@@ -17,18 +18,19 @@ class stream {
   explicit stream(const char* name) : name_(name) {}
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
+  ~stream() {
+    while (head_ < tail_) held(head_++)->~T();
+  }
 
-  bool empty() const { return !held_; }
+  bool empty() const { return size() == 0; }
   bool full() const { return false; }
-  std::size_t size() const { return (held_ ? 1 : 0) + rest_.size() - next_; }
+  std::size_t size() const { return tail_ - head_ + rest_.size() - next_; }
 
   void write(const T& value) {
-    if (held_) {
-      if (rest_.capacity() == 0) rest_.reserve(sizeof(T) < 256 ? 4096 / sizeof(T) : 16);
-      rest_.push_back(value);
+    if (rest_.empty() && tail_ < kHeld) {
+      new (held(tail_++)) T(value);
     } else {
-      first_ = value;
-      held_ = true;
+      rest_.push_back(value);
     }
   }
   bool write_nb(const T& value) {
@@ -36,24 +38,28 @@ class stream {
     return true;
   }
   T read() {
-    if (!held_) {
+    if (head_ < tail_) {
+      T* oldest = held(head_++);
+      const T value = *oldest;
+      oldest->~T();
+      if (head_ == tail_ && rest_.empty()) head_ = tail_ = 0;  // drained: start over
+      return value;
+    }
+    if (next_ == rest_.size()) {
       std::fprintf(stderr, "hls::stream '%s': read while empty (the dataflow would deadlock)\n", name_);
       std::abort();
     }
-    const T value = first_;
-    held_ = next_ < rest_.size();
-    if (held_) {
-      first_ = rest_[next_++];
-      if (next_ == rest_.size()) {  // drained: start over (the capacity stays)
-        rest_.clear();
-        next_ = 0;
-      }
+    const T value = rest_[next_++];
+    if (next_ == rest_.size()) {  // drained: start over (the capacity stays)
+      rest_.clear();
+      next_ = 0;
+      head_ = tail_ = 0;
     }
     return value;
   }
   void read(T& value) { value = read(); }
   bool read_nb(T& value) {
-    if (!held_) return false;
+    if (empty()) return false;
     value = read();
     return true;
   }
@@ -61,13 +67,15 @@ class stream {
   void operator>>(T& value) { value = read(); }
 
  private:
+  //: values held in the stream object itself (about 4 KiB): the streams between the stages of one
+  //: call never allocate unless a call moves more than that through one of them
+  static constexpr std::size_t kHeld = sizeof(T) < 4096 / 4 ? 4096 / sizeof(T) : 4;
+  T* held(std::size_t i) { return reinterpret_cast<T*>(storage_) + i; }
+
   const char* name_;  // a string literal of the generated code
-  // the oldest value is held here, the newer ones in rest_ from index next_: a stream that never
-  // holds more than one value (the words of a packed io_stream between whole-vector stages) never
-  // allocates
-  T first_{};
-  bool held_ = false;
-  std::vector<T> rest_;
+  alignas(T) unsigned char storage_[kHeld * sizeof(T)];  // values [head_, tail_) are constructed
+  std::size_t head_ = 0, tail_ = 0;
+  std::vector<T> rest_;  // the values after those (once storage_ is full), from index next_
   std::size_t next_ = 0;
 };
 
