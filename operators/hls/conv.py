@@ -176,9 +176,12 @@ def write_packed_window(
                 w("pixel = in0.read();")
             # channels innermost: whole pixels move (vectorized in C simulation; all registers in HLS)
             if span_w > 1:
-                with w.loop("r", span, label="shift", hang=False, pragma="UNROLL"), w.loop("j", span_w - 1, pragma="UNROLL"):
-                    with w.loop("c", c, pragma="UNROLL"):
-                        w("win[r][j][c] = win[r][j + 1][c];")
+                with (
+                    w.loop("r", span, label="shift", hang=False, pragma="UNROLL"),
+                    w.loop("j", span_w - 1, pragma="UNROLL"),
+                    w.loop("c", c, pragma="UNROLL"),
+                ):
+                    w("win[r][j][c] = win[r][j + 1][c];")
             with w.loop("c", c, label="enter", hang=False, pragma="UNROLL"):
                 for k in range(span - 1):
                     w(f"win[{k}][{span_w - 1}][c] = line[{k}][x][c];")
