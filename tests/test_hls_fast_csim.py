@@ -12,9 +12,10 @@ import rmodel
 from rmodel import examples
 from rmodel.build import compiler
 from rmodel.emitters.hls import compile_hls
-from rmodel.emitters.hls.headers import ap_types_include, fast_arithmetic_fits, fast_arithmetic_headers
+from rmodel.emitters.hls.headers import ap_types_include, fast_arithmetic_fits, fast_arithmetic_headers, stream_header
 
 CHECK = Path(__file__).parent / "cpp" / "fast_ap_check.cpp"
+STREAM_CHECK = Path(__file__).parent / "cpp" / "stream_check.cpp"
 QUANT = ("AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV", "AP_TRN", "AP_TRN_ZERO")
 OVERFLOW = ("AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM", "AP_WRAP")
 SHAPES = ((16, 6, True), (8, 3, True), (12, 4, False), (18, -2, True), (10, 12, True), (33, 1, True), (64, 30, True))
@@ -49,6 +50,17 @@ def test_types_match_xilinx_bit_for_bit(tmp_path):
         if a != b:
             mismatches.append(f"{label}: rmodel '{a}' xilinx '{b}'")
     assert not mismatches, "\n".join(mismatches[:20])
+
+
+def test_stream_is_a_fifo_past_its_in_place_storage(tmp_path):
+    """rmodel's C-simulation hls::stream keeps order, size and object lifetimes across the values it
+    holds in place and those it moves to the heap (bursts of 1 to 5000 values, three value types)."""
+    (tmp_path / "rmodel_stream.h").write_text(stream_header())
+    exe = tmp_path / "stream_check"
+    flags = ["-O1", "-std=c++14", "-Wall", "-Wextra", "-Werror", f"-I{tmp_path}"]
+    subprocess.run([compiler(), *flags, str(STREAM_CHECK), "-o", str(exe)], check=True)
+    result = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout
 
 
 def test_auto_picks_xilinx_for_what_the_fast_types_lack():

@@ -19,16 +19,19 @@ std::uint64_t next() {
 }
 
 // a double near the range of a type with I integer and F fractional bits: random bits, exact
-// ties, values just past the limits
+// ties, values just past the limits, near ties and tiny values
 double sample(int I, int F) {
-  const int kind = static_cast<int>(next() % 4);
+  const int kind = static_cast<int>(next() % 6);
   const double span = std::ldexp(1.0, I + 1);
   const double u = static_cast<double>(next() >> 11) * std::ldexp(1.0, -53);
   if (kind == 0) return (2 * u - 1) * span;
   if (kind == 1) return (2 * u - 1) * span * 0.05;
   const std::int64_t k = static_cast<std::int64_t>(next() % 4096) - 2048;
   if (kind == 2) return std::ldexp(static_cast<double>(k) + 0.5, -F + 1 > -60 ? -F + (I > 12 ? I - 10 : 0) : -60);
-  return std::ldexp(static_cast<double>(k) * 0.25, I - 10);
+  if (kind == 3) return std::ldexp(static_cast<double>(k) * 0.25, I - 10);
+  // a hair off a tie of the type's resolution, or far below it (both signs)
+  if (kind == 4) return std::ldexp(static_cast<double>(k) + 0.5 + (u < 0.5 ? -1 : 1) * std::ldexp(1.0, -40), -F);
+  return (u < 0.5 ? -1 : 1) * std::ldexp(1.0 + u, -F - 30 - static_cast<int>(next() % 1000));
 }
 
 constexpr int at_least_one(int n) { return n > 0 ? n : 1; }
