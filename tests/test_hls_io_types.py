@@ -171,3 +171,55 @@ def test_cost_model_trips_equal_counted_iterations(build, io_type, strategy, reu
         assert sum(c.measured for c in checks) > 0  # the counting works
     wrong = [c for c in checks if c.estimated != c.measured]
     assert not wrong, wrong
+
+
+def _fusion_model():
+    """Conv -> Relu (fused), Gemm -> Relu read twice (fused, then forked), and a Gemm whose output is
+    also a graph output (its Relu keeps a stage)."""
+    rng = np.random.default_rng(21)
+    inits = {
+        "wc": weights(rng, 3, 2, 3, 3, fan_in=18),
+        "bc": weights(rng, 3),
+        "w1": weights(rng, 27, 6),
+        "b1": weights(rng, 6),
+        "w2": weights(rng, 6, 6),
+        "b2": weights(rng, 6),
+    }
+    nodes = [
+        _node("Conv", ["x", "wc", "bc"], ["conv"], kernel_shape=[3, 3]),
+        _node("Relu", ["conv"], ["conv_relu"]),
+        _node("Flatten", ["conv_relu"], ["flat"]),
+        _node("Gemm", ["flat", "w1", "b1"], ["h1"]),
+        _node("Relu", ["h1"], ["r1"]),
+        _node("Gemm", ["r1", "w2", "b2"], ["h2"]),
+        _node("Add", ["h2", "r1"], ["skip"]),
+        _node("Relu", ["h2"], ["r2"]),
+    ]
+    return make_model(nodes, {"x": (np.float32, [1, 2, 5, 5])}, ["skip", "h2", "r2"], inits)
+
+
+def test_io_stream_applies_a_relu_in_the_stage_before_it():
+    """io_stream: a Relu that alone reads a Conv's or Dense's output is applied by that stage as it
+    writes (no stage, no FIFO of its own); the numbers are bit for bit those of the unfused designs."""
+    m = rmodel.from_onnx(_fusion_model())
+    x = np.random.default_rng(3).uniform(-2, 2, (40, 2, 5, 5)).astype(np.float32)
+    options = {"precision": "ap_fixed<12,4>", "reuse_factor": 1}
+    stream = compile_hls(m, io_type="io_stream", **options)
+    code = stream.firmware.files[f"{stream.firmware.top}.cpp"]
+    relus = [op.name for op in m.operators if op.op_type == "Relu"]
+    staged = [
+        name
+        for name in relus
+        if any(st.layer is not None and m.operators[st.layer].name == name for st in stream.firmware.stages)
+    ]
+    assert len(relus) == 3 and len(staged) == 1, staged  # the Relu after h2 (a graph output) keeps its stage
+    assert code.count("_apply(") == 2 * 2  # two fused functions, each defined and called once
+    assert "fused: applied by the stage of" in code
+    notes = [note for d in stream.firmware.designs for note in d.notes if "fused" in note]
+    assert len(notes) == 2
+    for io_type in ("io_serial", "io_parallel"):
+        other = compile_hls(m, io_type=io_type, **options)
+        for a, b in zip(stream.predict(x), other.predict(x)):
+            assert np.array_equal(a, b), io_type
+    checks = check_loop_trips(m, io_type="io_stream", precision="ap_fixed<12,4>", calls=1)
+    assert not [c for c in checks if c.estimated != c.measured]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,7 +22,7 @@ from rmodel.cpp_sources import cpp_source
 from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError, UnsupportedOperatorError
 from rmodel.model import RModel
-from rmodel.naming import UniqueNames, identifier, quoted
+from rmodel.naming import UniqueNames, comment_text, identifier, quoted
 from rmodel.operators.hls import (
     ANY,
     HLS_REGISTRY,
@@ -171,6 +171,27 @@ def hls_implementations(model: RModel) -> list[HlsImpl]:
     return [HLS_REGISTRY[op.op_type](op) for op in model.operators]
 
 
+def fused_activations(model: RModel, impls: list[HlsImpl]) -> dict[int, int]:
+    """io_stream fusions: producer op index -> index of the elementwise activation that alone reads
+    its one output (not a model output), which the producer then applies as it writes."""
+    readers: dict[str, list[int]] = {}
+    for index, op in enumerate(model.operators):
+        for name in dict.fromkeys(n for n in op.inputs if n):
+            readers.setdefault(name, []).append(index)
+    graph_outputs = {o.name for o in model.outputs}
+    fused = {}
+    for index, (op, impl) in enumerate(zip(model.operators, impls)):
+        outputs = [n for n in op.outputs if n]
+        if not impl.fuses_activation or len(outputs) != 1 or outputs[0] in graph_outputs:
+            continue
+        reading = readers.get(outputs[0], [])
+        if len(reading) == 1 and impls[reading[0]].fusable:
+            act = model.operators[reading[0]]
+            if [n for n in act.inputs if n] == outputs and len([n for n in act.outputs if n]) == 1:
+                fused[index] = reading[0]
+    return fused
+
+
 def _written_for(impl: HlsImpl, io_type: str) -> bool:
     """Whether ``impl`` has the body ``io_type`` needs (a method of its own, not the base class's)."""
     if impl.alias:
@@ -250,11 +271,19 @@ class FirmwareEmitter:
             values.append(Value(info.name, info.size, input_types[-1], None, port=k, lanes=lanes))
             where[info.name] = (len(values) - 1, None)
 
-        stage_names: list[str] = []
+        stage_names = [self.fresh(op.name or op.op_type, "layer") for op in model.operators]
+        fused = fused_activations(model, impls) if packed else {}  # producer index -> activation index
+        fused_into = {a: p for p, a in fused.items()}
+        for p, a in fused.items():
+            act = model.operators[a]
+            note = f"applies {act.op_type} '{act.name}' to its results as it writes them (fused: no stage or FIFO)"
+            designs[p] = replace(designs[p], notes=(*designs[p].notes, note))
         plans: list[tuple[list[int], list[Any], list[int], list[int]]] = []  # (streamed, orders, lanes, values)
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
             cfg = design.config
-            stage_names.append(self.fresh(op.name or op.op_type, "layer"))
+            if index in fused_into:  # its producer writes this activation's output (in ``where``)
+                plans.append(([], [], [], []))
+                continue
             streamed = impl.streamed_inputs(model.constants)
             for i in streamed:
                 if op.inputs[i] not in where:
@@ -290,6 +319,10 @@ class FirmwareEmitter:
                 if not name or out_info is None:
                     continue
                 result_t = f"detail::{self.layer_type(stage_names[index], 'result', cfg)}"
+                if index in fused:  # the stream carries the fused activation's output
+                    a = fused[index]
+                    name = model.operators[a].outputs[0]
+                    result_t = f"detail::{self.layer_type(stage_names[a], 'result', designs[a].config)}"
                 order = out_orders[k] if k < len(out_orders) else None
                 width = 1 if out_lanes is None else out_lanes(out_info.shape, out_info.size)
                 values.append(Value(name, out_info.size, result_t, index, order=order, lanes=width))
@@ -372,13 +405,15 @@ class FirmwareEmitter:
             stages += extra_after.get(("in", k), [])
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
             streamed, orders, in_lanes, outs = plans[index]
-            if impl.alias:
+            if impl.alias or index in fused_into:
                 continue
             value_in = [values[where[op.inputs[i]][0]] for i in streamed]
             ins = [(reader_stream[("op", index, pos)], v.ctype) for pos, v in enumerate(value_in)]
             ctx = HlsContext(
                 self, op, stage_names[index], design.config, [t for _, t in ins], orders, streamed, self.config.io_type
             )
+            if index in fused:
+                ctx.epilogue = self._epilogue(impls, designs, stage_names, index, fused[index])
             outputs = [(producer_stream[v], values[v].ctype) for v in outs]
             schedule = self.schedule(
                 design,
@@ -422,6 +457,27 @@ class FirmwareEmitter:
         )
         ports = Ports(input_types, output_types, in_ports, out_ports, input_lanes, output_lanes)
         return self._finish(stages, top, port_types, ports, designs, weights_dir)
+
+    def _epilogue(
+        self, impls: list[HlsImpl], designs: list[LayerDesign], names: list[str], producer: int, act: int
+    ) -> str:
+        """The inline function (a helper) through which stage ``producer`` writes the activation ``act``."""
+        op = self.model.operators[act]
+        produced = f"detail::{self.layer_type(names[producer], 'result', designs[producer].config)}"
+        result = f"detail::{self.layer_type(names[act], 'result', designs[act].config)}"
+        ctx = HlsContext(self, op, names[act], designs[act].config, [produced], [None], [0], self.config.io_type)
+        body = StageWriter()
+        impls[act].statements(ctx, body)  # type: ignore[attr-defined]  # fusable impls are elementwise
+        func = self.fresh(f"{names[act]}_apply")
+        code = CppWriter()
+        code(f"// [{act}] {op.comment()}")
+        code(f"// fused: applied by the stage of [{producer}] {comment_text(self.model.operators[producer].name)}")
+        with code.block(f"inline {result} {func}(const {produced} v)"):
+            code("#pragma HLS INLINE")
+            code(body.text())
+            code("return y;")
+        self.helpers[func] = code.text()
+        return func
 
     @staticmethod
     def _size_branches(
@@ -743,7 +799,7 @@ class FirmwareEmitter:
         for j, (info, ln) in enumerate(zip(real_outs, out_lanes)):
             with w.pipelined(f"write{j}", "k", info.size // ln, hang=False):
                 w(f"{outs[j][1]} v;")
-                w(f"for (int l = 0; l < {ln}; ++l) v.data[l] = out{j}[k * {ln} + l];")
+                w(f"for (int l = 0; l < {ln}; ++l) v.data[l] = {ctx.written(f'out{j}[k * {ln} + l]')};")
                 w(f"out{j}_stream.write(v);")
         params = [f"hls::stream<{t}>& in{j}_stream" for j, (_, t) in enumerate(ins)]
         params += [f"hls::stream<{t}>& out{j}_stream" for j, (_, t) in enumerate(outs)]

@@ -103,6 +103,14 @@ class HlsContext:
         #: C++ word types of the streams ``in0``... / ``out0``... of a "custom" packed stage
         self.in_words: list[str] = []
         self.out_words: list[str] = []
+        #: inline function applied to every output value as it is written: the activation fused
+        #: into this stage (io_stream; see ``HlsImpl.fuses_activation``), or None
+        self.epilogue: str | None = None
+
+    def written(self, value: str) -> str:
+        """C++ of an output value as the stage writes it: ``value`` (in the result type), passed
+        through the fused activation if there is one."""
+        return f"{self.epilogue}({value})" if self.epilogue else value
 
     @property
     def reuse(self) -> int:
@@ -143,6 +151,12 @@ class HlsImpl:
     alias: ClassVar[bool] = False
     #: an alias whose output has the row-major layout of its input (io_parallel shares the array)
     keeps_row_major: ClassVar[bool] = False
+    #: io_stream: the stage writes its one output through ``HlsContext.written``, so an activation
+    #: that alone reads it can be applied there (no stage and no FIFO of its own)
+    fuses_activation: ClassVar[bool] = False
+    #: an elementwise activation that a ``fuses_activation`` stage can apply (``statements`` turn
+    #: ``v`` into ``const result y``; no multipliers or tables of its own)
+    fusable: ClassVar[bool] = False
 
     def __init__(self, op: Operator):
         self.op = op

@@ -78,6 +78,8 @@ class _Elementwise(HlsImpl):
 
 @register_hls("Relu")
 class ReluHls(_Elementwise):
+    fusable = True
+
     def depth(self, s: Schedule) -> int:
         return 0  # a comparison and a multiplexer ahead of the next register
 

@@ -261,6 +261,8 @@ class _Windowed(HlsImpl):
 class ConvHls(_Windowed):
     """Conv with constant weights: per output pixel, M x (taps x C/group) products (``write_products``)."""
 
+    fuses_activation = True
+
     @property
     def conv(self) -> Conv:
         assert isinstance(self.op, Conv)
@@ -358,7 +360,7 @@ class ConvHls(_Windowed):
             self._accumulate(ctx, w, "a")
             w(f"{ctx.out_words[0]} y_word;")
             with w.loop("j", m, pragma="UNROLL"):
-                w(f"y_word.data[j] = {res_t}(acc[j]);")
+                w(f"y_word.data[j] = {ctx.written(f'{res_t}(acc[j])')};")
             w("out0.write(y_word);")
 
         write_packed_window(ctx, w, g, plan.reuse if plan.nonzero else 1, per_output)

@@ -112,6 +112,8 @@ class DenseShape(NamedTuple):
 
 
 class _Dense(HlsImpl):
+    fuses_activation = True  # io_stream: a "whole" stage, its words written by the firmware
+
     def shape(self) -> DenseShape:
         """Rows, k and n of the product (from the operator's plan)."""
         raise NotImplementedError
