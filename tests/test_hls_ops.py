@@ -19,6 +19,7 @@ from rmodel.emitters.hls.config import resolve_options
 from rmodel.emitters.hls.csim import check_loop_trips
 from rmodel.emitters.hls.firmware import build_firmware
 from rmodel.errors import RModelError
+from rmodel.operators.hls.activation import table_points
 
 RNG = np.random.default_rng(7)
 
@@ -124,6 +125,35 @@ def test_lookup_tables_in_fixed_point(table_size, bound):
     errors = hls_errors(model, samples=4, precision="ap_fixed<18,6>", table_size=table_size, table_range=4.0)
     for name, (diff, scale) in errors.items():
         assert 0 < diff <= bound * scale, (name, diff)
+
+
+@pytest.mark.parametrize(("table_size", "table_range", "shift"), [(1024, 8.0, 6), (256, 2.0, 6), (1000, 8.0, None)])
+def test_lookup_table_points_and_index(table_size, table_range, shift):
+    """Inputs on a table point, and just below and above half a step from it, read that point's value
+    and its neighbour's: the index (a shift when the table has 2^k points per unit) and the points agree."""
+    model = rmodel.from_onnx(
+        _branches([("Sigmoid", ["x"], {}, {}), ("Tanh", ["x"], {}, {})], {"x": (np.float32, [1, 8])})
+    )
+    options = dict(precision="ap_fixed<24,6>", table_size=table_size, table_range=table_range, io_type="io_parallel")
+    source = build_firmware(model, resolve_options(None, options, model), "top", weights_dir="").files["top.cpp"]
+    assert ("a shift by" in source) == (shift is not None)
+    assert ("t *= ap_fixed<48, 24>" in source) == (shift is None)
+    points = table_points(-table_range, table_range, table_size, half_open=True)
+    if shift is None:
+        assert points[-1] == table_range
+    else:
+        assert np.array_equal(points, -table_range + np.arange(table_size) / 2.0**shift)
+    step, ulp = points[1] - points[0], 2.0**-18  # ap_fixed<24,6>: 18 fractional bits
+    i = np.arange(1, table_size - 1, 7)
+    below = np.floor((points[i] + step / 2) / ulp - 1) * ulp  # the last input rounding down to point i
+    x = np.concatenate([points[i], below, below + 2 * ulp]).astype(np.float32)
+    want_i = np.concatenate([i, i, i + 1])
+    x, want_i = x[: len(x) // 8 * 8], want_i[: len(x) // 8 * 8]
+    sim = compile_hls(model, **options)
+    got = sim.predict(x.reshape(-1, 8))
+    for k, fn in enumerate((lambda v: 1.0 / (1.0 + np.exp(-v)), np.tanh)):
+        table = np.floor(fn(points).astype(np.float32).astype(np.float64) / ulp) * ulp  # AP_TRN to the table type
+        assert np.array_equal(got[k].reshape(-1), table[want_i].astype(np.float32)), fn
 
 
 # ---- convolution and pooling -------------------------------------------------------------------------

@@ -24,7 +24,9 @@ by keyword arguments. Recognised keys:
 - ``rounding`` / ``saturation``: quantization and overflow modes added to ap_fixed types that
   do not name their own (e.g. ``"AP_RND"``, ``"AP_SAT"``).
 - ``table_size`` (1024) and ``table_range`` (8.0): lookup tables of sigmoid/tanh cover
-  ``[-range, range)``, softmax's exp table ``[-range, 0]``.
+  ``[-range, range)``, softmax's exp table ``[-range, 0]``. When ``table_size / (2 * range)`` is a
+  power of two (the defaults: 64 points per unit) sigmoid/tanh index their table with a shift of
+  the input's bits instead of a multiplication.
 - ``stream_depth``: upper bound of every ``#pragma HLS STREAM`` depth (default: the tensor size).
 - ``part``, ``clock_period``: used by build_prj.tcl only.
 - ``tb_tolerance``: absolute tolerance of the test bench (default: 1e-6*max(1,|ref|) for float,

@@ -19,20 +19,47 @@ from . import ANY, HlsContext, HlsImpl, Schedule, StageWriter, register_hls, tra
 
 #: wide enough to hold the scaled value of any input type the tables are used with
 INDEX_T = "ap_fixed<48, 24>"
+#: fractional bits of INDEX_T
+INDEX_FRACTION = 24
 
 
-def write_lut_index(w: CppWriter, value: str, low: float, high: float, size: int) -> None:
-    """Statements setting ``int idx`` to the nearest of ``size`` table points spanning [low, high]."""
-    scale = (size - 1) / (high - low)
+def lut_shift(low: float, high: float, size: int, half_open: bool) -> int | None:
+    """k when a ``half_open`` table of ``size`` points over [low, high) is ``2^k`` points per unit
+    (0 <= k <= 20) and ``low`` less half a step is exact in INDEX_T: the index is then a shift of the
+    input's bits (no multiplier). None otherwise: ``size`` points spanning [low, high] (tables whose
+    upper end is a common input, like softmax's exp(0)), indexed through a multiplication."""
+    if not half_open or not high > low:
+        return None
+    k = round(math.log2(size / (high - low)))
+    if not 0 <= k <= 20 or size / (high - low) != 2.0**k:
+        return None
+    start = (low - 0.5 / 2**k) * 2**INDEX_FRACTION
+    if start != math.floor(start) or abs(start) >= 2.0**47:  # within the 48 bits of INDEX_T
+        return None
+    return k
+
+
+def write_lut_index(w: CppWriter, value: str, low: float, high: float, size: int, half_open: bool = False) -> None:
+    """Statements setting ``int idx`` to the nearest of the ``size`` points of ``table_points``."""
     w(f"{INDEX_T} t = {value};")
-    w(f"t -= {INDEX_T}({low!r});")
-    w(f"t *= {INDEX_T}({scale!r});")
-    w(f"t += {INDEX_T}(0.5);")
-    w("int idx = t < 0 ? 0 : t.to_int();")
+    k = lut_shift(low, high, size, half_open)
+    if k is not None:  # idx = floor((v - low) * 2^k + 1/2): the bits of t from 2^-k up
+        w(f"t -= {INDEX_T}({low - 0.5 / 2**k!r});  // the first point less half a step")
+        w(f"int idx = t < 0 ? 0 : (t * ap_ufixed<1, {k + 1}>({2**k})).to_int();  // a shift by {k}")
+    else:
+        w(f"t -= {INDEX_T}({low!r});")
+        w(f"t *= {INDEX_T}({(size - 1) / (high - low)!r});")
+        w(f"t += {INDEX_T}(0.5);")
+        w("int idx = t < 0 ? 0 : t.to_int();")
     w(f"if (idx > {size - 1}) idx = {size - 1};")
 
 
-def table_points(low: float, high: float, size: int) -> np.ndarray:
+def table_points(low: float, high: float, size: int, half_open: bool = False) -> np.ndarray:
+    """The inputs of a table's points: ``low + i / 2^k`` when ``lut_shift`` gives k (the last point
+    one step below ``high``), else ``size`` points from ``low`` to ``high``."""
+    k = lut_shift(low, high, size, half_open)
+    if k is not None:
+        return low + np.arange(size, dtype=np.float64) / 2.0**k
     return np.linspace(low, high, size, dtype=np.float64)
 
 
@@ -120,8 +147,9 @@ class _Table(_Elementwise):
             w(f"const {res} y = {self.float_expression()};")
             return
         rng, size = ctx.config.table_range, ctx.config.table_size
-        table = ctx.weight("table", self.function(table_points(-rng, rng, size)).astype(np.float32), "table")
-        write_lut_index(w, "v", -rng, rng, size)
+        points = table_points(-rng, rng, size, half_open=True)
+        table = ctx.weight("table", self.function(points).astype(np.float32), "table")
+        write_lut_index(w, "v", -rng, rng, size, half_open=True)
         w(f"const {res} y = {table}[idx];")
 
 

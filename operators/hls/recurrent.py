@@ -204,14 +204,16 @@ class _RecurrentHls(HlsImpl):
         for fn, numpy_fn, expr in functions:
             name = f"{ctx.stage}_{fn}"
             w = CppWriter()
-            with w.block(f"static {res} {name}({acc} v)"):
+            # inline: called once per gate and cell; g++ then vectorizes the cells of a step
+            with w.block(f"static inline {res} {name}({acc} v)"):
+                w("#pragma HLS INLINE")
                 if ctx.is_float("table"):
                     w(f"return {res}({expr});")
                 else:
                     rng, size = ctx.config.table_range, ctx.config.table_size
-                    points = numpy_fn(table_points(-rng, rng, size)).astype(np.float32)
+                    points = numpy_fn(table_points(-rng, rng, size, half_open=True)).astype(np.float32)
                     table = ctx.weight(f"{fn}_table", points, "table")
-                    write_lut_index(w, "v", -rng, rng, size)
+                    write_lut_index(w, "v", -rng, rng, size, half_open=True)
                     w(f"return {res}({table}[idx]);")
             ctx.helper(name, w.text())
             names.append(name)

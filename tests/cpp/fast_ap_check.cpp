@@ -101,6 +101,20 @@ void check(const char* label, int samples) {
     put("mul_assign_wide", a);
     std::printf("cmp %d %d %d %d %d %d %d %d\n", x < y, x <= y, x > y, x >= y, x == y, x != y, x < 0, x > wide);
     std::printf("to_int %d\n", x.to_int());
+    // the lookup-table indices of operators/hls/activation.py (write_lut_index): a power-of-two scale
+    // (a product with a 1-bit constant), the general scale (a 48 x 48 bit product)
+    ap_fixed<48, 24> t = x;
+    t -= ap_fixed<48, 24>(-8.0078125);
+    put("lut_scaled", t * ap_ufixed<1, 7>(64));
+    put("lut_scaled_20", t * ap_ufixed<1, 21>(1 << 20));
+    std::printf("lut_index %d %d %d\n", t < 0 ? 0 : (t * ap_ufixed<1, 7>(64)).to_int(),
+                (t * ap_ufixed<1, 1>(1)).to_int(), (t * ap_ufixed<1, 21>(1 << 20)).to_int());
+    t = x;
+    t -= ap_fixed<48, 24>(1.0);
+    t *= ap_fixed<48, 24>(255.75);
+    t += ap_fixed<48, 24>(0.5);
+    put("lut_general", t);
+    std::printf("lut_general_index %d\n", t < 0 ? 0 : t.to_int());
     std::printf("to_float %a %a\n", static_cast<double>(x.to_float()), static_cast<double>(static_cast<float>(x)));
     std::printf("to_double %a\n", x.to_double());
   }
