@@ -232,14 +232,20 @@ class SoftmaxHls(HlsImpl):
 
         else:
             rng, size = ctx.config.table_range, ctx.config.table_size
-            exp_table = ctx.weight("exp_table", np.exp(table_points(-rng, 0.0, size)).astype(np.float32), "table")
+            # points -range + (i + 1) / 2^k when that is a shift index: the last point is exactly 0
+            # (the largest element's exp(0) = 1); else size points spanning [-range, 0]
+            step = rng / size
+            shifted = lut_shift(-rng + step, step, size, half_open=True) is not None
+            exp_low, exp_high = (-rng + step, step) if shifted else (-rng, 0.0)
+            points = table_points(exp_low, exp_high, size, half_open=shifted)
+            exp_table = ctx.weight("exp_table", np.exp(points).astype(np.float32), "table")
             inv_high = float(max(length, 2))
             inv_table = ctx.weight("inv_table", (1.0 / table_points(1.0, inv_high, size)).astype(np.float32), "table")
             e_t = ctx.type("table")
 
             def exponential(w: StageWriter) -> None:
                 w(f"const {acc} d = {acc}(x[i]) - {acc}(m);")
-                write_lut_index(w, "d", -rng, 0.0, size)
+                write_lut_index(w, "d", exp_low, exp_high, size, half_open=shifted)
                 w(f"e[i] = {exp_table}[idx];")
 
             def inverse(w: StageWriter) -> None:

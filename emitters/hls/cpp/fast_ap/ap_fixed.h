@@ -50,6 +50,18 @@ struct result {
   typedef typename std::conditional<S, ap_fixed<W, I>, ap_ufixed<W, I>>::type type;
 };
 
+//: the rounding of a value exactly half way between q and q + 1 by mode Q (negative: the value's sign)
+template <ap_q_mode Q, typename T>
+inline T round_tie(T q, bool negative) {
+  switch (Q) {
+    case AP_RND: return q + 1;
+    case AP_RND_ZERO: return negative ? q + 1 : q;
+    case AP_RND_MIN_INF: return q;
+    case AP_RND_INF: return negative ? q : q + 1;
+    default: return (q & 1) ? q + 1 : q;  // AP_RND_CONV
+  }
+}
+
 //: v * 2^-d rounded to an integer by mode Q (d > 0)
 template <ap_q_mode Q>
 inline i128 round_shift(i128 v, int d) {
@@ -66,13 +78,7 @@ inline i128 round_shift(i128 v, int d) {
   const i128 half = static_cast<i128>(1) << (d - 1);
   if (r > half) return q + 1;
   if (r < half) return q;
-  switch (Q) {  // exactly half way
-    case AP_RND: return q + 1;
-    case AP_RND_ZERO: return v < 0 ? q + 1 : q;
-    case AP_RND_MIN_INF: return q;
-    case AP_RND_INF: return v < 0 ? q : q + 1;
-    default: return (q & 1) ? q + 1 : q;  // AP_RND_CONV
-  }
+  return round_tie<Q>(q, v < 0);  // exactly half way
 }
 
 //: the low W bits of q as a W-bit (un)signed value
@@ -178,13 +184,7 @@ inline std::int64_t round_double(double x) {
   const double half = floor + 0.5;
   if (x > half) return q + 1;
   if (x < half) return q;
-  switch (Q) {  // exactly half way
-    case AP_RND: return q + 1;
-    case AP_RND_ZERO: return x < 0 ? q + 1 : q;
-    case AP_RND_MIN_INF: return q;
-    case AP_RND_INF: return x < 0 ? q : q + 1;
-    default: return (q & 1) ? q + 1 : q;  // AP_RND_CONV
-  }
+  return round_tie<Q>(q, x < 0);  // exactly half way
 }
 
 //: raw value of <W, I, S, Q, O> from a double (exactly its value, then quantized)

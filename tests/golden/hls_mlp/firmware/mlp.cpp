@@ -351,10 +351,8 @@ void probabilities_stage(hls::stream<rmodel_word<detail::dense_3_result_t, 5>>& 
       {
         const probabilities_accum_t d = probabilities_accum_t(x[i]) - probabilities_accum_t(m);
         ap_fixed<48, 24> t = d;
-        t -= ap_fixed<48, 24>(-8.0);
-        t *= ap_fixed<48, 24>(127.875);
-        t += ap_fixed<48, 24>(0.5);
-        int idx = t < 0 ? 0 : t.to_int();
+        t -= ap_fixed<48, 24>(-7.99609375);  // the first point less half a step
+        int idx = t < 0 ? 0 : (t * ap_ufixed<1, 8>(128)).to_int();  // a shift by 7
         if (idx > 1023) idx = 1023;
         e[i] = probabilities_exp_table[idx];
       }
