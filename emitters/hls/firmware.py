@@ -276,7 +276,7 @@ class FirmwareEmitter:
         fused_into = {a: p for p, a in fused.items()}
         for p, a in fused.items():
             act = model.operators[a]
-            note = f"applies {act.op_type} '{act.name}' to its results as it writes them (fused: no stage or FIFO)"
+            note = f"applies {act.op_type} '{comment_text(act.name)}' to its results as it writes them (fused: no stage or FIFO)"
             designs[p] = replace(designs[p], notes=(*designs[p].notes, note))
         plans: list[tuple[list[int], list[Any], list[int], list[int]]] = []  # (streamed, orders, lanes, values)
         for index, (op, impl, design) in enumerate(zip(model.operators, impls, designs)):
