@@ -1,0 +1,130 @@
+"""Quantized operators against onnxruntime, bit for bit (np.array_equal, NaN in the same places).
+
+Cases are batched: one model holds many nodes, each with its own inputs and outputs, so a whole
+attribute space costs one C++ build.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import TEST_FLAGS, make_model
+from onnx import helper
+
+import rmodel
+from rmodel.errors import RModelError
+from rmodel.verify import onnxruntime_run
+
+
+def assert_exact(proto, feeds, **load_options) -> rmodel.RModel:
+    """Compile ``proto`` and assert every output equals onnxruntime's exactly."""
+    m = rmodel.from_onnx(proto, **load_options)
+    got = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(*[feeds[n] for n in m.input_names])
+    got = [got] if len(m.outputs) == 1 else list(got)
+    ref = onnxruntime_run(proto, feeds, m.output_names)
+    bad = []
+    for name, g, r in zip(m.output_names, got, ref):
+        assert g.dtype == r.dtype and g.shape == r.shape, (name, g.dtype, r.dtype, g.shape, r.shape)
+        if not np.array_equal(g, r, equal_nan=g.dtype.kind == "f"):
+            same = (g == r) | (np.isnan(g) & np.isnan(r)) if g.dtype.kind == "f" else g == r
+            where = np.argwhere(~same)
+            i = tuple(where[0])
+            bad.append(f"{name}: {len(where)} differ, first at {i}: got {g[i]!r}, onnxruntime {r[i]!r}")
+    assert not bad, "; ".join(bad)
+    return m
+
+
+def tie_values(rng: np.random.Generator, scale: np.float32, count: int) -> np.ndarray:
+    """Floats on, and one step either side of, (k + 1/2) * scale: the rounding ties of x / scale."""
+    k = rng.integers(-300, 300, count).astype(np.float32) + np.float32(0.5)
+    x = (k * scale).astype(np.float32)
+    return np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf))])
+
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5], np.float32)
+
+
+def test_quantize_dequantize_exact():
+    """Per-tensor and per-axis, int8/uint8/int16, with and without zero points, on ties and
+    special values: every QuantizeLinear and DequantizeLinear node of one model."""
+    rng = np.random.default_rng(0)
+    nodes, inputs, outputs, inits, feeds = [], {}, {}, {}, {}
+    cases = [
+        # (x shape, axis, scale shape, quantized type, zero point?)
+        ((3 * 300,), 1, (), np.int8, True),
+        ((3 * 300,), 1, (), np.uint8, True),
+        ((3 * 300,), 1, (), np.uint8, False),
+        ((3 * 300,), 1, (), np.int16, True),
+        ((2, 3, 5, 30), 1, (3,), np.int8, True),
+        ((2, 3, 5, 30), -1, (30,), np.uint8, True),
+        ((6, 150), 0, (6,), np.int8, False),
+        ((6, 150), 0, (6,), np.int16, True),
+    ]
+    for i, (shape, axis, sshape, qtype, with_zero) in enumerate(cases):
+        info = np.iinfo(qtype)
+        count = int(np.prod(sshape)) if sshape else 1
+        scale = rng.uniform(0.003, 0.3, count).astype(np.float32).reshape(sshape)
+        zero = rng.integers(info.min // 4, info.max // 4 + 1, count).astype(qtype).reshape(sshape)
+        if not with_zero and qtype != np.int8:
+            zero = np.zeros(sshape, qtype)
+        x = tie_values(rng, np.float32(scale.reshape(-1)[0]), int(np.prod(shape)) // 3).reshape(shape)
+        x.reshape(-1)[: SPECIAL.size] = SPECIAL
+        q_in = [f"x{i}", f"s{i}"] + ([f"z{i}"] if with_zero else [])
+        nodes.append(helper.make_node("QuantizeLinear", q_in, [f"q{i}"], axis=axis))
+        dq_in = [f"qi{i}", f"s{i}"] + ([f"z{i}"] if with_zero else [])
+        nodes.append(helper.make_node("DequantizeLinear", dq_in, [f"d{i}"], axis=axis))
+        inputs[f"x{i}"] = (np.float32, shape)
+        inputs[f"qi{i}"] = (qtype if with_zero else np.uint8, shape)
+        outputs[f"q{i}"] = qtype if with_zero else np.uint8
+        outputs[f"d{i}"] = np.float32
+        inits[f"s{i}"] = scale
+        if with_zero:
+            inits[f"z{i}"] = zero
+        qinfo = np.iinfo(outputs[f"q{i}"])
+        feeds[f"x{i}"] = x
+        feeds[f"qi{i}"] = rng.integers(qinfo.min, qinfo.max + 1, shape).astype(outputs[f"q{i}"])
+    # int32 bias dequantized (as QDQ models store it) and a run-time scale and zero point
+    nodes.append(helper.make_node("DequantizeLinear", ["b32", "s0"], ["db"]))
+    nodes.append(helper.make_node("QuantizeLinear", ["x0", "rs", "rz"], ["rq"]))
+    inputs.update({"b32": (np.int32, (50,)), "rs": (np.float32, ()), "rz": (np.int8, ())})
+    outputs.update({"db": np.float32, "rq": np.int8})
+    feeds.update(
+        b32=rng.integers(-(2**31), 2**31, 50, dtype=np.int64).astype(np.int32),
+        rs=np.array(0.0625, np.float32),
+        rz=np.array(-3, np.int8),
+    )
+    proto = make_model(nodes, inputs, outputs, inits, opset=21)
+    assert_exact(proto, feeds)
+
+
+def test_dynamic_quantize_linear():
+    rng = np.random.default_rng(1)
+    xs = {
+        "a": rng.uniform(-3, 5, (4, 37)).astype(np.float32),
+        "b": rng.uniform(0.5, 2, (64,)).astype(np.float32),  # all positive: min is 0
+        "c": -rng.uniform(0.5, 2, (3, 5)).astype(np.float32),  # all negative: zero point 255
+        "d": np.zeros((7,), np.float32),  # empty range: scale 1
+        "e": np.array([-1.0, 1.0, 0.25, -0.25, 0.5], np.float32),
+    }
+    nodes = [helper.make_node("DynamicQuantizeLinear", [k], [f"y{k}", f"s{k}", f"z{k}"]) for k in xs]
+    outputs = {}
+    for k in xs:
+        outputs.update({f"y{k}": np.uint8, f"s{k}": np.float32, f"z{k}": np.uint8})
+    proto = make_model(nodes, {k: (np.float32, v.shape) for k, v in xs.items()}, outputs, opset=11)
+    assert_exact(proto, xs)
+
+
+def test_refusals():
+    def q(**attrs):
+        return make_model(
+            [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], **attrs)],
+            {"x": (np.float32, [2, 4])},
+            {"y": np.int8},
+            {"s": np.full((2, 2), 0.1, np.float32), "z": np.zeros((2, 2), np.int8)},
+            opset=21,
+        )
+
+    with pytest.raises(RModelError, match=r"node '.*' \(QuantizeLinear\): attribute block_size=2 is not supported"):
+        rmodel.from_onnx(q(block_size=2, axis=1))
+    with pytest.raises(RModelError, match="blocked quantization is not"):
+        rmodel.from_onnx(q())
