@@ -128,3 +128,64 @@ def test_refusals():
         rmodel.from_onnx(q(block_size=2, axis=1))
     with pytest.raises(RModelError, match="blocked quantization is not"):
         rmodel.from_onnx(q())
+
+
+def _ints(rng: np.random.Generator, dtype, shape) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, shape).astype(dtype)
+
+
+# (a shape, b shape, a type, b type, b zero point: None / "scalar" / "column", b constant)
+MATMUL_CASES = [
+    ((3, 4), (4, 5), np.uint8, np.int8, "scalar", True),
+    ((3, 4), (4, 5), np.uint8, np.uint8, "column", True),
+    ((3, 4), (4, 5), np.int8, np.int8, None, True),
+    ((2, 3, 20), (20, 17), np.uint8, np.int8, "column", True),
+    ((2, 3, 4), (2, 4, 5), np.uint8, np.uint8, "scalar", False),
+    ((2, 1, 3, 4), (3, 4, 2), np.int8, np.int8, "scalar", False),
+    ((5, 7), (7, 3), np.int8, np.uint8, "column", False),
+    ((4,), (4, 5), np.uint8, np.int8, "scalar", True),
+    ((3, 4), (4,), np.uint8, np.uint8, "scalar", False),
+    ((1, 6), (6, 1), np.int8, np.uint8, None, True),
+]
+
+
+def _matmul_model(rng: np.random.Generator, quantized: bool):
+    nodes, inputs, outputs, inits, feeds = [], {}, {}, {}, {}
+    for i, (ashape, bshape, at, bt, bzero, bconst) in enumerate(MATMUL_CASES):
+        n = bshape[-1] if len(bshape) > 1 else 1
+        if quantized and (at, bt) == (np.int8, np.uint8):
+            continue  # onnxruntime has no s8u8 QLinearMatMul
+        a, b = _ints(rng, at, ashape), _ints(rng, bt, bshape)
+        az = _ints(rng, at, ())
+        bz = _ints(rng, bt, (n,) if bzero == "column" else ())
+        feeds[f"a{i}"] = a
+        inputs[f"a{i}"] = (at, ashape)
+        (inits if bconst else feeds)[f"b{i}"] = b
+        if not bconst:
+            inputs[f"b{i}"] = (bt, bshape)
+        inits[f"az{i}"] = az
+        inits[f"bz{i}"] = bz if bzero else np.zeros((), bt)
+        if quantized:
+            per_column = bzero == "column"
+            inits[f"as{i}"] = np.float32(rng.uniform(0.01, 0.1))
+            inits[f"bs{i}"] = rng.uniform(0.001, 0.05, (n,) if per_column else ()).astype(np.float32)
+            acc = np.matmul(a.astype(np.int64) - az, b.astype(np.int64) - bz.reshape(-1)[-1])
+            # a y_scale that spreads y over its range, a few values saturating
+            inits[f"ys{i}"] = np.float32(np.abs(acc).max() * inits[f"as{i}"] * inits[f"bs{i}"].max() / 150)
+            yt = at  # onnxruntime: y has the type of a
+            inits[f"yz{i}"] = _ints(rng, yt, ())
+            ins = [f"a{i}", f"as{i}", f"az{i}", f"b{i}", f"bs{i}", f"bz{i}", f"ys{i}", f"yz{i}"]
+            nodes.append(helper.make_node("QLinearMatMul", ins, [f"y{i}"]))
+            outputs[f"y{i}"] = yt
+        else:
+            ins = [f"a{i}", f"b{i}", f"az{i}"] + ([f"bz{i}"] if bzero else [])
+            nodes.append(helper.make_node("MatMulInteger", ins, [f"y{i}"]))
+            outputs[f"y{i}"] = np.int32
+    return make_model(nodes, inputs, outputs, inits, opset=20 if quantized else 10), feeds
+
+
+@pytest.mark.parametrize("quantized", [False, True], ids=["MatMulInteger", "QLinearMatMul"])
+def test_integer_matmul(quantized):
+    proto, feeds = _matmul_model(np.random.default_rng(2), quantized)
+    assert_exact(proto, feeds)

@@ -26,16 +26,18 @@ inline void quantize(const float* x, float scale, float lo, float hi, float zero
 // rmodel:end quantize
 
 // rmodel:begin requantize
-// y = saturate(round_half_even(float(acc + bias) * scale) + zero_point) over N int32 sums with one
-// bias and scale, as MlasRequantizeOutput: the int32 sum converted to float (rounded to nearest
-// even beyond 2^24), one float32 product, clamped to [lo, hi] before rounding
-template <typename T, std::size_t N>
-inline void requantize(const std::int32_t* acc, std::int32_t bias, float scale, float lo, float hi,
+// y = saturate(round_half_even(float(acc + bias) * scale) + zero_point) over N int32 sums, as
+// MlasRequantizeOutput: the int32 sum converted to float (rounded to nearest even beyond 2^24),
+// one float32 product, clamped to [lo, hi] (the type's range less the zero point) before
+// rounding. ScaleStep / BiasStep: 1 for one scale / bias per element, 0 for one for all.
+template <typename T, std::size_t N, std::size_t ScaleStep, std::size_t BiasStep>
+inline void requantize(const std::int32_t* acc, const std::int32_t* bias, const float* scale, float lo, float hi,
                        std::int32_t zero_point, T* y) {
   for (std::size_t i = 0; i < N; ++i) {
     // the sum wraps around like the vector adds of onnxruntime (no signed overflow)
-    const auto sum = static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[i]) + static_cast<std::uint32_t>(bias));
-    float v = static_cast<float>(sum) * scale;
+    const auto sum =
+        static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[i]) + static_cast<std::uint32_t>(bias[i * BiasStep]));
+    float v = static_cast<float>(sum) * scale[i * ScaleStep];
     v = v > lo ? v : lo;
     v = v < hi ? v : hi;
     y[i] = static_cast<T>(static_cast<std::int32_t>(std::nearbyint(v)) + zero_point);
