@@ -189,3 +189,56 @@ def _matmul_model(rng: np.random.Generator, quantized: bool):
 def test_integer_matmul(quantized):
     proto, feeds = _matmul_model(np.random.default_rng(2), quantized)
     assert_exact(proto, feeds)
+
+
+# (x shape, w shape, attributes, x type, w type, per-channel w zero point / scale)
+CONV_CASES = [
+    ((1, 3, 7, 7), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}, np.uint8, np.int8, True),
+    (
+        (1, 3, 9, 8),
+        (5, 3, 3, 2),
+        {"strides": [2, 1], "dilations": [2, 2], "pads": [0, 1, 2, 0]},
+        np.uint8,
+        np.uint8,
+        False,
+    ),
+    ((2, 4, 6, 5), (6, 2, 3, 2), {"group": 2, "pads": [1, 0, 1, 1]}, np.int8, np.int8, True),
+    ((1, 4, 5, 5), (4, 1, 3, 3), {"group": 4, "auto_pad": "SAME_UPPER", "strides": [2, 2]}, np.uint8, np.int8, True),
+    ((1, 3, 10), (2, 3, 3), {"pads": [1, 2], "strides": [2]}, np.uint8, np.int8, False),
+    ((1, 8, 4, 4), (16, 8, 1, 1), {}, np.uint8, np.uint8, True),
+]
+
+
+def _conv_model(rng: np.random.Generator, quantized: bool):
+    nodes, inputs, outputs, inits, feeds = [], {}, {}, {}, {}
+    for i, (xshape, wshape, attrs, xt, wt, per_channel) in enumerate(CONV_CASES):
+        if not quantized and xt != np.uint8:
+            continue  # onnxruntime's ConvInteger takes uint8 x only
+        m = wshape[0]
+        x, w = _ints(rng, xt, xshape), _ints(rng, wt, wshape)
+        xz = _ints(rng, xt, ())
+        # onnxruntime: ConvInteger takes a scalar w zero point, QLinearConv zero for int8 weights
+        wz_shape = (m,) if per_channel and quantized else ()
+        wz = _ints(rng, wt, wz_shape) if not quantized or wt == np.uint8 else np.zeros(wz_shape, wt)
+        feeds[f"x{i}"], inputs[f"x{i}"] = x, (xt, xshape)
+        inits.update({f"w{i}": w, f"xz{i}": xz, f"wz{i}": wz})
+        if quantized:
+            inits[f"xs{i}"] = np.float32(rng.uniform(0.01, 0.1))
+            inits[f"ws{i}"] = rng.uniform(0.001, 0.05, (m,) if per_channel else ()).astype(np.float32)
+            inits[f"ys{i}"] = np.float32(inits[f"xs{i}"] * inits[f"ws{i}"].max() * 120 * 120 * np.sqrt(w[0].size) / 60)
+            inits[f"yz{i}"] = _ints(rng, xt, ())
+            inits[f"bias{i}"] = rng.integers(-20000, 20000, m).astype(np.int32)
+            ins = [f"x{i}", f"xs{i}", f"xz{i}", f"w{i}", f"ws{i}", f"wz{i}", f"ys{i}", f"yz{i}"]
+            ins += [f"bias{i}"] if i % 2 == 0 else []
+            nodes.append(helper.make_node("QLinearConv", ins, [f"y{i}"], **attrs))
+            outputs[f"y{i}"] = xt
+        else:
+            nodes.append(helper.make_node("ConvInteger", [f"x{i}", f"w{i}", f"xz{i}", f"wz{i}"], [f"y{i}"], **attrs))
+            outputs[f"y{i}"] = np.int32
+    return make_model(nodes, inputs, outputs, inits, opset=10), feeds
+
+
+@pytest.mark.parametrize("quantized", [False, True], ids=["ConvInteger", "QLinearConv"])
+def test_integer_conv(quantized):
+    proto, feeds = _conv_model(np.random.default_rng(3), quantized)
+    assert_exact(proto, feeds)
