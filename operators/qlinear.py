@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from onnx import NodeProto, helper
 
 from rmodel.cpp_writer import CppWriter
 from rmodel.errors import RModelError
@@ -93,11 +94,24 @@ def _multipliers(ctx: CpuContext, op: Operator, x_scale: int, w_scale: int, y_sc
 
 
 def _requantize_call(
-    t: str, count: int, acc: str, bias: str, scale: str, per_scale: bool, zero: int, y: str, dtype: np.dtype
+    t: str,
+    count: int,
+    acc: str,
+    bias: str,
+    scale: str,
+    per_scale: bool,
+    zero: int,
+    y: str,
+    dtype: np.dtype,
+    per_bias: bool = False,
 ) -> str:
+    """``requantize`` of ``count`` sums into ``y`` of ``dtype``; float32 ``dtype``: ``scale_output``."""
+    steps = f"{int(per_scale)}, {int(per_bias)}"
+    if dtype == np.float32:
+        return f"detail::scale_output<{count}, {steps}>({acc}, {bias}, {scale}, {y});"
     qmin, qmax = quant_range(dtype)
     lo, hi = float_literal(qmin - zero), float_literal(qmax - zero)
-    return f"detail::requantize<{t}, {count}, {int(per_scale)}, 0>({acc}, {bias}, {scale}, {lo}, {hi}, {zero}, {y});"
+    return f"detail::requantize<{t}, {count}, {steps}>({acc}, {bias}, {scale}, {lo}, {hi}, {zero}, {y});"
 
 
 # ---- matrix products -----------------------------------------------------------------------
@@ -262,6 +276,133 @@ class QLinearMatMul(_IntMatMul):
             )
             after = [f"for (std::size_t r = 0; r < {p.m}; ++r) {call}"]
         self.emit_products(ctx, w, ctx.scratch(np.int32), after)
+
+
+@dataclass(frozen=True)
+class QGemmPlan(Plan):
+    """(m x k) . (k x n), and how the int32 bias C broadcasts: its (row, column) element steps."""
+
+    m: int
+    k: int
+    n: int
+    c_steps: tuple[int, int] | None
+
+
+@register("com.microsoft::QGemm")
+class QGemm(Operator[QGemmPlan]):
+    """onnxruntime's QGemm: Y = requantize(alpha * A' . B' + C) for integer A, B and int32 C; with
+    the multiplier (alpha * a_scale * b_scale) / y_scale (per tensor or per column of B). Without
+    y_zero_point the output is float: float(sum) times the multiplier. The one com.microsoft
+    operator: onnxruntime's QOperator quantization of Gemm and its fusion of DQ -> Gemm -> Q."""
+
+    attributes = {"alpha": 1.0, "transA": 0, "transB": 0}
+    constant_inputs = (1, 2, 3, 4, 5, 7, 8)
+    alpha: float
+    trans_b: bool
+
+    def setup(self) -> None:
+        self.alpha = float(np.float32(self.attr["alpha"]))
+        self.trans_b = bool(self.attr["transB"])
+        if int(self.attr["transA"]):
+            raise RModelError(f"node '{self.name}' (QGemm): transA=1 is not supported")
+
+    def infer(self, ctx: ShapeContext) -> Inferred[QGemmPlan]:
+        a, b = self.input_info(0), self.input_info(3)
+        _check_operand(self, a, "A")
+        _check_operand(self, b, "B")
+        if a.rank != 2 or b.rank != 2:
+            raise self.fail(f"A and B must be matrices, got shapes {a.shape} and {b.shape}")
+        m, k = a.shape
+        kb, n = (b.shape[1], b.shape[0]) if self.trans_b else b.shape
+        if kb != k:
+            raise self.fail(f"inner dimensions differ: A is {m}x{k}, B' is {kb}x{n}")
+        if k > MAX_TERMS:
+            raise self.fail(f"products of {k} terms could overflow the int32 sums (at most {MAX_TERMS})")
+        _check_zero(self, 2, a, (1,), "a_zero_point")
+        _check_zero(self, 5, b, (1, n), "b_zero_point")
+        _check_scale(self, 1, (1,), "a_scale")
+        _check_scale(self, 4, (1, n), "b_scale")
+        c_steps = None
+        if self.has_input(6):
+            c = self.input_info(6)
+            if c.dtype != np.int32 or broadcast_shapes(self, c.shape, (m, n)) != (m, n):
+                raise self.fail(f"C must be int32 broadcasting to {(m, n)}, got {c.dtype} {c.shape}")
+            shape = (1,) * (2 - c.rank) + c.shape
+            c_steps = (n if shape[0] > 1 else 0, 1 if shape[1] > 1 else 0)
+        out_type = np.dtype(np.float32)
+        if self.has_input(7):
+            _check_scale(self, 7, (1,), "y_scale")
+        if self.has_input(8):
+            y_zero = self.input_info(8)
+            if y_zero.dtype not in INT8_TYPES or y_zero.size != 1 or not self.has_input(7):
+                raise self.fail("y_zero_point must be an int8 or uint8 scalar, with y_scale")
+            out_type = y_zero.dtype
+        return self.inferred([self.out(0, out_type, (m, n))], QGemmPlan(m, k, n, c_steps))
+
+    def flops(self) -> int:
+        p = self.plan
+        return 2 * p.m * p.k * p.n
+
+    def workspace(self) -> dict[np.dtype, int]:
+        return {np.dtype(np.int32): self.plan.m * self.plan.n}
+
+    def to_onnx(self) -> list[NodeProto]:
+        node = helper.make_node(
+            "QGemm", self.inputs, self.outputs, name=self.name, domain="com.microsoft", **self.attrs
+        )
+        return [node]
+
+    def emit_cpu(self, ctx: CpuContext, w: CppWriter) -> None:
+        p, out = self.plan, self.output_info(0)
+        if out.size == 0:
+            return
+        use_helper(ctx, "int_product")
+        use_helper(ctx, "requantize" if out.dtype != np.float32 else "scale_output")
+        b_value = ctx.const(self.inputs[3])
+        assert b_value is not None
+        b_int = np.asarray(b_value).astype(np.int32)
+        b_int = b_int.T if self.trans_b else b_int
+        zero = _const_values(ctx, self, 5).astype(np.int32)
+        b = ctx.constant("shifted", (b_int - zero.reshape(1, -1)).astype(np.int16))
+        ys = _const_values(ctx, self, 7)[0] if self.has_input(7) else None
+        a_scale = np.float32(_const_values(ctx, self, 1)[0])
+        with np.errstate(all="ignore"):
+            scales = np.array(
+                [np.float32(np.float32(self.alpha) * a_scale) * np.float32(s) for s in _const_values(ctx, self, 4)],
+                np.float32,
+            )
+            if ys is not None:
+                scales = (scales / np.float32(ys)).astype(np.float32)
+        scale = ctx.constant("multiplier", scales)
+        acc = ctx.scratch(np.int32)
+        a_zero = scalar_code(ctx, self.inputs[2], "std::int32_t")
+        w(
+            f"detail::int_product<{p.m}, {p.k}, {p.n}, {cpp_type(self.input_info(0).dtype)}>({ctx.ptr(self.inputs[0])}, {a_zero}, {b}, {acc});"
+        )
+        y = ctx.ptr(self.outputs[0])
+        zero_y = int(_const_values(ctx, self, 8)[0]) if self.has_input(8) else 0
+        if p.c_steps is None:
+            w("static constexpr std::int32_t no_bias = 0;")
+            bias, row_step, per_bias = "&no_bias", 0, False
+        else:
+            bias, row_step, per_bias = ctx.ptr(self.inputs[6]), p.c_steps[0], bool(p.c_steps[1])
+        if scales.size == 1 and p.c_steps in (None, (0, 0)):
+            w(_requantize_call(self.ctype(0), p.m * p.n, acc, bias, scale, False, zero_y, y, out.dtype))
+            return
+        row_bias = f"{bias} + r * {row_step}" if row_step else bias
+        call = _requantize_call(
+            self.ctype(0),
+            p.n,
+            f"{acc} + r * {p.n}",
+            row_bias,
+            scale,
+            scales.size > 1,
+            zero_y,
+            f"{y} + r * {p.n}",
+            out.dtype,
+            per_bias,
+        )
+        w(f"for (std::size_t r = 0; r < {p.m}; ++r) {call}")
 
 
 # ---- convolutions --------------------------------------------------------------------------

@@ -7,13 +7,14 @@ attribute space costs one C++ build.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from helpers import TEST_FLAGS, make_model
 from onnx import helper
 
 import rmodel
 from rmodel.errors import RModelError
-from rmodel.verify import onnxruntime_run
+from rmodel.verify import onnxruntime_run, onnxruntime_session
 
 
 def assert_exact(proto, feeds, **load_options) -> rmodel.RModel:
@@ -242,3 +243,61 @@ def _conv_model(rng: np.random.Generator, quantized: bool):
 def test_integer_conv(quantized):
     proto, feeds = _conv_model(np.random.default_rng(3), quantized)
     assert_exact(proto, feeds)
+
+
+def _float_model() -> onnx.ModelProto:
+    """A small seeded Conv + Relu + Gemm network."""
+    rng = np.random.default_rng(0)
+    params = {
+        "w": (rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32),
+        "b": (rng.standard_normal(4) * 0.1).astype(np.float32),
+        "g": (rng.standard_normal((4 * 4 * 4, 5)) * 0.2).astype(np.float32),
+        "gb": (rng.standard_normal(5) * 0.1).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("Gemm", ["f", "g", "gb"], ["y"]),
+    ]
+    return make_model(nodes, {"x": (np.float32, [1, 3, 8, 8])}, ["y"], params)
+
+
+class _Calibration:
+    """Four seeded inputs for onnxruntime's calibration."""
+
+    def __init__(self):
+        rng = np.random.default_rng(1)
+        self.data = iter([{"x": rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)} for _ in range(4)])
+
+    def get_next(self):
+        return next(self.data, None)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_onnxruntime_quantized_model(fmt, tmp_path):
+    """quantize_static's own output, in both formats: the float outputs (after the last
+    DequantizeLinear) equal onnxruntime's on 20 inputs. QDQ groups run as the integer operators
+    onnxruntime fuses them into (rmodel.qdq)."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    reader = type("Reader", (_Calibration, quantization.CalibrationDataReader), {})()
+    onnx.save(_float_model(), tmp_path / "float.onnx")
+    quantization.quantize_static(
+        str(tmp_path / "float.onnx"),
+        str(tmp_path / "q.onnx"),
+        reader,
+        quant_format=getattr(quantization.QuantFormat, fmt),
+        activation_type=quantization.QuantType.QUInt8,
+        weight_type=quantization.QuantType.QInt8,
+    )
+    proto = onnx.load(tmp_path / "q.onnx")
+    m = rmodel.from_onnx(proto)
+    kinds = {op.op_type for op in m.operators}
+    assert {"QLinearConv", "QGemm"} <= kinds and not {"Conv", "Gemm"} & kinds, kinds
+    net = m.compile(binding="ctypes", flags=TEST_FLAGS)
+    session = onnxruntime_session(proto)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        x = rng.uniform(-1.3, 1.3, (1, 3, 8, 8)).astype(np.float32)
+        got, ref = net.predict(x), session.run(None, {"x": x})[0]
+        assert got.dtype == ref.dtype == np.float32 and np.array_equal(got, ref), (got, ref)

@@ -45,6 +45,19 @@ inline void requantize(const std::int32_t* acc, const std::int32_t* bias, const 
 }
 // rmodel:end requantize
 
+// rmodel:begin scale_output
+// y = float(acc + bias) * scale over N int32 sums: the float output of com.microsoft QGemm (MLAS's
+// scale-bias output processor), steps as in requantize
+template <std::size_t N, std::size_t ScaleStep, std::size_t BiasStep>
+inline void scale_output(const std::int32_t* acc, const std::int32_t* bias, const float* scale, float* y) {
+  for (std::size_t i = 0; i < N; ++i) {
+    const auto sum =
+        static_cast<std::int32_t>(static_cast<std::uint32_t>(acc[i]) + static_cast<std::uint32_t>(bias[i * BiasStep]));
+    y[i] = static_cast<float>(sum) * scale[i * ScaleStep];
+  }
+}
+// rmodel:end scale_output
+
 // rmodel:begin int_product
 // y (M x N, int32) = (a - a_zero_point) . b for integer a (M x K, row-major) and b (K x N,
 // row-major, its zero points already subtracted: int16): for each row, every k adds one scaled
