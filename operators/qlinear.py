@@ -328,7 +328,7 @@ class QGemm(Operator[QGemmPlan]):
             if c.dtype != np.int32 or broadcast_shapes(self, c.shape, (m, n)) != (m, n):
                 raise self.fail(f"C must be int32 broadcasting to {(m, n)}, got {c.dtype} {c.shape}")
             shape = (1,) * (2 - c.rank) + c.shape
-            c_steps = (n if shape[0] > 1 else 0, 1 if shape[1] > 1 else 0)
+            c_steps = (shape[1] if shape[0] > 1 else 0, 1 if shape[1] > 1 else 0)  # (row, column) steps
         out_type = np.dtype(np.float32)
         if self.has_input(7):
             _check_scale(self, 7, (1,), "y_scale")

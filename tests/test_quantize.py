@@ -301,3 +301,84 @@ def test_onnxruntime_quantized_model(fmt, tmp_path):
         x = rng.uniform(-1.3, 1.3, (1, 3, 8, 8)).astype(np.float32)
         got, ref = net.predict(x), session.run(None, {"x": x})[0]
         assert got.dtype == ref.dtype == np.float32 and np.array_equal(got, ref), (got, ref)
+
+
+# (m, k, n, transB, alpha, C shape, output: "int", "float" (y_scale, no zero point) or "raw" (neither), per column)
+QGEMM_CASES = [
+    (3, 16, 5, 0, 1.0, (5,), "int", False),
+    (4, 9, 7, 1, 0.5, None, "int", True),
+    (2, 20, 3, 0, 1.0, (2, 3), "int", True),
+    (3, 8, 4, 1, 1.0, (1,), "float", False),
+    (5, 6, 2, 0, 2.0, (5, 1), "raw", True),
+]
+
+
+def test_qgemm():
+    """com.microsoft QGemm over transB, alpha, the broadcast of C and the three output forms."""
+    rng = np.random.default_rng(5)
+    nodes, inputs, outputs, inits, feeds = [], {}, {}, {}, {}
+    for i, (m, k, n, trans_b, alpha, c_shape, output, per_column) in enumerate(QGEMM_CASES):
+        at, bt = (np.uint8, np.int8) if i % 2 == 0 else (np.uint8, np.uint8)
+        feeds[f"a{i}"], inputs[f"a{i}"] = _ints(rng, at, (m, k)), (at, (m, k))
+        inits[f"b{i}"] = _ints(rng, bt, (n, k) if trans_b else (k, n))
+        cols = (n,) if per_column else ()
+        inits.update({f"as{i}": np.float32(0.02), f"az{i}": _ints(rng, at, ())})
+        inits.update({f"bs{i}": rng.uniform(0.001, 0.01, cols).astype(np.float32), f"bz{i}": _ints(rng, bt, cols)})
+        ins = [f"a{i}", f"as{i}", f"az{i}", f"b{i}", f"bs{i}", f"bz{i}"]
+        if c_shape is not None:
+            inits[f"c{i}"] = rng.integers(-30000, 30000, c_shape).astype(np.int32)
+        ins.append(f"c{i}" if c_shape is not None else "")
+        if output != "raw":
+            inits[f"ys{i}"] = np.float32(0.02 * 0.01 * 120 * 120 * np.sqrt(k) / 50)
+            ins.append(f"ys{i}")
+        if output == "int":
+            inits[f"yz{i}"] = _ints(rng, at, ())
+            ins.append(f"yz{i}")
+        nodes.append(helper.make_node("QGemm", ins, [f"y{i}"], domain="com.microsoft", alpha=alpha, transB=trans_b))
+        outputs[f"y{i}"] = at if output == "int" else np.float32
+    proto = make_model(nodes, inputs, outputs, inits)
+    proto.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    assert_exact(proto, feeds)
+
+
+def test_qdq_fusion_of_matmul_and_unfused_groups():
+    """DQ -> MatMul -> Q becomes QLinearMatMul; a Conv whose output is not quantized stays a float
+    Conv (as in onnxruntime), its weights dequantized at load time with onnxruntime's arithmetic."""
+    rng = np.random.default_rng(6)
+    inits = {
+        "s": np.float32(0.05),
+        "z": np.uint8(120),
+        "wq": _ints(rng, np.int8, (24, 6)),
+        "ws": rng.uniform(0.001, 0.01, 6).astype(np.float32),
+        "wz": np.zeros(6, np.int8),
+        "ys": np.float32(0.03),
+        "yz": np.uint8(100),
+        "cw": _ints(rng, np.int8, (2, 3, 3, 3)),
+        "cs": np.float32(0.01),
+        "cz": np.int8(0),
+    }
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], axis=1),
+        helper.make_node("MatMul", ["xd", "wd"], ["mm"]),
+        helper.make_node("QuantizeLinear", ["mm", "ys", "yz"], ["yq"]),
+        helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"]),
+        helper.make_node("DequantizeLinear", ["ximg", "s", "z"], ["imgd"]),
+        helper.make_node("DequantizeLinear", ["cw", "cs", "cz"], ["cwd"]),
+        helper.make_node("Conv", ["imgd", "cwd"], ["conv"]),
+    ]
+    inputs = {"x": (np.float32, (5, 24)), "ximg": (np.uint8, (1, 3, 5, 5))}
+    proto = make_model(nodes, inputs, {"y": np.float32, "conv": np.float32}, inits, opset=13)
+    m = rmodel.from_onnx(proto)
+    assert [op.op_type for op in m.operators] == ["QuantizeLinear", "QLinearMatMul", "DequantizeLinear"] + [
+        "DequantizeLinear",
+        "Conv",
+    ]
+    feeds = {"x": rng.uniform(-3, 3, (5, 24)).astype(np.float32), "ximg": _ints(rng, np.uint8, (1, 3, 5, 5))}
+    m = rmodel.from_onnx(proto)
+    got = m.compile(binding="ctypes", flags=TEST_FLAGS).predict(feeds["x"], feeds["ximg"])
+    ref = onnxruntime_run(proto, feeds, m.output_names)
+    assert np.array_equal(got[0], ref[0])
+    # a float Conv: sums of 27 terms of up to 8 in magnitude, which cancel; float rounding differs
+    np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=27 * 8 * 2**-23)
