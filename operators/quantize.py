@@ -92,7 +92,7 @@ class _Linear(Operator[AxisPlan]):
     axis: int
 
     def setup(self) -> None:
-        self.axis = int(self.attr["axis"])
+        self.axis = int(self.attr.get("axis", 1))  # (QuantizeLinear-10 has no axis)
         for name in ("block_size", "precision"):
             if int(self.attr.get(name, 0)):
                 raise RModelError(
