@@ -450,8 +450,8 @@ def _load_graph(
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         try:
-            op, outs = build_operator(
-                node.op_type, node_name, node.input, node.output, attrs, opset, tensors, constants, cls=cls
+            op, outs = build_operator(  # (op type domain::name outside the default domain)
+                op_key, node_name, node.input, node.output, attrs, opset, tensors, constants, cls=cls
             )
         except RModelError:
             raise

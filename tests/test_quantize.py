@@ -293,14 +293,18 @@ def test_onnxruntime_quantized_model(fmt, tmp_path):
     proto = onnx.load(tmp_path / "q.onnx")
     m = rmodel.from_onnx(proto)
     kinds = {op.op_type for op in m.operators}
-    assert {"QLinearConv", "QGemm"} <= kinds and not {"Conv", "Gemm"} & kinds, kinds
+    assert {"QLinearConv", "com.microsoft::QGemm"} <= kinds and not {"Conv", "Gemm"} & kinds, kinds
     net = m.compile(binding="ctypes", flags=TEST_FLAGS)
     session = onnxruntime_session(proto)
+    exported = onnxruntime_session(m.to_onnx())  # rmodel's operators as ONNX (QGemm in its domain)
     rng = np.random.default_rng(4)
     for _ in range(20):
         x = rng.uniform(-1.3, 1.3, (1, 3, 8, 8)).astype(np.float32)
         got, ref = net.predict(x), session.run(None, {"x": x})[0]
         assert got.dtype == ref.dtype == np.float32 and np.array_equal(got, ref), (got, ref)
+        assert np.array_equal(exported.run(None, {"x": x})[0], ref)
+    m.save(tmp_path / "q.rmodel")
+    assert rmodel.load(tmp_path / "q.rmodel").generate() == m.generate()
 
 
 # (m, k, n, transB, alpha, C shape, output: "int", "float" (y_scale, no zero point) or "raw" (neither), per column)
