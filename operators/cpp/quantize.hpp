@@ -60,20 +60,37 @@ inline void scale_output(const std::int32_t* acc, const std::int32_t* bias, cons
 
 // rmodel:begin int_product
 // y (M x N, int32) = (a - a_zero_point) . b for integer a (M x K, row-major) and b (K x N,
-// row-major, its zero points already subtracted: int16): for each row, every k adds one scaled
-// row of b to N accumulators, a loop over contiguous columns that vectorizes. Exact while
-// K * 2^16 fits int32 (checked at generation time).
-template <std::size_t M, std::size_t K, std::size_t N, typename TA>
-inline void int_product(const TA* a, std::int32_t a_zero_point, const std::int16_t* b, std::int32_t* y) {
-  for (std::size_t m = 0; m < M; ++m) {
-    std::int32_t* row = y + m * N;
-    for (std::size_t n = 0; n < N; ++n) row[n] = 0;
-    for (std::size_t k = 0; k < K; ++k) {
-      const std::int32_t av = static_cast<std::int32_t>(a[m * K + k]) - a_zero_point;
-      const std::int16_t* bk = b + k * N;
-      for (std::size_t n = 0; n < N; ++n) row[n] += av * static_cast<std::int32_t>(bk[n]);
+// row-major, its zero points already subtracted: int16), in tiles of R rows x W columns whose
+// int32 sums stay in registers over all of k (one run of W values of b serves R rows). Every
+// size is a template argument, the last rows and columns smaller tiles. Exact while K * 2^16
+// fits int32 (checked at generation time).
+template <std::size_t R, std::size_t W, std::size_t K, std::size_t N, typename TA>
+inline void int_tile(const TA* a, std::int32_t a_zero_point, const std::int16_t* b, std::int32_t* y) {
+  std::int32_t acc[R][W] = {};
+  for (std::size_t k = 0; k < K; ++k) {
+    const std::int16_t* bk = b + k * N;
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::int32_t av = static_cast<std::int32_t>(a[r * K + k]) - a_zero_point;
+      for (std::size_t n = 0; n < W; ++n) acc[r][n] += av * static_cast<std::int32_t>(bk[n]);
     }
   }
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t n = 0; n < W; ++n) y[r * N + n] = acc[r][n];
+  }
+}
+template <std::size_t R, std::size_t K, std::size_t N, typename TA>
+inline void int_rows(const TA* a, std::int32_t a_zero_point, const std::int16_t* b, std::int32_t* y) {
+  constexpr std::size_t W = 32;
+  std::size_t n0 = 0;
+  for (; n0 + W <= N; n0 += W) int_tile<R, W, K, N>(a, a_zero_point, b + n0, y + n0);
+  if constexpr (N % W != 0) int_tile<R, N % W, K, N>(a, a_zero_point, b + n0, y + n0);
+}
+template <std::size_t M, std::size_t K, std::size_t N, typename TA>
+inline void int_product(const TA* a, std::int32_t a_zero_point, const std::int16_t* b, std::int32_t* y) {
+  constexpr std::size_t R = 4;
+  std::size_t m0 = 0;
+  for (; m0 + R <= M; m0 += R) int_rows<R, K, N>(a + m0 * K, a_zero_point, b, y + m0 * N);
+  if constexpr (M % R != 0) int_rows<M % R, K, N>(a + m0 * K, a_zero_point, b, y + m0 * N);
 }
 // rmodel:end int_product
 
