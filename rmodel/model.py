@@ -139,7 +139,9 @@ class RModel:
         outputs = [helper.make_tensor_value_info(o.name, numpy_to_onnx_dtype(o.dtype), o.shape) for o in self.outputs]
         inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in self.constants.items()]
         graph = helper.make_graph(nodes, identifier(self.name, "model"), inputs, outputs, inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        domains = sorted({n.domain for n in nodes} - {"", "ai.onnx"})  # e.g. com.microsoft (version 1)
+        opsets = [helper.make_opsetid("", self.opset)] + [helper.make_opsetid(d, 1) for d in domains]
+        model = helper.make_model(graph, opset_imports=opsets)
         model.ir_version = min(model.ir_version, 10)
         return model
 

@@ -20,12 +20,14 @@ import onnx
 from onnx import ModelProto, helper, numpy_helper
 
 from . import limits as limits_module
+from . import quantmath
 from .batching import batch_variants, make_dynamic
 from .errors import LimitExceededError, ModelLoadError, RModelError, ShapeError, UnsupportedOperatorError
 from .graph_checks import check_graph
 from .model import RModel
 from .naming import comment_text
 from .operators import REGISTRY, build_operator
+from .qdq import fuse_qdq
 from .tensor import TensorInfo, numpy_to_onnx_dtype, onnx_to_numpy_dtype
 
 #: ops that must never be folded even when their inputs are constant
@@ -366,6 +368,7 @@ def _load_graph(
     opset = _default_opset(model)
     graph = model.graph
     check_graph(graph, f"model '{comment_text(name or default_name)}'")
+    fuse_qdq(model)  # integer operators where onnxruntime runs a QDQ group as one
     inputs = _fix_input_shapes(model, int(batch_size), dict(dim_values or {}), dict(input_shapes or {}))
     for info in inputs:
         limits_module.check_shape(info.shape, f"input '{info.name}'", lim)
@@ -421,7 +424,7 @@ def _load_graph(
             fold_work += _fold_work(node, values, node_name, lim, opset)
             lim.check("the total work of load-time folding", fold_work, "max_fold_work", f"node '{node_name}'")
             try:
-                results = _evaluate(node, values, model)
+                results = quantmath.fold(node, values) or _evaluate(node, values, model)
             except LimitExceededError:
                 raise
             except Exception as exc:
@@ -447,8 +450,8 @@ def _load_graph(
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         try:
-            op, outs = build_operator(
-                node.op_type, node_name, node.input, node.output, attrs, opset, tensors, constants, cls=cls
+            op, outs = build_operator(  # (op type domain::name outside the default domain)
+                op_key, node_name, node.input, node.output, attrs, opset, tensors, constants, cls=cls
             )
         except RModelError:
             raise

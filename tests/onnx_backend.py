@@ -74,6 +74,7 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"only keep_aspect_ratio_policy='stretch' is supported",
         r"uses an ellipsis",
         r"the optional Indices output .* is not supported",
+        r"attribute block_size=\d+ is not supported",
     ),
 }
 
