@@ -1,0 +1,421 @@
+"""rmodel.optimize: pruning Keras 3 models against parameter, FLOP and DSP objectives.
+
+Tiny seeded tasks (a Dense 16-32-5 classifier of a sparse linear rule, a Conv2D 8x8 bar
+orientation classifier) trained once per module; each pruning run is a few short iterations."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from rmodel.errors import RModelError  # noqa: E402
+from rmodel.optimize import (  # noqa: E402
+    BinaryScheduler,
+    ConstantScheduler,
+    ConvRegularizer,
+    DenseRegularizer,
+    DSPEstimator,
+    FLOPEstimator,
+    MaskConstraint,
+    ParameterEstimator,
+    PolynomialScheduler,
+    StructureType,
+    apply_masks,
+    get_attributes_from_keras_model,
+    get_model_masks,
+    get_model_sparsity,
+    group_indices,
+    optimize_model,
+    remove_custom_regularizers,
+    solve_knapsack,
+)
+
+RTOL = 0.97
+
+
+def _dense_model() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(32, activation="relu", name="fc1"),
+            keras.layers.Dense(5, activation="softmax", name="out"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def dense_task():
+    """(model, X_train, y_train, X_val, y_val): a trained 16-32-5 classifier of argmax(x @ W), W
+    using 6 of the 16 inputs."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2500, 16)).astype("float32")
+    w = rng.normal(size=(16, 5)) * (np.arange(16) % 8 < 3)[:, None]
+    y = keras.utils.to_categorical(np.argmax(x @ w, axis=1), 5)
+    model = _dense_model()
+    model.compile(keras.optimizers.Adam(3e-3), "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:2000], y[:2000], epochs=25, batch_size=64, verbose=0)
+    return model, x[:2000], y[:2000], x[2000:], y[2000:]
+
+
+@pytest.fixture(scope="module")
+def conv_task():
+    """A trained Conv2D 8x8 model telling horizontal from vertical bars in noise."""
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    n = 1200
+    labels = rng.integers(0, 2, n)
+    x = rng.normal(scale=0.3, size=(n, 8, 8, 1)).astype("float32")
+    where = rng.integers(1, 7, n)
+    for k in range(n):
+        if labels[k]:
+            x[k, where[k], 1:7, 0] += 1.0
+        else:
+            x[k, 1:7, where[k], 0] += 1.0
+    y = keras.utils.to_categorical(labels, 2)
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalMaxPooling2D()(h)
+    outputs = keras.layers.Dense(2, activation="softmax", name="head")(h)
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(1e-2), "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:1000], y[:1000], epochs=8, batch_size=50, verbose=0)
+    return model, x[:1000], y[:1000], x[1000:], y[1000:]
+
+
+def _accuracy(model, x, y) -> float:
+    return float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == np.argmax(y, axis=1)))
+
+
+def _prune(task, attrs, objective, scheduler, tmp_path, **options):
+    model, xt, yt, xv, yv = task
+    settings = dict(batch_size=64, epochs=3, optimizer=keras.optimizers.Adam(2e-3))
+    settings.update(options)
+    return optimize_model(
+        model,
+        attrs,
+        objective,
+        scheduler,
+        xt,
+        yt,
+        xv,
+        yv,
+        loss_fn="categorical_crossentropy",
+        validation_metric="accuracy",
+        increasing=True,
+        rtol=RTOL,
+        directory=tmp_path,
+        **settings,
+    )
+
+
+# ---- pruning runs ---------------------------------------------------------------------------
+
+
+def test_unstructured_parameter_pruning_reaches_the_schedule_within_tolerance(dense_task, tmp_path, capsys):
+    model, _, _, xv, yv = dense_task
+    attrs = get_attributes_from_keras_model(model)
+    objective = ParameterEstimator()
+    baseline = _accuracy(model, xv, yv)
+    assert objective.model_resources(model, attrs) == 16 * 32 + 32 + 32 * 5 + 5
+    pruned = _prune(dense_task, attrs, objective, PolynomialScheduler(3, final_sparsity=0.75), tmp_path, verbose=True)
+    reached = 1 - objective.model_resources(pruned, attrs) / objective.baseline_resources(attrs)
+    print(f"unstructured parameters: reached {reached:.3f}, accuracy {_accuracy(pruned, xv, yv):.3f} / {baseline:.3f}")
+    assert reached >= 0.7
+    assert _accuracy(pruned, xv, yv) >= RTOL * baseline
+    assert get_model_sparsity(pruned)[0] >= 0.7
+    assert get_model_sparsity(model)[0] == 0.0  # the given model is left alone
+    assert (tmp_path / "best.weights.h5").exists()
+    out = capsys.readouterr().out
+    assert "iteration 3: target sparsity 0.750" in out and "accuracy" in out and "kept" in out
+
+
+def test_structured_pruning_removes_whole_neurons(dense_task, tmp_path):
+    model, _, _, xv, yv = dense_task
+    attrs = get_attributes_from_keras_model(model)
+    attrs["fc1"].structure_type = StructureType.STRUCTURED
+    objective = FLOPEstimator()
+    pruned = _prune(dense_task, attrs, objective, ConstantScheduler(0.0, 0.4, step=0.2), tmp_path)
+    kernel, bias = (np.asarray(v) for v in pruned.get_layer("fc1").weights)
+    dead = np.all(kernel == 0, axis=0)
+    partly = np.any(kernel == 0, axis=0) & ~dead
+    assert not partly.any() and np.all(bias[dead] == 0)
+    flops = objective.model_resources(pruned, attrs)
+    print(
+        f"structured FLOPs: {int(dead.sum())} of 32 neurons removed, FLOPs {flops:g} of {objective.baseline_resources(attrs):g}"
+    )
+    assert dead.sum() >= 8
+    assert flops <= 0.62 * objective.baseline_resources(attrs)
+    assert _accuracy(pruned, xv, yv) >= RTOL * _accuracy(model, xv, yv)
+
+
+def test_pattern_pruning_lowers_the_hls_dsp_estimate(dense_task, tmp_path):
+    import rmodel
+    from rmodel.emitters.hls import estimate
+
+    model, _, _, xv, yv = dense_task
+    attrs = get_attributes_from_keras_model(model)
+    for a in attrs.values():
+        a.reuse_factor, a.structure_type = 4, StructureType.PATTERN
+    objective = DSPEstimator("ap_fixed<16,6>")
+    assert objective.baseline_resources(attrs) == (16 * 32 + 32 * 5) / 4
+    pruned = _prune(
+        dense_task, attrs, objective, ConstantScheduler(0.0, 0.5, step=0.25), tmp_path, knapsack_solver="milp", epochs=4
+    )
+    removed = {}
+    for name in ("fc1", "out"):
+        kernel = np.asarray(pruned.get_layer(name).kernel).reshape(-1)
+        patterns = kernel[group_indices(attrs[name].weight_shape, "pattern", **attrs[name].structure_options())]
+        assert patterns.shape[1] == 4
+        zero = np.all(patterns == 0, axis=1)
+        assert not (np.any(patterns == 0, axis=1) & ~zero).any(), name
+        removed[name] = int(zero.sum())
+    assert removed["fc1"] + removed["out"] >= 0.45 * (512 + 160) / 4
+    dsp = objective.model_resources(pruned, attrs)
+    hls = estimate(rmodel.from_keras(pruned), precision="ap_fixed<16,6>", reuse_factor=4)
+    print(f"pattern DSP: {dsp:g} of {objective.baseline_resources(attrs):g} (HLS estimate {hls.dsp}); {removed}")
+    assert dsp == hls.dsp <= 0.55 * objective.baseline_resources(attrs)
+    assert _accuracy(pruned, xv, yv) >= RTOL * _accuracy(model, xv, yv)
+
+
+def test_conv_filter_pruning_and_dsp_rule_match_the_hls_estimate(conv_task, tmp_path):
+    import rmodel
+    from rmodel.emitters.hls import estimate
+
+    model, _, _, xv, yv = conv_task
+    attrs = get_attributes_from_keras_model(model)
+    assert attrs["conv1"].output_shape == (6, 6, 8) and attrs["conv2"].output_positions == 16
+    assert StructureType.STRUCTURED not in attrs["head"].allowed_structures  # the outputs stay
+    attrs["conv2"].structure_type = StructureType.STRUCTURED
+    attrs["head"].optimizable = False
+    baseline = _accuracy(model, xv, yv)
+    pruned = _prune(
+        conv_task, attrs, ParameterEstimator(), ConstantScheduler(0.0, 0.5, step=0.5), tmp_path, batch_size=50
+    )
+    kernel = np.asarray(pruned.get_layer("conv2").kernel)
+    filters = kernel.reshape(-1, 8)
+    dead = np.all(filters == 0, axis=0)
+    assert dead.any() and not (np.any(filters == 0, axis=0) & ~dead).any()
+    assert np.all(np.asarray(pruned.get_layer("head").kernel) != 0)
+    print(f"conv: {int(dead.sum())} of 8 filters removed, conv1 sparsity {get_model_sparsity(pruned)[1]['conv1']:.2f}")
+    assert _accuracy(pruned, xv, yv) >= RTOL * baseline
+    for a in attrs.values():
+        a.reuse_factor = 2
+    for io_type in ("io_stream", "io_parallel"):
+        objective = DSPEstimator("ap_fixed<16,6>", io_type=io_type)
+        hls = estimate(rmodel.from_keras(pruned), precision="ap_fixed<16,6>", reuse_factor=2, io_type=io_type)
+        convs = sum(layer.dsp for layer in hls.layers if layer.op_type == "Conv")
+        assert objective.model_resources(pruned, attrs) == convs, io_type
+
+
+def test_masks_hold_weights_at_zero_through_training(dense_task):
+    model, xt, yt, _, _ = dense_task
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    attrs = get_attributes_from_keras_model(copy)
+    masks = get_model_masks(copy, attrs, 0.6, ParameterEstimator(), metric="l2", local=True)
+    # each layer keeps 40% of its parameters, biases (never pruned without structure) included
+    assert masks["fc1"].kernel.sum() == int(0.4 * (512 + 32) - 32)
+    assert masks["out"].kernel.sum() == int(0.4 * (160 + 5) - 5)
+    apply_masks(copy, masks)
+    zeros = np.asarray(copy.get_layer("fc1").kernel) == 0
+    copy.get_layer("fc1").kernel.constraint = MaskConstraint(masks["fc1"].kernel)
+    copy.compile(keras.optimizers.Adam(1e-2), "categorical_crossentropy")
+    copy.fit(xt, yt, epochs=1, batch_size=64, verbose=0)
+    assert np.all(np.asarray(copy.get_layer("fc1").kernel)[zeros] == 0)
+    # without the constraint the same training moves them (so the check above can fail)
+    copy.get_layer("fc1").kernel.constraint = None
+    copy.compile(keras.optimizers.Adam(1e-2), "categorical_crossentropy")
+    copy.fit(xt, yt, epochs=1, batch_size=64, verbose=0)
+    assert np.count_nonzero(np.asarray(copy.get_layer("fc1").kernel)[zeros]) > 0.5 * zeros.sum()
+
+
+def test_regularization_range_keeps_a_strength_within_tolerance(dense_task, tmp_path, capsys):
+    model, *_ = dense_task
+    attrs = get_attributes_from_keras_model(model)
+    attrs["fc1"].structure_type = StructureType.STRUCTURED
+    pruned = _prune(
+        dense_task,
+        attrs,
+        ParameterEstimator(),
+        ConstantScheduler(0.0, 0.3, step=0.3),
+        tmp_path,
+        epochs=2,
+        verbose=True,
+        regularization_range=[1e-4, 10.0],
+    )
+    out = capsys.readouterr().out
+    assert "regularization 0.0001" in out and "regularization 10" in out
+    assert not pruned.losses  # the regularizers are gone from the result
+    assert pruned.get_layer("fc1").kernel_regularizer is None
+
+
+# ---- regularizers ---------------------------------------------------------------------------
+
+
+def _numpy_penalty(kernel, structure, alpha, beta, norm, **options):
+    groups = kernel.reshape(-1)[group_indices(kernel.shape, structure, **options)].astype(np.float64)
+    norms = np.abs(groups).sum(axis=1) if norm == 1 else np.sqrt((groups**2).sum(axis=1))
+    return alpha * norms.sum() + beta * groups.var(axis=1).sum()
+
+
+@pytest.mark.parametrize(
+    "shape, structure, options",
+    [
+        ((4, 6), "unstructured", {}),
+        ((4, 6), "structured", {}),
+        ((4, 6), "pattern", {"pattern_offset": 6, "consecutive_patterns": 2}),
+        ((4, 6), "block", {"block_shape": (2, 3)}),
+        ((3, 3, 2, 4), "structured", {}),
+        ((3, 2, 4), "pattern", {"pattern_offset": 12}),
+    ],
+)
+def test_regularizer_penalty_matches_its_groups(shape, structure, options):
+    kernel = np.random.default_rng(2).normal(size=shape).astype("float32")
+    kind = DenseRegularizer if len(shape) == 2 else ConvRegularizer
+    for norm in (1, 2):
+        reg = kind(0.01, beta=0.5, norm=norm, structure_type=structure, **options)
+        got = float(keras.ops.convert_to_numpy(reg(keras.ops.convert_to_tensor(kernel))))
+        assert got == pytest.approx(_numpy_penalty(kernel, structure, 0.01, 0.5, norm, **options), rel=1e-5)
+        assert kind.from_config(reg.get_config()).get_config() == reg.get_config()
+
+
+def test_group_layouts():
+    assert group_indices((4, 3), "structured")[0].tolist() == [0, 3, 6, 9]  # neuron 0: column 0
+    assert group_indices((4, 6), "pattern", pattern_offset=6)[1].tolist() == [1, 7, 13, 19]
+    assert group_indices((4, 6), "pattern", pattern_offset=6, consecutive_patterns=2)[0].tolist() == [
+        0,
+        1,
+        6,
+        7,
+        12,
+        13,
+        18,
+        19,
+    ]
+    assert group_indices((4, 6), "block", block_shape=(2, 3))[1].tolist() == [3, 4, 5, 9, 10, 11]
+    for shape, structure, options in [((4, 6), "block", {"block_shape": (2, 3)}), ((3, 3, 2, 4), "structured", {})]:
+        flat = np.sort(group_indices(shape, structure, **options).reshape(-1))
+        assert flat.tolist() == list(range(int(np.prod(shape))))  # a partition of the kernel
+    with pytest.raises(RModelError, match="does not tile"):
+        group_indices((4, 6), "block", block_shape=(3, 3))
+    with pytest.raises(ValueError, match="not one of"):
+        ConvRegularizer(0.1, structure_type="block")
+
+
+def test_model_with_regularizers_saves_and_loads(tmp_path):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6, 6, 2))
+    h = keras.layers.Conv2D(4, 3, kernel_regularizer=ConvRegularizer(1e-3, norm=2, structure_type="structured"))(inputs)
+    h = keras.layers.Flatten()(h)
+    dense = DenseRegularizer(1e-2, beta=1e-3, structure_type="pattern", pattern_offset=16, consecutive_patterns=2)
+    outputs = keras.layers.Dense(2, kernel_regularizer=dense)(h)
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "reg.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.layers[-1].kernel_regularizer, DenseRegularizer)
+    assert loaded.layers[-1].kernel_regularizer.get_config() == dense.get_config()
+    before = sorted(float(keras.ops.convert_to_numpy(v)) for v in model.losses)
+    after = sorted(float(keras.ops.convert_to_numpy(v)) for v in loaded.losses)
+    assert len(before) == 2 and before == pytest.approx(after) and min(before) > 0
+    remove_custom_regularizers(loaded)
+    assert not loaded.losses
+    loaded.save(tmp_path / "plain.keras")
+    assert "rmodel>" not in str(keras.saving.load_model(tmp_path / "plain.keras").get_config())
+
+
+# ---- knapsack -------------------------------------------------------------------------------
+
+
+def _brute_force(values, weights, capacity):
+    best = 0.0
+    for chosen in itertools.product((0, 1), repeat=len(values)):
+        c = np.array(chosen, dtype=bool)
+        if weights[c].sum() <= capacity + 1e-9:
+            best = max(best, float(values[c].sum()))
+    return best
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_knapsack_solvers_against_brute_force(fractional):
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(4 + fractional)
+    greedy_worse = 0
+    for _ in range(40):
+        n = int(rng.integers(1, 11))
+        values = rng.random(n)
+        weights = rng.integers(0, 9, n).astype(float)
+        if fractional:
+            weights = weights / 4  # quarters: 'dp' scales them to integers
+        capacity = float(rng.uniform(0, weights.sum() + 1))
+        best = _brute_force(values, weights, capacity)
+        for solver in ("dp", "milp", "greedy"):
+            result = solve_knapsack(values, weights, capacity, solver)
+            chosen = list(result.selected)
+            assert result.weight == pytest.approx(weights[chosen].sum()) and result.weight <= capacity + 1e-9
+            assert result.value == pytest.approx(values[chosen].sum())
+            if solver == "greedy":
+                assert result.value >= best / 2 - 1e-9
+                greedy_worse += result.value < best - 1e-9
+            else:
+                assert result.value == pytest.approx(best), (solver, values, weights, capacity)
+    assert greedy_worse > 0  # the instances are hard enough for greedy to miss the optimum sometimes
+
+
+def test_knapsack_errors():
+    with pytest.raises(RModelError, match="dp, greedy, milp"):
+        solve_knapsack([1.0], [1.0], 1.0, "CBC")
+    with pytest.raises(RModelError, match="nonnegative"):
+        solve_knapsack([1.0], [-1.0], 1.0)
+
+
+# ---- schedulers and options -----------------------------------------------------------------
+
+
+def _run(scheduler, outcomes):
+    """Targets a scheduler proposes when iterations succeed or fail as ``outcomes`` say."""
+    seen = []
+    go_on, s = scheduler.update_step()
+    for ok in outcomes:
+        if not go_on:
+            break
+        seen.append(round(s, 6))
+        go_on, s = scheduler.update_step() if ok else scheduler.repair_step()
+    return seen, go_on
+
+
+def test_schedulers():
+    assert _run(ConstantScheduler(0.0, 0.3, step=0.1), [True] * 9) == ([0.1, 0.2, 0.3], False)
+    assert _run(ConstantScheduler(0.0, 1.0, step=0.25), [True, False, True]) == ([0.25, 0.5], False)
+    poly = [round(0.8 - 0.8 * (1 - t / 4) ** 3, 6) for t in (1, 2, 3, 4)]
+    assert _run(PolynomialScheduler(4, 0.0, 0.8), [True] * 9) == (poly, False)
+    # bisection: success moves halfway up, failure halfway down between the bounds
+    outcomes = [True, False, True, False, True, True]
+    assert _run(BinaryScheduler(0.0, 1.0, threshold=0.01), outcomes) == (
+        [0.5, 0.75, 0.625, 0.6875, 0.65625, 0.671875],
+        False,
+    )
+    # steps below the threshold end it: 0.6875 failed, and 0.65625 is closer than 0.05
+    assert _run(BinaryScheduler(0.0, 1.0, threshold=0.05), outcomes) == ([0.5, 0.75, 0.625, 0.6875], False)
+    with pytest.raises(RModelError):
+        ConstantScheduler(0.5, 0.2)
+
+
+def test_unsupported_options_are_refused_clearly(dense_task, tmp_path):
+    model, *_ = dense_task
+    attrs = get_attributes_from_keras_model(model)
+    with pytest.raises(RModelError, match="tuner=None"):
+        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, tuner="Bayesian")
+    with pytest.raises(RModelError, match="l1, l2"):
+        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, ranking_metric="oracle")
+    attrs["out"].structure_type = StructureType.STRUCTURED
+    with pytest.raises(RModelError, match="not one of"):
+        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path)
+    attrs = get_attributes_from_keras_model(model)
+    assert not DSPEstimator("ap_fixed<8,3>").is_layer_optimizable(attrs["fc1"])[0]  # LUT multipliers: no DSPs
