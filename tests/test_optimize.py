@@ -419,3 +419,22 @@ def test_unsupported_options_are_refused_clearly(dense_task, tmp_path):
         _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path)
     attrs = get_attributes_from_keras_model(model)
     assert not DSPEstimator("ap_fixed<8,3>").is_layer_optimizable(attrs["fc1"])[0]  # LUT multipliers: no DSPs
+
+
+def test_readme_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's pruning example, as written: it reaches its DSP target within tolerance."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Pruning (rmodel.optimize)", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    out = capsys.readouterr().out
+    attrs, objective = scope["attrs"], scope["objective"]
+    assert objective.baseline_resources(attrs) == (16 * 32 + 32 * 5) / 4
+    assert objective.model_resources(scope["pruned"], attrs) <= 0.55 * objective.baseline_resources(attrs)
+    assert "iteration 3: target sparsity 0.500" in out and "kept" in out and (tmp_path / "pruning").is_dir()
+    assert "DSP" in out

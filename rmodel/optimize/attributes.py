@@ -42,6 +42,11 @@ class LayerAttributes:
     input_precision: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "structure_type":  # a name such as "pattern" is taken for its StructureType
+            value = structure_type(value)
+        object.__setattr__(self, name, value)
+
     @property
     def weights(self) -> int:
         """Kernel size (biases not counted)."""
@@ -69,7 +74,7 @@ class LayerAttributes:
 
     def check(self) -> None:
         """An error when the chosen structure is not allowed for this layer or does not fit its kernel."""
-        kind = structure_type(self.structure_type)
+        kind = self.structure_type
         if kind not in self.allowed_structures:
             names = ", ".join(s.value for s in self.allowed_structures)
             raise RModelError(f"layer '{self.name}' ({self.layer_type}): structure {kind.value!r} not one of {names}")
