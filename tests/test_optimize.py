@@ -26,6 +26,7 @@ from rmodel.optimize import (  # noqa: E402
     StructureType,
     apply_masks,
     get_attributes_from_keras_model,
+    get_model_gradients,
     get_model_masks,
     get_model_sparsity,
     group_indices,
@@ -135,12 +136,44 @@ def test_unstructured_parameter_pruning_reaches_the_schedule_within_tolerance(de
     assert "iteration 3: target sparsity 0.750" in out and "accuracy" in out and "kept" in out
 
 
+def test_loss_gradients_match_finite_differences(dense_task):
+    model, xt, yt, _, _ = dense_task
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    x, y = xt[:300].astype("float64"), yt[:300]
+    grads = get_model_gradients(copy, "categorical_crossentropy", xt[:300], y, ["fc1", "out"], batch_size=128)
+    assert grads["fc1"].shape == (16, 32) and grads["out"].shape == (32, 5)
+
+    def loss() -> float:
+        p = np.clip(copy.predict(x, verbose=0).astype("float64"), 1e-7, 1)
+        return float(np.mean(-np.sum(y * np.log(p), axis=1)))
+
+    checked = 0
+    for name in ("fc1", "out"):
+        kernel = np.asarray(copy.get_layer(name).kernel)
+        for index in np.argsort(-np.abs(grads[name]).reshape(-1))[:2]:
+            where = np.unravel_index(index, kernel.shape)
+            slopes = []
+            for step in (0.02, -0.02):
+                moved = kernel.copy()
+                moved[where] += step
+                copy.get_layer(name).kernel.assign(moved)
+                slopes.append(loss())
+            copy.get_layer(name).kernel.assign(kernel)
+            numeric = (slopes[0] - slopes[1]) / 0.04
+            assert grads[name][where] == pytest.approx(numeric, rel=0.05, abs=1e-4), (name, where)
+            checked += abs(numeric) > 1e-3
+    assert checked >= 2
+
+
 def test_structured_pruning_removes_whole_neurons(dense_task, tmp_path):
     model, _, _, xv, yv = dense_task
     attrs = get_attributes_from_keras_model(model)
     attrs["fc1"].structure_type = StructureType.STRUCTURED
     objective = FLOPEstimator()
-    pruned = _prune(dense_task, attrs, objective, ConstantScheduler(0.0, 0.4, step=0.2), tmp_path)
+    pruned = _prune(
+        dense_task, attrs, objective, ConstantScheduler(0.0, 0.4, step=0.2), tmp_path, ranking_metric="oracle"
+    )
     kernel, bias = (np.asarray(v) for v in pruned.get_layer("fc1").weights)
     dead = np.all(kernel == 0, axis=0)
     partly = np.any(kernel == 0, axis=0) & ~dead
@@ -413,7 +446,7 @@ def test_unsupported_options_are_refused_clearly(dense_task, tmp_path):
     with pytest.raises(RModelError, match="tuner=None"):
         _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, tuner="Bayesian")
     with pytest.raises(RModelError, match="l1, l2"):
-        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, ranking_metric="oracle")
+        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, ranking_metric="saliency")
     attrs["out"].structure_type = StructureType.STRUCTURED
     with pytest.raises(RModelError, match="not one of"):
         _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path)

@@ -16,6 +16,7 @@ factor R), block (Dense). Knapsack solvers: "dp", "greedy", "milp" (scipy).
 from __future__ import annotations
 
 from .attributes import SUPPORTED_LAYERS, LayerAttributes, get_attributes_from_keras_model
+from .gradients import get_model_gradients
 from .knapsack import SOLVERS, KnapsackResult, solve_knapsack
 from .loop import MaskConstraint, optimize_model
 from .masking import SUPPORTED_METRICS, LayerMask, apply_masks, get_model_masks
@@ -46,6 +47,7 @@ __all__ = [
     "StructureType",
     "apply_masks",
     "get_attributes_from_keras_model",
+    "get_model_gradients",
     "get_model_masks",
     "get_model_sparsity",
     "group_indices",

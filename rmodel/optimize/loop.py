@@ -13,6 +13,7 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from .attributes import LayerAttributes
+from .gradients import get_model_gradients
 from .knapsack import SOLVERS
 from .masking import SUPPORTED_METRICS, LayerMask, apply_masks, get_model_masks, optimizable_layers
 from .objectives import ObjectiveEstimator
@@ -68,7 +69,7 @@ def optimize_model(
     Each iteration takes the scheduler's next target sparsity s, retrains ``rewinding_epochs``
     epochs without masks (pruned weights may grow back), keeps the most important groups of
     weights whose ``objective`` cost is at most ``(1 - s)`` of the unpruned cost (ranked by
-    ``ranking_metric``, chosen by the ``knapsack_solver``: ``"dp"``, ``"greedy"`` or ``"milp"``),
+    ``ranking_metric``: ``"l1"``, ``"l2"`` or ``"oracle"``, from the training loss's gradients; chosen by the ``knapsack_solver``: ``"dp"``, ``"greedy"`` or ``"milp"``),
     zeroes the rest and fine-tunes ``epochs`` epochs with them held at zero. An iteration whose
     ``validation_metric`` (on ``X_val``, ``y_val``) stays within ``rtol`` of the baseline
     (``metric >= rtol * baseline`` if ``increasing`` else ``metric <= rtol * baseline``) is kept;
@@ -122,8 +123,19 @@ def optimize_model(
         step += 1
         if step > 1 and rewinding_epochs > 0:
             run.fit(rewinding_epochs, {})
+        gradients = None
+        if ranking_metric == "oracle":
+            names = [a.name for a in optimizable_layers(model_attributes, objective)]
+            gradients = get_model_gradients(pruned, loss_fn, X_train, y_train, names, batch_size)
         masks = get_model_masks(
-            pruned, model_attributes, target, objective, ranking_metric, local=local, knapsack_solver=knapsack_solver
+            pruned,
+            model_attributes,
+            target,
+            objective,
+            ranking_metric,
+            local=local,
+            knapsack_solver=knapsack_solver,
+            gradients=gradients,
         )
         apply_masks(pruned, masks)
         run.fit(epochs, masks)

@@ -5,6 +5,9 @@ weights kept (globally, or per layer with ``local=True``), less what no group re
 (biases outside neurons, rounding); each group's knapsack weight is what
 removing it saves, its value its importance: the group's norm divided by ``size ** (1 / p)``
 (mean magnitude for l1, root mean square for l2), so groups of different sizes and layers compare.
+``oracle`` ranks a group by ``|sum_g dL/dw * w| / size``, the first-order change of the loss when
+the group is removed (Molchanov et al. 2016, "Pruning Convolutional Neural Networks for Resource
+Efficient Inference"); it needs the loss gradients (``gradients.get_model_gradients``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from .knapsack import solve_knapsack
 from .objectives import ObjectiveEstimator
 from .structures import StructureType, group_indices
 
-#: ranking metrics of groups; gradient-based ones ('oracle', 'saliency') are not built yet
-SUPPORTED_METRICS = ("l1", "l2")
+#: ranking metrics of groups ('saliency', second derivatives, is not built yet)
+SUPPORTED_METRICS = ("l1", "l2", "oracle")
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,17 @@ def optimizable_layers(
     return chosen
 
 
-def group_importance(kernel: np.ndarray, groups: np.ndarray, metric: str) -> np.ndarray:
-    """Importance of each group (row of flat indices ``groups``) of ``kernel`` under ``metric``."""
+def group_importance(
+    kernel: np.ndarray, groups: np.ndarray, metric: str, gradient: np.ndarray | None = None
+) -> np.ndarray:
+    """Importance of each group (row of flat indices ``groups``) of ``kernel`` under ``metric``
+    (``oracle``: ``gradient`` is the loss gradient with respect to the kernel)."""
     values = np.asarray(kernel, dtype=np.float64).reshape(-1)[groups]
+    if metric == "oracle":
+        if gradient is None:
+            raise RModelError("ranking metric 'oracle' needs the loss gradients of the kernels")
+        slopes = np.asarray(gradient, dtype=np.float64).reshape(-1)[groups]
+        return np.abs((slopes * values).sum(axis=1)) / groups.shape[1]
     if metric == "l1":
         return np.abs(values).mean(axis=1)
     if metric == "l2":
@@ -72,8 +83,10 @@ def get_model_masks(
     metric: str = "l1",
     local: bool = False,
     knapsack_solver: str = "dp",
+    gradients: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, LayerMask]:
-    """Masks of every optimizable layer keeping at most ``(1 - sparsity)`` of the objective."""
+    """Masks of every optimizable layer keeping at most ``(1 - sparsity)`` of the objective
+    (``gradients``: per layer name, the loss gradient of the kernel, for ``metric="oracle"``)."""
     if metric not in SUPPORTED_METRICS:
         raise RModelError(f"ranking metric {metric!r} is not supported; choose one of {', '.join(SUPPORTED_METRICS)}")
     layers = optimizable_layers(attributes, objective)
@@ -81,7 +94,9 @@ def get_model_masks(
     for attrs in layers:
         kernel = np.asarray(model.get_layer(attrs.name).kernel)
         groups = group_indices(attrs.weight_shape, attrs.structure_type, **attrs.structure_options())
-        entries.append((attrs, groups, group_importance(kernel, groups, metric), objective.layer_savings(attrs)))
+        gradient = gradients.get(attrs.name) if gradients is not None else None
+        importance = group_importance(kernel, groups, metric, gradient)
+        entries.append((attrs, groups, importance, objective.layer_savings(attrs)))
     keep: dict[str, np.ndarray] = {}
     batches = [[e] for e in entries] if local else [entries]
     for batch in batches:
