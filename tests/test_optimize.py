@@ -27,9 +27,11 @@ from rmodel.optimize import (  # noqa: E402
     apply_masks,
     get_attributes_from_keras_model,
     get_model_gradients,
+    get_model_hessians,
     get_model_masks,
     get_model_sparsity,
     group_indices,
+    hessian_vector_products,
     optimize_model,
     remove_custom_regularizers,
     solve_knapsack,
@@ -166,6 +168,31 @@ def test_loss_gradients_match_finite_differences(dense_task):
     assert checked >= 2
 
 
+def test_hessian_products_and_diagonal_estimate():
+    """H v against finite differences of gradients, and Hutchinson's diagonal against the exact
+    one of a softmax layer (d2L/dW_jk2 = mean h_j^2 p_k (1 - p_k))."""
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 4)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, 200), 3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax", name="out")])
+    kernel = np.asarray(model.get_layer("out").kernel)
+    loss = keras.losses.get("categorical_crossentropy")
+    v = rng.normal(size=(4, 3)).astype("float32")
+    (hv,) = hessian_vector_products(model, loss, [model.get_layer("out").kernel], x, y, [v])
+    grads = []
+    for step in (1e-2, -1e-2):
+        model.get_layer("out").kernel.assign(kernel + step * v)
+        grads.append(get_model_gradients(model, loss, x, y, ["out"])["out"])
+    model.get_layer("out").kernel.assign(kernel)
+    assert hv == pytest.approx((grads[0] - grads[1]) / 2e-2, rel=2e-2, abs=1e-4)
+    p = model.predict(x, verbose=0).astype("float64")
+    exact = np.einsum("nj,nk->jk", x.astype("float64") ** 2, p * (1 - p)) / len(x)
+    estimate = get_model_hessians(model, loss, x, y, ["out"], batch_size=200, probes=150)["out"]
+    assert np.abs(estimate - exact).max() <= 0.25 * exact.max()
+    assert np.abs(estimate - exact).mean() <= 0.1 * exact.mean()
+
+
 def test_structured_pruning_removes_whole_neurons(dense_task, tmp_path):
     model, _, _, xv, yv = dense_task
     attrs = get_attributes_from_keras_model(model)
@@ -228,7 +255,13 @@ def test_conv_filter_pruning_and_dsp_rule_match_the_hls_estimate(conv_task, tmp_
     attrs["head"].optimizable = False
     baseline = _accuracy(model, xv, yv)
     pruned = _prune(
-        conv_task, attrs, ParameterEstimator(), ConstantScheduler(0.0, 0.5, step=0.5), tmp_path, batch_size=50
+        conv_task,
+        attrs,
+        ParameterEstimator(),
+        ConstantScheduler(0.0, 0.5, step=0.5),
+        tmp_path,
+        batch_size=50,
+        ranking_metric="saliency",
     )
     kernel = np.asarray(pruned.get_layer("conv2").kernel)
     filters = kernel.reshape(-1, 8)
@@ -445,8 +478,8 @@ def test_unsupported_options_are_refused_clearly(dense_task, tmp_path):
     attrs = get_attributes_from_keras_model(model)
     with pytest.raises(RModelError, match="tuner=None"):
         _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, tuner="Bayesian")
-    with pytest.raises(RModelError, match="l1, l2"):
-        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, ranking_metric="saliency")
+    with pytest.raises(RModelError, match="l1, l2, oracle, saliency"):
+        _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path, ranking_metric="taylor")
     attrs["out"].structure_type = StructureType.STRUCTURED
     with pytest.raises(RModelError, match="not one of"):
         _prune(dense_task, attrs, ParameterEstimator(), ConstantScheduler(), tmp_path)

@@ -16,7 +16,7 @@ factor R), block (Dense). Knapsack solvers: "dp", "greedy", "milp" (scipy).
 from __future__ import annotations
 
 from .attributes import SUPPORTED_LAYERS, LayerAttributes, get_attributes_from_keras_model
-from .gradients import get_model_gradients
+from .gradients import get_model_gradients, get_model_hessians, hessian_vector_products
 from .knapsack import SOLVERS, KnapsackResult, solve_knapsack
 from .loop import MaskConstraint, optimize_model
 from .masking import SUPPORTED_METRICS, LayerMask, apply_masks, get_model_masks
@@ -48,10 +48,12 @@ __all__ = [
     "apply_masks",
     "get_attributes_from_keras_model",
     "get_model_gradients",
+    "get_model_hessians",
     "get_model_masks",
     "get_model_sparsity",
     "group_indices",
     "group_matrix",
+    "hessian_vector_products",
     "optimize_model",
     "remove_custom_regularizers",
     "solve_knapsack",

@@ -13,7 +13,7 @@ import numpy as np
 from rmodel.errors import RModelError
 
 from .attributes import LayerAttributes
-from .gradients import get_model_gradients
+from .gradients import get_model_gradients, get_model_hessians
 from .knapsack import SOLVERS
 from .masking import SUPPORTED_METRICS, LayerMask, apply_masks, get_model_masks, optimizable_layers
 from .objectives import ObjectiveEstimator
@@ -69,8 +69,9 @@ def optimize_model(
     Each iteration takes the scheduler's next target sparsity s, retrains ``rewinding_epochs``
     epochs without masks (pruned weights may grow back), keeps the most important groups of
     weights whose ``objective`` cost is at most ``(1 - s)`` of the unpruned cost (ranked by
-    ``ranking_metric``: ``"l1"``, ``"l2"`` or ``"oracle"``, from the training loss's gradients; chosen by the ``knapsack_solver``: ``"dp"``, ``"greedy"`` or ``"milp"``),
-    zeroes the rest and fine-tunes ``epochs`` epochs with them held at zero. An iteration whose
+    ``ranking_metric``: ``"l1"``, ``"l2"``, or from the training loss ``"oracle"`` (gradients) or
+    ``"saliency"`` (Hessian diagonal, estimated); chosen by the ``knapsack_solver``: ``"dp"``,
+    ``"greedy"`` or ``"milp"``), zeroes the rest and fine-tunes ``epochs`` epochs with them held at zero. An iteration whose
     ``validation_metric`` (on ``X_val``, ``y_val``) stays within ``rtol`` of the baseline
     (``metric >= rtol * baseline`` if ``increasing`` else ``metric <= rtol * baseline``) is kept;
     after ``cutoff_bad_trials`` failures the last kept weights are returned.
@@ -123,10 +124,13 @@ def optimize_model(
         step += 1
         if step > 1 and rewinding_epochs > 0:
             run.fit(rewinding_epochs, {})
-        gradients = None
+        gradients = hessians = None
+        names = [a.name for a in optimizable_layers(model_attributes, objective)]
+        chunk = max(batch_size, 1024)  # (sums over the whole training set: the chunk size changes only the speed)
         if ranking_metric == "oracle":
-            names = [a.name for a in optimizable_layers(model_attributes, objective)]
-            gradients = get_model_gradients(pruned, loss_fn, X_train, y_train, names, batch_size)
+            gradients = get_model_gradients(pruned, loss_fn, X_train, y_train, names, chunk)
+        if ranking_metric == "saliency":
+            hessians = get_model_hessians(pruned, loss_fn, X_train, y_train, names, chunk, seed=step)
         masks = get_model_masks(
             pruned,
             model_attributes,
@@ -136,6 +140,7 @@ def optimize_model(
             local=local,
             knapsack_solver=knapsack_solver,
             gradients=gradients,
+            hessians=hessians,
         )
         apply_masks(pruned, masks)
         run.fit(epochs, masks)

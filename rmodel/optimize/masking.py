@@ -8,6 +8,8 @@ removing it saves, its value its importance: the group's norm divided by ``size 
 ``oracle`` ranks a group by ``|sum_g dL/dw * w| / size``, the first-order change of the loss when
 the group is removed (Molchanov et al. 2016, "Pruning Convolutional Neural Networks for Resource
 Efficient Inference"); it needs the loss gradients (``gradients.get_model_gradients``).
+``saliency`` ranks it by ``sum_g |d2L/dw2| * w**2 / 2 / size``, Optimal Brain Damage's estimate of
+the loss increase (LeCun et al. 1989), from the Hessian's diagonal (``get_model_hessians``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from .knapsack import solve_knapsack
 from .objectives import ObjectiveEstimator
 from .structures import StructureType, group_indices
 
-#: ranking metrics of groups ('saliency', second derivatives, is not built yet)
-SUPPORTED_METRICS = ("l1", "l2", "oracle")
+#: ranking metrics of groups
+SUPPORTED_METRICS = ("l1", "l2", "oracle", "saliency")
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,21 @@ def optimizable_layers(
 
 
 def group_importance(
-    kernel: np.ndarray, groups: np.ndarray, metric: str, gradient: np.ndarray | None = None
+    kernel: np.ndarray,
+    groups: np.ndarray,
+    metric: str,
+    gradient: np.ndarray | None = None,
+    hessian: np.ndarray | None = None,
 ) -> np.ndarray:
     """Importance of each group (row of flat indices ``groups``) of ``kernel`` under ``metric``
-    (``oracle``: ``gradient`` is the loss gradient with respect to the kernel)."""
+    (``gradient``, ``hessian``: the loss gradient and Hessian diagonal with respect to the kernel,
+    for ``oracle`` and ``saliency``)."""
     values = np.asarray(kernel, dtype=np.float64).reshape(-1)[groups]
+    if metric == "saliency":
+        if hessian is None:
+            raise RModelError("ranking metric 'saliency' needs the Hessian diagonal of the kernels")
+        curvature = np.abs(np.asarray(hessian, dtype=np.float64).reshape(-1)[groups])
+        return (0.5 * curvature * values**2).sum(axis=1) / groups.shape[1]
     if metric == "oracle":
         if gradient is None:
             raise RModelError("ranking metric 'oracle' needs the loss gradients of the kernels")
@@ -84,9 +96,11 @@ def get_model_masks(
     local: bool = False,
     knapsack_solver: str = "dp",
     gradients: Mapping[str, np.ndarray] | None = None,
+    hessians: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, LayerMask]:
     """Masks of every optimizable layer keeping at most ``(1 - sparsity)`` of the objective
-    (``gradients``: per layer name, the loss gradient of the kernel, for ``metric="oracle"``)."""
+    (``gradients``, ``hessians``: per layer name, the loss gradient and Hessian diagonal of the
+    kernel, for ``metric`` ``"oracle"`` and ``"saliency"``)."""
     if metric not in SUPPORTED_METRICS:
         raise RModelError(f"ranking metric {metric!r} is not supported; choose one of {', '.join(SUPPORTED_METRICS)}")
     layers = optimizable_layers(attributes, objective)
@@ -95,7 +109,8 @@ def get_model_masks(
         kernel = np.asarray(model.get_layer(attrs.name).kernel)
         groups = group_indices(attrs.weight_shape, attrs.structure_type, **attrs.structure_options())
         gradient = gradients.get(attrs.name) if gradients is not None else None
-        importance = group_importance(kernel, groups, metric, gradient)
+        hessian = hessians.get(attrs.name) if hessians is not None else None
+        importance = group_importance(kernel, groups, metric, gradient, hessian)
         entries.append((attrs, groups, importance, objective.layer_savings(attrs)))
     keep: dict[str, np.ndarray] = {}
     batches = [[e] for e in entries] if local else [entries]
