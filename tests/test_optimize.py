@@ -250,6 +250,7 @@ def test_conv_filter_pruning_and_dsp_rule_match_the_hls_estimate(conv_task, tmp_
     model, _, _, xv, yv = conv_task
     attrs = get_attributes_from_keras_model(model)
     assert attrs["conv1"].output_shape == (6, 6, 8) and attrs["conv2"].output_positions == 16
+    assert attrs["head"].output_positions == 1
     assert StructureType.STRUCTURED not in attrs["head"].allowed_structures  # the outputs stay
     attrs["conv2"].structure_type = StructureType.STRUCTURED
     attrs["head"].optimizable = False
@@ -432,6 +433,12 @@ def test_knapsack_solvers_against_brute_force(fractional):
             else:
                 assert result.value == pytest.approx(best), (solver, values, weights, capacity)
     assert greedy_worse > 0  # the instances are hard enough for greedy to miss the optimum sometimes
+
+
+def test_knapsack_dp_divides_weights_by_their_common_factor():
+    """Weights of 3e8..5e8 (a FLOP count, say) would need a table of 2e9 cells undivided."""
+    result = solve_knapsack([5.0, 4.0, 3.0], [3e8, 4e8, 5e8], 7e8, "dp")
+    assert result.selected == (0, 1) and result.value == 9.0
 
 
 def test_knapsack_errors():

@@ -55,7 +55,7 @@ class LayerAttributes:
     @property
     def output_positions(self) -> int:
         """Output pixels or sequence steps (1 for a Dense on a vector): uses of each kernel weight per sample."""
-        return int(np.prod(self.output_shape[:-1]))
+        return int(np.prod(self.output_shape)) // self.weight_shape[-1]  # (either data format)
 
     def structure_options(self) -> dict[str, Any]:
         """Keyword arguments of ``structures.group_matrix`` for this layer's structure."""

@@ -2,7 +2,8 @@
 
 Every solver maximises the summed ``values`` of the chosen items while their summed ``weights``
 stay within ``capacity``; weights are nonnegative (an item of weight 0 is always chosen). Three
-methods: ``"dp"`` (exact dynamic programming over integer weights), ``"greedy"`` (value per
+methods: ``"dp"`` (exact dynamic programming over integer weights, after dividing them by their greatest
+common divisor), ``"greedy"`` (value per
 weight order, at least half the optimum) and ``"milp"`` (exact, scipy.optimize.milp).
 """
 
@@ -76,7 +77,9 @@ def _dp(v: np.ndarray, w: np.ndarray, capacity: float) -> np.ndarray:
         return chosen
     scale = _integer_scale(w[items])
     iw = np.rint(w[items] * scale).astype(np.int64)
-    cap = int(math.floor(capacity * scale + 1e-9))
+    unit = int(np.gcd.reduce(iw))  # sums of multiples of ``unit`` fit exactly when their quotients do
+    iw //= unit
+    cap = int(math.floor(capacity * scale / unit + 1e-9))
     cap = min(cap, int(iw.sum()))
     if items.size * (cap + 1) > DP_MAX_CELLS:
         raise RModelError(
