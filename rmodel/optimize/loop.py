@@ -220,8 +220,15 @@ class _Runner:
             return type(self.optimizer).from_config(self.optimizer.get_config())
         return keras.optimizers.get(self.optimizer)
 
-    def compile(self) -> None:
-        self.model.compile(optimizer=self._new_optimizer(), loss=self.loss_fn, metrics=[self.metric])
+    def _new_metric(self) -> Any:
+        """A fresh copy of a metric object: Keras does not reset one reused across compiles."""
+        if isinstance(self.metric, keras.metrics.Metric):
+            return type(self.metric).from_config(self.metric.get_config())
+        return self.metric
+
+    def compile(self, metric: bool) -> None:
+        metrics = [self._new_metric()] if metric else None
+        self.model.compile(optimizer=self._new_optimizer(), loss=self.loss_fn, metrics=metrics)
 
     def fit(self, epochs: int, masks: Mapping[str, LayerMask]) -> None:
         """Train ``epochs`` epochs; weights ``masks`` zero stay zero (a constraint applied after every step)."""
@@ -235,7 +242,7 @@ class _Runner:
                 saved.append((variable, variable.constraint))
                 variable.constraint = MaskConstraint(m, variable.constraint)
         try:
-            self.compile()
+            self.compile(metric=False)
             self.model.fit(
                 *self.train,
                 batch_size=self.batch_size,
@@ -250,7 +257,7 @@ class _Runner:
 
     def evaluate(self) -> float:
         """The validation metric of the current weights."""
-        self.compile()
+        self.compile(metric=True)
         logs = self.model.evaluate(*self.val, batch_size=self.batch_size, verbose=0, return_dict=True)
         names = [k for k in logs if k != "loss"] or ["loss"]
         self.metric_name = names[0]
