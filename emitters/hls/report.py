@@ -66,7 +66,7 @@ class DesignEstimate:
         return self.latency * self.clock_period
 
 
-def _multiplier_dsps(a: Precision, b: Precision) -> tuple[int, int]:
+def multiplier_dsps(a: Precision, b: Precision) -> tuple[int, int]:
     """(DSPs, LUT multipliers) of one multiplier of an ``a`` by a ``b`` value."""
     if a.is_float or b.is_float:
         return FLOAT_MUL_DSP + FLOAT_ADD_DSP, 0  # the multiplier and its accumulating adder
@@ -101,7 +101,7 @@ def estimate(model: RModel, **options: Any) -> DesignEstimate:
         cfg, cost = design.config, stage.cost
         weight = cfg.precision("weight")
         source = design.impl.mac_input_precision(cfg, design.input_precisions) or config.input_precision()
-        per_dsp, per_lut = _multiplier_dsps(source, weight)
+        per_dsp, per_lut = multiplier_dsps(source, weight)
         dsp, lut = cost.multipliers * per_dsp, cost.multipliers * per_lut
         bits = 32 if weight.is_float else weight.width
         bram = lutram = 0
