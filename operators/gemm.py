@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from rmodel.cpp_sources import cpp_source
 from rmodel.cpp_writer import CppWriter
+from rmodel.tensor import TensorInfo
 
 from .base import CpuContext, Inferred, Operator, Plan, ShapeContext, broadcast_shapes, float_literal, register
 from .kernels import BIAS_COL, gemm_call
@@ -164,6 +166,33 @@ class Gemm(Operator[ProductPlan]):
             w(f"y[m * {p.n} + n] = {scaled};")
 
 
+class MatMulShapes(NamedTuple):
+    """The shapes of numpy.matmul(a, b): one product of m x k by k x n per broadcast batch entry."""
+
+    m: int
+    k: int
+    n: int
+    a_offsets: tuple[int, ...]
+    b_offsets: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+
+def matmul_shapes(op: Operator, a: TensorInfo, b: TensorInfo) -> MatMulShapes:
+    """numpy.matmul's shapes (1-D operands promoted, leading dimensions broadcast); errors name ``op``."""
+    if a.rank == 0 or b.rank == 0:
+        raise op.fail("operands must have rank >= 1")
+    a_shape = (1,) + a.shape if a.rank == 1 else a.shape
+    b_shape = b.shape + (1,) if b.rank == 1 else b.shape
+    m, k = a_shape[-2:]
+    kb, n = b_shape[-2:]
+    if kb != k:
+        raise op.fail(f"inner dimensions differ: {a.shape} @ {b.shape}")
+    batch = broadcast_shapes(op, a_shape[:-2], b_shape[:-2])
+    a_offsets, b_offsets = _batch_offsets(batch, a_shape, b_shape)
+    out_shape = batch + ((m,) if a.rank > 1 else ()) + ((n,) if b.rank > 1 else ())
+    return MatMulShapes(m, k, n, a_offsets, b_offsets, out_shape)
+
+
 @register("MatMul")
 class MatMul(Operator[BatchedProductPlan]):
     """numpy.matmul semantics: batched, broadcasting over leading dims, 1-D operands promoted."""
@@ -172,19 +201,9 @@ class MatMul(Operator[BatchedProductPlan]):
         a, b = self.input_info(0), self.input_info(1)
         if a.dtype != np.float32 or b.dtype != np.float32:
             raise self.fail("only float32 MatMul is supported")
-        if a.rank == 0 or b.rank == 0:
-            raise self.fail("MatMul operands must have rank >= 1")
-        a_shape = (1,) + a.shape if a.rank == 1 else a.shape
-        b_shape = b.shape + (1,) if b.rank == 1 else b.shape
-        m, k = a_shape[-2:]
-        kb, n = b_shape[-2:]
-        if kb != k:
-            raise self.fail(f"inner dimensions differ: {a.shape} @ {b.shape}")
-        batch = broadcast_shapes(self, a_shape[:-2], b_shape[:-2])
-        a_offsets, b_offsets = _batch_offsets(batch, a_shape, b_shape)
-        out_shape = batch + ((m,) if a.rank > 1 else ()) + ((n,) if b.rank > 1 else ())
-        plan = BatchedProductPlan(m, k, n, a_offsets, b_offsets)
-        return self.inferred([self.out(0, np.float32, out_shape)], plan)
+        s = matmul_shapes(self, a, b)
+        plan = BatchedProductPlan(s.m, s.k, s.n, s.a_offsets, s.b_offsets)
+        return self.inferred([self.out(0, np.float32, s.out_shape)], plan)
 
     def flops(self) -> int:
         p = self.plan

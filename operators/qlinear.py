@@ -38,8 +38,8 @@ from .base import (
     register,
 )
 from .conv.plan import ConvDims
-from .conv.window import Plane, check_auto_pad, window_geometry
-from .gemm import _batch_offsets
+from .conv.window import Plane, conv_padding_and_group, window_geometry
+from .gemm import matmul_shapes
 from .quantize import quant_range, scalar_code, use_helper
 
 #: the operand types of the integer products
@@ -146,14 +146,8 @@ class _IntMatMul(Operator[IntMatMulPlan]):
         a, b = self.input_info(self.A), self.input_info(self.B)
         _check_operand(self, a, "A")
         _check_operand(self, b, "B")
-        if a.rank == 0 or b.rank == 0:
-            raise self.fail("operands must have rank >= 1")
-        a_shape = (1,) + a.shape if a.rank == 1 else a.shape
-        b_shape = b.shape + (1,) if b.rank == 1 else b.shape
-        m, k = a_shape[-2:]
-        kb, n = b_shape[-2:]
-        if kb != k:
-            raise self.fail(f"inner dimensions differ: {a.shape} @ {b.shape}")
+        s = matmul_shapes(self, a, b)
+        m, k, n = s.m, s.k, s.n
         if k > MAX_TERMS:
             raise self.fail(f"products of {k} terms could overflow the int32 sums (at most {MAX_TERMS})")
         _check_zero(self, self.AZ, a, (1,), "the zero point of A")
@@ -161,10 +155,7 @@ class _IntMatMul(Operator[IntMatMulPlan]):
         b_const = ctx.const(self.inputs[self.B]) is not None
         if b_const and self.has_input(self.BZ) and ctx.const(self.inputs[self.BZ]) is None:
             raise self.fail("a constant B needs a constant zero point")
-        batch = broadcast_shapes(self, a_shape[:-2], b_shape[:-2])
-        a_offsets, b_offsets = _batch_offsets(batch, a_shape, b_shape)
-        shape = batch + ((m,) if a.rank > 1 else ()) + ((n,) if b.rank > 1 else ())
-        return IntMatMulPlan(m, k, n, a_offsets, b_offsets, b_const), shape
+        return IntMatMulPlan(m, k, n, s.a_offsets, s.b_offsets, b_const), s.out_shape
 
     def flops(self) -> int:
         p = self.plan
@@ -439,10 +430,7 @@ class _IntConv(Operator[IntConvPlan]):
     group: int
 
     def setup(self) -> None:
-        self.auto_pad = check_auto_pad(self, str(self.attr["auto_pad"]))
-        self.group = int(self.attr["group"])
-        if self.group < 1:
-            raise RModelError(f"node '{self.name}' ({self.op_type}): group must be >= 1, got {self.group}")
+        self.auto_pad, self.group = conv_padding_and_group(self)
 
     def conv_plan(self) -> IntConvPlan:
         x, w = self.input_info(self.X), self.input_info(self.W)

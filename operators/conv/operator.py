@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from rmodel.cpp_writer import CppWriter
-from rmodel.errors import RModelError
 from rmodel.tensor import TensorInfo
 
 from ..base import CpuContext, Inferred, Operator, PlanT, ShapeContext
@@ -20,7 +19,7 @@ from .grouped import Pointwise
 from .im2col import Im2col, WeightPanels
 from .padded import PaddedTaps
 from .plan import ConvDims, ConvPlan, ConvTensors, ConvTransposePlan, Strategy
-from .window import Window, check_auto_pad, int_tuple, window_geometry
+from .window import Window, conv_padding_and_group, int_tuple, window_geometry
 
 
 def choose_strategy(dims: ConvDims, w_const: bool) -> Strategy:
@@ -56,10 +55,7 @@ class _ConvBase(Operator[PlanT]):
     group: int
 
     def setup(self) -> None:
-        self.auto_pad = check_auto_pad(self, str(self.attr["auto_pad"]))
-        self.group = int(self.attr["group"])
-        if self.group < 1:
-            raise RModelError(f"node '{self.name}' ({self.op_type}): group must be >= 1, got {self.group}")
+        self.auto_pad, self.group = conv_padding_and_group(self)
 
     def common_inputs(self) -> tuple[TensorInfo, TensorInfo, tuple[int, ...]]:
         """X and W infos (validated) and the kernel shape."""

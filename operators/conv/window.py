@@ -146,6 +146,15 @@ def check_auto_pad(op: Operator, auto_pad: str) -> str:
     return auto_pad
 
 
+def conv_padding_and_group(op: Operator) -> tuple[str, int]:
+    """A convolution's checked ``auto_pad`` and ``group`` attributes."""
+    auto_pad = check_auto_pad(op, str(op.attr["auto_pad"]))
+    group = int(op.attr["group"])
+    if group < 1:
+        raise RModelError(f"node '{op.name}' ({op.op_type}): group must be >= 1, got {group}")
+    return auto_pad, group
+
+
 def window_geometry(
     op: Operator,
     in_spatial: tuple[int, ...],
