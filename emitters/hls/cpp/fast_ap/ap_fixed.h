@@ -483,7 +483,8 @@ RMODEL_AP_INT_OP(*)
 
 namespace rmodel_fast {
 
-// The multiply-accumulate of rmodel's Dense stages in C simulation (operators/hls/products.py):
+// The multiply-accumulate of rmodel's Dense, Conv and recurrent stages in C simulation
+// (operators/hls/products.py):
 // acc[o] += sum_u a[u] * w[o][u] as exact double sums of the raw products (the sum of the raw
 // products needs at most 53 bits), added to acc once per output. The same as adding the products
 // one by one when acc keeps every fractional bit of a product and wraps (AP_WRAP is modular).
@@ -540,7 +541,7 @@ matrix<O, K> make_matrix(const TW* values, const int* src, const int* dst, int c
   return make_matrix_of<O, K>(values, src, dst, count, is_fixed<TW>());
 }
 
-//: acc[o] += total[o] * 2^-F where acc keeps every fractional bit of a product and wraps
+//: acc += total * 2^-F, where acc keeps every fractional bit of a product and wraps
 template <int F, typename TACC>
 inline void add_sum(std::int64_t total, TACC& acc, std::true_type) {  // acc's raw value in 64 bits
   constexpr int shift = TACC::fwidth - F;
@@ -562,7 +563,7 @@ bool mac_of(const matrix<O, K>& m, const TA* a, TACC* acc, std::true_type) {
   constexpr int whole = K - K % C;  // terms in full groups of C
   vec8 s[C][B];
   for (int c = 0; c < C; ++c)
-    for (int b = 0; b < B; ++b) s[c][b] = vec8{} ;
+    for (int b = 0; b < B; ++b) s[c][b] = vec8{};
   for (int u = 0; u < whole; u += C) {
     for (int c = 0; c < C; ++c) {
       const double x = static_cast<double>(a[u + c].raw);
